@@ -1,0 +1,411 @@
+/*
+ * client.c — libmixup: the C client library (mixup.h).
+ *
+ * One client is one nanomsg REQ socket (connected to one or more daemons)
+ * and at most one stream. REQ keeps one request in flight and re-sends it
+ * when a connection drops; our request ids make a re-sent request the same
+ * request for the daemon, and a retry after a timeout or a signal reuses
+ * the id so that no batch is skipped.
+ */
+#include <errno.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mixup.h"
+#include "proto.h"
+
+#define CLIENT_DEFAULT_TIMEOUT_MS 30000
+#define CLIENT_CLOSE_TIMEOUT_MS 1000
+
+struct mixup_client {
+    int sock;
+    int timeout_ms;
+    uint64_t next_request_id;
+    int has_stream;
+    uint64_t stream_id;
+    uint64_t batches_per_epoch;
+    int has_position;
+    uint64_t pos_epoch, pos_batch;
+    int retry_next;           /* the last NEXT got no reply: reuse its id */
+    uint64_t retry_request_id;
+    char err[MXP_ERRMSG_MAX + 256];
+};
+
+static const struct {
+    int code;
+    const char *name;
+    const char *text;
+} error_table[] = {
+#define MIXUP_ERR_ROW_(name, num, text) {-(num), "MIXUP_" #name, text},
+    MIXUP_ERRNO_MAP(MIXUP_ERR_ROW_)
+#undef MIXUP_ERR_ROW_
+};
+
+MIXUP_API const char *mixup_strerror(int code)
+{
+    if (code == 0)
+        return "success";
+    for (size_t i = 0; i < sizeof error_table / sizeof error_table[0]; i++)
+        if (error_table[i].code == code)
+            return error_table[i].text;
+    return "unknown error";
+}
+
+MIXUP_API const char *mixup_err_name(int code)
+{
+    if (code == 0)
+        return "MIXUP_OK";
+    for (size_t i = 0; i < sizeof error_table / sizeof error_table[0]; i++)
+        if (error_table[i].code == code)
+            return error_table[i].name;
+    return "MIXUP_UNKNOWN";
+}
+
+static int set_error(mixup_client *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+MIXUP_API void mixup_client_options_init(mixup_client_options *opts)
+{
+    opts->timeout_ms = CLIENT_DEFAULT_TIMEOUT_MS;
+}
+
+MIXUP_API void mixup_stream_options_init(mixup_stream_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->mode = MIXUP_MODE_INDEPENDENT;
+}
+
+static int apply_timeout(int sock, int timeout_ms)
+{
+    if (nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout_ms,
+                      sizeof timeout_ms) < 0 ||
+        nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDTIMEO, &timeout_ms,
+                      sizeof timeout_ms) < 0)
+        return MIXUP_EINVAL;
+    return 0;
+}
+
+MIXUP_API int mixup_client_set_timeout(mixup_client *c, int timeout_ms)
+{
+    if (!c || timeout_ms < -1)
+        return MIXUP_EINVAL;
+    int rc = apply_timeout(c->sock, timeout_ms);
+    if (rc == 0)
+        c->timeout_ms = timeout_ms;
+    return rc;
+}
+
+static int open_socket(mixup_client *c, const char *const *eps, size_t n)
+{
+    c->sock = nn_socket(AF_SP, NN_REQ);
+    if (c->sock < 0)
+        return set_error(c, MIXUP_ESYS, "cannot create a nanomsg socket: %s",
+                         nn_strerror(nn_errno()));
+    /* Batches are far above nanomsg's 1 MiB default, which would drop the
+     * connection (and make REQ re-send forever). */
+    int unlimited = -1;
+    nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &unlimited,
+                  sizeof unlimited);
+    if (apply_timeout(c->sock, c->timeout_ms) < 0)
+        return set_error(c, MIXUP_EINVAL, "timeout %d ms rejected",
+                         c->timeout_ms);
+    for (size_t i = 0; i < n; i++) {
+        if (!eps[i])
+            return set_error(c, MIXUP_EINVAL, "endpoint %zu is NULL", i);
+        if (nn_connect(c->sock, eps[i]) < 0)
+            return set_error(c, MIXUP_ECONNECT, "endpoint '%s': %s", eps[i],
+                             nn_strerror(nn_errno()));
+    }
+    return 0;
+}
+
+MIXUP_API int mixup_client_connect(mixup_client **out,
+                                   const char *const *endpoints,
+                                   size_t n_endpoints,
+                                   const mixup_client_options *opts)
+{
+    if (!out || !endpoints || n_endpoints == 0)
+        return MIXUP_EINVAL;
+    *out = NULL;
+    if (opts && opts->timeout_ms < -1)
+        return MIXUP_EINVAL;
+    mixup_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return MIXUP_ENOMEM;
+    c->timeout_ms = opts ? opts->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
+    c->next_request_id = 1;
+    int rc = open_socket(c, endpoints, n_endpoints);
+    if (rc < 0) {
+        if (c->sock >= 0)
+            nn_close(c->sock);
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+static int nn_failure(mixup_client *c, const char *what)
+{
+    int e = nn_errno();
+    if (e == ETIMEDOUT)
+        return set_error(c, MIXUP_ETIMEDOUT,
+                         "%s: no reply within %d ms (is mixupd running?)",
+                         what, c->timeout_ms);
+    if (e == EINTR)
+        return set_error(c, MIXUP_EINTR, "%s: interrupted by a signal", what);
+    return set_error(c, MIXUP_ESYS, "%s: %s", what, nn_strerror(e));
+}
+
+/* Send @req and wait for its reply. On 0, *@msg is the reply (free with
+ * nn_freemsg) and @rep is decoded; an ERROR reply becomes its code. */
+static int roundtrip(mixup_client *c, const uint8_t *req, size_t len,
+                     uint64_t request_id, void **msg, mxp_reply *rep)
+{
+    const char *what = mxp_type_name(req[6]);
+    if (nn_send(c->sock, req, len, 0) < 0)
+        return nn_failure(c, what);
+    for (;;) {
+        void *buf = NULL;
+        int n = nn_recv(c->sock, &buf, NN_MSG, 0);
+        if (n < 0)
+            return nn_failure(c, what);
+        char err[256];
+        int rc = mxp_reply_decode(buf, (size_t)n, NULL, rep, err, sizeof err);
+        if (rc == 0 && rep->hdr.request_id != request_id) {
+            nn_freemsg(buf); /* a late reply to an abandoned request */
+            continue;
+        }
+        if (rc < 0) {
+            nn_freemsg(buf);
+            return set_error(c, rc, "reply to %s: %s", what, err);
+        }
+        if (rep->hdr.type == MXP_ERROR_REP) {
+            rc = rep->u.error.code;
+            set_error(c, rc, "mixupd refused %s: %.*s (%s)", what,
+                      (int)rep->u.error.msg_len, rep->u.error.msg,
+                      mixup_err_name(rc));
+            nn_freemsg(buf);
+            return rc;
+        }
+        *msg = buf;
+        return 0;
+    }
+}
+
+static int expect_type(mixup_client *c, void *msg, const mxp_reply *rep,
+                       uint16_t type)
+{
+    if (rep->hdr.type == type)
+        return 0;
+    nn_freemsg(msg);
+    return set_error(c, MIXUP_EPROTO, "expected a %s, got a %s",
+                     mxp_type_name(type), mxp_type_name(rep->hdr.type));
+}
+
+MIXUP_API int mixup_client_info(mixup_client *c, mixup_info *info)
+{
+    if (!c || !info)
+        return MIXUP_EINVAL;
+    uint8_t req[MXP_HEADER_SIZE];
+    uint64_t id = c->next_request_id++;
+    int len = mxp_encode_info_req(req, sizeof req, id);
+    void *msg;
+    mxp_reply rep;
+    int rc = roundtrip(c, req, (size_t)len, id, &msg, &rep);
+    if (rc < 0 || (rc = expect_type(c, msg, &rep, MXP_INFO_REP)) < 0)
+        return rc;
+    const mxp_info_rep *i = &rep.u.info;
+    *info = (mixup_info){
+        .samples = i->samples,
+        .height = i->height,
+        .width = i->width,
+        .channels = i->channels,
+        .classes = i->classes,
+        .batch_size = i->batch_size,
+        .batches_per_epoch = i->batches_per_epoch,
+        .alpha = i->alpha,
+        .shuffle = i->shuffle,
+        .protocol_version = rep.hdr.version,
+    };
+    nn_freemsg(msg);
+    return 0;
+}
+
+MIXUP_API int mixup_stream_open(mixup_client *c,
+                                const mixup_stream_options *opts)
+{
+    if (!c)
+        return MIXUP_EINVAL;
+    if (c->has_stream)
+        return set_error(c, MIXUP_ESTATE, "a stream is already open");
+    mixup_stream_options defaults;
+    if (!opts) {
+        mixup_stream_options_init(&defaults);
+        opts = &defaults;
+    }
+    mxp_open_req o = {
+        .mode = (uint32_t)opts->mode,
+        .seed = opts->seed,
+        .start_epoch = opts->start_epoch,
+        .start_batch = opts->start_batch,
+    };
+    uint8_t req[MXP_HEADER_SIZE + MXP_OPEN_FIXED + MXP_JOB_MAX];
+    uint64_t id = c->next_request_id++;
+    int len = mxp_encode_open_req(req, sizeof req, id, &o);
+    if (len < 0)
+        return set_error(c, MIXUP_EINVAL, "stream options out of range");
+    void *msg;
+    mxp_reply rep;
+    int rc = roundtrip(c, req, (size_t)len, id, &msg, &rep);
+    if (rc < 0 || (rc = expect_type(c, msg, &rep, MXP_OPEN_REP)) < 0)
+        return rc;
+    c->has_stream = 1;
+    c->stream_id = rep.u.open.stream_id;
+    c->batches_per_epoch = rep.u.open.batches_per_epoch;
+    c->has_position = 0;
+    c->retry_next = 0;
+    nn_freemsg(msg);
+    return 0;
+}
+
+static int make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
+                      mixup_batch **out)
+{
+    const mxp_batch_rep *b = &rep->u.batch;
+    const uint8_t *base = msg;
+    if (((uintptr_t)base & 7u) != 0) {
+        nn_freemsg(msg);
+        return set_error(c, MIXUP_EPROTO, "batch buffer is not 8-byte aligned");
+    }
+    mixup_batch *batch = malloc(sizeof *batch);
+    if (!batch) {
+        nn_freemsg(msg);
+        return set_error(c, MIXUP_ENOMEM, "out of memory for a batch");
+    }
+    *batch = (mixup_batch){
+        .epoch = b->epoch,
+        .index = b->index,
+        .size = b->shape.size,
+        .height = b->shape.height,
+        .width = b->shape.width,
+        .channels = b->shape.channels,
+        .classes = b->shape.classes,
+        .dtype = (mixup_dtype)b->shape.dtype,
+        .layout = (mixup_layout)b->shape.layout,
+        .x = (const float *)(const void *)(base + b->layout.x),
+        .y = (const float *)(const void *)(base + b->layout.y),
+        .index1 = (const int64_t *)(const void *)(base + b->layout.index1),
+        .index2 = (const int64_t *)(const void *)(base + b->layout.index2),
+        .lam = (const float *)(const void *)(base + b->layout.lam),
+        .message_ = msg,
+        .message_size_ = b->layout.total,
+    };
+    *out = batch;
+    return 0;
+}
+
+MIXUP_API int mixup_next(mixup_client *c, mixup_batch **out)
+{
+    if (!c || !out)
+        return MIXUP_EINVAL;
+    *out = NULL;
+    if (!c->has_stream)
+        return set_error(c, MIXUP_ESTATE, "no stream is open");
+    uint64_t id = c->retry_next ? c->retry_request_id : c->next_request_id++;
+    uint8_t req[MXP_HEADER_SIZE + 8];
+    int len = mxp_encode_next_req(req, sizeof req, id, c->stream_id);
+    void *msg;
+    mxp_reply rep;
+    int rc = roundtrip(c, req, (size_t)len, id, &msg, &rep);
+    if (rc == MIXUP_ETIMEDOUT || rc == MIXUP_EINTR) {
+        c->retry_next = 1;
+        c->retry_request_id = id;
+        return rc;
+    }
+    c->retry_next = 0;
+    if (rc < 0 || (rc = expect_type(c, msg, &rep, MXP_BATCH_REP)) < 0)
+        return rc;
+    if (rep.u.batch.stream_id != c->stream_id) {
+        nn_freemsg(msg);
+        return set_error(c, MIXUP_EPROTO, "batch of stream %llx, expected %llx",
+                         (unsigned long long)rep.u.batch.stream_id,
+                         (unsigned long long)c->stream_id);
+    }
+    if ((rc = make_batch(c, msg, &rep, out)) < 0)
+        return rc;
+    c->has_position = 1;
+    c->pos_epoch = (*out)->epoch;
+    c->pos_batch = (*out)->index;
+    return 0;
+}
+
+MIXUP_API void mixup_batch_release(mixup_batch *batch)
+{
+    if (!batch)
+        return;
+    nn_freemsg(batch->message_);
+    free(batch);
+}
+
+MIXUP_API int mixup_client_position(const mixup_client *c, uint64_t *epoch,
+                                    uint64_t *batch)
+{
+    if (!c || !epoch || !batch)
+        return MIXUP_EINVAL;
+    if (!c->has_position)
+        return MIXUP_ESTATE;
+    *epoch = c->pos_epoch;
+    *batch = c->pos_batch;
+    return 0;
+}
+
+MIXUP_API int mixup_stream_close(mixup_client *c)
+{
+    if (!c)
+        return MIXUP_EINVAL;
+    if (!c->has_stream)
+        return set_error(c, MIXUP_ESTATE, "no stream is open");
+    uint8_t req[MXP_HEADER_SIZE + 8];
+    uint64_t id = c->next_request_id++;
+    int len = mxp_encode_close_req(req, sizeof req, id, c->stream_id);
+    c->has_stream = 0;
+    c->retry_next = 0;
+    void *msg;
+    mxp_reply rep;
+    int rc = roundtrip(c, req, (size_t)len, id, &msg, &rep);
+    if (rc < 0 || (rc = expect_type(c, msg, &rep, MXP_CLOSE_REP)) < 0)
+        return rc;
+    nn_freemsg(msg);
+    return 0;
+}
+
+MIXUP_API void mixup_client_close(mixup_client *c)
+{
+    if (!c)
+        return;
+    if (c->has_stream) {
+        int t = c->timeout_ms < 0 || c->timeout_ms > CLIENT_CLOSE_TIMEOUT_MS
+                    ? CLIENT_CLOSE_TIMEOUT_MS
+                    : c->timeout_ms;
+        apply_timeout(c->sock, t);
+        mixup_stream_close(c); /* best effort: the daemon expires it anyway */
+    }
+    nn_close(c->sock);
+    free(c);
+}
+
+MIXUP_API const char *mixup_client_error(const mixup_client *c)
+{
+    return c ? c->err : "";
+}

@@ -1,0 +1,274 @@
+/*
+ * mixup.h — the mixupd client library (libmixup).
+ *
+ * A training process connects to one or more mixupd daemons, opens a
+ * stream and pulls batches of mixup-mixed samples:
+ *
+ *     mixup_client *c;
+ *     const char *ep[] = { "ipc:///tmp/mixupd.ipc" };
+ *     int rc = mixup_client_connect(&c, ep, 1, NULL);
+ *     if (rc < 0) die(mixup_strerror(rc));
+ *     rc = mixup_stream_open(c, NULL);          // defaults: seed 0, (0, 0)
+ *     for (;;) {
+ *         mixup_batch *b;
+ *         if ((rc = mixup_next(c, &b)) < 0) die(mixup_client_error(c));
+ *         train_step(b->x, b->y, b->size);       // float32 NHWC, float32 [B,K]
+ *         mixup_batch_release(b);
+ *     }
+ *     mixup_client_close(c);
+ *
+ * Every function that can fail returns a negative MIXUP_E* code and 0 (or
+ * a count) on success; mixup_strerror() turns a code into text, and
+ * mixup_client_error() gives the full message of the client's last
+ * failure, including the daemon's own words when the daemon refused.
+ *
+ * A mixup_client is used from one thread at a time. Batches are
+ * independent of the client that received them: they stay valid after
+ * further mixup_next() calls and after mixup_client_close(), until
+ * mixup_batch_release().
+ *
+ * The bytes of batch (epoch, index) are a pure function of the daemon's
+ * dataset and pipeline settings and of the stream's seed; see DESIGN.md.
+ */
+#ifndef MIXUP_H
+#define MIXUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MIXUP_BUILDING_LIBRARY) && defined(__GNUC__)
+#define MIXUP_API __attribute__((visibility("default")))
+#else
+#define MIXUP_API
+#endif
+
+#define MIXUP_VERSION_MAJOR 0
+#define MIXUP_VERSION_MINOR 1
+#define MIXUP_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------ errors
+ * One list generates the codes and their texts. The same codes travel on
+ * the wire in error replies, so client and daemon speak of failures alike.
+ * Codes never change meaning once released; new ones are appended. */
+#define MIXUP_ERRNO_MAP(X)                                                   \
+    X(EINVAL, 1, "invalid argument")                                         \
+    X(ENOMEM, 2, "out of memory")                                            \
+    X(ETIMEDOUT, 3, "timed out waiting for the daemon")                      \
+    X(ECONNECT, 4, "cannot use endpoint")                                    \
+    X(EPROTO, 5, "malformed message")                                        \
+    X(EVERSION, 6, "protocol version mismatch")                              \
+    X(ETOOBIG, 7, "message larger than the configured limit")                \
+    X(ENOSTREAM, 8, "no such stream")                                        \
+    X(ELIMIT, 9, "too many streams")                                         \
+    X(EDATASET, 10, "invalid dataset")                                       \
+    X(ECONFIG, 11, "invalid configuration")                                  \
+    X(EIO, 12, "input/output error")                                         \
+    X(ENOSPC, 13, "no space left for shared memory")                         \
+    X(EINTR, 14, "interrupted")                                              \
+    X(ESTATE, 15, "operation not valid in this state")                       \
+    X(EPOSITION, 16, "start position out of range")                          \
+    X(EMODE, 17, "stream mode not supported")                                \
+    X(EINTERNAL, 18, "internal error")                                       \
+    X(ESYS, 19, "system call failed")
+
+/** Error codes: always negative when returned. */
+typedef enum mixup_errno {
+    MIXUP_OK = 0,
+#define MIXUP_ERR_ENUM_(name, num, text) MIXUP_##name = -(num),
+    MIXUP_ERRNO_MAP(MIXUP_ERR_ENUM_)
+#undef MIXUP_ERR_ENUM_
+} mixup_errno;
+
+/**
+ * mixup_strerror() - describe an error code.
+ * @code: a MIXUP_E* value (negative) or 0.
+ * Return: a static string; "unknown error" for a code not in the list.
+ */
+MIXUP_API const char *mixup_strerror(int code);
+
+/**
+ * mixup_err_name() - the symbolic name of an error code ("MIXUP_EPROTO").
+ * Return: a static string; "MIXUP_UNKNOWN" for a code not in the list.
+ */
+MIXUP_API const char *mixup_err_name(int code);
+
+/* ------------------------------------------------------------------ types */
+
+/** Element type of a batch's images. */
+typedef enum mixup_dtype {
+    MIXUP_FLOAT32 = 1,
+} mixup_dtype;
+
+/** Memory layout of a batch's images. */
+typedef enum mixup_layout {
+    MIXUP_NHWC = 0,
+} mixup_layout;
+
+/** How a stream relates to other clients (DESIGN.md, "Data flow"). */
+typedef enum mixup_mode {
+    MIXUP_MODE_INDEPENDENT = 0, /* the stream's own seed, nobody else's */
+    MIXUP_MODE_SHARDED = 1,     /* not built yet: MIXUP_EMODE */
+    MIXUP_MODE_SHARED = 2,      /* not built yet: MIXUP_EMODE */
+} mixup_mode;
+
+/** What the daemon serves: returned by mixup_client_info(). */
+typedef struct mixup_info {
+    uint64_t samples;           /* N, samples in the dataset */
+    uint32_t height, width, channels;
+    uint32_t classes;           /* K, width of a label row */
+    uint32_t batch_size;        /* B */
+    uint64_t batches_per_epoch; /* floor(N / 2B) */
+    float alpha;                /* Beta(alpha, alpha); 0 = no mixing */
+    uint32_t shuffle;           /* 1 when each epoch is permuted */
+    uint32_t protocol_version;
+} mixup_info;
+
+/** Options of mixup_client_connect(). Start from mixup_client_options_init(). */
+typedef struct mixup_client_options {
+    int timeout_ms; /* per request: send and receive; -1 waits forever */
+} mixup_client_options;
+
+/** Options of mixup_stream_open(). Start from mixup_stream_options_init(). */
+typedef struct mixup_stream_options {
+    mixup_mode mode;
+    uint64_t seed;        /* the stream's seed (independent mode) */
+    uint64_t start_epoch; /* resume position: first batch returned is */
+    uint64_t start_batch; /* (start_epoch, start_batch) */
+} mixup_stream_options;
+
+/**
+ * A received batch. Arrays point into the received message (no copy) and
+ * are valid until mixup_batch_release(). Row j of every per-sample array
+ * describes sample j: x[j] = lam[j]*D[index1[j]] + (1-lam[j])*D[index2[j]].
+ */
+typedef struct mixup_batch {
+    uint64_t epoch;        /* position of this batch in the stream */
+    uint64_t index;        /* batch index within the epoch */
+    uint32_t size;         /* B, samples in this batch */
+    uint32_t height, width, channels;
+    uint32_t classes;      /* K */
+    mixup_dtype dtype;     /* of x */
+    mixup_layout layout;   /* of x */
+    const float *x;        /* [B, H, W, C] */
+    const float *y;        /* [B, K], mixed one-hot rows */
+    const int64_t *index1; /* [B] dataset index of the first sample */
+    const int64_t *index2; /* [B] dataset index of the partner */
+    const float *lam;      /* [B] lambda; 1 means index1 alone */
+    void *message_;        /* private: the received message */
+    size_t message_size_;  /* private */
+} mixup_batch;
+
+typedef struct mixup_client mixup_client;
+
+/* ------------------------------------------------------------------ calls */
+
+/**
+ * mixup_client_options_init() - fill @opts with defaults (timeout 30 s).
+ */
+MIXUP_API void mixup_client_options_init(mixup_client_options *opts);
+
+/**
+ * mixup_stream_options_init() - fill @opts with defaults: independent
+ * mode, seed 0, start at (0, 0).
+ */
+MIXUP_API void mixup_stream_options_init(mixup_stream_options *opts);
+
+/**
+ * mixup_client_connect() - create a client connected to daemons.
+ * @out: receives the client.
+ * @endpoints: nanomsg addresses ("ipc:///path", "tcp://host:port"). With
+ *             several, requests are spread across them and re-sent to
+ *             another when one dies (each daemon computes the same bytes).
+ * @n_endpoints: number of @endpoints, at least 1.
+ * @opts: NULL for defaults.
+ * Connecting is asynchronous: a daemon that is not there shows up as
+ * MIXUP_ETIMEDOUT at the first request, not here.
+ * Return: 0, MIXUP_EINVAL (bad argument), MIXUP_ECONNECT (an address
+ * nanomsg rejects), MIXUP_ENOMEM.
+ */
+MIXUP_API int mixup_client_connect(mixup_client **out,
+                                   const char *const *endpoints,
+                                   size_t n_endpoints,
+                                   const mixup_client_options *opts);
+
+/**
+ * mixup_client_info() - ask the daemon what it serves.
+ * Return: 0, MIXUP_ETIMEDOUT, MIXUP_EVERSION, MIXUP_EPROTO, or the
+ * daemon's error code.
+ */
+MIXUP_API int mixup_client_info(mixup_client *client, mixup_info *info);
+
+/**
+ * mixup_stream_open() - open the client's stream (one per client).
+ * @opts: NULL for defaults.
+ * Return: 0; MIXUP_ESTATE if a stream is already open; MIXUP_EMODE for a
+ * mode the daemon does not serve; MIXUP_EPOSITION for a start batch past
+ * the end of an epoch; MIXUP_ELIMIT when the daemon has too many streams;
+ * MIXUP_ETIMEDOUT.
+ */
+MIXUP_API int mixup_stream_open(mixup_client *client,
+                                const mixup_stream_options *opts);
+
+/**
+ * mixup_next() - receive the stream's next batch.
+ * @out: receives a batch to release with mixup_batch_release().
+ * Blocks until the batch arrives or the timeout passes.
+ * Return: 0; MIXUP_ESTATE without an open stream; MIXUP_ETIMEDOUT;
+ * MIXUP_EINTR when a signal interrupted the wait (call again to go on:
+ * the same batch is asked for); MIXUP_EPROTO for a reply that does not
+ * decode; MIXUP_ENOSTREAM if the daemon no longer knows the stream
+ * (restarted, or the stream sat idle past its timeout).
+ */
+MIXUP_API int mixup_next(mixup_client *client, mixup_batch **out);
+
+/**
+ * mixup_batch_release() - free a batch and its message. NULL is a no-op.
+ */
+MIXUP_API void mixup_batch_release(mixup_batch *batch);
+
+/**
+ * mixup_client_position() - where the stream is.
+ * @epoch, @batch: receive the position of the batch mixup_next() returned
+ * last; before the first batch, the position just before the start.
+ * Save it with a checkpoint and resume with start = (epoch, batch + 1).
+ * Return: 0, or MIXUP_ESTATE when no batch was returned yet.
+ */
+MIXUP_API int mixup_client_position(const mixup_client *client,
+                                    uint64_t *epoch, uint64_t *batch);
+
+/**
+ * mixup_stream_close() - close the stream on the daemon, freeing what it
+ * prepared ahead. The client may open another stream afterwards.
+ * Return: 0, MIXUP_ESTATE without a stream, MIXUP_ETIMEDOUT.
+ */
+MIXUP_API int mixup_stream_close(mixup_client *client);
+
+/**
+ * mixup_client_close() - close the stream (best effort) and the
+ * connection, and free the client. Received batches stay valid.
+ * NULL is a no-op.
+ */
+MIXUP_API void mixup_client_close(mixup_client *client);
+
+/**
+ * mixup_client_error() - the message of the client's last failure, naming
+ * what was wrong (with the daemon's text for refusals); "" if none.
+ * Valid until the next call on @client.
+ */
+MIXUP_API const char *mixup_client_error(const mixup_client *client);
+
+/**
+ * mixup_client_set_timeout() - change the per-request timeout.
+ * @timeout_ms: milliseconds, or -1 to wait forever.
+ * Return: 0, MIXUP_EINVAL.
+ */
+MIXUP_API int mixup_client_set_timeout(mixup_client *client, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MIXUP_H */

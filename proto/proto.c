@@ -1,0 +1,501 @@
+/*
+ * proto.c — encode/decode of the mixupd wire format (see proto.h).
+ *
+ * Fields are read and written byte by byte in little-endian order, so the
+ * code has no alignment or aliasing assumptions about the buffer.
+ */
+#include "proto.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    return (uint64_t)get_u32(p) | ((uint64_t)get_u32(p + 4) << 32);
+}
+
+static void put_f32(uint8_t *p, float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, 4);
+    put_u32(p, v);
+}
+
+static float get_f32(const uint8_t *p)
+{
+    uint32_t v = get_u32(p);
+    float f;
+    memcpy(&f, &v, 4);
+    return f;
+}
+
+static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+const char *mxp_type_name(uint16_t type)
+{
+    switch (type) {
+    case MXP_INFO_REQ: return "INFO";
+    case MXP_OPEN_REQ: return "OPEN";
+    case MXP_NEXT_REQ: return "NEXT";
+    case MXP_CLOSE_REQ: return "CLOSE";
+    case MXP_INFO_REP: return "INFO reply";
+    case MXP_OPEN_REP: return "OPEN reply";
+    case MXP_BATCH_REP: return "BATCH reply";
+    case MXP_CLOSE_REP: return "CLOSE reply";
+    case MXP_ERROR_REP: return "ERROR reply";
+    default: return "unknown";
+    }
+}
+
+void mxp_header_encode(uint8_t *buf, uint16_t type, uint64_t request_id,
+                       uint32_t body_len)
+{
+    put_u32(buf, MXP_MAGIC);
+    put_u16(buf + 4, MXP_VERSION);
+    put_u16(buf + 6, type);
+    put_u32(buf + 8, 0);
+    put_u64(buf + 12, request_id);
+    put_u32(buf + 20, body_len);
+}
+
+void mxp_set_request_id(uint8_t *buf, uint64_t request_id)
+{
+    put_u64(buf + 12, request_id);
+}
+
+int mxp_header_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
+                      mxp_header *hdr, char *err, size_t errlen)
+{
+    memset(hdr, 0, sizeof *hdr);
+    if (len < MXP_HEADER_SIZE)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "message of %zu bytes is shorter than the %u-byte header",
+                    len, MXP_HEADER_SIZE);
+    hdr->magic = get_u32(buf);
+    hdr->version = get_u16(buf + 4);
+    hdr->type = get_u16(buf + 6);
+    hdr->flags = get_u32(buf + 8);
+    hdr->request_id = get_u64(buf + 12);
+    hdr->body_len = get_u32(buf + 20);
+    if (hdr->magic != MXP_MAGIC)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "bad magic 0x%08x (expected 0x%08x, \"MIXP\")", hdr->magic,
+                    MXP_MAGIC);
+    if (hdr->version != MXP_VERSION)
+        return fail(MIXUP_EVERSION, err, errlen,
+                    "peer speaks protocol version %u, this side speaks %u",
+                    hdr->version, MXP_VERSION);
+    if (hdr->flags != 0)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "header flags 0x%08x set (version %u defines none)",
+                    hdr->flags, MXP_VERSION);
+    if (lim && lim->max_message && len > lim->max_message)
+        return fail(MIXUP_ETOOBIG, err, errlen,
+                    "message of %zu bytes exceeds the limit of %u bytes", len,
+                    lim->max_message);
+    if ((size_t)hdr->body_len != len - MXP_HEADER_SIZE)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "header body_len %u but %zu body bytes received",
+                    hdr->body_len, len - MXP_HEADER_SIZE);
+    return 0;
+}
+
+static int want_body(const mxp_header *hdr, uint32_t expected, char *err,
+                     size_t errlen)
+{
+    if (hdr->body_len != expected)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "%s body of %u bytes (expected %u)",
+                    mxp_type_name(hdr->type), hdr->body_len, expected);
+    return 0;
+}
+
+static int decode_open(const uint8_t *b, const mxp_header *hdr,
+                       mxp_open_req *o, char *err, size_t errlen)
+{
+    if (hdr->body_len < MXP_OPEN_FIXED)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "OPEN body of %u bytes is shorter than its %u fixed bytes",
+                    hdr->body_len, MXP_OPEN_FIXED);
+    o->mode = get_u32(b);
+    o->prefetch = get_u32(b + 4);
+    o->seed = get_u64(b + 8);
+    o->start_epoch = get_u64(b + 16);
+    o->start_batch = get_u64(b + 24);
+    o->rank = get_u32(b + 32);
+    o->world = get_u32(b + 36);
+    o->job_len = get_u16(b + 40);
+    uint16_t reserved16 = get_u16(b + 42);
+    uint32_t reserved32 = get_u32(b + 44);
+    if (reserved16 || reserved32)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "OPEN reserved bytes 42..47 must be zero");
+    if (o->mode > MIXUP_MODE_SHARED)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "OPEN mode %u unknown (0 independent, 1 sharded, 2 shared)",
+                    o->mode);
+    if (o->job_len > MXP_JOB_MAX)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "OPEN job name of %u bytes (at most %u)", o->job_len,
+                    MXP_JOB_MAX);
+    if (hdr->body_len != MXP_OPEN_FIXED + o->job_len)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "OPEN body of %u bytes but job_len %u needs %u",
+                    hdr->body_len, o->job_len, MXP_OPEN_FIXED + o->job_len);
+    o->job = (const char *)b + MXP_OPEN_FIXED;
+    for (uint16_t i = 0; i < o->job_len; i++)
+        if (o->job[i] < 0x21 || o->job[i] > 0x7e)
+            return fail(MIXUP_EPROTO, err, errlen,
+                        "OPEN job name byte %u is not printable ASCII", i);
+    return 0;
+}
+
+int mxp_request_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
+                       mxp_request *req, char *err, size_t errlen)
+{
+    memset(req, 0, sizeof *req);
+    int rc = mxp_header_decode(buf, len, lim, &req->hdr, err, errlen);
+    if (rc < 0)
+        return rc;
+    const uint8_t *b = buf + MXP_HEADER_SIZE;
+    switch (req->hdr.type) {
+    case MXP_INFO_REQ:
+        return want_body(&req->hdr, 0, err, errlen);
+    case MXP_OPEN_REQ:
+        return decode_open(b, &req->hdr, &req->u.open, err, errlen);
+    case MXP_NEXT_REQ:
+    case MXP_CLOSE_REQ:
+        if ((rc = want_body(&req->hdr, 8, err, errlen)) < 0)
+            return rc;
+        req->u.stream_id = get_u64(b);
+        return 0;
+    default:
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "message type 0x%x is not a request", req->hdr.type);
+    }
+}
+
+static int decode_batch(const uint8_t *b, const mxp_header *hdr,
+                        mxp_batch_rep *r, char *err, size_t errlen)
+{
+    if (hdr->body_len < MXP_BATCH_FIXED)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "BATCH body of %u bytes is shorter than its %u fixed bytes",
+                    hdr->body_len, MXP_BATCH_FIXED);
+    r->epoch = get_u64(b);
+    r->index = get_u64(b + 8);
+    r->stream_id = get_u64(b + 16);
+    r->shape.size = get_u32(b + 24);
+    r->shape.height = get_u32(b + 28);
+    r->shape.width = get_u32(b + 32);
+    r->shape.channels = get_u32(b + 36);
+    r->shape.classes = get_u32(b + 40);
+    r->shape.dtype = get_u32(b + 44);
+    r->shape.layout = get_u32(b + 48);
+    if (r->shape.dtype != MIXUP_FLOAT32 || r->shape.layout != MIXUP_NHWC)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "BATCH dtype %u / layout %u not understood",
+                    r->shape.dtype, r->shape.layout);
+    int rc = mxp_batch_layout_compute(&r->shape, &r->layout);
+    if (rc < 0)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "BATCH shape %ux%ux%ux%u, %u classes is not valid",
+                    r->shape.size, r->shape.height, r->shape.width,
+                    r->shape.channels, r->shape.classes);
+    if (r->layout.total != (size_t)MXP_HEADER_SIZE + hdr->body_len)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "BATCH of %u body bytes but its shape needs %zu",
+                    hdr->body_len, r->layout.total - MXP_HEADER_SIZE);
+    return 0;
+}
+
+int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
+                     mxp_reply *rep, char *err, size_t errlen)
+{
+    memset(rep, 0, sizeof *rep);
+    int rc = mxp_header_decode(buf, len, lim, &rep->hdr, err, errlen);
+    if (rc < 0)
+        return rc;
+    const uint8_t *b = buf + MXP_HEADER_SIZE;
+    switch (rep->hdr.type) {
+    case MXP_INFO_REP: {
+        if ((rc = want_body(&rep->hdr, MXP_INFO_BODY, err, errlen)) < 0)
+            return rc;
+        mxp_info_rep *i = &rep->u.info;
+        i->samples = get_u64(b);
+        i->batches_per_epoch = get_u64(b + 8);
+        i->height = get_u32(b + 16);
+        i->width = get_u32(b + 20);
+        i->channels = get_u32(b + 24);
+        i->classes = get_u32(b + 28);
+        i->batch_size = get_u32(b + 32);
+        i->alpha = get_f32(b + 36);
+        i->shuffle = get_u32(b + 40);
+        i->source_dtype = get_u32(b + 44);
+        return 0;
+    }
+    case MXP_OPEN_REP:
+        if ((rc = want_body(&rep->hdr, MXP_OPEN_REP_BODY, err, errlen)) < 0)
+            return rc;
+        rep->u.open.stream_id = get_u64(b);
+        rep->u.open.batches_per_epoch = get_u64(b + 8);
+        rep->u.open.start_epoch = get_u64(b + 16);
+        rep->u.open.start_batch = get_u64(b + 24);
+        return 0;
+    case MXP_CLOSE_REP:
+        return want_body(&rep->hdr, 0, err, errlen);
+    case MXP_ERROR_REP:
+        if (rep->hdr.body_len < 8)
+            return fail(MIXUP_EPROTO, err, errlen,
+                        "ERROR body of %u bytes (at least 8)",
+                        rep->hdr.body_len);
+        rep->u.error.code = (int32_t)get_u32(b);
+        rep->u.error.msg_len = get_u32(b + 4);
+        if (rep->u.error.msg_len > MXP_ERRMSG_MAX ||
+            rep->u.error.msg_len != rep->hdr.body_len - 8)
+            return fail(MIXUP_EPROTO, err, errlen,
+                        "ERROR message length %u does not fit its body of %u",
+                        rep->u.error.msg_len, rep->hdr.body_len);
+        if (rep->u.error.code >= 0)
+            return fail(MIXUP_EPROTO, err, errlen,
+                        "ERROR code %d is not negative", rep->u.error.code);
+        rep->u.error.msg = (const char *)b + 8;
+        return 0;
+    case MXP_BATCH_REP:
+        return decode_batch(b, &rep->hdr, &rep->u.batch, err, errlen);
+    default:
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "message type 0x%x is not a reply", rep->hdr.type);
+    }
+}
+
+int mxp_encode_info_req(uint8_t *buf, size_t cap, uint64_t request_id)
+{
+    if (cap < MXP_HEADER_SIZE)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, MXP_INFO_REQ, request_id, 0);
+    return MXP_HEADER_SIZE;
+}
+
+int mxp_encode_open_req(uint8_t *buf, size_t cap, uint64_t request_id,
+                        const mxp_open_req *o)
+{
+    size_t body = MXP_OPEN_FIXED + o->job_len;
+    if (o->job_len > MXP_JOB_MAX || (o->job_len && !o->job) ||
+        cap < MXP_HEADER_SIZE + body)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, MXP_OPEN_REQ, request_id, (uint32_t)body);
+    uint8_t *b = buf + MXP_HEADER_SIZE;
+    put_u32(b, o->mode);
+    put_u32(b + 4, o->prefetch);
+    put_u64(b + 8, o->seed);
+    put_u64(b + 16, o->start_epoch);
+    put_u64(b + 24, o->start_batch);
+    put_u32(b + 32, o->rank);
+    put_u32(b + 36, o->world);
+    put_u16(b + 40, o->job_len);
+    put_u16(b + 42, 0);
+    put_u32(b + 44, 0);
+    if (o->job_len)
+        memcpy(b + MXP_OPEN_FIXED, o->job, o->job_len);
+    return (int)(MXP_HEADER_SIZE + body);
+}
+
+static int encode_stream_req(uint8_t *buf, size_t cap, uint16_t type,
+                             uint64_t request_id, uint64_t stream_id)
+{
+    if (cap < MXP_HEADER_SIZE + 8)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, type, request_id, 8);
+    put_u64(buf + MXP_HEADER_SIZE, stream_id);
+    return MXP_HEADER_SIZE + 8;
+}
+
+int mxp_encode_next_req(uint8_t *buf, size_t cap, uint64_t request_id,
+                        uint64_t stream_id)
+{
+    return encode_stream_req(buf, cap, MXP_NEXT_REQ, request_id, stream_id);
+}
+
+int mxp_encode_close_req(uint8_t *buf, size_t cap, uint64_t request_id,
+                         uint64_t stream_id)
+{
+    return encode_stream_req(buf, cap, MXP_CLOSE_REQ, request_id, stream_id);
+}
+
+int mxp_encode_info_rep(uint8_t *buf, size_t cap, uint64_t request_id,
+                        const mxp_info_rep *i)
+{
+    if (cap < MXP_HEADER_SIZE + MXP_INFO_BODY)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, MXP_INFO_REP, request_id, MXP_INFO_BODY);
+    uint8_t *b = buf + MXP_HEADER_SIZE;
+    put_u64(b, i->samples);
+    put_u64(b + 8, i->batches_per_epoch);
+    put_u32(b + 16, i->height);
+    put_u32(b + 20, i->width);
+    put_u32(b + 24, i->channels);
+    put_u32(b + 28, i->classes);
+    put_u32(b + 32, i->batch_size);
+    put_f32(b + 36, i->alpha);
+    put_u32(b + 40, i->shuffle);
+    put_u32(b + 44, i->source_dtype);
+    return MXP_HEADER_SIZE + MXP_INFO_BODY;
+}
+
+int mxp_encode_open_rep(uint8_t *buf, size_t cap, uint64_t request_id,
+                        const mxp_open_rep *o)
+{
+    if (cap < MXP_HEADER_SIZE + MXP_OPEN_REP_BODY)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, MXP_OPEN_REP, request_id, MXP_OPEN_REP_BODY);
+    uint8_t *b = buf + MXP_HEADER_SIZE;
+    put_u64(b, o->stream_id);
+    put_u64(b + 8, o->batches_per_epoch);
+    put_u64(b + 16, o->start_epoch);
+    put_u64(b + 24, o->start_batch);
+    return MXP_HEADER_SIZE + MXP_OPEN_REP_BODY;
+}
+
+int mxp_encode_close_rep(uint8_t *buf, size_t cap, uint64_t request_id)
+{
+    if (cap < MXP_HEADER_SIZE)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, MXP_CLOSE_REP, request_id, 0);
+    return MXP_HEADER_SIZE;
+}
+
+size_t mxp_error_rep_size(const char *msg)
+{
+    size_t n = msg ? strlen(msg) : 0;
+    if (n > MXP_ERRMSG_MAX)
+        n = MXP_ERRMSG_MAX;
+    return MXP_HEADER_SIZE + 8 + n;
+}
+
+int mxp_encode_error_rep(uint8_t *buf, size_t cap, uint64_t request_id,
+                         int32_t code, const char *msg)
+{
+    size_t total = mxp_error_rep_size(msg);
+    if (cap < total || code >= 0)
+        return MIXUP_EINVAL;
+    uint32_t n = (uint32_t)(total - MXP_HEADER_SIZE - 8);
+    mxp_header_encode(buf, MXP_ERROR_REP, request_id, 8 + n);
+    put_u32(buf + MXP_HEADER_SIZE, (uint32_t)code);
+    put_u32(buf + MXP_HEADER_SIZE + 4, n);
+    if (n)
+        memcpy(buf + MXP_HEADER_SIZE + 8, msg, n);
+    return (int)total;
+}
+
+static size_t align_up(size_t v)
+{
+    return (v + MXP_ALIGN - 1) & ~(size_t)(MXP_ALIGN - 1);
+}
+
+int mxp_batch_layout_compute(const mxp_batch_shape *s, mxp_batch_layout *out)
+{
+    if (!s->size || !s->height || !s->width || !s->channels || !s->classes)
+        return MIXUP_EINVAL;
+    /* Every factor is below 2^32, so products of two fit in 64 bits; the
+     * pixel count needs a check before the final multiplications. */
+    uint64_t pixels = (uint64_t)s->height * s->width;
+    if (pixels > UINT32_MAX)
+        return MIXUP_ETOOBIG;
+    uint64_t per_sample = pixels * s->channels;
+    if (per_sample > UINT32_MAX)
+        return MIXUP_ETOOBIG;
+    uint64_t x_bytes = per_sample * s->size * 4;
+    uint64_t y_bytes = (uint64_t)s->classes * s->size * 4;
+    size_t off = align_up(MXP_HEADER_SIZE + MXP_BATCH_FIXED);
+    out->index1 = off;
+    off = align_up(off + (size_t)s->size * 8);
+    out->index2 = off;
+    off = align_up(off + (size_t)s->size * 8);
+    out->lam = off;
+    off = align_up(off + (size_t)s->size * 4);
+    out->x = off;
+    if (x_bytes > UINT32_MAX || y_bytes > UINT32_MAX)
+        return MIXUP_ETOOBIG;
+    uint64_t end = align_up(off + x_bytes);
+    out->y = (size_t)end;
+    end += y_bytes;
+    if (end > UINT32_MAX)
+        return MIXUP_ETOOBIG;
+    out->total = (size_t)end;
+    return 0;
+}
+
+static void zero_gap(uint8_t *buf, size_t from, size_t to)
+{
+    if (to > from)
+        memset(buf + from, 0, to - from);
+}
+
+void mxp_encode_batch_head(uint8_t *buf, uint64_t request_id,
+                           uint64_t stream_id, uint64_t epoch, uint64_t index,
+                           const mxp_batch_shape *s,
+                           const mxp_batch_layout *layout)
+{
+    uint32_t body = (uint32_t)(layout->total - MXP_HEADER_SIZE);
+    mxp_header_encode(buf, MXP_BATCH_REP, request_id, body);
+    uint8_t *b = buf + MXP_HEADER_SIZE;
+    memset(b, 0, layout->index1 - MXP_HEADER_SIZE);
+    put_u64(b, epoch);
+    put_u64(b + 8, index);
+    put_u64(b + 16, stream_id);
+    put_u32(b + 24, s->size);
+    put_u32(b + 28, s->height);
+    put_u32(b + 32, s->width);
+    put_u32(b + 36, s->channels);
+    put_u32(b + 40, s->classes);
+    put_u32(b + 44, s->dtype);
+    put_u32(b + 48, s->layout);
+    /* Padding between arrays is zeroed so a batch's bytes are fully
+     * determined (byte-for-byte comparisons, no leaked heap contents). */
+    size_t B = s->size;
+    zero_gap(buf, layout->index1 + B * 8, layout->index2);
+    zero_gap(buf, layout->index2 + B * 8, layout->lam);
+    zero_gap(buf, layout->lam + B * 4, layout->x);
+    zero_gap(buf, layout->x + B * s->height * s->width * s->channels * 4,
+             layout->y);
+}

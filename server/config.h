@@ -1,0 +1,70 @@
+/*
+ * config.h — the daemon's configuration: one table of options.
+ *
+ * Every option is one row of the table in config.c (section, key, type,
+ * default, bounds, help, whether it may change at run time). Loading the
+ * INI file (inih), `--set section.key=value` overrides, `mixupd --help` and
+ * `mixupd --print-config` all come from that table; unknown keys and
+ * out-of-range values are errors naming the file, line, key and the
+ * accepted range.
+ */
+#ifndef SRV_CONFIG_H
+#define SRV_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CFG_MAX_ENDPOINTS 16
+#define CFG_STR_MAX 1024
+
+typedef struct cfg_config {
+    /* [server] */
+    char endpoints[CFG_MAX_ENDPOINTS][CFG_STR_MAX]; /* repeatable key */
+    int n_endpoints;
+    char name[64];        /* instance name: shm and log names */
+    uint32_t workers;     /* worker threads */
+    uint32_t ring_slots;  /* batch slots prepared ahead, all streams */
+    uint32_t prefetch;    /* slots one stream may hold ahead of demand */
+    uint32_t max_streams;
+    uint32_t max_request; /* bytes of a request, header included */
+    uint32_t stream_timeout; /* seconds a stream may sit idle */
+    int log_level;        /* 0 error, 1 warn, 2 info, 3 debug */
+    /* [dataset] */
+    char format[16];      /* npy | idx | cifar */
+    char images[CFG_STR_MAX];
+    char labels[CFG_STR_MAX];
+    uint32_t classes;     /* 0: infer */
+    /* [batch] */
+    uint32_t batch_size;
+    double alpha;
+    uint64_t seed;
+    int shuffle;
+} cfg_config;
+
+/* Fill every field with its default from the table. */
+void cfg_defaults(cfg_config *cfg);
+
+/* Read an INI file over @cfg. A repeated `endpoint` key appends; the
+ * first `endpoint` line of a file replaces the default list.
+ * Return 0 or MIXUP_ECONFIG (MIXUP_EIO for a file that cannot be read)
+ * with @err naming file:line, key and what was expected. */
+int cfg_load_file(cfg_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Apply one "section.key=value" override (as --set gives it). */
+int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen);
+
+/* Checks across options (e.g. images set, ring_slots >= prefetch, at
+ * least one endpoint). Return 0 or MIXUP_ECONFIG with @err. */
+int cfg_validate(const cfg_config *cfg, char *err, size_t errlen);
+
+/* Print every option with its type, default, bounds and help. */
+void cfg_print_help(FILE *out);
+
+/* Print the effective configuration as an INI file that loads back. */
+void cfg_print(const cfg_config *cfg, FILE *out);
+
+/* Names of log levels, index = level. */
+extern const char *const cfg_log_level_names[4];
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * dataset_internal.h — the interface between the dataset store
+ * (dataset.c) and the format loaders (dataset_npy.c, dataset_idx.c,
+ * dataset_cifar.c). Not installed, not used outside server/dataset*.c
+ * (and the tests / fuzz targets).
+ *
+ * A load runs in three steps so that nothing is read twice and nothing is
+ * allocated before the sizes are known and checked:
+ *   1. probe: the loader opens its files and reads only their headers;
+ *   2. the store creates one segment [images | labels] from the probe;
+ *   3. read: the loader reads the data straight into the segment.
+ * Then the store validates labels and seals the segment.
+ */
+#ifndef SRV_DATASET_INTERNAL_H
+#define SRV_DATASET_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataset.h"
+
+/* What the headers say. */
+typedef struct ds_probe {
+    uint64_t n;            /* images */
+    uint64_t n_labels;     /* labels; the store requires n_labels == n */
+    uint32_t h, w, c;
+    ds_dtype dtype;
+    uint32_t label_width;  /* 0: class indices, int32 [N]; K: float32 [N,K] */
+    uint32_t classes;      /* class bound the format implies when the
+                              configuration gives none (CIFAR-10: 10);
+                              0: infer from the labels */
+    const char *images_name; /* for messages; owned by the loader */
+    const char *labels_name;
+} ds_probe;
+
+/* Where the data goes: regions of the segment, sized from the probe. */
+typedef struct ds_dest {
+    void *images;   /* n*h*w*c elements of dtype, NHWC */
+    int32_t *labels; /* [n] when label_width == 0, else NULL */
+    float *rows;    /* [n, label_width] when label_width > 0, else NULL */
+} ds_dest;
+
+typedef struct ds_loader {
+    /* Open the files, read the headers, fill @p. On success *@state is the
+     * loader's own (freed by close); on failure the loader has released
+     * everything itself. */
+    int (*probe)(const ds_source *src, void **state, ds_probe *p, char *err,
+                 size_t errlen);
+    /* Read every image and label into @d (converting as needed), then
+     * require the end of each file. */
+    int (*read)(void *state, const ds_dest *d, char *err, size_t errlen);
+    /* Name the file and position of sample @i's label, for messages. */
+    void (*where)(void *state, uint64_t i, char *buf, size_t len);
+    void (*close)(void *state);
+} ds_loader;
+
+extern const ds_loader ds_loader_npy;
+extern const ds_loader ds_loader_idx;
+extern const ds_loader ds_loader_cifar;
+
+/* ---- the .npy header, exposed for tests and the fuzz target ---- */
+
+#define NPY_MAX_DIMS 8
+#define NPY_MAX_HEADER 65536u /* bytes of the header dict we accept */
+
+typedef struct npy_header {
+    char descr[8];                /* e.g. "<f4" */
+    int fortran_order;
+    int ndim;
+    uint64_t shape[NPY_MAX_DIMS];
+    uint64_t data_offset;         /* preamble + dict: where data starts */
+} npy_header;
+
+/* Parse the preamble (magic, version, header length) of @buf[0..len):
+ * on success *@dict_len is the dict's length and *@dict_off its offset.
+ * Return 0, 1 when more bytes are needed (len < 12), or MIXUP_EDATASET. */
+int npy_parse_preamble(const uint8_t *buf, size_t len, size_t *dict_off,
+                       size_t *dict_len, const char *path, char *err,
+                       size_t errlen);
+
+/* Parse the header dict text @s[0..len) (untrusted, not NUL-terminated).
+ * Return 0 or MIXUP_EDATASET with @err naming @path and the field. */
+int npy_parse_dict(const char *s, size_t len, npy_header *h,
+                   const char *path, char *err, size_t errlen);
+
+/* ---- helpers shared by the loaders ---- */
+
+/* a * b with overflow check; 0 on success, -1 on overflow. */
+static inline int ds_mul(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return __builtin_mul_overflow(a, b, out) ? -1 : 0;
+}
+
+/* The 64 KiB buffer loaders use to convert data in chunks. */
+#define DS_CHUNK (64u * 1024u)
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * kernels.c — see kernels.h.
+ */
+#include "kernels.h"
+
+void krn_mix_u8(float *restrict out, const uint8_t *restrict a,
+                const uint8_t *restrict b, size_t n, float lam, float scale)
+{
+    float mu = 1.0f - lam;
+    for (size_t i = 0; i < n; i++)
+        out[i] = lam * (scale * (float)a[i]) + mu * (scale * (float)b[i]);
+}
+
+void krn_mix_f32(float *restrict out, const float *restrict a,
+                 const float *restrict b, size_t n, float lam)
+{
+    float mu = 1.0f - lam;
+    for (size_t i = 0; i < n; i++)
+        out[i] = lam * a[i] + mu * b[i];
+}
+
+void krn_mix_onehot(float *restrict row, uint32_t classes, int32_t label1,
+                    int32_t label2, float lam)
+{
+    float mu = 1.0f - lam;
+    for (uint32_t c = 0; c < classes; c++) {
+        float y1 = (int32_t)c == label1 ? 1.0f : 0.0f;
+        float y2 = (int32_t)c == label2 ? 1.0f : 0.0f;
+        row[c] = lam * y1 + mu * y2;
+    }
+}
+
+void krn_mix_rows(float *restrict row, const float *restrict y1,
+                  const float *restrict y2, uint32_t classes, float lam)
+{
+    float mu = 1.0f - lam;
+    for (uint32_t c = 0; c < classes; c++)
+        row[c] = lam * y1[c] + mu * y2[c];
+}

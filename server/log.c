@@ -1,0 +1,44 @@
+/*
+ * log.c — see log.h. Lines look like
+ *   2026-11-29T05:12:03.123Z mixupd[1234] info: message
+ * and are written with one fprintf so that lines from worker threads do not
+ * interleave.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+int log_level_current = LOG_INFO_;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void log_set_level(int level)
+{
+    if (level < LOG_ERR_)
+        level = LOG_ERR_;
+    if (level > LOG_DEBUG_)
+        level = LOG_DEBUG_;
+    log_level_current = level;
+}
+
+void log_write(int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03dZ mixupd[%d] %s: %s\n", stamp,
+            (int)(tv.tv_usec / 1000), (int)getpid(), level_names[level], msg);
+}

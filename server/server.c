@@ -1,0 +1,374 @@
+/*
+ * server.c — see server.h.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "log.h"
+#include "proto.h"
+#include "ring.h"
+#include "streams.h"
+#include "workers.h"
+
+/* nanomsg drops (silently) any message above its receive limit; ours is
+ * checked by the decoder so that an oversized request gets an error reply.
+ * Requests above this hard ceiling only lose their connection. */
+#define SRV_NN_RCVMAX (1 << 20)
+#define SRV_RECV_BURST 64 /* requests handled per wake-up before yielding */
+
+struct srv_server {
+    uv_loop_t *loop;
+    int sock;
+    uv_poll_t poll;
+    int poll_started;
+    uv_timer_t timer;
+    int timer_started;
+    char ipc_paths[CFG_MAX_ENDPOINTS][CFG_STR_MAX];
+    int n_ipc;
+    mxp_limits limits;
+    bat_plan plan;
+    wrk_pool pool;
+    ring ring;
+    str_table *streams;
+    srv_stats stats;
+};
+
+static uint64_t now_ms(srv_server *srv)
+{
+    return uv_now(srv->loop);
+}
+
+/* ------------------------------------------------------------ replies */
+
+static void send_msg(srv_server *srv, void *control, void *msg, size_t size)
+{
+    struct nn_iovec iov = {.iov_base = &msg, .iov_len = NN_MSG};
+    struct nn_msghdr hdr = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = &control,
+        .msg_controllen = NN_MSG,
+    };
+    /* Raw REP never blocks: a reply to a peer that has gone is dropped by
+     * nanomsg, so success here is not delivery (the client re-asks). */
+    if (nn_sendmsg(srv->sock, &hdr, NN_DONTWAIT) < 0) {
+        log_warn("reply of %zu bytes not sent: %s", size,
+                 nn_strerror(nn_errno()));
+        nn_freemsg(msg);
+        nn_freemsg(control);
+        return;
+    }
+    srv->stats.bytes_sent += size;
+}
+
+static void send_batch(void *ctx, void *control, uint8_t *msg, size_t size)
+{
+    srv_server *srv = ctx;
+    srv->stats.batches_sent++;
+    send_msg(srv, control, msg, size);
+}
+
+static void send_error(srv_server *srv, void *control, uint64_t request_id,
+                       int code, const char *text)
+{
+    size_t size = mxp_error_rep_size(text);
+    uint8_t *msg = nn_allocmsg(size, 0);
+    if (!msg) {
+        nn_freemsg(control);
+        return;
+    }
+    mxp_encode_error_rep(msg, size, request_id, code, text);
+    srv->stats.errors_sent++;
+    send_msg(srv, control, msg, size);
+}
+
+static void send_small(srv_server *srv, void *control, const uint8_t *buf,
+                       int len)
+{
+    uint8_t *msg = nn_allocmsg((size_t)len, 0);
+    if (!msg) {
+        nn_freemsg(control);
+        return;
+    }
+    memcpy(msg, buf, (size_t)len);
+    send_msg(srv, control, msg, (size_t)len);
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void handle_info(srv_server *srv, void *control, uint64_t req_id)
+{
+    const ds_dataset *ds = srv->plan.ds;
+    mxp_info_rep info = {
+        .samples = ds->n,
+        .batches_per_epoch = smp_batches_per_epoch(&srv->plan.smp),
+        .height = ds->h,
+        .width = ds->w,
+        .channels = ds->c,
+        .classes = ds->classes,
+        .batch_size = srv->plan.smp.batch_size,
+        .alpha = (float)srv->plan.smp.alpha,
+        .shuffle = (uint32_t)srv->plan.smp.shuffle,
+        .source_dtype = ds->dtype,
+    };
+    uint8_t buf[MXP_HEADER_SIZE + MXP_INFO_BODY];
+    send_small(srv, control, buf,
+               mxp_encode_info_rep(buf, sizeof buf, req_id, &info));
+}
+
+static void handle_open(srv_server *srv, void *control, const mxp_request *req)
+{
+    char err[256];
+    mxp_open_rep rep;
+    int rc = str_open(srv->streams, &req->u.open, now_ms(srv), &rep, err,
+                      sizeof err);
+    if (rc < 0) {
+        log_info("OPEN refused: %s", err);
+        send_error(srv, control, req->hdr.request_id, rc, err);
+        return;
+    }
+    log_info("stream %llx opened: seed %llu, start %llu:%llu",
+             (unsigned long long)rep.stream_id,
+             (unsigned long long)req->u.open.seed,
+             (unsigned long long)rep.start_epoch,
+             (unsigned long long)rep.start_batch);
+    uint8_t buf[MXP_HEADER_SIZE + MXP_OPEN_REP_BODY];
+    send_small(srv, control, buf,
+               mxp_encode_open_rep(buf, sizeof buf, req->hdr.request_id, &rep));
+}
+
+static void handle_next(srv_server *srv, void *control, const mxp_request *req)
+{
+    char err[256];
+    int rc = str_next(srv->streams, req->u.stream_id, req->hdr.request_id,
+                      control, now_ms(srv), err, sizeof err);
+    if (rc < 0)
+        send_error(srv, control, req->hdr.request_id, rc, err);
+}
+
+static void handle_close(srv_server *srv, void *control, const mxp_request *req)
+{
+    int rc = str_close(srv->streams, req->u.stream_id);
+    if (rc < 0) {
+        char err[128];
+        snprintf(err, sizeof err, "stream %llx is not open",
+                 (unsigned long long)req->u.stream_id);
+        send_error(srv, control, req->hdr.request_id, rc, err);
+        return;
+    }
+    log_info("stream %llx closed by its client",
+             (unsigned long long)req->u.stream_id);
+    uint8_t buf[MXP_HEADER_SIZE];
+    send_small(srv, control, buf,
+               mxp_encode_close_rep(buf, sizeof buf, req->hdr.request_id));
+}
+
+/* Takes ownership of @control and frees @body. */
+static void handle_request(srv_server *srv, void *control, uint8_t *body,
+                           size_t len)
+{
+    char err[256];
+    mxp_request req;
+    srv->stats.requests++;
+    int rc = mxp_request_decode(body, len, &srv->limits, &req, err, sizeof err);
+    nn_freemsg(body); /* decoded fields do not point into it after this */
+    if (rc < 0) {
+        srv->stats.bad_requests++;
+        log_warn("bad request (%zu bytes): %s", len, err);
+        send_error(srv, control, req.hdr.request_id, rc, err);
+        return;
+    }
+    switch (req.hdr.type) {
+    case MXP_INFO_REQ: handle_info(srv, control, req.hdr.request_id); break;
+    case MXP_OPEN_REQ: handle_open(srv, control, &req); break;
+    case MXP_NEXT_REQ: handle_next(srv, control, &req); break;
+    case MXP_CLOSE_REQ: handle_close(srv, control, &req); break;
+    }
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events)
+{
+    srv_server *srv = handle->data;
+    (void)events;
+    if (status < 0) {
+        log_error("poll on the socket failed: %s", uv_strerror(status));
+        return;
+    }
+    for (int i = 0; i < SRV_RECV_BURST; i++) {
+        void *body = NULL, *control = NULL;
+        struct nn_iovec iov = {.iov_base = &body, .iov_len = NN_MSG};
+        struct nn_msghdr hdr = {
+            .msg_iov = &iov,
+            .msg_iovlen = 1,
+            .msg_control = &control,
+            .msg_controllen = NN_MSG,
+        };
+        int n = nn_recvmsg(srv->sock, &hdr, NN_DONTWAIT);
+        if (n < 0) {
+            int e = nn_errno();
+            if (e != EAGAIN && e != EINTR)
+                log_warn("receive failed: %s", nn_strerror(e));
+            return;
+        }
+        handle_request(srv, control, body, (size_t)n);
+    }
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void on_timer(uv_timer_t *timer)
+{
+    srv_server *srv = timer->data;
+    str_expire_idle(srv->streams, now_ms(srv));
+}
+
+static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
+                       size_t errlen)
+{
+    srv->sock = nn_socket(AF_SP_RAW, NN_REP);
+    if (srv->sock < 0) {
+        snprintf(err, errlen, "cannot create a nanomsg socket: %s",
+                 nn_strerror(nn_errno()));
+        return MIXUP_ESYS;
+    }
+    int rcvmax = SRV_NN_RCVMAX;
+    nn_setsockopt(srv->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &rcvmax,
+                  sizeof rcvmax);
+    for (int i = 0; i < cfg->n_endpoints; i++) {
+        const char *ep = cfg->endpoints[i];
+        if (nn_bind(srv->sock, ep) < 0) {
+            snprintf(err, errlen, "cannot bind server.endpoint %s: %s", ep,
+                     nn_strerror(nn_errno()));
+            return MIXUP_ECONNECT;
+        }
+        if (strncmp(ep, "ipc://", 6) == 0)
+            snprintf(srv->ipc_paths[srv->n_ipc++], CFG_STR_MAX, "%s", ep + 6);
+        log_info("listening on %s", ep);
+    }
+    return 0;
+}
+
+static int start_poll(srv_server *srv, char *err, size_t errlen)
+{
+    int fd;
+    size_t sz = sizeof fd;
+    if (nn_getsockopt(srv->sock, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) < 0) {
+        snprintf(err, errlen, "NN_RCVFD: %s", nn_strerror(nn_errno()));
+        return MIXUP_ESYS;
+    }
+    if (uv_poll_init(srv->loop, &srv->poll, fd) < 0) {
+        snprintf(err, errlen, "cannot poll the socket's descriptor");
+        return MIXUP_ESYS;
+    }
+    srv->poll.data = srv;
+    srv->poll_started = 1;
+    uv_poll_start(&srv->poll, UV_READABLE, on_readable);
+    uv_timer_init(srv->loop, &srv->timer);
+    srv->timer.data = srv;
+    srv->timer_started = 1;
+    uv_timer_start(&srv->timer, on_timer, 1000, 1000);
+    return 0;
+}
+
+static int start_compute(srv_server *srv, const cfg_config *cfg,
+                         const ds_dataset *ds, char *err, size_t errlen)
+{
+    int rc = bat_plan_init(&srv->plan, ds, cfg->batch_size, cfg->alpha,
+                           cfg->shuffle, err, errlen);
+    if (rc < 0)
+        return rc;
+    if ((rc = ring_init(&srv->ring, cfg->ring_slots, srv->plan.layout.total)) < 0) {
+        snprintf(err, errlen, "out of memory for %u ring slots", cfg->ring_slots);
+        return rc;
+    }
+    str_limits lim = {
+        .max_streams = cfg->max_streams,
+        .prefetch = cfg->prefetch,
+        .idle_timeout_ms = (uint64_t)cfg->stream_timeout * 1000,
+    };
+    rc = str_table_new(&srv->streams, &lim, &srv->plan, &srv->pool,
+                       &srv->ring, send_batch, srv);
+    if (rc < 0) {
+        snprintf(err, errlen, "out of memory for %u streams", cfg->max_streams);
+        return rc;
+    }
+    if ((rc = wrk_pool_start(&srv->pool, srv->loop, cfg->workers)) < 0) {
+        snprintf(err, errlen, "cannot start %u worker threads", cfg->workers);
+        return rc;
+    }
+    return 0;
+}
+
+int srv_start(srv_server **out, uv_loop_t *loop, const cfg_config *cfg,
+              const ds_dataset *ds, char *err, size_t errlen)
+{
+    srv_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return MIXUP_ENOMEM;
+    }
+    srv->loop = loop;
+    srv->sock = -1;
+    srv->limits.max_message = cfg->max_request;
+    int rc = start_compute(srv, cfg, ds, err, errlen);
+    if (rc == 0)
+        rc = open_socket(srv, cfg, err, errlen);
+    if (rc == 0)
+        rc = start_poll(srv, err, errlen);
+    if (rc < 0) {
+        srv_stop(srv);
+        return rc;
+    }
+    *out = srv;
+    return 0;
+}
+
+void srv_stop(srv_server *srv)
+{
+    if (!srv)
+        return;
+    /* Order: stop taking requests, drop waiting ones, stop compute, free
+     * slots, close the socket, remove our ipc files. */
+    if (srv->poll_started)
+        uv_close((uv_handle_t *)&srv->poll, NULL);
+    if (srv->timer_started)
+        uv_close((uv_handle_t *)&srv->timer, NULL);
+    if (srv->streams)
+        str_drop_pending(srv->streams);
+    wrk_pool_stop(&srv->pool);
+    str_table_free(srv->streams);
+    if (srv->ring.slots)
+        ring_destroy(&srv->ring);
+    if (srv->sock >= 0)
+        nn_close(srv->sock);
+    for (int i = 0; i < srv->n_ipc; i++)
+        if (unlink(srv->ipc_paths[i]) < 0 && errno != ENOENT)
+            log_warn("cannot remove %s: %s", srv->ipc_paths[i],
+                     strerror(errno));
+    /* The closed handles still point into srv until the loop has run
+     * their close callbacks; free it from the last one. */
+    if (srv->poll_started || srv->timer_started)
+        uv_run(srv->loop, UV_RUN_NOWAIT);
+    free(srv);
+}
+
+void srv_apply_runtime(srv_server *srv, const cfg_config *cfg)
+{
+    str_set_idle_timeout(srv->streams, (uint64_t)cfg->stream_timeout * 1000);
+}
+
+void srv_get_stats(const srv_server *srv, srv_stats *out)
+{
+    *out = srv->stats;
+    out->streams_open = str_count(srv->streams);
+    out->ring_free = srv->ring.n_free;
+    out->ring_slots = srv->ring.n;
+}

@@ -1,0 +1,51 @@
+/*
+ * server.h — the daemon's sockets and request handling, on the loop thread.
+ *
+ * One raw REP nanomsg socket is bound to every configured endpoint; its
+ * NN_RCVFD joins the libuv loop through a uv_poll (readable only: the
+ * descriptor is level-triggered and never read). A raw socket lets a
+ * request wait for its batch while others are answered: each request's
+ * routing header is kept and handed back with the reply.
+ *
+ * A request that does not decode, or that names an unknown stream, gets
+ * an ERROR reply (code + text) to its sender only; the daemon carries on.
+ */
+#ifndef SRV_SERVER_H
+#define SRV_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "dataset.h"
+
+typedef struct srv_server srv_server;
+
+typedef struct srv_stats {
+    uint64_t requests;
+    uint64_t bad_requests;   /* error replies for malformed requests */
+    uint64_t errors_sent;    /* every error reply */
+    uint64_t bytes_sent;
+    uint64_t batches_sent;
+    uint32_t streams_open;
+    uint32_t ring_free, ring_slots;
+} srv_stats;
+
+/* Bind the endpoints, start the workers and the timers on @loop.
+ * Return 0, or a MIXUP_E* code with @err (an endpoint that cannot be
+ * bound is named). On failure nothing stays open. */
+int srv_start(srv_server **out, uv_loop_t *loop, const cfg_config *cfg,
+              const ds_dataset *ds, char *err, size_t errlen);
+
+/* Stop serving: close sockets (and remove ipc socket files we created),
+ * stop and join workers, free everything. Call it outside uv_run(): it
+ * runs the loop once itself so that its handles finish closing. */
+void srv_stop(srv_server *srv);
+
+/* Apply options that may change while running (stream timeout). */
+void srv_apply_runtime(srv_server *srv, const cfg_config *cfg);
+
+void srv_get_stats(const srv_server *srv, srv_stats *out);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * shm.h — POSIX shared-memory segments owned by this daemon.
+ *
+ * Names are "/mixupd.<instance>.<pid>.<what>" so that a segment says whose
+ * it is; a daemon killed with SIGKILL leaves its segments behind, and
+ * shm_reclaim_stale() removes those whose pid no longer runs.
+ * Space is reserved with posix_fallocate: a full /dev/shm is an error at
+ * start-up (MIXUP_ENOSPC), not a SIGBUS later.
+ */
+#ifndef SRV_SHM_H
+#define SRV_SHM_H
+
+#include <stddef.h>
+
+typedef struct shm_segment {
+    char name[128]; /* as given to shm_open, with the leading '/' */
+    void *addr;     /* NULL when not mapped */
+    size_t size;
+} shm_segment;
+
+/* Create, size and map a new segment read-write. Fails if it exists.
+ * Return 0 or MIXUP_ENOSPC / MIXUP_ESYS / MIXUP_EINVAL with @err set; on
+ * failure nothing is left in /dev/shm. */
+int shm_segment_create(shm_segment *seg, const char *instance,
+                       const char *what, size_t size, char *err,
+                       size_t errlen);
+
+/* Make the mapping read-only (after loading). */
+int shm_segment_seal(shm_segment *seg, char *err, size_t errlen);
+
+/* Unmap and unlink. Safe on a zeroed or already destroyed segment. */
+void shm_segment_destroy(shm_segment *seg);
+
+/* Unlink segments "/mixupd.<instance>.<pid>.*" whose pid is not alive.
+ * Return the number removed (>= 0). */
+int shm_reclaim_stale(const char *instance);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * workers.h — the worker pool and its one hand-off with the loop thread.
+ *
+ * The loop thread submits jobs; worker threads run them with no lock held
+ * and push them onto a done list, then wake the loop with uv_async_send.
+ * Several wake-ups may merge into one callback, which therefore drains the
+ * whole list and calls each job's done() on the loop thread. This file is
+ * the only place where the two sides meet.
+ */
+#ifndef SRV_WORKERS_H
+#define SRV_WORKERS_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct wrk_job wrk_job;
+struct wrk_job {
+    wrk_job *next;
+    void (*run)(wrk_job *job);  /* on a worker thread */
+    void (*done)(wrk_job *job); /* on the loop thread */
+    int cancelled;              /* set when the pool stopped before run() */
+};
+
+typedef struct wrk_pool {
+    uv_loop_t *loop;
+    uv_async_t wake;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    wrk_job *todo_head, *todo_tail;
+    wrk_job *done_head, *done_tail;
+    pthread_t *threads;
+    uint32_t n_threads;
+    int stopping;
+    int started;
+    /* Statistics, under mu. */
+    uint64_t jobs_run;
+    uint64_t busy_ns;
+} wrk_pool;
+
+/* Start @n threads. Return 0 or MIXUP_ESYS / MIXUP_ENOMEM. */
+int wrk_pool_start(wrk_pool *pool, uv_loop_t *loop, uint32_t n);
+
+/* Queue @job (loop thread only). */
+void wrk_submit(wrk_pool *pool, wrk_job *job);
+
+/* Stop: threads finish the job they run and exit; they are joined; jobs
+ * never run get cancelled = 1; every job's done() is called, then the
+ * async handle is closed (the loop must run once more to finish closing). */
+void wrk_pool_stop(wrk_pool *pool);
+
+#endif
