@@ -189,3 +189,22 @@ Test(shm, enospc)
 {
     cr_skip_test("ENOSPC needs a full /dev/shm; not provoked in tests");
 }
+
+/* A daemon killed before it could clean up: its segment outlives it. */
+Test(shm, reclaim_after_crash)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        shm_segment seg;
+        char err[256];
+        _exit(shm_segment_create(&seg, inst, "dataset", 4096, err,
+                                 sizeof err) == 0 ? 0 : 1);
+    }
+    int status = -1;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cr_assert_eq(tu_count_shm(prefix), 1);
+    cr_assert_eq(shm_reclaim_stale(inst), 1);
+    cr_assert_eq(tu_count_shm(prefix), 0);
+}

@@ -76,3 +76,88 @@ const char *tu_unique(const char *tag)
     snprintf(buf, sizeof buf, "t%s%d_%u", tag, (int)getpid(), counter++);
     return buf;
 }
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+
+extern char **environ;
+
+char *tu_write_npy(const char *dir, const char *name, const char *descr,
+                   const uint64_t *shape, int ndim, const void *data,
+                   size_t bytes)
+{
+    char dict[256];
+    int n = snprintf(dict, sizeof dict,
+                     "{'descr': '%s', 'fortran_order': False, 'shape': (",
+                     descr);
+    for (int i = 0; i < ndim; i++)
+        n += snprintf(dict + n, sizeof dict - (size_t)n, "%llu,%s",
+                      (unsigned long long)shape[i], i + 1 < ndim ? " " : "");
+    n += snprintf(dict + n, sizeof dict - (size_t)n, "), }");
+    size_t total = 10 + (size_t)n + 1, padded = (total + 63) / 64 * 64;
+    size_t size = padded + bytes;
+    unsigned char *buf = malloc(size);
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (unsigned char)((padded - 10) & 0xff);
+    buf[9] = (unsigned char)((padded - 10) >> 8);
+    memcpy(buf + 10, dict, (size_t)n);
+    memset(buf + 10 + n, ' ', padded - 11 - (size_t)n);
+    buf[padded - 1] = '\n';
+    if (bytes)
+        memcpy(buf + padded, data, bytes);
+    char *path = tu_write_file(dir, name, buf, size);
+    free(buf);
+    return path;
+}
+
+int tu_spawn_daemon(const char *config, const char *log)
+{
+    return tu_spawn_daemon_args(config, log, NULL);
+}
+
+int tu_spawn_daemon_args(const char *config, const char *log, const char *extra)
+{
+    const char *bin = getenv("MIXUPD_BIN");
+    if (!bin)
+        bin = "./server/mixupd";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    char *argv[] = {(char *)bin, "--config", (char *)config, (char *)extra, NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        abort();
+    return (int)pid;
+}
+
+int tu_stop_daemon(int pid, int sig)
+{
+    if (sig)
+        kill(pid, sig);
+    int status;
+    if (waitpid(pid, &status, 0) < 0)
+        return -1;
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
+
+char *tu_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = 0;
+    fclose(f);
+    return s;
+}

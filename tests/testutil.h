@@ -25,3 +25,20 @@ int tu_count_shm(const char *prefix);
 const char *tu_unique(const char *tag);
 
 #endif
+
+/* Write a .npy file (format 1.0) with @descr ("|u1", "<i8", "<f4") and
+ * @shape; @data holds the elements. Return the malloc'd path. */
+char *tu_write_npy(const char *dir, const char *name, const char *descr,
+                   const uint64_t *shape, int ndim, const void *data,
+                   size_t bytes);
+
+/* Start $MIXUPD_BIN --config @config with stderr to @log; return the pid. */
+int tu_spawn_daemon(const char *config, const char *log);
+/* The same with one extra argument (e.g. "--check"), or NULL. */
+int tu_spawn_daemon_args(const char *config, const char *log, const char *extra);
+
+/* Send @sig and wait; return the exit status (or 128 + signal). */
+int tu_stop_daemon(int pid, int sig);
+
+/* Read a whole file into a malloc'd NUL-terminated string. */
+char *tu_read_file(const char *path);

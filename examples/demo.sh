@@ -1,0 +1,41 @@
+#!/bin/bash
+# The main job: install, build, start mixupd on Fashion-MNIST, pull batches
+# with mixupctl (a few saved as .npy files, then a throughput run), print
+# the figures, stop the daemon.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+tests/deps.sh
+[ -d build ] || meson setup build >/dev/null
+meson compile -C build >/dev/null
+
+out=$(mktemp -d /tmp/mixupd-demo.XXXXXX)
+endpoint="ipc://$out/mixupd.ipc"
+build/server/mixupd --config conf/mixupd.conf --set "server.endpoint=$endpoint" \
+    --set server.name=demo 2>"$out/mixupd.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+
+ctl="build/client/mixupctl --endpoint $endpoint --timeout 60000"
+echo "== mixupd on Fashion-MNIST"
+$ctl info
+echo "== 4 batches saved as NumPy files"
+$ctl --seed 1 dump --batches 4 --out "$out/batches"
+python3 - "$out/batches" <<'PY'
+import sys, numpy as np
+d = sys.argv[1]
+x, y, lam = np.load(d + "/x.npy"), np.load(d + "/y.npy"), np.load(d + "/lam.npy")
+i1, i2 = np.load(d + "/index1.npy"), np.load(d + "/index2.npy")
+print(f"x {x.shape} {x.dtype} in [{x.min():.3f}, {x.max():.3f}], y {y.shape}")
+print(f"lambda: mean {lam.mean():.3f}, min {lam.min():.3f}, max {lam.max():.3f}")
+for j in range(3):
+    top = np.argsort(y[j])[::-1][:2]
+    print(f"sample {j}: {lam[j]:.3f} x #{i1[j]} + {1-lam[j]:.3f} x #{i2[j]}"
+          f" -> label weights {dict((int(c), round(float(y[j][c]), 3)) for c in top)}")
+PY
+echo "== throughput (5 s, one client)"
+$ctl --seed 2 bench --seconds 5
+kill -TERM $pid
+wait $pid
+trap - EXIT
+echo "== mixupd stopped; log: $out/mixupd.log"

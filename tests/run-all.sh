@@ -1,0 +1,37 @@
+#!/bin/bash
+# Set everything up and run every test: the Criterion suite in a normal
+# build, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Ends with one line "tests: N passed, M failed".
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+tests/deps.sh
+
+setup() { # dir, extra meson options...
+    local dir=$1; shift
+    if [ -d "$dir" ]; then
+        meson setup --reconfigure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@" >/dev/null
+    fi
+    meson compile -C "$dir"
+}
+
+status=0
+setup build
+meson test -C build --print-errorlogs --num-processes 2 || status=1
+setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
+
+# One closing line over both runs, from Criterion's own "Synthesis" lines.
+cat build/meson-logs/testlog.txt build-asan/meson-logs/testlog.txt |
+    awk '/Synthesis: Tested:/ {
+            for (i = 1; i <= NF; i++) {
+                if ($i == "Passing:") p += $(i + 1)
+                if ($i == "Failing:") f += $(i + 1)
+                if ($i == "Crashing:") f += $(i + 1)
+            }
+         }
+         END { printf "tests: %d passed, %d failed\n", p, f }'
+exit $status

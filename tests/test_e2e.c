@@ -1,0 +1,526 @@
+/*
+ * test_e2e.c — the real daemon, started as a process, serving real
+ * clients over ipc and tcp. Batches are checked byte for byte against
+ * batches built here, in the test, from the same data.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "mixup.h"
+#include "proto.h"
+#include "testutil.h"
+
+enum { N = 300, H = 8, W = 8, C = 3, K = 5, B = 8, BPE = N / (2 * B) };
+
+static uint8_t images[N * H * W * C];
+static int64_t labels64[N];
+static int32_t labels32[N];
+
+typedef struct daemon_ctx {
+    char *dir;
+    char name[64];
+    char ipc[256];
+    char tcp[64];
+    char config[512];
+    char log[512];
+    int pid;
+} daemon_ctx;
+
+static void make_data(void)
+{
+    for (int i = 0; i < N * H * W * C; i++)
+        images[i] = (uint8_t)((i * 131 + i / 7) % 251);
+    for (int i = 0; i < N; i++) {
+        labels64[i] = (i * 3) % K;
+        labels32[i] = (int32_t)labels64[i];
+    }
+}
+
+static void write_config(daemon_ctx *d, uint32_t workers, uint32_t slots,
+                         const char *extra)
+{
+    FILE *f = fopen(d->config, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "[server]\nendpoint = %s\nendpoint = %s\nname = %s\n"
+            "workers = %u\nring_slots = %u\nprefetch = %u\nlog_level = debug\n"
+            "[dataset]\nformat = npy\nimages = %s/images.npy\n"
+            "labels = %s/labels.npy\nclasses = %d\n"
+            "[batch]\nsize = %d\nalpha = 0.4\nseed = 3\nshuffle = true\n%s",
+            d->ipc, d->tcp, d->name, workers, slots, slots < 4 ? slots : 4,
+            d->dir, d->dir, K, B, extra ? extra : "");
+    fclose(f);
+}
+
+static void setup_daemon(daemon_ctx *d, const char *tag)
+{
+    make_data();
+    d->dir = tu_tmpdir(tag);
+    snprintf(d->name, sizeof d->name, "%s", tu_unique(tag));
+    snprintf(d->ipc, sizeof d->ipc, "ipc://%s/mixupd.ipc", d->dir);
+    snprintf(d->tcp, sizeof d->tcp, "tcp://127.0.0.1:%d",
+             20000 + (int)(getpid() % 20000) + (int)(time(NULL) % 7));
+    snprintf(d->config, sizeof d->config, "%s/mixupd.conf", d->dir);
+    snprintf(d->log, sizeof d->log, "%s/mixupd.log", d->dir);
+    uint64_t ishape[4] = {N, H, W, C}, lshape[1] = {N};
+    free(tu_write_npy(d->dir, "images.npy", "|u1", ishape, 4, images, sizeof images));
+    free(tu_write_npy(d->dir, "labels.npy", "<i8", lshape, 1, labels64, sizeof labels64));
+}
+
+static mixup_client *connect_to(const char *ep, int timeout_ms)
+{
+    mixup_client *c;
+    mixup_client_options o;
+    mixup_client_options_init(&o);
+    o.timeout_ms = timeout_ms;
+    const char *eps[] = {ep};
+    cr_assert_eq(mixup_client_connect(&c, eps, 1, &o), 0);
+    return c;
+}
+
+/* Readiness: the daemon answers INFO once it has loaded the data and
+ * bound its endpoints. Polled with short timeouts so that a daemon that
+ * died at start-up fails the test at once instead of after a long wait. */
+static void wait_ready(daemon_ctx *d)
+{
+    mixup_client *c = connect_to(d->ipc, 200);
+    for (int attempt = 0; attempt < 150; attempt++) {
+        mixup_info info;
+        if (mixup_client_info(c, &info) == 0) {
+            mixup_client_close(c);
+            return;
+        }
+        int status;
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            char *log = tu_read_file(d->log);
+            cr_fatal("mixupd exited at start-up:\n%s", log ? log : "");
+        }
+    }
+    mixup_client_close(c);
+    cr_fatal("mixupd did not answer within 30 s");
+}
+
+static void start_daemon(daemon_ctx *d, uint32_t workers, uint32_t slots)
+{
+    write_config(d, workers, slots, NULL);
+    d->pid = tu_spawn_daemon(d->config, d->log);
+    wait_ready(d);
+}
+
+static void stop_daemon(daemon_ctx *d)
+{
+    int status = tu_stop_daemon(d->pid, SIGTERM);
+    char *log = tu_read_file(d->log);
+    cr_assert_eq(status, 0, "mixupd exit status %d; log:\n%s", status, log);
+    free(log);
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "mixupd.%s.", d->name);
+    cr_assert_eq(tu_count_shm(prefix), 0, "shared memory left behind");
+    struct stat st;
+    cr_assert_eq(stat(d->ipc + 6, &st), -1, "ipc socket file left behind");
+}
+
+static void cleanup(daemon_ctx *d)
+{
+    tu_rmtree(d->dir);
+    free(d->dir);
+}
+
+/* The reference: the same pipeline, run here on the same bytes. */
+static ds_dataset ref_ds;
+static bat_plan ref_plan;
+
+static void ref_init(void)
+{
+    ref_ds = (ds_dataset){
+        .n = N, .h = H, .w = W, .c = C, .classes = K, .dtype = DS_U8,
+        .images = images, .labels = labels32,
+    };
+    char err[256];
+    cr_assert_eq(bat_plan_init(&ref_plan, &ref_ds, B, 0.4, 1, err, sizeof err), 0);
+}
+
+static void check_against_reference(const mixup_batch *b, uint64_t seed,
+                                     uint64_t epoch, uint64_t k)
+{
+    cr_assert_eq(b->epoch, epoch);
+    cr_assert_eq(b->index, k);
+    cr_assert_eq(b->size, (uint32_t)B);
+    cr_assert_eq(b->height, (uint32_t)H);
+    cr_assert_eq(b->channels, (uint32_t)C);
+    cr_assert_eq(b->classes, (uint32_t)K);
+    smp_order *o = smp_order_new(&ref_plan.smp, seed, epoch);
+    uint8_t *msg = malloc(ref_plan.layout.total);
+    bat_build(&ref_plan, o, k, 0, msg);
+    const mxp_batch_layout *L = &ref_plan.layout;
+    cr_assert_eq(memcmp(b->index1, msg + L->index1, B * 8), 0, "index1 differs");
+    cr_assert_eq(memcmp(b->index2, msg + L->index2, B * 8), 0, "index2 differs");
+    cr_assert_eq(memcmp(b->lam, msg + L->lam, B * 4), 0, "lambda differs");
+    cr_assert_eq(memcmp(b->x, msg + L->x, (size_t)B * H * W * C * 4), 0, "x differs");
+    cr_assert_eq(memcmp(b->y, msg + L->y, (size_t)B * K * 4), 0, "y differs");
+    free(msg);
+    smp_order_unref(o);
+}
+
+typedef struct puller {
+    const char *endpoint;
+    uint64_t seed, start_epoch, start_batch;
+    int batches;
+    int failures;
+    char error[512];
+    mixup_batch *got[64];
+} puller;
+
+static void *pull(void *arg)
+{
+    puller *p = arg;
+    mixup_client *c;
+    const char *eps[] = {p->endpoint};
+    mixup_client_options o = {.timeout_ms = 20000};
+    if (mixup_client_connect(&c, eps, 1, &o) < 0) {
+        p->failures++;
+        return NULL;
+    }
+    mixup_stream_options so;
+    mixup_stream_options_init(&so);
+    so.seed = p->seed;
+    so.start_epoch = p->start_epoch;
+    so.start_batch = p->start_batch;
+    if (mixup_stream_open(c, &so) < 0) {
+        snprintf(p->error, sizeof p->error, "%s", mixup_client_error(c));
+        p->failures++;
+    }
+    for (int i = 0; i < p->batches && !p->failures; i++)
+        if (mixup_next(c, &p->got[i]) < 0) {
+            snprintf(p->error, sizeof p->error, "%s", mixup_client_error(c));
+            p->failures++;
+        }
+    mixup_client_close(c);
+    return NULL;
+}
+
+static void check_pulled(puller *p)
+{
+    cr_assert_eq(p->failures, 0, "client on %s: %s", p->endpoint, p->error);
+    uint64_t e = p->start_epoch, k = p->start_batch;
+    for (int i = 0; i < p->batches; i++) {
+        check_against_reference(p->got[i], p->seed, e, k);
+        mixup_batch_release(p->got[i]);
+        if (++k == BPE) {
+            k = 0;
+            e++;
+        }
+    }
+}
+
+Test(e2e, three_clients_at_once_over_ipc_and_tcp, .timeout = 120)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "three");
+    ref_init();
+    start_daemon(&d, 2, 8);
+    puller p[3] = {
+        {.endpoint = d.ipc, .seed = 1, .batches = 25},
+        {.endpoint = d.tcp, .seed = 2, .batches = 25},
+        {.endpoint = d.ipc, .seed = 1, .start_epoch = 1, .start_batch = 5, .batches = 20},
+    };
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, pull, &p[i]);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 3; i++)
+        check_pulled(&p[i]);
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
+/* The determinism contract: the bytes of batch (seed, epoch, k) do not
+ * depend on the number of workers or on the ring's size. */
+Test(e2e, same_bytes_for_1_2_and_8_workers, .timeout = 120)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "workers");
+    ref_init();
+    const uint32_t workers[3] = {1, 2, 8}, slots[3] = {1, 5, 32};
+    uint8_t *first = NULL;
+    size_t per = 0;
+    for (int run = 0; run < 3; run++) {
+        start_daemon(&d, workers[run], slots[run]);
+        puller p = {.endpoint = d.ipc, .seed = 77, .batches = 30};
+        pull(&p);
+        cr_assert_eq(p.failures, 0, "%s", p.error);
+        per = p.got[0]->message_size_;
+        if (!first)
+            first = malloc(per * 30);
+        for (int i = 0; i < 30; i++) {
+            /* Compare everything after the stream id (bytes 24+16..24+24)
+             * and request id, which differ from run to run. */
+            uint8_t *msg = p.got[i]->message_;
+            memset(msg + 12, 0, 8);
+            memset(msg + MXP_HEADER_SIZE + 16, 0, 8);
+            if (run == 0)
+                memcpy(first + per * (size_t)i, msg, per);
+            else
+                cr_assert_eq(memcmp(first + per * (size_t)i, msg, per), 0,
+                             "batch %d differs with %u workers", i, workers[run]);
+        }
+        check_pulled(&p);
+        stop_daemon(&d);
+    }
+    free(first);
+    cleanup(&d);
+}
+
+/* Send raw bytes on a REQ socket and decode the reply. */
+static int raw_request(const char *ep, const void *req, size_t len,
+                       mxp_reply *rep, char *text, size_t textlen)
+{
+    int s = nn_socket(AF_SP, NN_REQ);
+    int to = 10000;
+    nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVTIMEO, &to, sizeof to);
+    int unlimited = -1;
+    nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVMAXSIZE, &unlimited, sizeof unlimited);
+    cr_assert_geq(nn_connect(s, ep), 0);
+    cr_assert_eq(nn_send(s, req, len, 0), (int)len);
+    void *buf;
+    int n = nn_recv(s, &buf, NN_MSG, 0);
+    cr_assert_gt(n, 0, "no reply: %s", nn_strerror(nn_errno()));
+    char err[256];
+    cr_assert_eq(mxp_reply_decode(buf, (size_t)n, NULL, rep, err, sizeof err), 0, "%s", err);
+    int code = 0;
+    if (rep->hdr.type == MXP_ERROR_REP) {
+        code = rep->u.error.code;
+        snprintf(text, textlen, "%.*s", (int)rep->u.error.msg_len, rep->u.error.msg);
+    }
+    nn_freemsg(buf);
+    nn_close(s);
+    return code;
+}
+
+Test(e2e, malformed_requests_get_error_replies_and_service_goes_on, .timeout = 120)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "malformed");
+    ref_init();
+    start_daemon(&d, 2, 4);
+    mxp_reply rep;
+    char text[1100];
+
+    uint8_t shortmsg[5] = {1, 2, 3, 4, 5};
+    cr_assert_eq(raw_request(d.ipc, shortmsg, 5, &rep, text, sizeof text), MIXUP_EPROTO);
+    cr_assert(strstr(text, "header"), "%s", text);
+
+    uint8_t msg[MXP_HEADER_SIZE + 8];
+    mxp_encode_next_req(msg, sizeof msg, 7, 12345);
+    msg[4] = 9; /* version 9 */
+    cr_assert_eq(raw_request(d.tcp, msg, sizeof msg, &rep, text, sizeof text), MIXUP_EVERSION);
+    cr_assert(strstr(text, "version 9"), "%s", text);
+    cr_assert_eq(rep.hdr.request_id, 7u);
+
+    mxp_encode_next_req(msg, sizeof msg, 8, 12345);
+    cr_assert_eq(raw_request(d.ipc, msg, sizeof msg, &rep, text, sizeof text), MIXUP_ENOSTREAM);
+    cr_assert(strstr(text, "not open"), "%s", text);
+
+    size_t big = 8000; /* above server.max_request = 4096 */
+    uint8_t *huge = calloc(1, big);
+    mxp_header_encode(huge, MXP_OPEN_REQ, 9, (uint32_t)(big - MXP_HEADER_SIZE));
+    cr_assert_eq(raw_request(d.ipc, huge, big, &rep, text, sizeof text), MIXUP_ETOOBIG);
+    cr_assert(strstr(text, "limit"), "%s", text);
+    free(huge);
+
+    uint8_t open[MXP_HEADER_SIZE + MXP_OPEN_FIXED];
+    mxp_open_req o = {.mode = MIXUP_MODE_INDEPENDENT, .start_batch = BPE};
+    mxp_encode_open_req(open, sizeof open, 10, &o);
+    cr_assert_eq(raw_request(d.ipc, open, sizeof open, &rep, text, sizeof text), MIXUP_EPOSITION);
+    cr_assert(strstr(text, "past the end of an epoch"), "%s", text);
+
+    o = (mxp_open_req){.mode = MIXUP_MODE_SHARDED};
+    mxp_encode_open_req(open, sizeof open, 11, &o);
+    cr_assert_eq(raw_request(d.ipc, open, sizeof open, &rep, text, sizeof text), MIXUP_EMODE);
+
+    /* A client that asks for a batch and vanishes before the reply. */
+    int s = nn_socket(AF_SP, NN_REQ);
+    nn_connect(s, d.ipc);
+    mxp_encode_next_req(msg, sizeof msg, 12, 1);
+    nn_send(s, msg, sizeof msg, 0);
+    nn_close(s);
+
+    puller p = {.endpoint = d.ipc, .seed = 5, .batches = 5};
+    pull(&p);
+    check_pulled(&p);
+    char *log = tu_read_file(d.log);
+    cr_assert(strstr(log, "bad request"), "the log names bad requests");
+    free(log);
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
+Test(e2e, library_errors_carry_the_daemons_words, .timeout = 60)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "liberr");
+    ref_init();
+    start_daemon(&d, 1, 2);
+    mixup_client *c = connect_to(d.ipc, 10000);
+    mixup_batch *b;
+    cr_assert_eq(mixup_next(c, &b), MIXUP_ESTATE);
+    mixup_stream_options so;
+    mixup_stream_options_init(&so);
+    so.start_batch = 1000;
+    cr_assert_eq(mixup_stream_open(c, &so), MIXUP_EPOSITION);
+    cr_assert(strstr(mixup_client_error(c), "past the end of an epoch"), "%s",
+              mixup_client_error(c));
+    so.start_batch = BPE - 1;
+    cr_assert_eq(mixup_stream_open(c, &so), 0);
+    cr_assert_eq(mixup_stream_open(c, &so), MIXUP_ESTATE);
+    uint64_t e, k;
+    cr_assert_eq(mixup_client_position(c, &e, &k), MIXUP_ESTATE);
+    cr_assert_eq(mixup_next(c, &b), 0);
+    cr_assert_eq(mixup_client_position(c, &e, &k), 0);
+    cr_assert_eq(e, 0u);
+    cr_assert_eq(k, (uint64_t)BPE - 1);
+    mixup_batch *b2;
+    cr_assert_eq(mixup_next(c, &b2), 0); /* crosses into epoch 1 */
+    cr_assert_eq(b2->epoch, 1u);
+    cr_assert_eq(b2->index, 0u);
+    mixup_info info;
+    cr_assert_eq(mixup_client_info(c, &info), 0);
+    cr_assert_eq(info.samples, (uint64_t)N);
+    cr_assert_eq(info.batches_per_epoch, (uint64_t)BPE);
+    cr_assert_eq(info.classes, (uint32_t)K);
+    mixup_client_close(c);
+    /* Batches outlive their client. */
+    check_against_reference(b, 0, 0, BPE - 1);
+    check_against_reference(b2, 0, 1, 0);
+    mixup_batch_release(b);
+    mixup_batch_release(b2);
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
+Test(e2e, a_daemon_that_is_not_there_is_a_timeout_not_a_hang, .timeout = 30)
+{
+    char *dir = tu_tmpdir("absent");
+    char ep[300];
+    snprintf(ep, sizeof ep, "ipc://%s/nobody.ipc", dir);
+    mixup_client *c = connect_to(ep, 300);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert_eq(mixup_stream_open(c, NULL), MIXUP_ETIMEDOUT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    cr_assert(el < 5.0, "took %g s", el);
+    cr_assert(strstr(mixup_client_error(c), "no reply within 300 ms"), "%s",
+              mixup_client_error(c));
+    mixup_client_close(c);
+    const char *bad[] = {"nonsense://x"};
+    cr_assert_eq(mixup_client_connect(&c, bad, 1, NULL), MIXUP_ECONNECT);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+Test(e2e, broken_dataset_exits_nonzero_naming_the_file, .timeout = 60)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "broken");
+    /* Labels file with 7 fewer entries than images. */
+    uint64_t lshape[1] = {N - 7};
+    free(tu_write_npy(d.dir, "labels.npy", "<i8", lshape, 1, labels64, (N - 7) * 8));
+    write_config(&d, 1, 2, NULL);
+    int pid = tu_spawn_daemon(d.config, d.log);
+    int status = tu_stop_daemon(pid, 0);
+    char *log = tu_read_file(d.log);
+    cr_assert_eq(status, 1, "exit status %d", status);
+    cr_assert(strstr(log, "labels.npy"), "log does not name the file:\n%s", log);
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "mixupd.%s.", d.name);
+    cr_assert_eq(tu_count_shm(prefix), 0);
+    free(log);
+    cleanup(&d);
+}
+
+Test(e2e, check_mode_validates_and_exits, .timeout = 60)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "check");
+    write_config(&d, 1, 2, NULL);
+    int pid = tu_spawn_daemon_args(d.config, d.log, "--check");
+    cr_assert_eq(tu_stop_daemon(pid, 0), 0);
+    write_config(&d, 1, 2, "colour = blue\n");
+    pid = tu_spawn_daemon_args(d.config, d.log, "--check");
+    cr_assert_eq(tu_stop_daemon(pid, 0), 1);
+    char *log = tu_read_file(d.log);
+    cr_assert(strstr(log, "batch.colour"), "%s", log);
+    free(log);
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "mixupd.%s.", d.name);
+    cr_assert_eq(tu_count_shm(prefix), 0);
+    cleanup(&d);
+}
+
+Test(e2e, serves_fashion_mnist, .timeout = 120)
+{
+    const char *img = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
+    struct stat st;
+    if (stat(img, &st) < 0)
+        cr_skip_test("dataset-fashion-mnist is not installed");
+    daemon_ctx d;
+    setup_daemon(&d, "fmnist");
+    FILE *f = fopen(d.config, "w");
+    fprintf(f, "[server]\nendpoint = %s\nname = %s\n[dataset]\nformat = idx\n"
+               "images = %s\nlabels = /usr/share/datasets/fashion-mnist/"
+               "train-labels-idx1-ubyte.gz\n[batch]\nsize = 32\nalpha = 0.2\n",
+            d.ipc, d.name, img);
+    fclose(f);
+    d.pid = tu_spawn_daemon(d.config, d.log);
+    wait_ready(&d);
+    mixup_client *c = connect_to(d.ipc, 20000);
+    mixup_info info;
+    cr_assert_eq(mixup_client_info(c, &info), 0);
+    cr_assert_eq(info.samples, 60000u);
+    cr_assert_eq(info.height, 28u);
+    cr_assert_eq(info.width, 28u);
+    cr_assert_eq(info.channels, 1u);
+    cr_assert_eq(info.classes, 10u);
+    cr_assert_eq(info.batches_per_epoch, 937u);
+    cr_assert_eq(mixup_stream_open(c, NULL), 0);
+    static int seen[60000];
+    for (int k = 0; k < 20; k++) {
+        mixup_batch *b;
+        cr_assert_eq(mixup_next(c, &b), 0, "%s", mixup_client_error(c));
+        for (uint32_t j = 0; j < 32; j++) {
+            cr_assert(b->lam[j] >= 0.0f && b->lam[j] <= 1.0f);
+            seen[b->index1[j]]++;
+            seen[b->index2[j]]++;
+            float sum = 0;
+            for (int c2 = 0; c2 < 10; c2++)
+                sum += b->y[j * 10 + c2];
+            cr_assert(sum > 0.99999f && sum < 1.00001f);
+        }
+        for (size_t i = 0; i < 32u * 784; i++)
+            cr_assert(b->x[i] >= 0.0f && b->x[i] <= 1.0000001f);
+        mixup_batch_release(b);
+    }
+    int distinct = 0;
+    for (int i = 0; i < 60000; i++) {
+        cr_assert_leq(seen[i], 1);
+        distinct += seen[i];
+    }
+    cr_assert_eq(distinct, 20 * 64);
+    mixup_client_close(c);
+    stop_daemon(&d);
+    cleanup(&d);
+}
