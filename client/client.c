@@ -279,20 +279,43 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
     return 0;
 }
 
+/* nanomsg hands over a reply with its 4-byte REQ header trimmed off the
+ * front, so the message is 4 mod 8 aligned: float arrays can be used in
+ * place, int64 arrays cannot. An array that is not aligned to its element
+ * size is copied into the batch's own allocation (for the index arrays
+ * that is 16 bytes per sample; x and y stay in the message). */
+static const void *place(const uint8_t *src, size_t bytes, size_t align,
+                         uint8_t **spare)
+{
+    if (((uintptr_t)src & (align - 1)) == 0)
+        return src;
+    uint8_t *dst = *spare;
+    memcpy(dst, src, bytes);
+    *spare += (bytes + 15) & ~(size_t)15;
+    return dst;
+}
+
 static int make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
                       mixup_batch **out)
 {
     const mxp_batch_rep *b = &rep->u.batch;
+    const mxp_batch_layout *L = &b->layout;
     const uint8_t *base = msg;
-    if (((uintptr_t)base & 7u) != 0) {
-        nn_freemsg(msg);
-        return set_error(c, MIXUP_EPROTO, "batch buffer is not 8-byte aligned");
-    }
-    mixup_batch *batch = malloc(sizeof *batch);
-    if (!batch) {
+    size_t B = b->shape.size;
+    size_t x_bytes = B * b->shape.height * b->shape.width * b->shape.channels * 4;
+    size_t y_bytes = B * b->shape.classes * 4;
+    /* Room for the worst case: every array copied. */
+    size_t head = (sizeof(mixup_batch) + 15) & ~(size_t)15;
+    size_t spare_bytes = 16 * 5 + B * 20;
+    if (((uintptr_t)base & 3u) != 0)
+        spare_bytes += x_bytes + y_bytes;
+    uint8_t *mem = malloc(head + spare_bytes);
+    if (!mem) {
         nn_freemsg(msg);
         return set_error(c, MIXUP_ENOMEM, "out of memory for a batch");
     }
+    mixup_batch *batch = (mixup_batch *)(void *)mem;
+    uint8_t *spare = mem + head;
     *batch = (mixup_batch){
         .epoch = b->epoch,
         .index = b->index,
@@ -303,13 +326,13 @@ static int make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
         .classes = b->shape.classes,
         .dtype = (mixup_dtype)b->shape.dtype,
         .layout = (mixup_layout)b->shape.layout,
-        .x = (const float *)(const void *)(base + b->layout.x),
-        .y = (const float *)(const void *)(base + b->layout.y),
-        .index1 = (const int64_t *)(const void *)(base + b->layout.index1),
-        .index2 = (const int64_t *)(const void *)(base + b->layout.index2),
-        .lam = (const float *)(const void *)(base + b->layout.lam),
+        .index1 = place(base + L->index1, B * 8, 8, &spare),
+        .index2 = place(base + L->index2, B * 8, 8, &spare),
+        .lam = place(base + L->lam, B * 4, 4, &spare),
+        .x = place(base + L->x, x_bytes, 4, &spare),
+        .y = place(base + L->y, y_bytes, 4, &spare),
         .message_ = msg,
-        .message_size_ = b->layout.total,
+        .message_size_ = L->total,
     };
     *out = batch;
     return 0;

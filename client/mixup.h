@@ -141,8 +141,10 @@ typedef struct mixup_stream_options {
 } mixup_stream_options;
 
 /**
- * A received batch. Arrays point into the received message (no copy) and
- * are valid until mixup_batch_release(). Row j of every per-sample array
+ * A received batch, valid until mixup_batch_release(). x, y and lam point
+ * into the received message (no copy); index1 and index2 may be small
+ * aligned copies (nanomsg delivers messages 4-byte aligned). Row j of
+ * every per-sample array
  * describes sample j: x[j] = lam[j]*D[index1[j]] + (1-lam[j])*D[index2[j]].
  */
 typedef struct mixup_batch {

@@ -22,6 +22,7 @@ typedef struct cfg_config {
     /* [server] */
     char endpoints[CFG_MAX_ENDPOINTS][CFG_STR_MAX]; /* repeatable key */
     int n_endpoints;
+    int endpoints_given;  /* 0 while endpoints[] is still the default list */
     char name[64];        /* instance name: shm and log names */
     uint32_t workers;     /* worker threads */
     uint32_t ring_slots;  /* batch slots prepared ahead, all streams */
@@ -51,12 +52,22 @@ void cfg_defaults(cfg_config *cfg);
  * with @err naming file:line, key and what was expected. */
 int cfg_load_file(cfg_config *cfg, const char *path, char *err, size_t errlen);
 
-/* Apply one "section.key=value" override (as --set gives it). */
+/* Apply one "section.key=value" override (as --set gives it); blanks
+ * around key and value are ignored. `endpoint` behaves as in a file: the
+ * first one given replaces the default list, later ones append. @err
+ * names the key and value but not the assignment (the caller has it).
+ * Return 0, MIXUP_ECONFIG or MIXUP_ENOMEM; on error @cfg is unchanged. */
 int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen);
 
 /* Checks across options (e.g. images set, ring_slots >= prefetch, at
  * least one endpoint). Return 0 or MIXUP_ECONFIG with @err. */
 int cfg_validate(const cfg_config *cfg, char *err, size_t errlen);
+
+/* Before applying a reloaded @next over the running @cur: return 0 when
+ * only options marked runtime differ, else MIXUP_ECONFIG with @err naming
+ * the first restart-only option that changed (old and new value). */
+int cfg_check_reload(const cfg_config *cur, const cfg_config *next, char *err,
+                     size_t errlen);
 
 /* Print every option with its type, default, bounds and help. */
 void cfg_print_help(FILE *out);

@@ -69,6 +69,12 @@ static int check_probe(const ds_probe *p, const ds_source *src, char *err,
                  p->images_name, p->h, p->w, p->c);
         return MIXUP_EDATASET;
     }
+    /* The sampler keeps indices in 32 bits (an epoch order of N entries). */
+    if (p->n > UINT32_MAX) {
+        snprintf(err, errlen, "%s: %llu samples, at most %u are supported",
+                 p->images_name, (unsigned long long)p->n, UINT32_MAX);
+        return MIXUP_EDATASET;
+    }
     if (p->n_labels != p->n) {
         snprintf(err, errlen, "%s has %llu labels but %s has %llu images",
                  p->labels_name, (unsigned long long)p->n_labels,
@@ -146,6 +152,14 @@ static int check_labels(const ds_loader *ld, void *st, const ds_probe *p,
                      "(classes)", where, y[i], bound);
         else
             snprintf(err, errlen, "%s: label %d, expected >= 0", where, y[i]);
+        return MIXUP_EDATASET;
+    }
+    /* An inferred count comes from the data: a stray huge label would make
+     * every label row enormous, so cap it as dataset.classes is capped. */
+    if (!bound && (int64_t)max >= (int64_t)DS_MAX_CLASSES) {
+        snprintf(err, errlen, "%s: largest label %d implies %lld classes, "
+                 "at most %u (set dataset.classes to check the range)",
+                 p->labels_name, max, (long long)max + 1, DS_MAX_CLASSES);
         return MIXUP_EDATASET;
     }
     *classes = bound ? bound : (uint32_t)max + 1;

@@ -15,9 +15,12 @@
 #ifndef SRV_DATASET_H
 #define SRV_DATASET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shm.h"
+
+#define DS_MAX_CLASSES 65536u
 
 typedef enum ds_format { DS_NPY = 1, DS_IDX = 2, DS_CIFAR = 3 } ds_format;
 typedef enum ds_dtype { DS_U8 = 1, DS_F32 = 2 } ds_dtype;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "batch.h"
 #include "config.h"
 #include "dataset.h"
 #include "log.h"
@@ -192,7 +193,15 @@ int main(int argc, char **argv)
     if (load_dataset(&cfg, &ds) < 0)
         return 1;
     if (a.check) {
+        bat_plan plan;
+        char err[512];
+        rc = bat_plan_init(&plan, &ds, cfg.batch_size, cfg.alpha, cfg.shuffle,
+                           err, sizeof err);
         ds_unload(&ds);
+        if (rc < 0) {
+            log_error("%s", err);
+            return 1;
+        }
         printf("mixupd: configuration and dataset are valid\n");
         return 0;
     }

@@ -105,11 +105,11 @@ static void wait_ready(daemon_ctx *d)
         int status;
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
             char *log = tu_read_file(d->log);
-            cr_fatal("mixupd exited at start-up:\n%s", log ? log : "");
+            cr_assert_fail("mixupd exited at start-up:\n%s", log ? log : "");
         }
     }
     mixup_client_close(c);
-    cr_fatal("mixupd did not answer within 30 s");
+    cr_assert_fail("mixupd did not answer within 30 s");
 }
 
 static void start_daemon(daemon_ctx *d, uint32_t workers, uint32_t slots)

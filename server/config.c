@@ -1,0 +1,704 @@
+/*
+ * config.c — the option table and everything driven by it.
+ *
+ * Decisions worth knowing (the contract is in config.h):
+ * - Defaults are strings parsed by the same code as the file, so a default
+ *   can never escape its own bounds; cfg_defaults() aborts if one does.
+ * - server.endpoint is the only repeatable key. The first endpoint given
+ *   (file or --set) replaces the default list and later ones append;
+ *   cfg_config.endpoints_given remembers which case applies.
+ * - inih (as Debian builds it) reads lines into a 200-byte buffer and
+ *   splits longer lines silently, so our reader rejects them instead, and
+ *   string values are capped so that `key = value` fits on one line:
+ *   whatever is accepted, cfg_print() can write and the file can load back.
+ * - inih also joins an indented line to the previous key (multi-line
+ *   values), which would turn it into a silent second value of that key.
+ *   Our reader strips leading blanks, so every line stands on its own.
+ * - Inline comments start with " ;" (inih); "#" only starts a comment at
+ *   the beginning of a line.
+ */
+#include "config.h"
+
+#include "mixup.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum cfg_type {
+    CFG_UINT32,
+    CFG_UINT64,
+    CFG_DOUBLE,
+    CFG_BOOL,        /* stored as int 0/1 */
+    CFG_STRING,      /* char[size] */
+    CFG_ENUM,        /* int index, or the name in char[size] if size > 0 */
+    CFG_STRING_LIST, /* the endpoints: char[CFG_MAX_ENDPOINTS][size] */
+} cfg_type;
+
+typedef struct cfg_option {
+    const char *section;
+    const char *key;
+    cfg_type type;
+    size_t offset;              /* of the field in cfg_config */
+    size_t size;                /* STRING, ENUM by name, list element */
+    const char *def;            /* parsed like a value from the file */
+    uint64_t min, max;          /* integers; string length (max 0: fit) */
+    double dmin, dmax;          /* DOUBLE */
+    const char *const *values;  /* ENUM names, index = stored value */
+    int n_values;
+    int (*check)(const char *v); /* STRING, STRING_LIST: extra syntax */
+    const char *expect;         /* what check() accepts, for messages */
+    int runtime;                /* may change on reload */
+    const char *help;
+} cfg_option;
+
+const char *const cfg_log_level_names[4] = {"error", "warn", "info", "debug"};
+static const char *const format_names[] = {"npy", "idx", "cifar"};
+
+static int check_name(const char *v);
+static int check_endpoint(const char *v);
+
+#define FIELD(sec, k, t, f) \
+    .section = sec, .key = k, .type = t, .offset = offsetof(cfg_config, f)
+#define SIZE(f) .size = sizeof(((cfg_config *)0)->f)
+#define FASHION "/usr/share/datasets/fashion-mnist/"
+
+static const cfg_option options[] = {
+    {FIELD("server", "endpoint", CFG_STRING_LIST, endpoints), SIZE(endpoints[0]),
+     .def = "ipc:///tmp/mixupd.ipc", .check = check_endpoint,
+     .expect = "ipc://PATH or tcp://HOST:PORT",
+     .help = "Where clients connect; repeat the key for several."},
+    {FIELD("server", "name", CFG_STRING, name), SIZE(name), .def = "mixupd",
+     .min = 1, .max = 32, .check = check_name,
+     .expect = "1 .. 32 characters of A-Z a-z 0-9 _ -",
+     .help = "Instance name, used in shared-memory segment names."},
+    {FIELD("server", "workers", CFG_UINT32, workers), .def = "2",
+     .min = 1, .max = 256, .help = "Worker threads that prepare batches."},
+    {FIELD("server", "ring_slots", CFG_UINT32, ring_slots), .def = "16",
+     .min = 1, .max = 4096,
+     .help = "Batch slots prepared ahead, shared by all streams."},
+    {FIELD("server", "prefetch", CFG_UINT32, prefetch), .def = "4",
+     .min = 1, .max = 1024,
+     .help = "Slots one stream may hold ahead of demand."},
+    {FIELD("server", "max_streams", CFG_UINT32, max_streams), .def = "256",
+     .min = 1, .max = 65536, .help = "Streams open at the same time."},
+    {FIELD("server", "max_request", CFG_UINT32, max_request), .def = "4096",
+     .min = 64, .max = 1048576,
+     .help = "Largest request accepted, in bytes (header included)."},
+    {FIELD("server", "stream_timeout", CFG_UINT32, stream_timeout),
+     .def = "300", .min = 1, .max = 86400, .runtime = 1,
+     .help = "Seconds an idle stream keeps its state."},
+    {FIELD("server", "log_level", CFG_ENUM, log_level), .def = "info",
+     .values = cfg_log_level_names, .n_values = 4, .runtime = 1,
+     .help = "Least severe message logged."},
+    {FIELD("dataset", "format", CFG_ENUM, format), SIZE(format), .def = "idx",
+     .values = format_names, .n_values = 3,
+     .help = "File format of the dataset."},
+    {FIELD("dataset", "images", CFG_STRING, images), SIZE(images),
+     .def = FASHION "train-images-idx3-ubyte.gz",
+     .help = "Image file (or the CIFAR batch file)."},
+    {FIELD("dataset", "labels", CFG_STRING, labels), SIZE(labels),
+     .def = FASHION "train-labels-idx1-ubyte.gz",
+     .help = "Label file (unused for cifar)."},
+    {FIELD("dataset", "classes", CFG_UINT32, classes), .def = "0",
+     .min = 0, .max = 65536,
+     .help = "Number of classes K; 0 infers it from the labels."},
+    {FIELD("batch", "size", CFG_UINT32, batch_size), .def = "32",
+     .min = 1, .max = 65536, .help = "Samples per batch (B)."},
+    {FIELD("batch", "alpha", CFG_DOUBLE, alpha), .def = "0.2",
+     .dmin = 0, .dmax = 1000,
+     .help = "Mixup draws lambda ~ Beta(alpha, alpha); 0 disables mixing "
+             "(lambda = 1)."},
+    {FIELD("batch", "seed", CFG_UINT64, seed), .def = "0",
+     .min = 0, .max = UINT64_MAX,
+     .help = "Seed for clients that do not give one."},
+    {FIELD("batch", "shuffle", CFG_BOOL, shuffle), .def = "true",
+     .help = "Permute the dataset at every epoch."},
+};
+
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+/* inih's line buffer: "key = value\n" and the NUL must fit in it. */
+#define LINE_MAX_CHARS (INI_MAX_LINE - 2)
+
+/* ------------------------------------------------------------- helpers */
+
+static void *field_of(const cfg_option *o, const cfg_config *cfg)
+{
+    return (char *)cfg + o->offset;
+}
+
+/* Longest string value accepted: the field, the option's own bound, and
+ * one INI line (so cfg_print output always loads back). */
+static size_t str_max(const cfg_option *o)
+{
+    size_t max = o->size - 1;
+    size_t line = LINE_MAX_CHARS - strlen(o->key) - 3;
+    if (line < max)
+        max = line;
+    if (o->max && o->max < max)
+        max = (size_t)o->max;
+    return max;
+}
+
+static void fmt(char *buf, size_t n, const char *f, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fmt(char *buf, size_t n, const char *f, ...)
+{
+    if (!buf || !n)
+        return;
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(buf, n, f, ap);
+    va_end(ap);
+}
+
+/* A value as messages show it: '' when empty, shortened when long. */
+static const char *shown(const char *v, char buf[64])
+{
+    size_t len = strlen(v);
+    if (len == 0)
+        return "''";
+    if (len < 64)
+        return v;
+    snprintf(buf, 64, "%.48s...", v);
+    return buf;
+}
+
+/* What a value must look like, for messages and --help. */
+static void range_text(const cfg_option *o, char *buf, size_t n)
+{
+    switch (o->type) {
+    case CFG_UINT32:
+    case CFG_UINT64:
+        fmt(buf, n, "%llu .. %llu", (unsigned long long)o->min,
+            (unsigned long long)o->max);
+        break;
+    case CFG_DOUBLE: fmt(buf, n, "%g .. %g", o->dmin, o->dmax); break;
+    case CFG_BOOL: fmt(buf, n, "true/false, yes/no, on/off, 1/0"); break;
+    case CFG_ENUM: {
+        size_t used = 0;
+        buf[0] = 0;
+        for (int i = 0; i < o->n_values && used < n; i++)
+            used += (size_t)snprintf(buf + used, n - used, "%s%s",
+                                     i ? " | " : "", o->values[i]);
+        break;
+    }
+    case CFG_STRING:
+    case CFG_STRING_LIST:
+        if (o->expect)
+            fmt(buf, n, "%s", o->expect);
+        else
+            fmt(buf, n, "at most %zu characters", str_max(o));
+        break;
+    }
+}
+
+static const char *type_name(cfg_type t)
+{
+    static const char *const names[] = {"uint32", "uint64", "double", "bool",
+                                        "string", "enum", "string list"};
+    return names[t];
+}
+
+static const cfg_option *find_option(const char *section, const char *key)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (!strcmp(options[i].section, section) &&
+            !strcmp(options[i].key, key))
+            return &options[i];
+    return NULL;
+}
+
+static int section_known(const char *section)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (!strcmp(options[i].section, section))
+            return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------- checks */
+
+static int check_name(const char *v)
+{
+    return strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789_-") == strlen(v);
+}
+
+static int check_endpoint(const char *v)
+{
+    return (!strncmp(v, "ipc://", 6) || !strncmp(v, "tcp://", 6)) && v[6];
+}
+
+/* ------------------------------------------------------------- parsers
+ * Each parser writes the field or explains in @why (no location: the
+ * caller knows whether the value came from a file line or --set). */
+
+static int parse_uint(const cfg_option *o, const char *v, uint64_t *out,
+                      char *why, size_t n)
+{
+    char range[64], sb[64];
+    range_text(o, range, sizeof range);
+    if (v[0] == '-' && v[1] >= '0' && v[1] <= '9') {
+        fmt(why, n, "%s.%s = %s is negative (expected %s)", o->section,
+            o->key, shown(v, sb), range);
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || *end) {
+        fmt(why, n, "%s.%s = %s is not an unsigned integer (expected %s)",
+            o->section, o->key, shown(v, sb), range);
+        return -1;
+    }
+    if (errno == ERANGE || x < o->min || x > o->max) {
+        fmt(why, n, "%s.%s = %s is out of range (%s)", o->section, o->key,
+            shown(v, sb), range);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int parse_double(const cfg_option *o, const char *v, double *out,
+                        char *why, size_t n)
+{
+    char range[64], sb[64];
+    range_text(o, range, sizeof range);
+    char *end;
+    double x = strtod(v, &end); /* an underflow to ~0 is a fine alpha */
+    if (!*v || *end || !isfinite(x)) {
+        fmt(why, n, "%s.%s = %s is not a finite number (expected %s)",
+            o->section, o->key, shown(v, sb), range);
+        return -1;
+    }
+    if (x < o->dmin || x > o->dmax) {
+        fmt(why, n, "%s.%s = %s is out of range (%s)", o->section, o->key,
+            shown(v, sb), range);
+        return -1;
+    }
+    *out = x == 0 ? 0 : x; /* no "-0" in cfg_print */
+    return 0;
+}
+
+static int parse_bool(const cfg_option *o, const char *v, int *out,
+                      char *why, size_t n)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (!strcmp(v, yes[i]) || !strcmp(v, no[i])) {
+            *out = !strcmp(v, yes[i]);
+            return 0;
+        }
+    }
+    char range[64], sb[64];
+    range_text(o, range, sizeof range);
+    fmt(why, n, "%s.%s = %s is not a boolean (%s)", o->section, o->key,
+        shown(v, sb), range);
+    return -1;
+}
+
+static int parse_enum(const cfg_option *o, const char *v, void *field,
+                      char *why, size_t n)
+{
+    for (int i = 0; i < o->n_values; i++) {
+        if (strcmp(v, o->values[i]))
+            continue;
+        if (o->size)
+            snprintf(field, o->size, "%s", v);
+        else
+            *(int *)field = i;
+        return 0;
+    }
+    char range[128], sb[64];
+    range_text(o, range, sizeof range);
+    fmt(why, n, "%s.%s = %s is not one of %s", o->section, o->key,
+        shown(v, sb), range);
+    return -1;
+}
+
+/* A character that cfg_print could not write back: controls, and the
+ * blank-semicolon that inih takes for an inline comment. */
+static int printable_ini(const char *v)
+{
+    for (const char *p = v; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return 0;
+        if ((*p == ' ' || *p == '\t') && p[1] == ';')
+            return 0;
+    }
+    return 1;
+}
+
+static int parse_string(const cfg_option *o, const char *v, char *field,
+                        char *why, size_t n)
+{
+    char range[64], sb[64];
+    range_text(o, range, sizeof range);
+    size_t len = strlen(v), max = str_max(o);
+    if (len > max) {
+        fmt(why, n, "%s.%s = %s is too long (%zu characters, at most %zu)",
+            o->section, o->key, shown(v, sb), len, max);
+        return -1;
+    }
+    if (!printable_ini(v)) {
+        fmt(why, n, "%s.%s = %s contains a control character or ' ;', "
+            "which the INI file cannot hold", o->section, o->key, shown(v, sb));
+        return -1;
+    }
+    if (len < o->min || (o->check && !o->check(v))) {
+        fmt(why, n, "%s.%s = %s is not %s", o->section, o->key, shown(v, sb),
+            range);
+        return -1;
+    }
+    memcpy(field, v, len + 1);
+    return 0;
+}
+
+/* The first endpoint given replaces the default list; later ones append.
+ * A rejected value leaves the list as it was. */
+static int parse_list(const cfg_option *o, const char *v, cfg_config *cfg,
+                      char *why, size_t n)
+{
+    int at = cfg->endpoints_given ? cfg->n_endpoints : 0;
+    if (at >= CFG_MAX_ENDPOINTS) {
+        char sb[64];
+        fmt(why, n, "%s.%s = %s: too many endpoints (at most %d)", o->section,
+            o->key, shown(v, sb), CFG_MAX_ENDPOINTS);
+        return -1;
+    }
+    char *slot = (char *)field_of(o, cfg) + o->size * (size_t)at;
+    if (parse_string(o, v, slot, why, n) < 0)
+        return -1;
+    cfg->n_endpoints = at + 1;
+    cfg->endpoints_given = 1;
+    return 0;
+}
+
+static int parse_value(const cfg_option *o, const char *v, cfg_config *cfg,
+                       char *why, size_t n)
+{
+    void *f = field_of(o, cfg);
+    uint64_t u;
+    switch (o->type) {
+    case CFG_UINT32:
+        if (parse_uint(o, v, &u, why, n) < 0)
+            return -1;
+        *(uint32_t *)f = (uint32_t)u;
+        return 0;
+    case CFG_UINT64:
+        if (parse_uint(o, v, &u, why, n) < 0)
+            return -1;
+        *(uint64_t *)f = u;
+        return 0;
+    case CFG_DOUBLE: return parse_double(o, v, f, why, n);
+    case CFG_BOOL: return parse_bool(o, v, f, why, n);
+    case CFG_ENUM: return parse_enum(o, v, f, why, n);
+    case CFG_STRING: return parse_string(o, v, f, why, n);
+    case CFG_STRING_LIST: return parse_list(o, v, cfg, why, n);
+    }
+    return -1;
+}
+
+/* Look the key up and apply the value; shared by the file and --set. */
+static int apply(cfg_config *cfg, const char *section, const char *key,
+                 const char *value, char *why, size_t n)
+{
+    const cfg_option *o = find_option(section, key);
+    if (o)
+        return parse_value(o, value, cfg, why, n);
+    if (!*section)
+        fmt(why, n, "key %s is outside any [section]", key);
+    else if (!section_known(section))
+        fmt(why, n, "unknown section [%s] (key %s.%s)", section, section, key);
+    else
+        fmt(why, n, "unknown key %s.%s", section, key);
+    return -1;
+}
+
+/* ------------------------------------------------------------- defaults */
+
+void cfg_defaults(cfg_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char why[256];
+        if (parse_value(&options[i], options[i].def, cfg, why, sizeof why)) {
+            /* A table bug, caught by the first test run. */
+            fprintf(stderr, "config.c: bad default: %s\n", why);
+            abort();
+        }
+    }
+    cfg->endpoints_given = 0;
+}
+
+/* ------------------------------------------------------------- file */
+
+typedef struct load_state {
+    cfg_config *cfg;
+    FILE *f;
+    int line;     /* lines handed to inih so far = inih's line number */
+    int err_line; /* line of the first error we found, 0 if none */
+    char why[512];
+} load_state;
+
+static void note_error(load_state *st, const char *why)
+{
+    if (st->err_line)
+        return;
+    st->err_line = st->line;
+    snprintf(st->why, sizeof st->why, "%s", why);
+}
+
+/* Skip the rest of an over-long line; return 1 if there was any. */
+static int skip_rest(FILE *f)
+{
+    int c = getc(f), more = 0;
+    while (c != EOF && c != '\n') {
+        more = 1;
+        c = getc(f);
+    }
+    return more;
+}
+
+/* fgets for inih that counts lines, refuses over-long ones (inih would
+ * split them) and strips leading blanks (see the top of the file). */
+static char *read_line(char *str, int num, void *stream)
+{
+    load_state *st = stream;
+    if (!fgets(str, num, st->f))
+        return NULL;
+    st->line++;
+    size_t len = strlen(str);
+    if (len == (size_t)num - 1 && str[len - 1] != '\n' && skip_rest(st->f)) {
+        char why[96];
+        snprintf(why, sizeof why, "line is longer than %d characters",
+                 num - 1);
+        note_error(st, why);
+        str[0] = 0;
+    }
+    size_t blanks = strspn(str, " \t");
+    memmove(str, str + blanks, strlen(str + blanks) + 1);
+    return str;
+}
+
+static int on_pair(void *user, const char *section, const char *key,
+                   const char *value)
+{
+    load_state *st = user;
+    char why[512];
+    if (apply(st->cfg, section, key, value, why, sizeof why) == 0)
+        return 1;
+    note_error(st, why);
+    return 0;
+}
+
+int cfg_load_file(cfg_config *cfg, const char *path, char *err, size_t errlen)
+{
+    load_state st = {.cfg = cfg};
+    st.f = fopen(path, "r");
+    if (!st.f) {
+        fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return MIXUP_EIO;
+    }
+    int rc = ini_parse_stream(read_line, &st, on_pair, &st);
+    int io_failed = ferror(st.f);
+    fclose(st.f);
+    if (io_failed) {
+        fmt(err, errlen, "%s: read error", path);
+        return MIXUP_EIO;
+    }
+    if (rc > 0 && (!st.err_line || rc < st.err_line)) {
+        /* inih's own complaint: neither [section] nor key = value. */
+        fmt(err, errlen, "%s:%d: syntax error (expected [section], "
+            "key = value or a comment)", path, rc);
+        return MIXUP_ECONFIG;
+    }
+    if (st.err_line) {
+        fmt(err, errlen, "%s:%d: %s", path, st.err_line, st.why);
+        return MIXUP_ECONFIG;
+    }
+    if (rc < 0) {
+        fmt(err, errlen, "%s: inih failed (%d)", path, rc);
+        return MIXUP_EIO;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- --set */
+
+static char *trim(char *s)
+{
+    s += strspn(s, " \t");
+    size_t len = strlen(s);
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        s[--len] = 0;
+    return s;
+}
+
+int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen)
+{
+    char *copy = strdup(assignment);
+    if (!copy) {
+        fmt(err, errlen, "out of memory");
+        return MIXUP_ENOMEM;
+    }
+    int rc = MIXUP_ECONFIG;
+    char *eq = strchr(copy, '=');
+    char *dot = eq ? memchr(copy, '.', (size_t)(eq - copy)) : NULL;
+    if (!dot) {
+        fmt(err, errlen, "expected section.key=value");
+    } else {
+        *eq = 0;
+        *dot = 0;
+        if (apply(cfg, trim(copy), trim(dot + 1), trim(eq + 1), err,
+                  errlen) == 0)
+            rc = 0;
+    }
+    free(copy);
+    return rc;
+}
+
+/* ------------------------------------------------------------- checks */
+
+int cfg_validate(const cfg_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->n_endpoints < 1) {
+        fmt(err, errlen, "server.endpoint: at least one endpoint is needed");
+        return MIXUP_ECONFIG;
+    }
+    if (cfg->prefetch > cfg->ring_slots) {
+        fmt(err, errlen, "server.prefetch = %u exceeds server.ring_slots = %u",
+            cfg->prefetch, cfg->ring_slots);
+        return MIXUP_ECONFIG;
+    }
+    if (!cfg->images[0]) {
+        fmt(err, errlen, "dataset.images is empty (a file path is needed)");
+        return MIXUP_ECONFIG;
+    }
+    if (!cfg->labels[0] && strcmp(cfg->format, "cifar") != 0) {
+        fmt(err, errlen, "dataset.labels is empty (needed unless "
+            "dataset.format = cifar)");
+        return MIXUP_ECONFIG;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- output */
+
+/* Value @i of option @o (i > 0 only for the list) as the file spells it.
+ * Doubles use the shortest text that reads back to the same bits. */
+static void format_value(const cfg_option *o, const cfg_config *cfg, int i,
+                         char *buf, size_t n)
+{
+    const void *f = field_of(o, cfg);
+    switch (o->type) {
+    case CFG_UINT32: fmt(buf, n, "%u", *(const uint32_t *)f); break;
+    case CFG_UINT64:
+        fmt(buf, n, "%llu", (unsigned long long)*(const uint64_t *)f);
+        break;
+    case CFG_DOUBLE: {
+        double d = *(const double *)f;
+        for (int prec = 1; prec <= 17; prec++) {
+            fmt(buf, n, "%.*g", prec, d);
+            if (strtod(buf, NULL) == d)
+                break;
+        }
+        break;
+    }
+    case CFG_BOOL: fmt(buf, n, "%s", *(const int *)f ? "true" : "false"); break;
+    case CFG_ENUM:
+        if (o->size)
+            fmt(buf, n, "%s", (const char *)f);
+        else
+            fmt(buf, n, "%s", o->values[*(const int *)f]);
+        break;
+    case CFG_STRING: fmt(buf, n, "%s", (const char *)f); break;
+    case CFG_STRING_LIST:
+        fmt(buf, n, "%s", (const char *)f + o->size * (size_t)i);
+        break;
+    }
+}
+
+static int n_values_of(const cfg_option *o, const cfg_config *cfg)
+{
+    return o->type == CFG_STRING_LIST ? cfg->n_endpoints : 1;
+}
+
+void cfg_print(const cfg_config *cfg, FILE *out)
+{
+    const char *section = NULL;
+    fprintf(out, "; mixupd configuration (mixupd --print-config)\n");
+    for (size_t k = 0; k < N_OPTIONS; k++) {
+        const cfg_option *o = &options[k];
+        if (!section || strcmp(section, o->section)) {
+            section = o->section;
+            fprintf(out, "\n[%s]\n", section);
+        }
+        for (int i = 0; i < n_values_of(o, cfg); i++) {
+            char buf[CFG_STR_MAX];
+            format_value(o, cfg, i, buf, sizeof buf);
+            fprintf(out, "%s = %s\n", o->key, buf);
+        }
+    }
+}
+
+void cfg_print_help(FILE *out)
+{
+    fprintf(out, "Configuration options (INI file [section] key = value, or "
+                 "--set section.key=value):\n");
+    for (size_t k = 0; k < N_OPTIONS; k++) {
+        const cfg_option *o = &options[k];
+        char range[128];
+        range_text(o, range, sizeof range);
+        fprintf(out, "\n  %s.%s = %s\n", o->section, o->key,
+                *o->def ? o->def : "''");
+        fprintf(out, "      %s; %s; %s\n", type_name(o->type), range,
+                o->runtime ? "changes on reload" : "needs a restart");
+        fprintf(out, "      %s\n", o->help);
+    }
+}
+
+/* Compare option @o in @a and @b; on a difference leave the first
+ * differing values in @va / @vb and return 1. */
+static int option_differs(const cfg_option *o, const cfg_config *a,
+                          const cfg_config *b, char *va, char *vb, size_t n)
+{
+    int na = n_values_of(o, a), nb = n_values_of(o, b);
+    for (int i = 0; i < na || i < nb; i++) {
+        if (i < na)
+            format_value(o, a, i, va, n);
+        else
+            fmt(va, n, "(none)");
+        if (i < nb)
+            format_value(o, b, i, vb, n);
+        else
+            fmt(vb, n, "(none)");
+        if (strcmp(va, vb))
+            return 1;
+    }
+    return 0;
+}
+
+int cfg_check_reload(const cfg_config *cur, const cfg_config *next, char *err,
+                     size_t errlen)
+{
+    for (size_t k = 0; k < N_OPTIONS; k++) {
+        const cfg_option *o = &options[k];
+        char a[CFG_STR_MAX], b[CFG_STR_MAX], sa[64], sb[64];
+        if (o->runtime || !option_differs(o, cur, next, a, b, sizeof a))
+            continue;
+        fmt(err, errlen, "%s.%s changed (%s -> %s) and needs a restart",
+            o->section, o->key, shown(a, sa), shown(b, sb));
+        return MIXUP_ECONFIG;
+    }
+    return 0;
+}
