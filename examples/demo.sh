@@ -21,7 +21,7 @@ echo "== mixupd on Fashion-MNIST"
 $ctl info
 echo "== 4 batches saved as NumPy files"
 $ctl --seed 1 dump --batches 4 --out "$out/batches"
-python3 - "$out/batches" <<'PY'
+/usr/bin/python3 - "$out/batches" <<'PY'
 import sys, numpy as np
 d = sys.argv[1]
 x, y, lam = np.load(d + "/x.npy"), np.load(d + "/y.npy"), np.load(d + "/lam.npy")

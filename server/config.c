@@ -5,8 +5,10 @@
  * - Defaults are strings parsed by the same code as the file, so a default
  *   can never escape its own bounds; cfg_defaults() aborts if one does.
  * - server.endpoint is the only repeatable key. The first endpoint given
- *   (file or --set) replaces the default list and later ones append;
- *   cfg_config.endpoints_given remembers which case applies.
+ *   in a file replaces the default list and later ones append; after
+ *   cfg_overrides_begin(), the first one given with --set replaces the
+ *   file's list in turn. cfg_config.endpoints_given remembers which case
+ *   applies.
  * - inih (as Debian builds it) reads lines into a 200-byte buffer and
  *   splits longer lines silently, so our reader rejects them instead, and
  *   string values are capped so that `key = value` fits on one line:
@@ -542,6 +544,11 @@ static char *trim(char *s)
     while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
         s[--len] = 0;
     return s;
+}
+
+void cfg_overrides_begin(cfg_config *cfg)
+{
+    cfg->endpoints_given = 0;
 }
 
 int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen)

@@ -59,6 +59,10 @@ int cfg_load_file(cfg_config *cfg, const char *path, char *err, size_t errlen);
  * Return 0, MIXUP_ECONFIG or MIXUP_ENOMEM; on error @cfg is unchanged. */
 int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen);
 
+/* Call once before the command line's cfg_set()s: an endpoint given there
+ * replaces the file's list instead of adding to it. */
+void cfg_overrides_begin(cfg_config *cfg);
+
 /* Checks across options (e.g. images set, ring_slots >= prefetch, at
  * least one endpoint). Return 0 or MIXUP_ECONFIG with @err. */
 int cfg_validate(const cfg_config *cfg, char *err, size_t errlen);

@@ -99,6 +99,7 @@ static int build_config(const args *a, cfg_config *cfg)
         fprintf(stderr, "mixupd: %s\n", err);
         return -1;
     }
+    cfg_overrides_begin(cfg);
     for (int i = 0; i < a->n_sets; i++)
         if (cfg_set(cfg, a->sets[i], err, sizeof err) < 0) {
             fprintf(stderr, "mixupd: --set %s: %s\n", a->sets[i], err);
