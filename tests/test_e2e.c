@@ -119,11 +119,20 @@ static void start_daemon(daemon_ctx *d, uint32_t workers, uint32_t slots)
     wait_ready(d);
 }
 
+/* Under ASan/UBSan the daemon reports to its log: any report fails. */
+static void assert_clean_log(const char *log)
+{
+    cr_assert_not_null(log);
+    cr_assert(!strstr(log, "Sanitizer") && !strstr(log, "runtime error"),
+              "sanitizer report in the daemon's log:\n%s", log);
+}
+
 static void stop_daemon(daemon_ctx *d)
 {
     int status = tu_stop_daemon(d->pid, SIGTERM);
     char *log = tu_read_file(d->log);
     cr_assert_eq(status, 0, "mixupd exit status %d; log:\n%s", status, log);
+    assert_clean_log(log);
     free(log);
     char prefix[128];
     snprintf(prefix, sizeof prefix, "mixupd.%s.", d->name);
@@ -444,6 +453,7 @@ Test(e2e, broken_dataset_exits_nonzero_naming_the_file, .timeout = 60)
     int status = tu_stop_daemon(pid, 0);
     char *log = tu_read_file(d.log);
     cr_assert_eq(status, 1, "exit status %d", status);
+    assert_clean_log(log);
     cr_assert(strstr(log, "labels.npy"), "log does not name the file:\n%s", log);
     char prefix[128];
     snprintf(prefix, sizeof prefix, "mixupd.%s.", d.name);
@@ -463,6 +473,7 @@ Test(e2e, check_mode_validates_and_exits, .timeout = 60)
     pid = tu_spawn_daemon_args(d.config, d.log, "--check");
     cr_assert_eq(tu_stop_daemon(pid, 0), 1);
     char *log = tu_read_file(d.log);
+    assert_clean_log(log);
     cr_assert(strstr(log, "batch.colour"), "%s", log);
     free(log);
     char prefix[128];
