@@ -254,11 +254,22 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
         mixup_stream_options_init(&defaults);
         opts = &defaults;
     }
+    size_t job_len = opts->job ? strlen(opts->job) : 0;
+    if (job_len > MXP_JOB_MAX)
+        return set_error(c, MIXUP_EINVAL, "job name of %zu bytes (at most %u)",
+                         job_len, MXP_JOB_MAX);
+    if ((unsigned)opts->mode > MIXUP_MODE_SHARED)
+        return set_error(c, MIXUP_EINVAL, "stream mode %d unknown", (int)opts->mode);
     mxp_open_req o = {
         .mode = (uint32_t)opts->mode,
         .seed = opts->seed,
         .start_epoch = opts->start_epoch,
         .start_batch = opts->start_batch,
+        .rank = opts->rank,
+        .world = opts->world,
+        .prefetch = opts->prefetch,
+        .job_len = (uint16_t)job_len,
+        .job = opts->job,
     };
     uint8_t req[MXP_HEADER_SIZE + MXP_OPEN_FIXED + MXP_JOB_MAX];
     uint64_t id = c->next_request_id++;

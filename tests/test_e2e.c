@@ -535,3 +535,37 @@ Test(e2e, serves_fashion_mnist, .timeout = 120)
     stop_daemon(&d);
     cleanup(&d);
 }
+
+/* A client that stops reading holds prepared batches; with the ring full
+ * of them, another client must still be served (its batches are taken
+ * back and recomputed later), and the stalled client, when it resumes,
+ * gets exactly the batches it would have got. */
+Test(e2e, a_stalled_client_does_not_stall_the_others, .timeout = 120)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "stall");
+    ref_init();
+    start_daemon(&d, 2, 4); /* 4 slots, prefetch 4: one stream can fill it */
+    mixup_client *stalled = connect_to(d.ipc, 20000);
+    mixup_stream_options so;
+    mixup_stream_options_init(&so);
+    so.seed = 21;
+    cr_assert_eq(mixup_stream_open(stalled, &so), 0);
+    mixup_batch *b;
+    cr_assert_eq(mixup_next(stalled, &b), 0);
+    check_against_reference(b, 21, 0, 0);
+    mixup_batch_release(b);
+
+    puller p = {.endpoint = d.tcp, .seed = 22, .batches = 40};
+    pull(&p);
+    check_pulled(&p);
+
+    for (uint64_t k = 1; k < 10; k++) {
+        cr_assert_eq(mixup_next(stalled, &b), 0, "%s", mixup_client_error(stalled));
+        check_against_reference(b, 21, 0, k);
+        mixup_batch_release(b);
+    }
+    mixup_client_close(stalled);
+    stop_daemon(&d);
+    cleanup(&d);
+}
