@@ -569,3 +569,27 @@ Test(e2e, a_stalled_client_does_not_stall_the_others, .timeout = 120)
     stop_daemon(&d);
     cleanup(&d);
 }
+
+/* A full /dev/shm: a private mount namespace with a 16 KiB tmpfs on
+ * /dev/shm (needs root and unshare(1); skipped otherwise). */
+Test(e2e, a_full_dev_shm_is_a_clear_error, .timeout = 60)
+{
+    if (geteuid() != 0 || system("unshare -m true 2>/dev/null") != 0)
+        cr_skip_test("needs root and unshare -m");
+    daemon_ctx d;
+    setup_daemon(&d, "shmfull");
+    write_config(&d, 1, 2, NULL);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "unshare -m sh -c 'mount -t tmpfs -o size=16k tmpfs /dev/shm && "
+             "%s --config %s; echo \"exit=$?\"; ls /dev/shm | wc -l' >%s 2>&1",
+             getenv("MIXUPD_BIN"), d.config, d.log);
+    cr_assert_eq(system(cmd), 0);
+    char *log = tu_read_file(d.log);
+    assert_clean_log(log);
+    cr_assert(strstr(log, "no room in /dev/shm"), "%s", log);
+    cr_assert(strstr(log, "exit=1"), "%s", log);
+    cr_assert(strstr(log, "\n0\n"), "segments left in /dev/shm:\n%s", log);
+    free(log);
+    cleanup(&d);
+}
