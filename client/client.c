@@ -27,7 +27,10 @@ struct mixup_client {
     uint64_t next_request_id;
     int has_stream;
     uint64_t stream_id;
-    uint64_t batches_per_epoch;
+    uint64_t batches_per_epoch; /* of the dataset's epoch */
+    uint64_t stream_per_epoch;  /* this stream's share */
+    mixup_mode mode;
+    uint32_t rank, world;
     int has_position;
     uint64_t pos_epoch, pos_batch;
     int retry_next;           /* the last NEXT got no reply: reuse its id */
@@ -284,6 +287,10 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
     c->has_stream = 1;
     c->stream_id = rep.u.open.stream_id;
     c->batches_per_epoch = rep.u.open.batches_per_epoch;
+    c->stream_per_epoch = rep.u.open.stream_per_epoch;
+    c->mode = opts->mode;
+    c->rank = opts->mode == MIXUP_MODE_SHARDED ? opts->rank : 0;
+    c->world = opts->mode == MIXUP_MODE_SHARDED ? opts->world : 1;
     c->has_position = 0;
     c->retry_next = 0;
     nn_freemsg(msg);
@@ -402,6 +409,63 @@ MIXUP_API int mixup_client_position(const mixup_client *c, uint64_t *epoch,
     *epoch = c->pos_epoch;
     *batch = c->pos_batch;
     return 0;
+}
+
+MIXUP_API int mixup_client_resume_position(const mixup_client *c,
+                                           uint64_t *epoch, uint64_t *batch)
+{
+    if (!c || !epoch || !batch)
+        return MIXUP_EINVAL;
+    if (!c->has_position)
+        return MIXUP_ESTATE;
+    if (c->mode == MIXUP_MODE_SHARED)
+        return MIXUP_EMODE;
+    uint64_t next = c->pos_batch + c->world;
+    if (next >= c->stream_per_epoch * c->world) {
+        *epoch = c->pos_epoch + 1;
+        *batch = c->rank;
+    } else {
+        *epoch = c->pos_epoch;
+        *batch = next;
+    }
+    return 0;
+}
+
+MIXUP_API int mixup_stream_epoch(const mixup_client *c, uint64_t *dataset,
+                                 uint64_t *stream)
+{
+    if (!c)
+        return MIXUP_EINVAL;
+    if (!c->has_stream)
+        return MIXUP_ESTATE;
+    if (dataset)
+        *dataset = c->batches_per_epoch;
+    if (stream)
+        *stream = c->stream_per_epoch;
+    return 0;
+}
+
+MIXUP_API int mixup_client_stats(mixup_client *c, int json, char **text)
+{
+    if (!c || !text)
+        return MIXUP_EINVAL;
+    *text = NULL;
+    uint8_t req[MXP_HEADER_SIZE + 4];
+    uint64_t id = c->next_request_id++;
+    int len = mxp_encode_stats_req(req, sizeof req, id,
+                                   json ? MXP_STATS_JSON : MXP_STATS_TEXT);
+    void *msg;
+    mxp_reply rep;
+    int rc = roundtrip(c, req, (size_t)len, id, &msg, &rep);
+    if (rc < 0 || (rc = expect_type(c, msg, &rep, MXP_STATS_REP)) < 0)
+        return rc;
+    *text = malloc(rep.u.stats.len + 1);
+    if (*text) {
+        memcpy(*text, rep.u.stats.text, rep.u.stats.len);
+        (*text)[rep.u.stats.len] = 0;
+    }
+    nn_freemsg(msg);
+    return *text ? 0 : set_error(c, MIXUP_ENOMEM, "out of memory for stats");
 }
 
 MIXUP_API int mixup_stream_close(mixup_client *c)

@@ -111,8 +111,9 @@ typedef enum mixup_layout {
 /** How a stream relates to other clients (DESIGN.md, "Data flow"). */
 typedef enum mixup_mode {
     MIXUP_MODE_INDEPENDENT = 0, /* the stream's own seed, nobody else's */
-    MIXUP_MODE_SHARDED = 1,     /* not built yet: MIXUP_EMODE */
-    MIXUP_MODE_SHARED = 2,      /* not built yet: MIXUP_EMODE */
+    MIXUP_MODE_SHARDED = 1,     /* rank r of W: batches r, r+W, ... of the
+                                   job's epochs */
+    MIXUP_MODE_SHARED = 2,      /* each batch of the job to one client */
 } mixup_mode;
 
 /** What the daemon serves: returned by mixup_client_info(). */
@@ -212,9 +213,12 @@ MIXUP_API int mixup_client_info(mixup_client *client, mixup_info *info);
 /**
  * mixup_stream_open() - open the client's stream (one per client).
  * @opts: NULL for defaults.
- * Return: 0; MIXUP_ESTATE if a stream is already open; MIXUP_EMODE for a
- * mode the daemon does not serve; MIXUP_EPOSITION for a start batch past
- * the end of an epoch; MIXUP_ELIMIT when the daemon has too many streams;
+ * A shared stream joins its job where the job is (its start applies when
+ * it creates the job).
+ * Return: 0; MIXUP_ESTATE if a stream is already open; MIXUP_EINVAL for a
+ * bad rank/world/job name or settings that conflict with the job's (the
+ * message says which); MIXUP_EPOSITION for a start position outside the
+ * stream's batches; MIXUP_ELIMIT when the daemon has too many streams;
  * MIXUP_ETIMEDOUT.
  */
 MIXUP_API int mixup_stream_open(mixup_client *client,
@@ -246,6 +250,37 @@ MIXUP_API void mixup_batch_release(mixup_batch *batch);
  */
 MIXUP_API int mixup_client_position(const mixup_client *client,
                                     uint64_t *epoch, uint64_t *batch);
+
+/**
+ * mixup_client_resume_position() - where a resumed stream should start to
+ * continue exactly after the batch mixup_next() returned last: the batch
+ * after it in this stream's order (sharded: rank + i*world, crossing into
+ * the next epoch after the last one of the rank's share). Save it with a
+ * checkpoint and pass it as start_epoch/start_batch.
+ * Return: 0; MIXUP_ESTATE when no batch was returned yet; MIXUP_EMODE for
+ * a shared stream (its position belongs to the job, not to the client).
+ */
+MIXUP_API int mixup_client_resume_position(const mixup_client *client,
+                                           uint64_t *epoch, uint64_t *batch);
+
+/**
+ * mixup_stream_epoch() - batches in an epoch.
+ * @dataset: receives floor(N / 2B), the batches of the whole epoch.
+ * @stream: receives how many of them this stream gets per epoch
+ *          (sharded: floor(dataset / world); else = dataset).
+ * Either pointer may be NULL. Return: 0, MIXUP_ESTATE without a stream.
+ */
+MIXUP_API int mixup_stream_epoch(const mixup_client *client,
+                                 uint64_t *dataset, uint64_t *stream);
+
+/**
+ * mixup_client_stats() - the daemon's statistics: counters, ring, jobs and
+ * streams with their positions and rates.
+ * @json: 1 for a JSON object, 0 for a human table of jobs and streams.
+ * @text: receives a NUL-terminated string to free() by the caller.
+ * Return: 0, MIXUP_ENOMEM, MIXUP_ETIMEDOUT, or the daemon's error code.
+ */
+MIXUP_API int mixup_client_stats(mixup_client *client, int json, char **text);
 
 /**
  * mixup_stream_close() - close the stream on the daemon, freeing what it

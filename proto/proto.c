@@ -77,10 +77,12 @@ const char *mxp_type_name(uint16_t type)
     case MXP_OPEN_REQ: return "OPEN";
     case MXP_NEXT_REQ: return "NEXT";
     case MXP_CLOSE_REQ: return "CLOSE";
+    case MXP_STATS_REQ: return "STATS";
     case MXP_INFO_REP: return "INFO reply";
     case MXP_OPEN_REP: return "OPEN reply";
     case MXP_BATCH_REP: return "BATCH reply";
     case MXP_CLOSE_REP: return "CLOSE reply";
+    case MXP_STATS_REP: return "STATS reply";
     case MXP_ERROR_REP: return "ERROR reply";
     default: return "unknown";
     }
@@ -208,6 +210,15 @@ int mxp_request_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
             return rc;
         req->u.stream_id = get_u64(b);
         return 0;
+    case MXP_STATS_REQ:
+        if ((rc = want_body(&req->hdr, 4, err, errlen)) < 0)
+            return rc;
+        req->u.stats_format = get_u32(b);
+        if (req->u.stats_format > MXP_STATS_TEXT)
+            return fail(MIXUP_EPROTO, err, errlen,
+                        "STATS format %u unknown (0 json, 1 text)",
+                        req->u.stats_format);
+        return 0;
     default:
         return fail(MIXUP_EPROTO, err, errlen,
                     "message type 0x%x is not a request", req->hdr.type);
@@ -278,8 +289,17 @@ int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
             return rc;
         rep->u.open.stream_id = get_u64(b);
         rep->u.open.batches_per_epoch = get_u64(b + 8);
-        rep->u.open.start_epoch = get_u64(b + 16);
-        rep->u.open.start_batch = get_u64(b + 24);
+        rep->u.open.stream_per_epoch = get_u64(b + 16);
+        rep->u.open.start_epoch = get_u64(b + 24);
+        rep->u.open.start_batch = get_u64(b + 32);
+        return 0;
+    case MXP_STATS_REP:
+        if (rep->hdr.body_len > MXP_STATS_MAX)
+            return fail(MIXUP_EPROTO, err, errlen,
+                        "STATS reply of %u bytes (at most %u)",
+                        rep->hdr.body_len, MXP_STATS_MAX);
+        rep->u.stats.len = rep->hdr.body_len;
+        rep->u.stats.text = (const char *)b;
         return 0;
     case MXP_CLOSE_REP:
         return want_body(&rep->hdr, 0, err, errlen);
@@ -350,6 +370,16 @@ static int encode_stream_req(uint8_t *buf, size_t cap, uint16_t type,
     return MXP_HEADER_SIZE + 8;
 }
 
+int mxp_encode_stats_req(uint8_t *buf, size_t cap, uint64_t request_id,
+                         uint32_t format)
+{
+    if (cap < MXP_HEADER_SIZE + 4 || format > MXP_STATS_TEXT)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, MXP_STATS_REQ, request_id, 4);
+    put_u32(buf + MXP_HEADER_SIZE, format);
+    return MXP_HEADER_SIZE + 4;
+}
+
 int mxp_encode_next_req(uint8_t *buf, size_t cap, uint64_t request_id,
                         uint64_t stream_id)
 {
@@ -391,9 +421,21 @@ int mxp_encode_open_rep(uint8_t *buf, size_t cap, uint64_t request_id,
     uint8_t *b = buf + MXP_HEADER_SIZE;
     put_u64(b, o->stream_id);
     put_u64(b + 8, o->batches_per_epoch);
-    put_u64(b + 16, o->start_epoch);
-    put_u64(b + 24, o->start_batch);
+    put_u64(b + 16, o->stream_per_epoch);
+    put_u64(b + 24, o->start_epoch);
+    put_u64(b + 32, o->start_batch);
     return MXP_HEADER_SIZE + MXP_OPEN_REP_BODY;
+}
+
+int mxp_encode_stats_rep(uint8_t *buf, size_t cap, uint64_t request_id,
+                         const char *text, uint32_t len)
+{
+    if (len > MXP_STATS_MAX || cap < MXP_HEADER_SIZE + (size_t)len)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, MXP_STATS_REP, request_id, len);
+    if (len)
+        memcpy(buf + MXP_HEADER_SIZE, text, len);
+    return (int)(MXP_HEADER_SIZE + len);
 }
 
 int mxp_encode_close_rep(uint8_t *buf, size_t cap, uint64_t request_id)

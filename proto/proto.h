@@ -43,10 +43,12 @@ enum mxp_type {
     MXP_OPEN_REQ = 2,
     MXP_NEXT_REQ = 3,
     MXP_CLOSE_REQ = 4,
+    MXP_STATS_REQ = 5,
     MXP_INFO_REP = 0x81,
     MXP_OPEN_REP = 0x82,
     MXP_BATCH_REP = 0x83,
     MXP_CLOSE_REP = 0x84,
+    MXP_STATS_REP = 0x85,
     MXP_ERROR_REP = 0xff,
 };
 
@@ -85,13 +87,18 @@ typedef struct mxp_request {
     union {
         mxp_open_req open;
         uint64_t stream_id; /* NEXT, CLOSE */
+        uint32_t stats_format; /* STATS: enum mxp_stats_format */
     } u;
 } mxp_request;
 
 /* ---- replies (daemon → client) ---- */
 
 #define MXP_INFO_BODY 48u
-#define MXP_OPEN_REP_BODY 32u
+#define MXP_OPEN_REP_BODY 40u
+#define MXP_STATS_MAX (1u << 20) /* bytes of text in a stats reply */
+
+/* Formats of a STATS request. */
+enum mxp_stats_format { MXP_STATS_JSON = 0, MXP_STATS_TEXT = 1 };
 #define MXP_BATCH_FIXED 64u /* body bytes of a batch reply before its arrays */
 
 typedef struct mxp_info_rep {
@@ -106,10 +113,16 @@ typedef struct mxp_info_rep {
 
 typedef struct mxp_open_rep {
     uint64_t stream_id;
-    uint64_t batches_per_epoch;
+    uint64_t batches_per_epoch; /* of the dataset's epoch */
+    uint64_t stream_per_epoch;  /* of them, this stream's (sharded: /W) */
     uint64_t start_epoch;
     uint64_t start_batch;
 } mxp_open_rep;
+
+typedef struct mxp_stats_rep {
+    uint32_t len;
+    const char *text; /* not NUL-terminated */
+} mxp_stats_rep;
 
 typedef struct mxp_error_rep {
     int32_t code;
@@ -146,6 +159,7 @@ typedef struct mxp_reply {
         mxp_open_rep open;
         mxp_error_rep error;
         mxp_batch_rep batch;
+        mxp_stats_rep stats;
     } u;
 } mxp_reply;
 
@@ -179,6 +193,8 @@ int mxp_encode_next_req(uint8_t *buf, size_t cap, uint64_t request_id,
                         uint64_t stream_id);
 int mxp_encode_close_req(uint8_t *buf, size_t cap, uint64_t request_id,
                          uint64_t stream_id);
+int mxp_encode_stats_req(uint8_t *buf, size_t cap, uint64_t request_id,
+                         uint32_t format);
 
 /* Reply encoders, same convention. */
 int mxp_encode_info_rep(uint8_t *buf, size_t cap, uint64_t request_id,
@@ -186,6 +202,9 @@ int mxp_encode_info_rep(uint8_t *buf, size_t cap, uint64_t request_id,
 int mxp_encode_open_rep(uint8_t *buf, size_t cap, uint64_t request_id,
                         const mxp_open_rep *open);
 int mxp_encode_close_rep(uint8_t *buf, size_t cap, uint64_t request_id);
+/* A stats reply carrying @len bytes of @text (at most MXP_STATS_MAX). */
+int mxp_encode_stats_rep(uint8_t *buf, size_t cap, uint64_t request_id,
+                         const char *text, uint32_t len);
 int mxp_encode_error_rep(uint8_t *buf, size_t cap, uint64_t request_id,
                          int32_t code, const char *msg);
 /* Size of an error reply carrying @msg (truncated to MXP_ERRMSG_MAX). */

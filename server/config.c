@@ -94,6 +94,10 @@ static const cfg_option options[] = {
     {FIELD("server", "stream_timeout", CFG_UINT32, stream_timeout),
      .def = "300", .min = 1, .max = 86400, .runtime = 1,
      .help = "Seconds an idle stream keeps its state."},
+    {FIELD("server", "shared_lease", CFG_UINT32, shared_lease),
+     .def = "30", .min = 1, .max = 3600, .runtime = 1,
+     .help = "Seconds a shared-mode client has to acknowledge a batch (by "
+             "asking for the next) before it goes to another client."},
     {FIELD("server", "log_level", CFG_ENUM, log_level), .def = "info",
      .values = cfg_log_level_names, .n_values = 4, .runtime = 1,
      .help = "Least severe message logged."},

@@ -30,6 +30,7 @@ typedef struct cfg_config {
     uint32_t max_streams;
     uint32_t max_request; /* bytes of a request, header included */
     uint32_t stream_timeout; /* seconds a stream may sit idle */
+    uint32_t shared_lease;   /* seconds to acknowledge a shared batch */
     int log_level;        /* 0 error, 1 warn, 2 info, 3 debug */
     /* [dataset] */
     char format[16];      /* npy | idx | cifar */

@@ -23,12 +23,17 @@ typedef enum ring_state {
     RING_READY,   /* complete, waiting to be sent */
 } ring_state;
 
-struct str_stream;
+/* Who waits for a slot's batch. */
+typedef enum ring_owner_kind {
+    RING_OWNER_QUEUE = 0, /* a producer's queue (owner: its producer) */
+    RING_OWNER_REDO,      /* one stream's recomputation (owner: the stream) */
+} ring_owner_kind;
 
 typedef struct ring_slot {
     wrk_job job;               /* first: the job is the slot */
     ring_state state;
-    struct str_stream *owner;  /* NULL when its stream went away */
+    void *owner;               /* NULL when its owner went away */
+    ring_owner_kind owner_kind;
     smp_order *order;          /* the epoch's order (a reference) */
     uint64_t epoch, k;
     uint64_t stream_id;

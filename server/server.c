@@ -34,6 +34,7 @@ struct srv_server {
     char ipc_paths[CFG_MAX_ENDPOINTS][CFG_STR_MAX];
     int n_ipc;
     mxp_limits limits;
+    uint64_t started_ms;
     bat_plan plan;
     wrk_pool pool;
     ring ring;
@@ -171,6 +172,71 @@ static void handle_close(srv_server *srv, void *control, const mxp_request *req)
                mxp_encode_close_rep(buf, sizeof buf, req->hdr.request_id));
 }
 
+static void describe_json(srv_server *srv, FILE *out)
+{
+    const ds_dataset *ds = srv->plan.ds;
+    const str_counters *c = str_get_counters(srv->streams);
+    srv_stats st;
+    srv_get_stats(srv, &st);
+    fprintf(out, "{\"uptime_s\": %.1f, \"dataset\": {\"samples\": %llu, "
+            "\"shape\": [%u, %u, %u], \"classes\": %u, \"bytes\": %llu}, "
+            "\"batch_size\": %u, \"batches_per_epoch\": %llu, "
+            "\"ring\": {\"slots\": %u, \"held\": %u}, "
+            "\"requests\": %llu, \"bad_requests\": %llu, "
+            "\"errors_sent\": %llu, \"batches_sent\": %llu, "
+            "\"bytes_sent\": %llu, \"batches_computed\": %llu, "
+            "\"batches_recomputed\": %llu, \"slots_reclaimed\": %llu, "
+            "\"shared_redelivered\": %llu, \"streams_open\": %u, "
+            "\"streams_opened\": %llu, \"streams_expired\": %llu, ",
+            (double)(now_ms(srv) - srv->started_ms) / 1000.0,
+            (unsigned long long)ds->n, ds->h, ds->w, ds->c, ds->classes,
+            (unsigned long long)ds->bytes, srv->plan.smp.batch_size,
+            (unsigned long long)smp_batches_per_epoch(&srv->plan.smp),
+            st.ring_slots, st.ring_slots - st.ring_free,
+            (unsigned long long)st.requests,
+            (unsigned long long)st.bad_requests,
+            (unsigned long long)st.errors_sent,
+            (unsigned long long)st.batches_sent,
+            (unsigned long long)st.bytes_sent,
+            (unsigned long long)c->batches_computed,
+            (unsigned long long)c->batches_recomputed,
+            (unsigned long long)c->slots_reclaimed,
+            (unsigned long long)c->shared_redelivered, st.streams_open,
+            (unsigned long long)c->streams_opened,
+            (unsigned long long)c->streams_expired);
+    str_describe_json(srv->streams, out);
+    fputs("}\n", out);
+}
+
+static void handle_stats(srv_server *srv, void *control, const mxp_request *req)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) {
+        send_error(srv, control, req->hdr.request_id, MIXUP_ENOMEM,
+                   "out of memory for stats");
+        return;
+    }
+    if (req->u.stats_format == MXP_STATS_JSON)
+        describe_json(srv, out);
+    else
+        str_describe_text(srv->streams, out);
+    fclose(out);
+    if (len > MXP_STATS_MAX)
+        len = MXP_STATS_MAX; /* a table that long is cut, not refused */
+    size_t size = MXP_HEADER_SIZE + len;
+    uint8_t *msg = nn_allocmsg(size, 0);
+    if (msg) {
+        mxp_encode_stats_rep(msg, size, req->hdr.request_id, text,
+                             (uint32_t)len);
+        send_msg(srv, control, msg, size);
+    } else {
+        nn_freemsg(control);
+    }
+    free(text);
+}
+
 /* Takes ownership of @control and frees @body. */
 static void handle_request(srv_server *srv, void *control, uint8_t *body,
                            size_t len)
@@ -191,6 +257,7 @@ static void handle_request(srv_server *srv, void *control, uint8_t *body,
     case MXP_OPEN_REQ: handle_open(srv, control, &req); break;
     case MXP_NEXT_REQ: handle_next(srv, control, &req); break;
     case MXP_CLOSE_REQ: handle_close(srv, control, &req); break;
+    case MXP_STATS_REQ: handle_stats(srv, control, &req); break;
     }
 }
 
@@ -227,7 +294,7 @@ static void on_readable(uv_poll_t *handle, int status, int events)
 static void on_timer(uv_timer_t *timer)
 {
     srv_server *srv = timer->data;
-    str_expire_idle(srv->streams, now_ms(srv));
+    str_tick(srv->streams, now_ms(srv));
 }
 
 static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
@@ -293,6 +360,7 @@ static int start_compute(srv_server *srv, const cfg_config *cfg,
         .max_streams = cfg->max_streams,
         .prefetch = cfg->prefetch,
         .idle_timeout_ms = (uint64_t)cfg->stream_timeout * 1000,
+        .shared_lease_ms = (uint64_t)cfg->shared_lease * 1000,
     };
     rc = str_table_new(&srv->streams, &lim, &srv->plan, &srv->pool,
                        &srv->ring, send_batch, srv);
@@ -318,6 +386,7 @@ int srv_start(srv_server **out, uv_loop_t *loop, const cfg_config *cfg,
     srv->loop = loop;
     srv->sock = -1;
     srv->limits.max_message = cfg->max_request;
+    srv->started_ms = uv_now(loop);
     int rc = start_compute(srv, cfg, ds, err, errlen);
     if (rc == 0)
         rc = open_socket(srv, cfg, err, errlen);
@@ -362,7 +431,8 @@ void srv_stop(srv_server *srv)
 
 void srv_apply_runtime(srv_server *srv, const cfg_config *cfg)
 {
-    str_set_idle_timeout(srv->streams, (uint64_t)cfg->stream_timeout * 1000);
+    str_set_timeouts(srv->streams, (uint64_t)cfg->stream_timeout * 1000,
+                     (uint64_t)cfg->shared_lease * 1000);
 }
 
 void srv_get_stats(const srv_server *srv, srv_stats *out)

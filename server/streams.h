@@ -1,20 +1,24 @@
 /*
- * streams.h — streams of batches and the scheduling of the ring.
+ * streams.h — streams of batches, jobs, and the scheduling of the ring.
  *
- * A stream is a client's position in a sequence of batches: (seed, epoch,
- * batch). It prepares up to `prefetch` batches ahead of its requests in
- * ring slots, answers its NEXT requests in order, and gives its slots back
- * when it closes or sits idle past its timeout.
+ * A stream is one client's sequence of batches. Three kinds (DESIGN.md):
  *
- * Requests are answered exactly once per request id: a re-sent request
- * (nanomsg's REQ re-sends when a connection drops, or the client retries
- * after a timeout) gets the same batch again, recomputed if it was already
- * sent — the determinism contract makes that free of state.
+ *   independent  the stream's own seed; batches 0, 1, 2, ... of each epoch.
+ *   sharded      rank r of W in a named job: the job's seed, batches
+ *                r, r+W, r+2W, ... of each epoch, floor(batches/W) of them
+ *                per epoch (the rest of the epoch is dropped, as
+ *                DistributedSampler with drop_last).
+ *   shared       a member of a named job whose batches go, each to exactly
+ *                one member, first come first served.
  *
- * When the ring is full and a stream with a waiting request has nothing
- * prepared, a prepared batch at the end of the longest other queue is
- * taken back (its stream recomputes it later): a stalled client cannot
- * starve the others.
+ * A producer computes batches ahead (up to `prefetch`) in ring slots: each
+ * independent or sharded stream has its own; a shared job has one for all
+ * its members. Since batch (seed, epoch, k) is a pure function, anything
+ * can be recomputed instead of kept: a re-sent request gets its batch
+ * again, a stalled producer's prepared batches can be taken back when the
+ * ring is full and another stream waits with nothing prepared, and a
+ * shared batch sent to a member that never acknowledged it (by asking for
+ * the next one, or closing) within `shared_lease` goes to another member.
  *
  * Loop thread only.
  */
@@ -23,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "batch.h"
 #include "proto.h"
@@ -38,12 +43,14 @@ typedef struct str_limits {
     uint32_t max_streams;
     uint32_t prefetch;
     uint64_t idle_timeout_ms;
+    uint64_t shared_lease_ms;
 } str_limits;
 
 typedef struct str_counters {
     uint64_t streams_opened, streams_closed, streams_expired;
     uint64_t batches_computed, batches_sent, batches_recomputed;
-    uint64_t slots_reclaimed; /* taken back from a stalled queue */
+    uint64_t slots_reclaimed;   /* taken back from a stalled producer */
+    uint64_t shared_redelivered; /* lease lapsed: handed to another member */
 } str_counters;
 
 typedef struct str_table str_table;
@@ -56,8 +63,9 @@ int str_table_new(str_table **out, const str_limits *lim,
 /* Close every stream and free the table. Workers must be stopped first. */
 void str_table_free(str_table *t);
 
-/* Open a stream. Return 0 with @rep filled, or MIXUP_EMODE, EPOSITION,
- * ELIMIT, ENOMEM with @err. */
+/* Open a stream. Return 0 with @rep filled, or MIXUP_EINVAL (bad rank,
+ * world, job name, or settings that conflict with the job's), EPOSITION,
+ * ELIMIT, ENOMEM with @err saying which and why. */
 int str_open(str_table *t, const mxp_open_req *req, uint64_t now_ms,
              mxp_open_rep *rep, char *err, size_t errlen);
 
@@ -70,16 +78,23 @@ int str_next(str_table *t, uint64_t stream_id, uint64_t request_id,
 /* Close a stream. Return 0 or MIXUP_ENOSTREAM. */
 int str_close(str_table *t, uint64_t stream_id);
 
-/* Close streams idle longer than the timeout with no request waiting. */
-void str_expire_idle(str_table *t, uint64_t now_ms);
+/* Once a second: close streams idle past the timeout, re-queue shared
+ * batches whose lease lapsed, update rates. */
+void str_tick(str_table *t, uint64_t now_ms);
 
 /* Drop every waiting request (shutdown). */
 void str_drop_pending(str_table *t);
 
-/* Change limits that may change at run time (idle timeout). */
-void str_set_idle_timeout(str_table *t, uint64_t ms);
+/* Change limits that may change at run time. */
+void str_set_timeouts(str_table *t, uint64_t idle_ms, uint64_t lease_ms);
 
 uint32_t str_count(const str_table *t);
+uint32_t str_slots_held(const str_table *t);
 const str_counters *str_get_counters(const str_table *t);
+
+/* Describe jobs and streams (positions, batches sent, rates) as JSON
+ * members ("jobs": [...], "streams": [...]) or as a human table. */
+void str_describe_json(const str_table *t, FILE *out);
+void str_describe_text(const str_table *t, FILE *out);
 
 #endif

@@ -358,7 +358,8 @@ Test(e2e, malformed_requests_get_error_replies_and_service_goes_on, .timeout = 1
 
     o = (mxp_open_req){.mode = MIXUP_MODE_SHARDED};
     mxp_encode_open_req(open, sizeof open, 11, &o);
-    cr_assert_eq(raw_request(d.ipc, open, sizeof open, &rep, text, sizeof text), MIXUP_EMODE);
+    cr_assert_eq(raw_request(d.ipc, open, sizeof open, &rep, text, sizeof text), MIXUP_EINVAL);
+    cr_assert(strstr(text, "sharded stream needs a job name"), "%s", text);
 
     /* A client that asks for a batch and vanishes before the reply. */
     int s = nn_socket(AF_SP, NN_REQ);

@@ -1,0 +1,368 @@
+/*
+ * fuzz_check.c — see fuzz_check.h.
+ *
+ * What "consistent" means here:
+ * - a rejected message gets MIXUP_EPROTO, EVERSION or ETOOBIG, a message
+ *   that is non-empty, NUL-terminated inside the caller's buffer and plain
+ *   printable ASCII (it goes to logs and back to the peer), and — when the
+ *   header could be read — the request id, so the error reply names it;
+ * - an accepted message re-encodes, through the matching mxp_encode_*, to
+ *   exactly the input bytes (the decoder accepts nothing the encoder would
+ *   not write), and the encoder refuses a buffer one byte too small;
+ * - an accepted batch reply's arrays are aligned, in order, disjoint and
+ *   inside the message; re-encoding its head leaves the arrays alone.
+ *
+ * Two things the decoders accept that the encoders cannot reproduce, and
+ * which are therefore compared field by field instead of byte by byte: an
+ * ERROR reply whose text holds a NUL byte (the encoder takes a C string),
+ * and a BATCH reply's reserved and padding bytes (the client ignores them).
+ */
+#include "fuzz_check.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+#define FZ_ERRSIZE 256 /* what the daemon and the client pass */
+#define FZ_FILL 0xa5   /* pre-fill of err: no NUL, not printable */
+
+static int bad(char *why, size_t whylen, const char *fmt, ...)
+{
+    if (why && whylen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, whylen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static int check_rejection(int rc, const char *err, const mxp_header *hdr,
+                           const uint8_t *data, size_t len, char *why,
+                           size_t whylen)
+{
+    if (rc != MIXUP_EPROTO && rc != MIXUP_EVERSION && rc != MIXUP_ETOOBIG)
+        return bad(why, whylen, "decoder returned %d, not EPROTO/EVERSION/"
+                   "ETOOBIG", rc);
+    const char *nul = memchr(err, 0, FZ_ERRSIZE);
+    if (!nul)
+        return bad(why, whylen, "error message (code %d) not NUL-terminated",
+                   rc);
+    if (nul == err)
+        return bad(why, whylen, "empty error message for code %d", rc);
+    for (const char *p = err; p < nul; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            return bad(why, whylen, "error message byte %d is 0x%02x: \"%s\"",
+                       (int)(p - err), (unsigned char)*p, err);
+    if (len >= MXP_HEADER_SIZE && hdr->request_id != le64(data + 12))
+        return bad(why, whylen, "request id not kept on rejection (%s)", err);
+    return 0;
+}
+
+/* Header facts every accepted message shares. */
+static int check_header(const mxp_header *h, size_t len, char *why,
+                        size_t whylen)
+{
+    if (h->magic != MXP_MAGIC || h->version != MXP_VERSION || h->flags != 0)
+        return bad(why, whylen, "accepted magic 0x%08x version %u flags 0x%x",
+                   h->magic, h->version, h->flags);
+    if (len < MXP_HEADER_SIZE || h->body_len != len - MXP_HEADER_SIZE)
+        return bad(why, whylen, "accepted body_len %u in a %zu-byte message",
+                   h->body_len, len);
+    return 0;
+}
+
+/* @n is what the encoder returned into a buffer of exactly @len bytes,
+ * @short_rc what it returned into one of @len - 1 bytes. */
+static int check_same(const uint8_t *data, size_t len, const uint8_t *out,
+                      int n, int short_rc, const char *what, char *why,
+                      size_t whylen)
+{
+    if (n < 0)
+        return bad(why, whylen, "%s: re-encoding failed (%d)", what, n);
+    if ((size_t)n != len)
+        return bad(why, whylen, "%s: re-encoded to %d bytes, input has %zu",
+                   what, n, len);
+    for (size_t i = 0; i < len; i++)
+        if (out[i] != data[i])
+            return bad(why, whylen,
+                       "%s: re-encoded byte %zu is 0x%02x, input has 0x%02x",
+                       what, i, out[i], data[i]);
+    if (short_rc != MIXUP_EINVAL)
+        return bad(why, whylen, "%s: encoder returned %d for a buffer one "
+                   "byte short", what, short_rc);
+    return 0;
+}
+
+/* ------------------------------------------------------------ requests */
+
+static int encode_request(const mxp_request *req, uint8_t *out, size_t cap)
+{
+    uint64_t id = req->hdr.request_id;
+    switch (req->hdr.type) {
+    case MXP_INFO_REQ: return mxp_encode_info_req(out, cap, id);
+    case MXP_OPEN_REQ: return mxp_encode_open_req(out, cap, id, &req->u.open);
+    case MXP_NEXT_REQ: return mxp_encode_next_req(out, cap, id, req->u.stream_id);
+    case MXP_CLOSE_REQ:
+        return mxp_encode_close_req(out, cap, id, req->u.stream_id);
+    case MXP_STATS_REQ:
+        return mxp_encode_stats_req(out, cap, id, req->u.stats_format);
+    default: return MIXUP_EINTERNAL;
+    }
+}
+
+static int check_open(const mxp_open_req *o, const uint8_t *data, size_t len,
+                      char *why, size_t whylen)
+{
+    if (o->mode > MIXUP_MODE_SHARED)
+        return bad(why, whylen, "accepted OPEN mode %u", o->mode);
+    if (o->job_len > MXP_JOB_MAX)
+        return bad(why, whylen, "accepted OPEN job_len %u", o->job_len);
+    const uint8_t *job = data + MXP_HEADER_SIZE + MXP_OPEN_FIXED;
+    if ((const uint8_t *)o->job != job || o->job_len != len - (size_t)(job - data))
+        return bad(why, whylen, "OPEN job does not span the body's tail");
+    for (unsigned i = 0; i < o->job_len; i++)
+        if (job[i] < 0x21 || job[i] > 0x7e)
+            return bad(why, whylen, "accepted OPEN job byte 0x%02x", job[i]);
+    return 0;
+}
+
+int fz_check_request(const uint8_t *data, size_t len, char *why, size_t whylen)
+{
+    const mxp_limits lim = {.max_message = FZ_REQUEST_LIMIT};
+    mxp_request req;
+    char err[FZ_ERRSIZE];
+    memset(err, FZ_FILL, sizeof err);
+    int rc = mxp_request_decode(data, len, &lim, &req, err, sizeof err);
+    if (rc < 0)
+        return check_rejection(rc, err, &req.hdr, data, len, why, whylen);
+    if (rc > 0)
+        return bad(why, whylen, "request decoder returned %d", rc);
+    if (len > FZ_REQUEST_LIMIT)
+        return bad(why, whylen, "accepted %zu bytes over the limit", len);
+    if (check_header(&req.hdr, len, why, whylen) < 0)
+        return -1;
+    if (req.hdr.type == MXP_OPEN_REQ &&
+        check_open(&req.u.open, data, len, why, whylen) < 0)
+        return -1;
+    if (req.hdr.type == MXP_STATS_REQ && req.u.stats_format > MXP_STATS_TEXT)
+        return bad(why, whylen, "accepted STATS format %u",
+                   req.u.stats_format);
+    /* Exactly @len bytes, so AddressSanitizer sees an encoder overrun. */
+    uint8_t *out = malloc(len);
+    if (!out)
+        return bad(why, whylen, "out of memory");
+    int short_rc = encode_request(&req, out, len - 1);
+    int n = encode_request(&req, out, len);
+    if (n == MIXUP_EINTERNAL)
+        rc = bad(why, whylen, "accepted type 0x%x as a request", req.hdr.type);
+    else
+        rc = check_same(data, len, out, n, short_rc,
+                        mxp_type_name(req.hdr.type), why, whylen);
+    free(out);
+    return rc;
+}
+
+/* ------------------------------------------------------------- replies */
+
+static int mul_ok(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+/* Arrays in order, on MXP_ALIGN, disjoint, inside a @len-byte message. */
+static int check_batch_layout(const mxp_batch_rep *r, size_t len, char *why,
+                              size_t whylen)
+{
+    const mxp_batch_shape *s = &r->shape;
+    const mxp_batch_layout *l = &r->layout;
+    if (!s->size || !s->height || !s->width || !s->channels || !s->classes)
+        return bad(why, whylen, "accepted a BATCH with a zero dimension");
+    if (s->dtype != MIXUP_FLOAT32 || s->layout != MIXUP_NHWC)
+        return bad(why, whylen, "accepted BATCH dtype %u layout %u", s->dtype,
+                   s->layout);
+    uint64_t B = s->size, x_bytes, y_bytes;
+    if (!mul_ok(B, s->height, &x_bytes) || !mul_ok(x_bytes, s->width, &x_bytes) ||
+        !mul_ok(x_bytes, s->channels, &x_bytes) || !mul_ok(x_bytes, 4, &x_bytes) ||
+        !mul_ok(B, s->classes, &y_bytes) || !mul_ok(y_bytes, 4, &y_bytes))
+        return bad(why, whylen, "accepted a BATCH whose size overflows");
+    const size_t off[4] = {l->index1, l->index2, l->lam, l->x};
+    for (int i = 0; i < 4; i++)
+        if (off[i] % MXP_ALIGN)
+            return bad(why, whylen, "BATCH array %d at %zu, not aligned", i,
+                       off[i]);
+    if (l->y % MXP_ALIGN)
+        return bad(why, whylen, "BATCH y at %zu, not aligned", l->y);
+    if (l->index1 < MXP_HEADER_SIZE + MXP_BATCH_FIXED ||
+        l->index1 + 8 * B > l->index2 || l->index2 + 8 * B > l->lam ||
+        l->lam + 4 * B > l->x || l->x > l->y || l->y - l->x < x_bytes ||
+        l->total < l->y || l->total - l->y != y_bytes)
+        return bad(why, whylen,
+                   "BATCH layout %zu/%zu/%zu/%zu/%zu/%zu overlaps for B=%u",
+                   l->index1, l->index2, l->lam, l->x, l->y, l->total, s->size);
+    if (l->total != len)
+        return bad(why, whylen, "BATCH layout total %zu in a %zu-byte message",
+                   l->total, len);
+    return 0;
+}
+
+/* Re-encode the head over a copy: the header and fields come back as
+ * they were, the arrays untouched, and the copy still decodes alike. */
+static int check_batch_head(const mxp_batch_rep *r, const mxp_header *h,
+                            const uint8_t *data, size_t len, char *why,
+                            size_t whylen)
+{
+    uint8_t *copy = malloc(len);
+    if (!copy)
+        return bad(why, whylen, "out of memory");
+    memcpy(copy, data, len);
+    mxp_encode_batch_head(copy, h->request_id, r->stream_id, r->epoch,
+                          r->index, &r->shape, &r->layout);
+    const mxp_batch_layout *l = &r->layout;
+    const mxp_batch_shape *s = &r->shape;
+    uint64_t B = s->size;
+    uint64_t x_bytes = B * s->height * s->width * s->channels * 4;
+    /* Padding is zeroed by the encoder and may differ; nothing else. */
+    const size_t keep[][2] = {
+        {0, MXP_HEADER_SIZE + 52}, /* header and the defined fields */
+        {l->index1, l->index1 + 8 * B},
+        {l->index2, l->index2 + 8 * B},
+        {l->lam, l->lam + 4 * B},
+        {l->x, l->x + x_bytes},
+        {l->y, len},
+    };
+    int rc = 0;
+    for (size_t k = 0; k < sizeof keep / sizeof keep[0] && rc == 0; k++)
+        for (size_t i = keep[k][0]; i < keep[k][1]; i++)
+            if (copy[i] != data[i]) {
+                rc = bad(why, whylen, "BATCH head re-encoding changed byte "
+                         "%zu (0x%02x -> 0x%02x)", i, data[i], copy[i]);
+                break;
+            }
+    if (rc == 0) {
+        mxp_reply again;
+        char err[FZ_ERRSIZE];
+        int rc2 = mxp_reply_decode(copy, len, NULL, &again, err, sizeof err);
+        if (rc2 != 0 || again.hdr.type != MXP_BATCH_REP ||
+            again.u.batch.epoch != r->epoch || again.u.batch.index != r->index ||
+            again.u.batch.stream_id != r->stream_id ||
+            memcmp(&again.u.batch.shape, &r->shape, sizeof r->shape) ||
+            memcmp(&again.u.batch.layout, &r->layout, sizeof r->layout))
+            rc = bad(why, whylen, "re-encoded BATCH head decodes differently");
+    }
+    free(copy);
+    return rc;
+}
+
+static int check_error_rep(const mxp_error_rep *e, const mxp_header *h,
+                           const uint8_t *data, size_t len, char *why,
+                           size_t whylen)
+{
+    if (e->code >= 0)
+        return bad(why, whylen, "accepted ERROR code %d", e->code);
+    if (e->msg_len > MXP_ERRMSG_MAX || e->msg_len != h->body_len - 8 ||
+        (const uint8_t *)e->msg != data + MXP_HEADER_SIZE + 8)
+        return bad(why, whylen, "ERROR text of %u bytes misplaced", e->msg_len);
+    char text[MXP_ERRMSG_MAX + 1];
+    memcpy(text, e->msg, e->msg_len);
+    text[e->msg_len] = 0;
+    if (strlen(text) != e->msg_len)
+        return 0; /* a NUL inside: the encoder cannot write it */
+    if (mxp_error_rep_size(text) != len)
+        return bad(why, whylen, "mxp_error_rep_size %zu for a %zu-byte reply",
+                   mxp_error_rep_size(text), len);
+    uint8_t *out = malloc(len);
+    if (!out)
+        return bad(why, whylen, "out of memory");
+    int short_rc = mxp_encode_error_rep(out, len - 1, h->request_id, e->code,
+                                        text);
+    int n = mxp_encode_error_rep(out, len, h->request_id, e->code, text);
+    int rc = check_same(data, len, out, n, short_rc, "ERROR reply", why,
+                        whylen);
+    free(out);
+    return rc;
+}
+
+/* Re-encode the fixed-size replies and STATS into exactly @len bytes. */
+static int check_simple_rep(const mxp_reply *rep, const uint8_t *data,
+                            size_t len, char *why, size_t whylen)
+{
+    const mxp_header *h = &rep->hdr;
+    if (h->type == MXP_STATS_REP &&
+        (rep->u.stats.len != h->body_len || rep->u.stats.len > MXP_STATS_MAX ||
+         (const uint8_t *)rep->u.stats.text != data + MXP_HEADER_SIZE))
+        return bad(why, whylen, "STATS text of %u bytes misplaced",
+                   rep->u.stats.len);
+    uint8_t *out = malloc(len);
+    if (!out)
+        return bad(why, whylen, "out of memory");
+    int n = 0, short_rc = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t cap = pass ? len : len - 1;
+        int r;
+        switch (h->type) {
+        case MXP_INFO_REP:
+            r = mxp_encode_info_rep(out, cap, h->request_id, &rep->u.info);
+            break;
+        case MXP_OPEN_REP:
+            r = mxp_encode_open_rep(out, cap, h->request_id, &rep->u.open);
+            break;
+        case MXP_CLOSE_REP:
+            r = mxp_encode_close_rep(out, cap, h->request_id);
+            break;
+        default: /* MXP_STATS_REP */
+            r = mxp_encode_stats_rep(out, cap, h->request_id,
+                                     rep->u.stats.text, rep->u.stats.len);
+            break;
+        }
+        if (pass)
+            n = r;
+        else
+            short_rc = r;
+    }
+    int rc = check_same(data, len, out, n, short_rc, mxp_type_name(h->type),
+                        why, whylen);
+    free(out);
+    return rc;
+}
+
+int fz_check_reply(const uint8_t *data, size_t len, char *why, size_t whylen)
+{
+    mxp_reply rep;
+    char err[FZ_ERRSIZE];
+    memset(err, FZ_FILL, sizeof err);
+    int rc = mxp_reply_decode(data, len, NULL, &rep, err, sizeof err);
+    if (rc < 0)
+        return check_rejection(rc, err, &rep.hdr, data, len, why, whylen);
+    if (rc > 0)
+        return bad(why, whylen, "reply decoder returned %d", rc);
+    const mxp_header *h = &rep.hdr;
+    if (check_header(h, len, why, whylen) < 0)
+        return -1;
+    switch (h->type) {
+    case MXP_INFO_REP:
+    case MXP_OPEN_REP:
+    case MXP_CLOSE_REP:
+    case MXP_STATS_REP:
+        return check_simple_rep(&rep, data, len, why, whylen);
+    case MXP_ERROR_REP:
+        return check_error_rep(&rep.u.error, h, data, len, why, whylen);
+    case MXP_BATCH_REP:
+        if (check_batch_layout(&rep.u.batch, len, why, whylen) < 0)
+            return -1;
+        return check_batch_head(&rep.u.batch, h, data, len, why, whylen);
+    default:
+        return bad(why, whylen, "accepted type 0x%x as a reply", h->type);
+    }
+}
