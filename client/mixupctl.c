@@ -2,14 +2,19 @@
  * mixupctl — talk to mixupd from the command line.
  *
  *   mixupctl [--endpoint ADDR]... [--timeout MS] [--seed S] [--start E:B]
- *            COMMAND [options]
+ *            [--mode independent|sharded|shared] [--job NAME]
+ *            [--rank R] [--world W] COMMAND [options]
  *
  *   info                          what the daemon serves
  *   dump --batches N --out DIR    received batches as .npy files
- *   bench --seconds S             receive for S seconds, print samples/s
+ *   bench --seconds S [--clients K]
+ *                                 receive for S seconds, print samples/s
+ *   jobs                          jobs and streams with positions and rates
+ *   stats [--json]                the daemon's counters
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +40,19 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: mixupctl [--endpoint ADDR]... [--timeout MS] [--seed S]\n"
-            "                [--start EPOCH:BATCH] COMMAND [options]\n"
+            "                [--start EPOCH:BATCH] [--mode MODE] [--job NAME]\n"
+            "                [--rank R] [--world W] COMMAND [options]\n"
+            "modes: independent (default), sharded (--job, --rank, --world),\n"
+            "       shared (--job)\n"
             "commands:\n"
             "  info                         what the daemon serves\n"
             "  dump --batches N --out DIR   write x.npy y.npy index1.npy "
             "index2.npy lam.npy position.npy\n"
-            "  bench --seconds S            print samples/s and batches/s\n"
+            "  bench --seconds S [--clients K]\n"
+            "                               print samples/s and batches/s "
+            "(per client and total)\n"
+            "  jobs                         jobs and streams: positions, rates\n"
+            "  stats [--json]               the daemon's counters\n"
             "default endpoint: " DEFAULT_ENDPOINT "\n");
 }
 
@@ -77,12 +89,16 @@ static int parse_global(int argc, char **argv, ctl *c)
         {"timeout", required_argument, 0, 't'},
         {"seed", required_argument, 0, 's'},
         {"start", required_argument, 0, 'S'},
+        {"mode", required_argument, 0, 'm'},
+        {"job", required_argument, 0, 'j'},
+        {"rank", required_argument, 0, 'r'},
+        {"world", required_argument, 0, 'w'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     int o;
     uint64_t v;
-    while ((o = getopt_long(argc, argv, "+e:t:s:S:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "+e:t:s:S:m:j:r:w:h", opts, NULL)) != -1) {
         switch (o) {
         case 'e':
             if (c->n_endpoints == MAX_ENDPOINTS) {
@@ -109,6 +125,32 @@ static int parse_global(int argc, char **argv, ctl *c)
                 fprintf(stderr, "mixupctl: --start wants EPOCH:BATCH, got '%s'\n", optarg);
                 return -1;
             }
+            break;
+        case 'm':
+            if (!strcmp(optarg, "independent"))
+                c->stream.mode = MIXUP_MODE_INDEPENDENT;
+            else if (!strcmp(optarg, "sharded"))
+                c->stream.mode = MIXUP_MODE_SHARDED;
+            else if (!strcmp(optarg, "shared"))
+                c->stream.mode = MIXUP_MODE_SHARED;
+            else {
+                fprintf(stderr, "mixupctl: --mode wants independent, sharded "
+                        "or shared, got '%s'\n", optarg);
+                return -1;
+            }
+            break;
+        case 'j': c->stream.job = optarg; break;
+        case 'r':
+        case 'w':
+            if (parse_u64(optarg, &v) || v > UINT32_MAX) {
+                fprintf(stderr, "mixupctl: --%s wants an unsigned integer, "
+                        "got '%s'\n", o == 'r' ? "rank" : "world", optarg);
+                return -1;
+            }
+            if (o == 'r')
+                c->stream.rank = (uint32_t)v;
+            else
+                c->stream.world = (uint32_t)v;
             break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -260,9 +302,63 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+typedef struct bench_run {
+    ctl *base;
+    int index;
+    double seconds;
+    double samples_per_s, batches_per_s, mb_per_s;
+    char error[600];
+} bench_run;
+
+/* One client: its own connection and stream, timed after a warm-up. */
+static void *bench_one(void *arg)
+{
+    bench_run *r = arg;
+    ctl c = *r->base;
+    c.client = NULL;
+    if (r->base->stream.mode == MIXUP_MODE_INDEPENDENT)
+        c.stream.seed += (uint64_t)r->index; /* K different streams */
+    mixup_client_options o;
+    mixup_client_options_init(&o);
+    o.timeout_ms = c.timeout_ms;
+    int rc = mixup_client_connect(&c.client, c.endpoints, c.n_endpoints, &o);
+    mixup_batch *b = NULL;
+    if (rc == 0)
+        rc = mixup_stream_open(c.client, &c.stream);
+    if (rc == 0)
+        rc = mixup_next(c.client, &b); /* warm-up: not timed */
+    if (rc < 0) {
+        snprintf(r->error, sizeof r->error, "%s",
+                 c.client ? mixup_client_error(c.client) : mixup_strerror(rc));
+        mixup_client_close(c.client);
+        return NULL;
+    }
+    size_t bytes = b->message_size_;
+    mixup_batch_release(b);
+    uint64_t batches = 0, samples = 0;
+    double t0 = now_s(), t = t0;
+    while (t - t0 < r->seconds) {
+        if ((rc = mixup_next(c.client, &b)) < 0) {
+            snprintf(r->error, sizeof r->error, "%s", mixup_client_error(c.client));
+            break;
+        }
+        samples += b->size;
+        batches++;
+        mixup_batch_release(b);
+        t = now_s();
+    }
+    double el = t - t0;
+    r->samples_per_s = (double)samples / el;
+    r->batches_per_s = (double)batches / el;
+    r->mb_per_s = (double)batches * (double)bytes / el / 1e6;
+    mixup_client_close(c.client);
+    return NULL;
+}
+
 static int cmd_bench(ctl *c, int argc, char **argv)
 {
     double seconds = 5;
+    uint64_t clients = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
             char *end;
@@ -271,33 +367,68 @@ static int cmd_bench(ctl *c, int argc, char **argv)
                 fprintf(stderr, "mixupctl: bench --seconds wants a positive number\n");
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--clients") && i + 1 < argc) {
+            if (parse_u64(argv[++i], &clients) || clients < 1 || clients > 256) {
+                fprintf(stderr, "mixupctl: bench --clients wants 1 .. 256\n");
+                return 2;
+            }
         } else {
             fprintf(stderr, "mixupctl: bench: unknown argument '%s'\n", argv[i]);
             return 2;
         }
     }
-    if (connect_and_open(c, 1))
+    bench_run *runs = calloc(clients, sizeof *runs);
+    pthread_t *threads = calloc(clients, sizeof *threads);
+    if (!runs || !threads) {
+        fprintf(stderr, "mixupctl: out of memory\n");
         return 1;
-    mixup_batch *b;
-    int rc = mixup_next(c->client, &b); /* warm-up: not timed */
-    if (rc < 0)
-        return fail(c, rc, "next batch");
-    size_t bytes = b->message_size_;
-    mixup_batch_release(b);
-    uint64_t batches = 0, samples = 0;
-    double t0 = now_s(), t = t0;
-    while (t - t0 < seconds) {
-        if ((rc = mixup_next(c->client, &b)) < 0)
-            return fail(c, rc, "next batch");
-        samples += b->size;
-        batches++;
-        mixup_batch_release(b);
-        t = now_s();
     }
-    double el = t - t0;
-    printf("samples/s: %.1f\n", (double)samples / el);
-    printf("batches/s: %.1f\n", (double)batches / el);
-    printf("MB/s: %.1f\n", (double)batches * (double)bytes / el / 1e6);
+    for (uint64_t i = 0; i < clients; i++) {
+        runs[i] = (bench_run){.base = c, .index = (int)i, .seconds = seconds};
+        pthread_create(&threads[i], NULL, bench_one, &runs[i]);
+    }
+    double total = 0, total_b = 0, total_mb = 0;
+    int status = 0;
+    for (uint64_t i = 0; i < clients; i++) {
+        pthread_join(threads[i], NULL);
+        if (runs[i].error[0]) {
+            fprintf(stderr, "mixupctl: client %llu: %s\n",
+                    (unsigned long long)i, runs[i].error);
+            status = 1;
+        }
+        total += runs[i].samples_per_s;
+        total_b += runs[i].batches_per_s;
+        total_mb += runs[i].mb_per_s;
+        if (clients > 1)
+            printf("client %llu samples/s: %.1f\n", (unsigned long long)i,
+                   runs[i].samples_per_s);
+    }
+    printf("samples/s: %.1f\n", total);
+    printf("batches/s: %.1f\n", total_b);
+    printf("MB/s: %.1f\n", total_mb);
+    free(runs);
+    free(threads);
+    return status;
+}
+
+static int cmd_stats(ctl *c, int argc, char **argv, int json)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else {
+            fprintf(stderr, "mixupctl: %s: unknown argument '%s'\n", argv[0], argv[i]);
+            return 2;
+        }
+    }
+    if (connect_and_open(c, 0))
+        return 1;
+    char *text;
+    int rc = mixup_client_stats(c->client, json, &text);
+    if (rc < 0)
+        return fail(c, rc, argv[0]);
+    fputs(text, stdout);
+    free(text);
     return 0;
 }
 
@@ -321,6 +452,10 @@ int main(int argc, char **argv)
         status = cmd_dump(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "bench"))
         status = cmd_bench(&c, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "jobs"))
+        status = cmd_stats(&c, sub_argc, sub_argv, 0);
+    else if (!strcmp(cmd, "stats"))
+        status = cmd_stats(&c, sub_argc, sub_argv, 1);
     else {
         fprintf(stderr, "mixupctl: unknown command '%s'\n", cmd);
         usage(stderr);

@@ -104,6 +104,11 @@ void mxp_set_request_id(uint8_t *buf, uint64_t request_id)
     put_u64(buf + 12, request_id);
 }
 
+void mxp_set_batch_stream_id(uint8_t *buf, uint64_t stream_id)
+{
+    put_u64(buf + MXP_HEADER_SIZE + 16, stream_id);
+}
+
 int mxp_header_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
                       mxp_header *hdr, char *err, size_t errlen)
 {

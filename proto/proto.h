@@ -226,6 +226,10 @@ void mxp_encode_batch_head(uint8_t *buf, uint64_t request_id,
  * written before the request that will take it arrives). */
 void mxp_set_request_id(uint8_t *buf, uint64_t request_id);
 
+/* Patch the stream id of an encoded batch reply (a shared job's batches
+ * are prepared before it is known which member takes them). */
+void mxp_set_batch_stream_id(uint8_t *buf, uint64_t stream_id);
+
 /* Name of a message type for logs; "unknown" otherwise. */
 const char *mxp_type_name(uint16_t type);
 

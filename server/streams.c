@@ -230,6 +230,7 @@ static int reclaim_for(str_table *t, const void *needy);
 static void deliver(str_table *t, str_stream *s, ring_slot *slot)
 {
     mxp_set_request_id(slot->msg, s->wait_req);
+    mxp_set_batch_stream_id(slot->msg, s->id);
     t->send(t->send_ctx, s->control, slot->msg, slot->size);
     slot->msg = NULL; /* nanomsg owns it now */
     s->control = NULL;
@@ -633,12 +634,25 @@ static int check_shard(str_table *t, const mxp_open_req *req,
         return bad(MIXUP_EINVAL, err, errlen,
                    "world size %u exceeds the %llu batches of an epoch",
                    req->world, (unsigned long long)t->batches_per_epoch);
-    uint64_t k = req->start_batch, limit = *per_epoch * req->world;
-    if (k >= limit || k % req->world != req->rank)
+    return 0;
+}
+
+/* A sharded stream starts at its rank's first batch at or after
+ * start_batch (so 0 is the start of the epoch for every rank, and a saved
+ * position is taken as it is). Return the local index i. */
+static int shard_start(str_table *t, const mxp_open_req *req,
+                       uint64_t per_epoch, uint64_t *i, char *err,
+                       size_t errlen)
+{
+    uint64_t k = req->start_batch;
+    *i = k <= req->rank ? 0 : (k - req->rank + req->world - 1) / req->world;
+    if (k >= t->batches_per_epoch || *i >= per_epoch)
         return bad(MIXUP_EPOSITION, err, errlen,
-                   "start batch %llu is not one of rank %u's batches "
-                   "(rank + i * world, below %llu)", (unsigned long long)k,
-                   req->rank, (unsigned long long)limit);
+                   "start batch %llu is past rank %u's last batch of an "
+                   "epoch (%llu: rank + i * world, i < %llu)",
+                   (unsigned long long)k, req->rank,
+                   (unsigned long long)(req->rank + (per_epoch - 1) * req->world),
+                   (unsigned long long)per_epoch);
     return 0;
 }
 
@@ -703,6 +717,10 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t now_ms,
         idx++;
     str_stream *s = &t->streams[idx];
     *s = (str_stream){.mode = req->mode, .last_active_ms = now_ms};
+    uint64_t first_i = req->start_batch;
+    if (req->mode == MIXUP_MODE_SHARDED &&
+        (rc = shard_start(t, req, per_epoch, &first_i, err, errlen)) < 0)
+        return rc;
     if (req->mode != MIXUP_MODE_INDEPENDENT &&
         (rc = join_job(t, s, req, err, errlen)) < 0)
         return rc;
@@ -713,8 +731,7 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t now_ms,
     uint32_t world = req->mode == MIXUP_MODE_SHARDED ? req->world : 1;
     if (req->mode != MIXUP_MODE_SHARED &&
         producer_init(&s->prod, PROD_STREAM, req->seed, rank, world,
-                      per_epoch, req->start_epoch,
-                      (req->start_batch - rank) / world, cap) < 0) {
+                      per_epoch, req->start_epoch, first_i, cap) < 0) {
         if (s->job)
             job_leave(t, s->job);
         *s = (str_stream){0};
@@ -731,7 +748,9 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t now_ms,
         .batches_per_epoch = t->batches_per_epoch,
         .stream_per_epoch = per_epoch,
         .start_epoch = req->start_epoch,
-        .start_batch = req->start_batch,
+        .start_batch = req->mode == MIXUP_MODE_SHARDED
+                           ? rank + first_i * world
+                           : req->start_batch,
     };
     schedule(t);
     return 0;

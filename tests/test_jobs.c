@@ -1,0 +1,377 @@
+/*
+ * test_jobs.c — several trainers on one daemon: sharded ranks, a shared
+ * queue with a client killed halfway, resume, and clients that vanish.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "testutil.h"
+
+extern char **environ;
+
+static mixup_client *open_stream(const char *ep, mixup_mode mode,
+                                 const char *job, uint32_t rank,
+                                 uint32_t world, uint64_t seed)
+{
+    mixup_client *c = connect_to(ep, 20000);
+    mixup_stream_options so;
+    mixup_stream_options_init(&so);
+    so.mode = mode;
+    so.job = job;
+    so.rank = rank;
+    so.world = world;
+    so.seed = seed;
+    cr_assert_eq(mixup_stream_open(c, &so), 0, "%s", mixup_client_error(c));
+    return c;
+}
+
+/* A number from the daemon's stats JSON ("key": value). */
+static long long stat_of(const char *ep, const char *key)
+{
+    mixup_client *c = connect_to(ep, 20000);
+    char *json;
+    cr_assert_eq(mixup_client_stats(c, 1, &json), 0);
+    char pat[96];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *at = strstr(json, pat);
+    cr_assert_not_null(at, "no %s in %s", key, json);
+    long long v = atoll(at + strlen(pat));
+    free(json);
+    mixup_client_close(c);
+    return v;
+}
+
+/* Poll a stat until it equals @want (the daemon's own clock decides when:
+ * leases and idle timeouts); fail after 30 s. */
+static void await_stat(const char *ep, const char *key, long long want,
+                       int at_least)
+{
+    for (int i = 0; i < 300; i++) {
+        long long v = stat_of(ep, key);
+        if (v == want || (at_least && v >= want))
+            return;
+        usleep(100 * 1000);
+    }
+    cr_assert_fail("stat %s never reached %lld", key, want);
+}
+
+Test(jobs, sharded_ranks_split_each_epoch_exactly, .timeout = 120)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "sharded");
+    ref_init();
+    start_daemon(&d, 2, 16);
+    for (uint32_t world = 1; world <= 4; world++) {
+        char job[16];
+        snprintf(job, sizeof job, "w%u", world);
+        uint64_t per = BPE / world;
+        int seen[BPE] = {0};
+        int sample_seen[N] = {0};
+        for (uint32_t r = 0; r < world; r++) {
+            mixup_client *c = open_stream(d.ipc, MIXUP_MODE_SHARDED, job, r, world, 9);
+            uint64_t ds_epoch, st_epoch;
+            cr_assert_eq(mixup_stream_epoch(c, &ds_epoch, &st_epoch), 0);
+            cr_assert_eq(ds_epoch, (uint64_t)BPE);
+            cr_assert_eq(st_epoch, per);
+            for (uint64_t i = 0; i <= per; i++) {
+                mixup_batch *b;
+                cr_assert_eq(mixup_next(c, &b), 0, "%s", mixup_client_error(c));
+                uint64_t e = i < per ? 0 : 1, k = i < per ? r + i * world : r;
+                check_against_reference(b, 9, e, k);
+                if (e == 0) {
+                    seen[k]++;
+                    for (uint32_t j = 0; j < B; j++) {
+                        sample_seen[b->index1[j]]++;
+                        sample_seen[b->index2[j]]++;
+                    }
+                }
+                mixup_batch_release(b);
+            }
+            mixup_client_close(c);
+        }
+        for (uint64_t k = 0; k < BPE; k++)
+            cr_assert_eq(seen[k], k < world * per ? 1 : 0,
+                         "world %u: batch %llu seen %d times", world,
+                         (unsigned long long)k, seen[k]);
+        for (int i = 0; i < N; i++)
+            cr_assert_leq(sample_seen[i], 1, "sample %d twice", i);
+    }
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
+static int open_code(const char *ep, mixup_mode mode, const char *job,
+                     uint32_t rank, uint32_t world, uint64_t seed,
+                     uint64_t start_batch, char *msg, size_t msglen)
+{
+    mixup_client *c = connect_to(ep, 20000);
+    mixup_stream_options so;
+    mixup_stream_options_init(&so);
+    so.mode = mode;
+    so.job = job;
+    so.rank = rank;
+    so.world = world;
+    so.seed = seed;
+    so.start_batch = start_batch;
+    int rc = mixup_stream_open(c, &so);
+    snprintf(msg, msglen, "%s", mixup_client_error(c));
+    mixup_client_close(c);
+    return rc;
+}
+
+Test(jobs, bad_stream_requests_say_why, .timeout = 120)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "badjobs");
+    ref_init();
+    write_config(&d, 1, 8, "[server]\nmax_streams = 3\n");
+    d.pid = tu_spawn_daemon(d.config, d.log);
+    wait_ready(&d);
+    char m[1024];
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 2, 2, 1, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert(strstr(m, "rank 2 is not below world size 2"), "%s", m);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 0, 0, 1, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert(strstr(m, "world size 0"), "%s", m);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 0, 99, 1, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert(strstr(m, "exceeds the 18 batches"), "%s", m);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 1, 4, 1, 17, m, sizeof m), MIXUP_EPOSITION);
+    cr_assert(strstr(m, "past rank 1's last batch"), "%s", m);
+
+    /* A live job, and streams that disagree with it. */
+    mixup_client *holder = open_stream(d.ipc, MIXUP_MODE_SHARDED, "j", 0, 2, 1);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 1, 3, 1, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert(strstr(m, "job 'j' has world size 2, this stream asked for 3"), "%s", m);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 1, 2, 7, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert(strstr(m, "job 'j' has seed 1, this stream asked for 7"), "%s", m);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARED, "j", 0, 0, 1, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert(strstr(m, "job 'j' is sharded, this stream asked for shared"), "%s", m);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARED, NULL, 0, 0, 1, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert(strstr(m, "needs a job name"), "%s", m);
+
+    /* The limit: 3 streams (the holder and two more). */
+    mixup_client *a = open_stream(d.ipc, MIXUP_MODE_INDEPENDENT, NULL, 0, 0, 1);
+    mixup_client *b = open_stream(d.ipc, MIXUP_MODE_INDEPENDENT, NULL, 0, 0, 2);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_INDEPENDENT, NULL, 0, 0, 3, 0, m, sizeof m), MIXUP_ELIMIT);
+    cr_assert(strstr(m, "server.max_streams"), "%s", m);
+    /* Nothing else changed: the holder's job still serves its rank. */
+    mixup_batch *batch;
+    cr_assert_eq(mixup_next(holder, &batch), 0);
+    check_against_reference(batch, 1, 0, 0);
+    mixup_batch_release(batch);
+    mixup_client_close(a);
+    mixup_client_close(b);
+    mixup_client_close(holder);
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
+Test(jobs, resume_gives_the_same_bytes, .timeout = 120)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "resume");
+    ref_init();
+    start_daemon(&d, 2, 8);
+    /* Independent: a stream from (1, 3) continues a stream from (0, 0). */
+    puller whole = {.endpoint = d.ipc, .seed = 4, .batches = 30};
+    pull(&whole);
+    cr_assert_eq(whole.failures, 0, "%s", whole.error);
+    mixup_client *c = connect_to(d.ipc, 20000);
+    mixup_stream_options so;
+    mixup_stream_options_init(&so);
+    so.seed = 4;
+    so.start_epoch = 1;
+    so.start_batch = 3;
+    cr_assert_eq(mixup_stream_open(c, &so), 0);
+    for (int i = 0; i < 9; i++) {
+        mixup_batch *b;
+        cr_assert_eq(mixup_next(c, &b), 0);
+        const mixup_batch *w = whole.got[BPE + 3 + i];
+        cr_assert_eq(b->epoch, w->epoch);
+        cr_assert_eq(b->index, w->index);
+        size_t xb = (size_t)B * H * W * C * 4;
+        cr_assert_eq(memcmp(b->x, w->x, xb), 0);
+        cr_assert_eq(memcmp(b->y, w->y, (size_t)B * K * 4), 0);
+        cr_assert_eq(memcmp(b->lam, w->lam, B * 4), 0);
+        cr_assert_eq(memcmp(b->index1, w->index1, B * 8), 0);
+        mixup_batch_release(b);
+    }
+    mixup_client_close(c);
+    check_pulled(&whole);
+
+    /* Sharded: the position saved after a batch resumes right after it,
+     * across the end of the rank's share of an epoch. */
+    c = open_stream(d.ipc, MIXUP_MODE_SHARDED, "r", 1, 4, 6); /* 4 per epoch */
+    mixup_batch *b;
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(mixup_next(c, &b), 0);
+        mixup_batch_release(b);
+    }
+    uint64_t e, k;
+    cr_assert_eq(mixup_client_position(c, &e, &k), 0);
+    cr_assert(e == 0 && k == 13, "position %llu:%llu", (unsigned long long)e,
+              (unsigned long long)k);
+    cr_assert_eq(mixup_client_resume_position(c, &e, &k), 0);
+    cr_assert(e == 1 && k == 1, "resume %llu:%llu", (unsigned long long)e,
+              (unsigned long long)k);
+    mixup_client_close(c);
+    c = connect_to(d.ipc, 20000);
+    mixup_stream_options_init(&so);
+    so.mode = MIXUP_MODE_SHARDED;
+    so.job = "r";
+    so.rank = 1;
+    so.world = 4;
+    so.seed = 6;
+    so.start_epoch = e;
+    so.start_batch = k;
+    cr_assert_eq(mixup_stream_open(c, &so), 0, "%s", mixup_client_error(c));
+    cr_assert_eq(mixup_next(c, &b), 0);
+    check_against_reference(b, 6, 1, 1);
+    mixup_batch_release(b);
+    mixup_client_close(c);
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
+/* ---- real client processes ---- */
+
+static int spawn_client(const char *ep, const char *mode, const char *job,
+                        const char *batches, const char *then,
+                        const char *out)
+{
+    const char *bin = getenv("CLIENT_HELPER_BIN");
+    cr_assert_not_null(bin);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    char *argv[] = {(char *)bin, (char *)ep, (char *)mode, (char *)job, "8",
+                    (char *)batches, (char *)then, NULL};
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+/* Batches of epoch 0 listed in a client's output; returns the count. */
+static int read_batches(const char *path, int *seen)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    unsigned long long e, k;
+    long long first;
+    int n = 0;
+    while (fscanf(f, "%llu %llu %lld", &e, &k, &first) == 3) {
+        n++;
+        if (e == 0) {
+            cr_assert_lt(k, (unsigned long long)BPE);
+            seen[k]++;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+static int lines_in(const char *path)
+{
+    char *s = tu_read_file(path);
+    int n = 0;
+    for (char *p = s; p && *p; p++)
+        n += *p == '\n';
+    free(s);
+    return n;
+}
+
+Test(jobs, shared_queue_survives_a_killed_client, .timeout = 120)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "shared");
+    ref_init();
+    write_config(&d, 2, 8, "[server]\nshared_lease = 1\n");
+    d.pid = tu_spawn_daemon(d.config, d.log);
+    wait_ready(&d);
+    char out[3][600];
+    for (int i = 0; i < 3; i++)
+        snprintf(out[i], sizeof out[i], "%s/client%d.txt", d.dir, i);
+
+    /* Client 0 takes 3 batches and stops, holding the third; kill -9. */
+    int victim = spawn_client(d.ipc, "shared", "q", "3", "pause", out[0]);
+    for (int i = 0; i < 300 && lines_in(out[0]) < 3; i++)
+        usleep(20 * 1000);
+    cr_assert_eq(lines_in(out[0]), 3);
+    kill(victim, SIGKILL);
+    waitpid(victim, NULL, 0);
+    /* Its unacknowledged batch goes back to the queue once the lease ends. */
+    await_stat(d.ipc, "shared_redelivered", 1, 1);
+
+    /* Two more clients pull concurrently until each sees epoch 1. */
+    int p1 = spawn_client(d.ipc, "shared", "q", "0", "close", out[1]);
+    int p2 = spawn_client(d.ipc, "shared", "q", "0", "close", out[2]);
+    cr_assert_eq(tu_stop_daemon(p1, 0), 0);
+    cr_assert_eq(tu_stop_daemon(p2, 0), 0);
+
+    int dead[BPE] = {0}, live1[BPE] = {0}, live2[BPE] = {0};
+    read_batches(out[0], dead);
+    read_batches(out[1], live1);
+    read_batches(out[2], live2);
+    int overlap = 0;
+    for (int k = 0; k < BPE; k++) {
+        cr_assert_leq(live1[k] + live2[k], 1, "batch %d went to two live clients", k);
+        cr_assert_geq(dead[k] + live1[k] + live2[k], 1, "batch %d lost", k);
+        overlap += dead[k] && (live1[k] || live2[k]);
+    }
+    cr_assert_eq(overlap, 1, "the dead client's last batch is handed on once");
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
+static long rss_kb(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    char *s = tu_read_file(path);
+    cr_assert_not_null(s);
+    const char *at = strstr(s, "VmRSS:");
+    long kb = at ? atol(at + 6) : -1;
+    free(s);
+    return kb;
+}
+
+static void fifty_vanish(daemon_ctx *d)
+{
+    int pids[50];
+    char out[600];
+    snprintf(out, sizeof out, "%s/vanish.txt", d->dir);
+    for (int i = 0; i < 50; i++)
+        pids[i] = spawn_client(i % 2 ? d->ipc : d->tcp, "independent", "-",
+                               "3", "vanish", out);
+    for (int i = 0; i < 50; i++)
+        cr_assert_eq(tu_stop_daemon(pids[i], 0), 0);
+    await_stat(d->ipc, "streams_open", 0, 0);
+    cr_assert_eq(stat_of(d->ipc, "held"), 0, "ring slots still held");
+}
+
+Test(jobs, fifty_vanishing_clients_leave_nothing_held, .timeout = 180)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "vanish");
+    ref_init();
+    write_config(&d, 2, 16, "[server]\nstream_timeout = 1\n");
+    d.pid = tu_spawn_daemon(d.config, d.log);
+    wait_ready(&d);
+    fifty_vanish(&d); /* warm-up: allocator pools reach their size */
+    long before = rss_kb(d.pid);
+    fifty_vanish(&d);
+    fifty_vanish(&d);
+    long after = rss_kb(d.pid);
+    cr_assert(after - before < 2048, "daemon grew from %ld to %ld kB", before, after);
+    cr_assert_geq(stat_of(d.ipc, "streams_expired"), 150);
+    stop_daemon(&d);
+    cleanup(&d);
+}

@@ -1,0 +1,1040 @@
+/*
+ * test_proto.c — the wire format: byte layout of the header, round trips
+ * of every message type, and rejection of every malformed field with the
+ * right code and a message that names the field.
+ *
+ * Messages are built with the encoders and then damaged byte by byte, so
+ * each rejection test changes exactly one thing in a valid message.
+ */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+static const mxp_limits LIM = {.max_message = 4096};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Decode @buf as a request; expect @code and @needle in the message. */
+static void req_fails(const uint8_t *buf, size_t len, const mxp_limits *lim,
+                      int code, const char *needle)
+{
+    mxp_request req;
+    char err[256];
+    memset(err, 0x5a, sizeof err);
+    int rc = mxp_request_decode(buf, len, lim, &req, err, sizeof err);
+    cr_assert(memchr(err, 0, sizeof err), "error message not terminated");
+    cr_assert_eq(rc, code, "request of %zu bytes: rc %d, want %d (%s)", len,
+                 rc, code, err);
+    cr_assert(strstr(err, needle), "error \"%s\" does not mention \"%s\"", err,
+              needle);
+}
+
+static void rep_fails(const uint8_t *buf, size_t len, const mxp_limits *lim,
+                      int code, const char *needle)
+{
+    mxp_reply rep;
+    char err[256];
+    memset(err, 0x5a, sizeof err);
+    int rc = mxp_reply_decode(buf, len, lim, &rep, err, sizeof err);
+    cr_assert(memchr(err, 0, sizeof err), "error message not terminated");
+    cr_assert_eq(rc, code, "reply of %zu bytes: rc %d, want %d (%s)", len, rc,
+                 code, err);
+    cr_assert(strstr(err, needle), "error \"%s\" does not mention \"%s\"", err,
+              needle);
+}
+
+static void req_ok(const uint8_t *buf, size_t len, mxp_request *req)
+{
+    char err[256] = "";
+    int rc = mxp_request_decode(buf, len, &LIM, req, err, sizeof err);
+    cr_assert_eq(rc, 0, "request rejected: %d %s", rc, err);
+}
+
+static void rep_ok(const uint8_t *buf, size_t len, mxp_reply *rep)
+{
+    char err[256] = "";
+    int rc = mxp_reply_decode(buf, len, NULL, rep, err, sizeof err);
+    cr_assert_eq(rc, 0, "reply rejected: %d %s", rc, err);
+}
+
+static void check_header(const mxp_header *h, uint16_t type, uint64_t id,
+                         uint32_t body_len)
+{
+    cr_assert_eq(h->magic, MXP_MAGIC);
+    cr_assert_eq(h->version, MXP_VERSION);
+    cr_assert_eq(h->type, type);
+    cr_assert_eq(h->flags, 0u);
+    cr_assert_eq(h->request_id, id);
+    cr_assert_eq(h->body_len, body_len);
+}
+
+static uint32_t float_bits(float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, sizeof v);
+    return v;
+}
+
+/* ------------------------------------------------------------ header */
+
+Test(proto, header_bytes_are_little_endian)
+{
+    static const uint8_t want[32] = {
+        'M',  'I',  'X',  'P',                          /* magic */
+        0x01, 0x00,                                     /* version 1 */
+        0x03, 0x00,                                     /* NEXT */
+        0x00, 0x00, 0x00, 0x00,                         /* flags */
+        0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* request id */
+        0x08, 0x00, 0x00, 0x00,                         /* body_len */
+        0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* stream id */
+    };
+    uint8_t buf[40];
+    memset(buf, 0xee, sizeof buf);
+    int n = mxp_encode_next_req(buf, sizeof buf, 0x0102030405060708ull,
+                                0x1122334455667788ull);
+    cr_assert_eq(n, 32);
+    for (size_t i = 0; i < sizeof want; i++)
+        cr_assert_eq(buf[i], want[i], "byte %zu: 0x%02x, want 0x%02x", i,
+                     buf[i], want[i]);
+    cr_assert_eq(buf[32], 0xee, "wrote past the message");
+
+    mxp_header_encode(buf, MXP_ERROR_REP, 0, 0x01020304u);
+    cr_assert_eq(buf[6], 0xff);
+    cr_assert_eq(buf[7], 0x00);
+    cr_assert_eq(buf[20], 0x04);
+    cr_assert_eq(buf[21], 0x03);
+    cr_assert_eq(buf[22], 0x02);
+    cr_assert_eq(buf[23], 0x01);
+    cr_assert_eq(MXP_HEADER_SIZE, 24u);
+}
+
+Test(proto, header_decode_reads_every_field)
+{
+    uint8_t buf[32];
+    mxp_encode_next_req(buf, sizeof buf, 0xfedcba9876543210ull, 5);
+    mxp_header h;
+    char err[128] = "";
+    cr_assert_eq(mxp_header_decode(buf, 32, &LIM, &h, err, sizeof err), 0, "%s",
+                 err);
+    check_header(&h, MXP_NEXT_REQ, 0xfedcba9876543210ull, 8);
+}
+
+Test(proto, set_request_id_patches_in_place)
+{
+    uint8_t buf[32];
+    mxp_encode_close_req(buf, sizeof buf, 1, 77);
+    mxp_set_request_id(buf, 0x8000000000000001ull);
+    mxp_request req;
+    req_ok(buf, 32, &req);
+    check_header(&req.hdr, MXP_CLOSE_REQ, 0x8000000000000001ull, 8);
+    cr_assert_eq(req.u.stream_id, 77u);
+}
+
+Test(proto, type_names)
+{
+    cr_assert_str_eq(mxp_type_name(MXP_INFO_REQ), "INFO");
+    cr_assert_str_eq(mxp_type_name(MXP_OPEN_REQ), "OPEN");
+    cr_assert_str_eq(mxp_type_name(MXP_NEXT_REQ), "NEXT");
+    cr_assert_str_eq(mxp_type_name(MXP_CLOSE_REQ), "CLOSE");
+    cr_assert_str_eq(mxp_type_name(MXP_BATCH_REP), "BATCH reply");
+    cr_assert_str_eq(mxp_type_name(MXP_ERROR_REP), "ERROR reply");
+    cr_assert_str_eq(mxp_type_name(0x1234), "unknown");
+}
+
+/* ------------------------------------------------- request round trips */
+
+Test(proto, info_request_round_trip)
+{
+    uint8_t buf[MXP_HEADER_SIZE];
+    cr_assert_eq(mxp_encode_info_req(buf, sizeof buf, 42), 24);
+    mxp_request req;
+    req_ok(buf, sizeof buf, &req);
+    check_header(&req.hdr, MXP_INFO_REQ, 42, 0);
+}
+
+static const mxp_open_req OPEN_FULL = {
+    .mode = MIXUP_MODE_SHARDED,
+    .seed = 0x0123456789abcdefull,
+    .start_epoch = 0xfffffffffffffffeull,
+    .start_batch = 117,
+    .rank = 3,
+    .world = 8,
+    .prefetch = 0xdeadbeefu,
+};
+
+static void check_open(const mxp_open_req *got, const mxp_open_req *want)
+{
+    cr_assert_eq(got->mode, want->mode);
+    cr_assert_eq(got->seed, want->seed);
+    cr_assert_eq(got->start_epoch, want->start_epoch);
+    cr_assert_eq(got->start_batch, want->start_batch);
+    cr_assert_eq(got->rank, want->rank);
+    cr_assert_eq(got->world, want->world);
+    cr_assert_eq(got->prefetch, want->prefetch);
+    cr_assert_eq(got->job_len, want->job_len);
+}
+
+Test(proto, open_request_round_trip_without_job)
+{
+    uint8_t buf[128];
+    int n = mxp_encode_open_req(buf, sizeof buf, 7, &OPEN_FULL);
+    cr_assert_eq(n, (int)(MXP_HEADER_SIZE + MXP_OPEN_FIXED));
+    mxp_request req;
+    req_ok(buf, (size_t)n, &req);
+    check_header(&req.hdr, MXP_OPEN_REQ, 7, MXP_OPEN_FIXED);
+    check_open(&req.u.open, &OPEN_FULL);
+    cr_assert_eq(req.u.open.job_len, 0);
+}
+
+Test(proto, open_request_round_trip_with_job)
+{
+    static const char job[] = "resnet50-imagenet/run_7~a";
+    mxp_open_req o = OPEN_FULL;
+    o.mode = MIXUP_MODE_SHARED;
+    o.job = job;
+    o.job_len = (uint16_t)strlen(job);
+    uint8_t buf[256];
+    int n = mxp_encode_open_req(buf, sizeof buf, 8, &o);
+    cr_assert_eq(n, (int)(MXP_HEADER_SIZE + MXP_OPEN_FIXED + strlen(job)));
+    mxp_request req;
+    req_ok(buf, (size_t)n, &req);
+    check_header(&req.hdr, MXP_OPEN_REQ, 8, MXP_OPEN_FIXED + o.job_len);
+    check_open(&req.u.open, &o);
+    cr_assert_eq((const void *)req.u.open.job,
+                 (const void *)(buf + MXP_HEADER_SIZE + MXP_OPEN_FIXED),
+                 "job must point into the message");
+    cr_assert_eq(memcmp(req.u.open.job, job, o.job_len), 0);
+
+    /* The longest name: 64 bytes, every printable character class. */
+    char longest[MXP_JOB_MAX];
+    for (unsigned i = 0; i < MXP_JOB_MAX; i++)
+        longest[i] = (char)(0x21 + (i * 7) % 94);
+    o.job = longest;
+    o.job_len = MXP_JOB_MAX;
+    n = mxp_encode_open_req(buf, sizeof buf, 9, &o);
+    cr_assert_eq(n, (int)(MXP_HEADER_SIZE + MXP_OPEN_FIXED + MXP_JOB_MAX));
+    req_ok(buf, (size_t)n, &req);
+    cr_assert_eq(req.u.open.job_len, MXP_JOB_MAX);
+    cr_assert_eq(memcmp(req.u.open.job, longest, MXP_JOB_MAX), 0);
+}
+
+Test(proto, next_and_close_request_round_trip)
+{
+    uint8_t buf[32];
+    mxp_request req;
+    cr_assert_eq(mxp_encode_next_req(buf, sizeof buf, 1, 0xa5a5a5a5a5a5a5a5ull),
+                 32);
+    req_ok(buf, 32, &req);
+    check_header(&req.hdr, MXP_NEXT_REQ, 1, 8);
+    cr_assert_eq(req.u.stream_id, 0xa5a5a5a5a5a5a5a5ull);
+
+    cr_assert_eq(mxp_encode_close_req(buf, sizeof buf, UINT64_MAX, 0), 32);
+    req_ok(buf, 32, &req);
+    check_header(&req.hdr, MXP_CLOSE_REQ, UINT64_MAX, 8);
+    cr_assert_eq(req.u.stream_id, 0u);
+}
+
+Test(proto, stats_request_round_trip)
+{
+    uint8_t buf[MXP_HEADER_SIZE + 4];
+    mxp_request req;
+    for (uint32_t f = MXP_STATS_JSON; f <= MXP_STATS_TEXT; f++) {
+        cr_assert_eq(mxp_encode_stats_req(buf, sizeof buf, 10 + f, f), 28);
+        req_ok(buf, sizeof buf, &req);
+        check_header(&req.hdr, MXP_STATS_REQ, 10 + f, 4);
+        cr_assert_eq(req.u.stats_format, f);
+    }
+}
+
+Test(proto, request_encoders_refuse_small_buffers_and_bad_arguments)
+{
+    uint8_t buf[256];
+    mxp_open_req o = OPEN_FULL;
+    cr_assert_eq(mxp_encode_info_req(buf, 23, 1), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_next_req(buf, 31, 1, 1), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_close_req(buf, 31, 1, 1), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_stats_req(buf, 27, 1, 0), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_stats_req(buf, sizeof buf, 1, 2), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_open_req(buf, 71, 1, &o), MIXUP_EINVAL);
+    o.job = "abc";
+    o.job_len = 3;
+    cr_assert_eq(mxp_encode_open_req(buf, 74, 1, &o), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_open_req(buf, 75, 1, &o), 75);
+    o.job = NULL;
+    cr_assert_eq(mxp_encode_open_req(buf, sizeof buf, 1, &o), MIXUP_EINVAL);
+    char big[MXP_JOB_MAX + 1];
+    memset(big, 'j', sizeof big);
+    o.job = big;
+    o.job_len = MXP_JOB_MAX + 1;
+    cr_assert_eq(mxp_encode_open_req(buf, sizeof buf, 1, &o), MIXUP_EINVAL);
+}
+
+/* --------------------------------------------------- reply round trips */
+
+Test(proto, info_reply_round_trip)
+{
+    const mxp_info_rep info = {
+        .samples = 60000,
+        .batches_per_epoch = 234,
+        .height = 28,
+        .width = 29,
+        .channels = 3,
+        .classes = 10,
+        .batch_size = 128,
+        .alpha = 0.2f,
+        .shuffle = 1,
+        .source_dtype = 2,
+    };
+    uint8_t buf[MXP_HEADER_SIZE + MXP_INFO_BODY];
+    cr_assert_eq(mxp_encode_info_rep(buf, sizeof buf, 3, &info),
+                 (int)sizeof buf);
+    mxp_reply rep;
+    rep_ok(buf, sizeof buf, &rep);
+    check_header(&rep.hdr, MXP_INFO_REP, 3, MXP_INFO_BODY);
+    const mxp_info_rep *i = &rep.u.info;
+    cr_assert_eq(i->samples, 60000u);
+    cr_assert_eq(i->batches_per_epoch, 234u);
+    cr_assert_eq(i->height, 28u);
+    cr_assert_eq(i->width, 29u);
+    cr_assert_eq(i->channels, 3u);
+    cr_assert_eq(i->classes, 10u);
+    cr_assert_eq(i->batch_size, 128u);
+    cr_assert_eq(float_bits(i->alpha), float_bits(0.2f));
+    cr_assert_eq(i->shuffle, 1u);
+    cr_assert_eq(i->source_dtype, 2u);
+}
+
+Test(proto, open_reply_round_trip)
+{
+    const mxp_open_rep o = {
+        .stream_id = 0x1122334455667788ull,
+        .batches_per_epoch = 234,
+        .stream_per_epoch = 29,
+        .start_epoch = 4,
+        .start_batch = UINT64_MAX,
+    };
+    uint8_t buf[MXP_HEADER_SIZE + MXP_OPEN_REP_BODY];
+    cr_assert_eq(mxp_encode_open_rep(buf, sizeof buf, 4, &o), (int)sizeof buf);
+    mxp_reply rep;
+    rep_ok(buf, sizeof buf, &rep);
+    check_header(&rep.hdr, MXP_OPEN_REP, 4, MXP_OPEN_REP_BODY);
+    cr_assert_eq(rep.u.open.stream_id, o.stream_id);
+    cr_assert_eq(rep.u.open.batches_per_epoch, o.batches_per_epoch);
+    cr_assert_eq(rep.u.open.stream_per_epoch, o.stream_per_epoch);
+    cr_assert_eq(rep.u.open.start_epoch, o.start_epoch);
+    cr_assert_eq(rep.u.open.start_batch, o.start_batch);
+}
+
+Test(proto, close_reply_round_trip)
+{
+    uint8_t buf[MXP_HEADER_SIZE];
+    cr_assert_eq(mxp_encode_close_rep(buf, sizeof buf, 5), 24);
+    mxp_reply rep;
+    rep_ok(buf, sizeof buf, &rep);
+    check_header(&rep.hdr, MXP_CLOSE_REP, 5, 0);
+}
+
+Test(proto, error_reply_round_trip)
+{
+    static const char msg[] = "no stream 12 (restarted daemon?)";
+    uint8_t buf[128];
+    size_t size = mxp_error_rep_size(msg);
+    cr_assert_eq(size, MXP_HEADER_SIZE + 8 + strlen(msg));
+    cr_assert_eq(mxp_encode_error_rep(buf, sizeof buf, 6, MIXUP_ENOSTREAM, msg),
+                 (int)size);
+    mxp_reply rep;
+    rep_ok(buf, size, &rep);
+    check_header(&rep.hdr, MXP_ERROR_REP, 6, (uint32_t)(8 + strlen(msg)));
+    cr_assert_eq(rep.u.error.code, MIXUP_ENOSTREAM);
+    cr_assert_eq(rep.u.error.msg_len, strlen(msg));
+    cr_assert_eq(memcmp(rep.u.error.msg, msg, strlen(msg)), 0);
+
+    /* Without a message. */
+    cr_assert_eq(mxp_encode_error_rep(buf, sizeof buf, 7, INT32_MIN, NULL), 32);
+    rep_ok(buf, 32, &rep);
+    cr_assert_eq(rep.u.error.code, INT32_MIN);
+    cr_assert_eq(rep.u.error.msg_len, 0u);
+}
+
+Test(proto, stats_reply_round_trip)
+{
+    static const char text[] = "{\"requests\": 12, \"bad_requests\": 1}\n";
+    uint8_t buf[128];
+    size_t len = strlen(text);
+    cr_assert_eq(mxp_encode_stats_rep(buf, sizeof buf, 9, text, (uint32_t)len),
+                 (int)(MXP_HEADER_SIZE + len));
+    mxp_reply rep;
+    rep_ok(buf, MXP_HEADER_SIZE + len, &rep);
+    check_header(&rep.hdr, MXP_STATS_REP, 9, (uint32_t)len);
+    cr_assert_eq(rep.u.stats.len, len);
+    cr_assert_eq(memcmp(rep.u.stats.text, text, len), 0);
+    cr_assert_eq(mxp_encode_stats_rep(buf, sizeof buf, 9, NULL, 0), 24);
+    rep_ok(buf, 24, &rep);
+    cr_assert_eq(rep.u.stats.len, 0u);
+}
+
+Test(proto, reply_encoders_refuse_small_buffers_and_bad_arguments)
+{
+    uint8_t buf[256];
+    const mxp_info_rep info = {.samples = 1};
+    const mxp_open_rep open = {.stream_id = 1};
+    cr_assert_eq(mxp_encode_info_rep(buf, 71, 1, &info), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_open_rep(buf, MXP_HEADER_SIZE + MXP_OPEN_REP_BODY - 1,
+                                     1, &open),
+                 MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_close_rep(buf, 23, 1), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_error_rep(buf, 34, 1, -1, "abc"), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_error_rep(buf, sizeof buf, 1, 0, "abc"),
+                 MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_error_rep(buf, sizeof buf, 1, 5, "abc"),
+                 MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_stats_rep(buf, 26, 1, "abc", 3), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_stats_rep(buf, sizeof buf, 1, "abc",
+                                      MXP_STATS_MAX + 1),
+                 MIXUP_EINVAL);
+}
+
+/* A batch reply of @s in a malloc'd buffer; arrays filled with a pattern. */
+static uint8_t *make_batch(const mxp_batch_shape *s, mxp_batch_layout *l,
+                           uint64_t id)
+{
+    cr_assert_eq(mxp_batch_layout_compute(s, l), 0);
+    uint8_t *buf = malloc(l->total);
+    cr_assert(buf);
+    memset(buf, 0x3c, l->total);
+    mxp_encode_batch_head(buf, id, 11, 2, 9, s, l);
+    return buf;
+}
+
+static const mxp_batch_shape SHAPE = {
+    .size = 3, .height = 5, .width = 7, .channels = 3, .classes = 10,
+    .dtype = MIXUP_FLOAT32, .layout = MIXUP_NHWC,
+};
+
+Test(proto, batch_reply_round_trip)
+{
+    mxp_batch_layout l;
+    uint8_t *buf = make_batch(&SHAPE, &l, 12);
+    int64_t i1[3] = {5, 6, 7}, i2[3] = {100, 200, -1};
+    float lam[3] = {1.0f, 0.5f, 0.25f};
+    memcpy(buf + l.index1, i1, sizeof i1);
+    memcpy(buf + l.index2, i2, sizeof i2);
+    memcpy(buf + l.lam, lam, sizeof lam);
+
+    mxp_reply rep;
+    rep_ok(buf, l.total, &rep);
+    check_header(&rep.hdr, MXP_BATCH_REP, 12,
+                 (uint32_t)(l.total - MXP_HEADER_SIZE));
+    const mxp_batch_rep *b = &rep.u.batch;
+    cr_assert_eq(b->epoch, 2u);
+    cr_assert_eq(b->index, 9u);
+    cr_assert_eq(b->stream_id, 11u);
+    cr_assert_eq(b->shape.size, 3u);
+    cr_assert_eq(b->shape.height, 5u);
+    cr_assert_eq(b->shape.width, 7u);
+    cr_assert_eq(b->shape.channels, 3u);
+    cr_assert_eq(b->shape.classes, 10u);
+    cr_assert_eq(b->shape.dtype, (uint32_t)MIXUP_FLOAT32);
+    cr_assert_eq(b->shape.layout, (uint32_t)MIXUP_NHWC);
+    cr_assert_eq(b->layout.index1, l.index1);
+    cr_assert_eq(b->layout.index2, l.index2);
+    cr_assert_eq(b->layout.lam, l.lam);
+    cr_assert_eq(b->layout.x, l.x);
+    cr_assert_eq(b->layout.y, l.y);
+    cr_assert_eq(b->layout.total, l.total);
+    for (int j = 0; j < 3; j++) {
+        int64_t a, c;
+        float f;
+        memcpy(&a, buf + b->layout.index1 + 8 * j, 8);
+        memcpy(&c, buf + b->layout.index2 + 8 * j, 8);
+        memcpy(&f, buf + b->layout.lam + 4 * j, 4);
+        cr_assert_eq(a, i1[j]);
+        cr_assert_eq(c, i2[j]);
+        cr_assert_eq(float_bits(f), float_bits(lam[j]));
+    }
+
+    /* A prepared batch gets the id of the request that takes it. */
+    mxp_set_request_id(buf, 99);
+    rep_ok(buf, l.total, &rep);
+    cr_assert_eq(rep.hdr.request_id, 99u);
+    free(buf);
+}
+
+Test(proto, batch_layout_is_aligned_ordered_and_tight)
+{
+    static const uint32_t shapes[][5] = {
+        {1, 1, 1, 1, 1},     {3, 5, 7, 3, 10},   {128, 28, 28, 1, 10},
+        {7, 32, 32, 3, 100}, {8, 1, 1, 1, 16},   {1, 224, 224, 3, 1000},
+        {65, 3, 3, 1, 3},    {2, 1, 1, 3, 1},
+    };
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const mxp_batch_shape s = {shapes[k][0], shapes[k][1], shapes[k][2],
+                                   shapes[k][3], shapes[k][4], MIXUP_FLOAT32,
+                                   MIXUP_NHWC};
+        mxp_batch_layout l;
+        cr_assert_eq(mxp_batch_layout_compute(&s, &l), 0, "shape %zu", k);
+        size_t B = s.size, x_bytes = B * s.height * s.width * s.channels * 4;
+        const size_t off[5] = {l.index1, l.index2, l.lam, l.x, l.y};
+        for (int i = 0; i < 5; i++)
+            cr_assert_eq(off[i] % MXP_ALIGN, 0u, "shape %zu array %d at %zu", k,
+                         i, off[i]);
+        cr_assert_geq(l.index1, (size_t)(MXP_HEADER_SIZE + MXP_BATCH_FIXED));
+        /* Each array starts at the first aligned offset after the last. */
+        cr_assert_eq(l.index1, 128u);
+        cr_assert_eq(l.index2, (l.index1 + 8 * B + 63) / 64 * 64, "shape %zu", k);
+        cr_assert_eq(l.lam, (l.index2 + 8 * B + 63) / 64 * 64, "shape %zu", k);
+        cr_assert_eq(l.x, (l.lam + 4 * B + 63) / 64 * 64, "shape %zu", k);
+        cr_assert_eq(l.y, (l.x + x_bytes + 63) / 64 * 64, "shape %zu", k);
+        cr_assert_eq(l.total, l.y + B * s.classes * 4, "shape %zu", k);
+    }
+}
+
+static int all_bytes(const uint8_t *p, size_t from, size_t to, uint8_t v)
+{
+    for (size_t i = from; i < to; i++)
+        if (p[i] != v)
+            return 0;
+    return 1;
+}
+
+Test(proto, batch_head_zeroes_padding_and_leaves_arrays)
+{
+    static const mxp_batch_shape shapes[] = {
+        {3, 5, 7, 3, 10, MIXUP_FLOAT32, MIXUP_NHWC},
+        {1, 1, 1, 1, 1, MIXUP_FLOAT32, MIXUP_NHWC},
+        {5, 1, 3, 1, 3, MIXUP_FLOAT32, MIXUP_NHWC},
+    };
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const mxp_batch_shape *s = &shapes[k];
+        mxp_batch_layout l;
+        cr_assert_eq(mxp_batch_layout_compute(s, &l), 0);
+        uint8_t *buf = malloc(l.total);
+        cr_assert(buf);
+        memset(buf, 0xaa, l.total);
+        mxp_encode_batch_head(buf, 1, 2, 3, 4, s, &l);
+        size_t B = s->size;
+        size_t x_end = l.x + B * s->height * s->width * s->channels * 4;
+        /* Reserved bytes of the fixed part, then padding up to index1. */
+        cr_assert(all_bytes(buf, MXP_HEADER_SIZE + 52, l.index1, 0),
+                  "shape %zu: fixed part not zeroed", k);
+        cr_assert(all_bytes(buf, l.index1 + 8 * B, l.index2, 0), "shape %zu", k);
+        cr_assert(all_bytes(buf, l.index2 + 8 * B, l.lam, 0), "shape %zu", k);
+        cr_assert(all_bytes(buf, l.lam + 4 * B, l.x, 0), "shape %zu", k);
+        cr_assert(all_bytes(buf, x_end, l.y, 0), "shape %zu", k);
+        /* The arrays belong to the worker that fills them. */
+        cr_assert(all_bytes(buf, l.index1, l.index1 + 8 * B, 0xaa));
+        cr_assert(all_bytes(buf, l.index2, l.index2 + 8 * B, 0xaa));
+        cr_assert(all_bytes(buf, l.lam, l.lam + 4 * B, 0xaa));
+        cr_assert(all_bytes(buf, l.x, x_end, 0xaa));
+        cr_assert(all_bytes(buf, l.y, l.total, 0xaa));
+        mxp_reply rep;
+        rep_ok(buf, l.total, &rep);
+        cr_assert_eq(rep.u.batch.epoch, 3u);
+        cr_assert_eq(rep.u.batch.index, 4u);
+        cr_assert_eq(rep.u.batch.stream_id, 2u);
+        free(buf);
+    }
+}
+
+Test(proto, error_rep_size_truncates_to_the_maximum)
+{
+    cr_assert_eq(mxp_error_rep_size(NULL), MXP_HEADER_SIZE + 8u);
+    cr_assert_eq(mxp_error_rep_size(""), MXP_HEADER_SIZE + 8u);
+    cr_assert_eq(mxp_error_rep_size("abc"), MXP_HEADER_SIZE + 8u + 3);
+    char *msg = malloc(5001);
+    cr_assert(msg);
+    memset(msg, 'e', 5000);
+    msg[5000] = 0;
+    msg[MXP_ERRMSG_MAX - 1] = 'Z'; /* the last byte that fits */
+    size_t full = MXP_HEADER_SIZE + 8u + MXP_ERRMSG_MAX;
+    cr_assert_eq(mxp_error_rep_size(msg), full);
+    msg[MXP_ERRMSG_MAX] = 0;
+    cr_assert_eq(mxp_error_rep_size(msg), full);
+    msg[MXP_ERRMSG_MAX - 1] = 0;
+    cr_assert_eq(mxp_error_rep_size(msg), full - 1);
+    msg[MXP_ERRMSG_MAX - 1] = 'Z';
+    msg[MXP_ERRMSG_MAX] = 'e';
+
+    uint8_t *buf = malloc(full);
+    cr_assert(buf);
+    cr_assert_eq(mxp_encode_error_rep(buf, full, 1, MIXUP_EPROTO, msg),
+                 (int)full);
+    mxp_reply rep;
+    rep_ok(buf, full, &rep);
+    cr_assert_eq(rep.u.error.msg_len, MXP_ERRMSG_MAX);
+    cr_assert_eq(rep.u.error.msg[MXP_ERRMSG_MAX - 1], 'Z');
+    cr_assert_eq(memcmp(rep.u.error.msg, msg, MXP_ERRMSG_MAX), 0);
+    free(buf);
+    free(msg);
+}
+
+/* ------------------------------------------------- header rejections */
+
+Test(proto, rejects_messages_shorter_than_the_header)
+{
+    uint8_t buf[24];
+    mxp_encode_info_req(buf, sizeof buf, 1);
+    const size_t lens[] = {0, 1, 12, 23};
+    for (size_t k = 0; k < 4; k++) {
+        req_fails(buf, lens[k], &LIM, MIXUP_EPROTO, "header");
+        rep_fails(buf, lens[k], NULL, MIXUP_EPROTO, "header");
+    }
+    req_fails(buf, 23, &LIM, MIXUP_EPROTO, "23 bytes");
+}
+
+Test(proto, rejects_bad_magic)
+{
+    for (int i = 0; i < 4; i++) {
+        uint8_t buf[32];
+        mxp_encode_next_req(buf, sizeof buf, 1, 1);
+        buf[i] ^= 0x20; /* "mIXP", "MiXP", ... */
+        req_fails(buf, 32, &LIM, MIXUP_EPROTO, "magic");
+        rep_fails(buf, 32, NULL, MIXUP_EPROTO, "magic");
+    }
+}
+
+Test(proto, rejects_other_versions_naming_both)
+{
+    static const struct {
+        uint16_t v;
+        const char *said;
+    } cases[] = {{2, "version 2"}, {0, "version 0"}, {0xffff, "version 65535"},
+                 {0x0100, "version 256"}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        uint8_t buf[32];
+        mxp_encode_next_req(buf, sizeof buf, 0x77, 1);
+        put16(buf + 4, cases[k].v);
+        req_fails(buf, 32, &LIM, MIXUP_EVERSION, cases[k].said);
+        req_fails(buf, 32, &LIM, MIXUP_EVERSION, "speaks 1");
+        rep_fails(buf, 32, NULL, MIXUP_EVERSION, cases[k].said);
+        mxp_request req;
+        char err[128];
+        mxp_request_decode(buf, 32, &LIM, &req, err, sizeof err);
+        cr_assert_eq(req.hdr.version, cases[k].v);
+        cr_assert_eq(req.hdr.request_id, 0x77u, "id kept for the error reply");
+    }
+}
+
+Test(proto, rejects_any_flag)
+{
+    for (int bit = 0; bit < 32; bit++) {
+        uint8_t buf[24];
+        mxp_encode_info_req(buf, sizeof buf, 1);
+        put32(buf + 8, 1u << bit);
+        req_fails(buf, 24, &LIM, MIXUP_EPROTO, "flags");
+        mxp_encode_close_rep(buf, sizeof buf, 1);
+        put32(buf + 8, 1u << bit);
+        rep_fails(buf, 24, NULL, MIXUP_EPROTO, "flags");
+    }
+}
+
+Test(proto, rejects_body_len_that_does_not_match)
+{
+    uint8_t buf[40];
+    memset(buf, 0, sizeof buf);
+    mxp_encode_next_req(buf, sizeof buf, 1, 1);
+    /* The header claims more than arrived, then less. */
+    put32(buf + 20, 9);
+    req_fails(buf, 32, &LIM, MIXUP_EPROTO, "body_len");
+    put32(buf + 20, 7);
+    req_fails(buf, 32, &LIM, MIXUP_EPROTO, "body_len");
+    put32(buf + 20, UINT32_MAX);
+    req_fails(buf, 32, &LIM, MIXUP_EPROTO, "body_len");
+    rep_fails(buf, 32, NULL, MIXUP_EPROTO, "body_len");
+    /* The same message received with a byte more or fewer. */
+    put32(buf + 20, 8);
+    req_fails(buf, 33, &LIM, MIXUP_EPROTO, "body_len");
+    req_fails(buf, 31, &LIM, MIXUP_EPROTO, "body_len");
+    req_fails(buf, 24, &LIM, MIXUP_EPROTO, "body_len");
+}
+
+Test(proto, rejects_messages_over_the_limit)
+{
+    uint8_t *buf = calloc(1, 8192);
+    cr_assert(buf);
+    /* A well-formed header over a 4097-byte message. */
+    mxp_header_encode(buf, MXP_NEXT_REQ, 5, 4097 - MXP_HEADER_SIZE);
+    req_fails(buf, 4097, &LIM, MIXUP_ETOOBIG, "limit");
+    req_fails(buf, 4097, &LIM, MIXUP_ETOOBIG, "4096");
+    const mxp_limits small = {.max_message = 100};
+    mxp_header_encode(buf, MXP_ERROR_REP, 5, 101 - MXP_HEADER_SIZE);
+    rep_fails(buf, 101, &small, MIXUP_ETOOBIG, "limit");
+    /* At the limit, or without one, the size is not what is wrong. */
+    mxp_header_encode(buf, MXP_NEXT_REQ, 5, 4096 - MXP_HEADER_SIZE);
+    req_fails(buf, 4096, &LIM, MIXUP_EPROTO, "NEXT body");
+    mxp_header_encode(buf, MXP_NEXT_REQ, 5, 8000 - MXP_HEADER_SIZE);
+    const mxp_limits none = {.max_message = 0};
+    req_fails(buf, 8000, &none, MIXUP_EPROTO, "NEXT body");
+    req_fails(buf, 8000, NULL, MIXUP_EPROTO, "NEXT body");
+    free(buf);
+}
+
+Test(proto, rejects_unknown_types)
+{
+    static const uint16_t types[] = {0, 0x7f, 0x80, 0xfe, 0x100, 0xffff};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        uint8_t buf[24];
+        mxp_header_encode(buf, types[k], 1, 0);
+        req_fails(buf, 24, &LIM, MIXUP_EPROTO, "not a request");
+        rep_fails(buf, 24, NULL, MIXUP_EPROTO, "not a reply");
+    }
+}
+
+Test(proto, rejects_replies_sent_as_requests_and_back)
+{
+    uint8_t buf[128];
+    memset(buf, 0, sizeof buf);
+    static const uint16_t replies[] = {MXP_INFO_REP, MXP_OPEN_REP,
+                                       MXP_BATCH_REP, MXP_CLOSE_REP,
+                                       MXP_STATS_REP, MXP_ERROR_REP};
+    for (size_t k = 0; k < sizeof replies / sizeof replies[0]; k++) {
+        mxp_header_encode(buf, replies[k], 1, 8);
+        req_fails(buf, 32, &LIM, MIXUP_EPROTO, "not a request");
+    }
+    /* A valid ERROR reply is still not a request. */
+    int n = mxp_encode_error_rep(buf, sizeof buf, 1, MIXUP_EPROTO, "x");
+    req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "type 0xff");
+    /* And valid requests are not replies. */
+    n = mxp_encode_next_req(buf, sizeof buf, 1, 1);
+    rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "not a reply");
+    n = mxp_encode_open_req(buf, sizeof buf, 1, &OPEN_FULL);
+    rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "not a reply");
+    n = mxp_encode_info_req(buf, sizeof buf, 1);
+    rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "not a reply");
+}
+
+Test(proto, decoders_work_without_an_error_buffer)
+{
+    uint8_t buf[24];
+    mxp_encode_info_req(buf, sizeof buf, 1);
+    put16(buf + 4, 9);
+    mxp_request req;
+    mxp_reply rep;
+    cr_assert_eq(mxp_request_decode(buf, 24, &LIM, &req, NULL, 0),
+                 MIXUP_EVERSION);
+    cr_assert_eq(mxp_reply_decode(buf, 24, NULL, &rep, NULL, 0), MIXUP_EVERSION);
+    char small[8];
+    memset(small, 0x5a, sizeof small);
+    cr_assert_eq(mxp_request_decode(buf, 24, &LIM, &req, small, sizeof small),
+                 MIXUP_EVERSION);
+    cr_assert_eq(small[7], 0, "a short error buffer is still terminated");
+}
+
+/* ---------------------------------------------- request body rejections */
+
+static void sized_req_fails(uint16_t type, uint32_t body, const char *needle)
+{
+    uint8_t buf[MXP_HEADER_SIZE + 64];
+    memset(buf, 0, sizeof buf);
+    mxp_header_encode(buf, type, 1, body);
+    req_fails(buf, MXP_HEADER_SIZE + body, &LIM, MIXUP_EPROTO, needle);
+}
+
+Test(proto, rejects_wrong_request_body_sizes)
+{
+    sized_req_fails(MXP_INFO_REQ, 1, "INFO body of 1 bytes");
+    sized_req_fails(MXP_INFO_REQ, 8, "INFO body");
+    const uint32_t bad8[] = {0, 4, 7, 9, 16};
+    for (size_t k = 0; k < 5; k++) {
+        sized_req_fails(MXP_NEXT_REQ, bad8[k], "NEXT body");
+        sized_req_fails(MXP_CLOSE_REQ, bad8[k], "CLOSE body");
+    }
+    sized_req_fails(MXP_NEXT_REQ, 16, "expected 8");
+    sized_req_fails(MXP_STATS_REQ, 0, "STATS body");
+    sized_req_fails(MXP_STATS_REQ, 3, "STATS body");
+    sized_req_fails(MXP_STATS_REQ, 8, "STATS body");
+    sized_req_fails(MXP_OPEN_REQ, 0, "fixed");
+    sized_req_fails(MXP_OPEN_REQ, 47, "OPEN body of 47");
+}
+
+/* A valid OPEN request with @job into @buf; returns its size. */
+static size_t open_msg(uint8_t *buf, size_t cap, const char *job)
+{
+    mxp_open_req o = OPEN_FULL;
+    o.job = job;
+    o.job_len = job ? (uint16_t)strlen(job) : 0;
+    int n = mxp_encode_open_req(buf, cap, 1, &o);
+    cr_assert_gt(n, 0);
+    return (size_t)n;
+}
+
+#define OPEN_BODY(buf) ((buf) + MXP_HEADER_SIZE)
+
+Test(proto, rejects_open_reserved_bytes)
+{
+    for (int i = 42; i < 48; i++) {
+        uint8_t buf[128];
+        size_t n = open_msg(buf, sizeof buf, "job");
+        OPEN_BODY(buf)[i] = 0x01;
+        req_fails(buf, n, &LIM, MIXUP_EPROTO, "reserved");
+    }
+}
+
+Test(proto, rejects_unknown_open_mode)
+{
+    static const uint32_t modes[] = {3, 4, 0x100, UINT32_MAX};
+    for (size_t k = 0; k < 4; k++) {
+        uint8_t buf[128];
+        size_t n = open_msg(buf, sizeof buf, NULL);
+        put32(OPEN_BODY(buf), modes[k]);
+        req_fails(buf, n, &LIM, MIXUP_EPROTO, "mode");
+    }
+    /* Every defined mode decodes (serving it is the daemon's business). */
+    for (uint32_t m = 0; m <= MIXUP_MODE_SHARED; m++) {
+        uint8_t buf[128];
+        size_t n = open_msg(buf, sizeof buf, NULL);
+        put32(OPEN_BODY(buf), m);
+        mxp_request req;
+        req_ok(buf, n, &req);
+        cr_assert_eq(req.u.open.mode, m);
+    }
+}
+
+Test(proto, rejects_job_names_over_64_bytes)
+{
+    uint8_t buf[MXP_HEADER_SIZE + MXP_OPEN_FIXED + 0x10000];
+    size_t n = open_msg(buf, sizeof buf, NULL);
+    memset(buf + n, 'j', 0xffff);
+    /* 65 bytes, consistent with the body. */
+    put16(OPEN_BODY(buf) + 40, 65);
+    put32(buf + 20, MXP_OPEN_FIXED + 65);
+    req_fails(buf, n + 65, &LIM, MIXUP_EPROTO, "job name of 65 bytes");
+    req_fails(buf, n + 65, &LIM, MIXUP_EPROTO, "at most 64");
+    /* The largest job_len the field holds, without a limit. */
+    put16(OPEN_BODY(buf) + 40, 0xffff);
+    put32(buf + 20, MXP_OPEN_FIXED + 0xffff);
+    req_fails(buf, n + 0xffff, NULL, MIXUP_EPROTO, "job name of 65535");
+}
+
+Test(proto, rejects_job_len_that_does_not_match_the_body)
+{
+    uint8_t buf[128];
+    size_t n = open_msg(buf, sizeof buf, "abcd");
+    put16(OPEN_BODY(buf) + 40, 5);
+    req_fails(buf, n, &LIM, MIXUP_EPROTO, "job_len 5");
+    put16(OPEN_BODY(buf) + 40, 3);
+    req_fails(buf, n, &LIM, MIXUP_EPROTO, "job_len 3");
+    put16(OPEN_BODY(buf) + 40, 0);
+    req_fails(buf, n, &LIM, MIXUP_EPROTO, "job_len 0");
+    /* A name announced but not sent. */
+    n = open_msg(buf, sizeof buf, NULL);
+    put16(OPEN_BODY(buf) + 40, 1);
+    req_fails(buf, n, &LIM, MIXUP_EPROTO, "job_len 1");
+}
+
+Test(proto, rejects_non_printable_job_bytes)
+{
+    static const uint8_t bad[] = {0x00, 0x01, 0x09, 0x0a, 0x1f,
+                                  0x7f, 0x80, 0xc3, 0xff};
+    for (size_t k = 0; k < sizeof bad; k++) {
+        uint8_t buf[128];
+        size_t n = open_msg(buf, sizeof buf, "ab-de");
+        OPEN_BODY(buf)[MXP_OPEN_FIXED + 2] = bad[k];
+        req_fails(buf, n, &LIM, MIXUP_EPROTO, "job name byte 2");
+        req_fails(buf, n, &LIM, MIXUP_EPROTO, "printable");
+    }
+    /* The first and last printable characters pass. */
+    uint8_t buf[128];
+    size_t n = open_msg(buf, sizeof buf, "!~");
+    mxp_request req;
+    req_ok(buf, n, &req);
+}
+
+Test(proto, rejects_unknown_stats_format)
+{
+    uint8_t buf[28];
+    mxp_encode_stats_req(buf, sizeof buf, 1, MXP_STATS_JSON);
+    put32(buf + MXP_HEADER_SIZE, 2);
+    req_fails(buf, 28, &LIM, MIXUP_EPROTO, "format 2");
+    put32(buf + MXP_HEADER_SIZE, UINT32_MAX);
+    req_fails(buf, 28, &LIM, MIXUP_EPROTO, "format");
+}
+
+/* ------------------------------------------------ reply body rejections */
+
+static void sized_rep_fails(uint16_t type, uint32_t body, const char *needle)
+{
+    uint8_t buf[MXP_HEADER_SIZE + 128];
+    memset(buf, 0, sizeof buf);
+    mxp_header_encode(buf, type, 1, body);
+    rep_fails(buf, MXP_HEADER_SIZE + body, NULL, MIXUP_EPROTO, needle);
+}
+
+Test(proto, rejects_wrong_reply_body_sizes)
+{
+    sized_rep_fails(MXP_INFO_REP, MXP_INFO_BODY - 1, "INFO reply body");
+    sized_rep_fails(MXP_INFO_REP, MXP_INFO_BODY + 1, "INFO reply body");
+    sized_rep_fails(MXP_INFO_REP, 0, "INFO reply body");
+    sized_rep_fails(MXP_OPEN_REP, MXP_OPEN_REP_BODY - 8, "OPEN reply body");
+    sized_rep_fails(MXP_OPEN_REP, MXP_OPEN_REP_BODY + 8, "OPEN reply body");
+    sized_rep_fails(MXP_CLOSE_REP, 1, "CLOSE reply body");
+    sized_rep_fails(MXP_BATCH_REP, 0, "BATCH body");
+    sized_rep_fails(MXP_BATCH_REP, MXP_BATCH_FIXED - 1, "fixed");
+}
+
+Test(proto, rejects_error_replies_with_a_non_negative_code)
+{
+    static const int32_t codes[] = {0, 5, INT32_MAX};
+    for (size_t k = 0; k < 3; k++) {
+        uint8_t buf[64];
+        int n = mxp_encode_error_rep(buf, sizeof buf, 1, MIXUP_EPROTO, "oops");
+        put32(buf + MXP_HEADER_SIZE, (uint32_t)codes[k]);
+        rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "not negative");
+        rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "ERROR code");
+    }
+}
+
+Test(proto, rejects_error_replies_with_a_bad_length)
+{
+    const uint32_t short_bodies[] = {0, 4, 7};
+    for (size_t k = 0; k < 3; k++)
+        sized_rep_fails(MXP_ERROR_REP, short_bodies[k], "ERROR body");
+
+    uint8_t buf[64];
+    int n = mxp_encode_error_rep(buf, sizeof buf, 1, MIXUP_EPROTO, "oops");
+    const uint32_t lens[] = {3, 5, 0, MXP_ERRMSG_MAX + 1, UINT32_MAX};
+    for (size_t k = 0; k < 5; k++) {
+        put32(buf + MXP_HEADER_SIZE + 4, lens[k]);
+        rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "message length");
+    }
+    /* A body that matches a msg_len over the maximum. */
+    size_t big = MXP_HEADER_SIZE + 8 + MXP_ERRMSG_MAX + 1;
+    uint8_t *b = malloc(big);
+    cr_assert(b);
+    memset(b, 'e', big);
+    mxp_header_encode(b, MXP_ERROR_REP, 1, (uint32_t)(big - MXP_HEADER_SIZE));
+    put32(b + MXP_HEADER_SIZE, (uint32_t)MIXUP_EPROTO);
+    put32(b + MXP_HEADER_SIZE + 4, MXP_ERRMSG_MAX + 1);
+    rep_fails(b, big, NULL, MIXUP_EPROTO, "message length 1025");
+    free(b);
+}
+
+Test(proto, rejects_oversized_stats_reply)
+{
+    size_t len = MXP_HEADER_SIZE + MXP_STATS_MAX + 1;
+    uint8_t *buf = calloc(1, len);
+    cr_assert(buf);
+    mxp_header_encode(buf, MXP_STATS_REP, 1, MXP_STATS_MAX + 1);
+    rep_fails(buf, len, NULL, MIXUP_EPROTO, "STATS reply of");
+    mxp_header_encode(buf, MXP_STATS_REP, 1, MXP_STATS_MAX);
+    mxp_reply rep;
+    rep_ok(buf, len - 1, &rep);
+    cr_assert_eq(rep.u.stats.len, MXP_STATS_MAX);
+    free(buf);
+}
+
+/* Offsets of the shape fields in a batch message. */
+#define BATCH_SIZE_AT (MXP_HEADER_SIZE + 24)
+#define BATCH_DTYPE_AT (MXP_HEADER_SIZE + 44)
+#define BATCH_LAYOUT_AT (MXP_HEADER_SIZE + 48)
+
+Test(proto, rejects_batch_with_a_zero_dimension)
+{
+    for (int d = 0; d < 5; d++) {
+        mxp_batch_shape s = SHAPE;
+        uint32_t *dims[5] = {&s.size, &s.height, &s.width, &s.channels,
+                             &s.classes};
+        *dims[d] = 0;
+        mxp_batch_layout l;
+        cr_assert_eq(mxp_batch_layout_compute(&s, &l), MIXUP_EINVAL, "dim %d", d);
+
+        uint8_t *buf = make_batch(&SHAPE, &l, 1);
+        put32(buf + BATCH_SIZE_AT + 4 * d, 0);
+        rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "shape");
+        free(buf);
+    }
+}
+
+Test(proto, rejects_batch_dims_whose_product_overflows)
+{
+    static const struct {
+        uint32_t B, H, W, C, K;
+    } huge[] = {
+        {1, 0x10000, 0x10000, 1, 1},          /* H*W = 2^32 */
+        {1, 0x8000, 0x8000, 8, 1},            /* H*W*C = 2^33 */
+        {1, 1u << 31, 1u << 31, 4, 1},        /* H*W*C wraps to 0 in 64 bits */
+        {0x10000, 0x100, 0x100, 4, 1},        /* x: 2^36 bytes */
+        {1u << 20, 1, 1, 1, 1u << 12},        /* y: 2^34 bytes */
+        {1u << 31, 1u << 31, 1, 1, 1u << 31}, /* x and y wrap to 0 in 64 bits */
+        {1, 1, 1, 0x3fffffff, 1},             /* x fits, the message does not */
+        {UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX},
+    };
+    for (size_t k = 0; k < sizeof huge / sizeof huge[0]; k++) {
+        const mxp_batch_shape s = {huge[k].B, huge[k].H, huge[k].W, huge[k].C,
+                                   huge[k].K, MIXUP_FLOAT32, MIXUP_NHWC};
+        mxp_batch_layout l;
+        cr_assert_eq(mxp_batch_layout_compute(&s, &l), MIXUP_ETOOBIG,
+                     "shape %zu", k);
+        /* The same shape announced in a small message. */
+        mxp_batch_layout small;
+        uint8_t *buf = make_batch(&SHAPE, &small, 1);
+        put32(buf + BATCH_SIZE_AT, s.size);
+        put32(buf + BATCH_SIZE_AT + 4, s.height);
+        put32(buf + BATCH_SIZE_AT + 8, s.width);
+        put32(buf + BATCH_SIZE_AT + 12, s.channels);
+        put32(buf + BATCH_SIZE_AT + 16, s.classes);
+        rep_fails(buf, small.total, NULL, MIXUP_EPROTO, "shape");
+        free(buf);
+    }
+}
+
+Test(proto, rejects_batch_body_that_does_not_fit_its_shape)
+{
+    mxp_batch_layout l;
+    uint8_t *buf = make_batch(&SHAPE, &l, 1);
+    const long deltas[] = {-1, 1, -4, 64, -(long)(l.total - l.y)};
+    for (size_t k = 0; k < sizeof deltas / sizeof deltas[0]; k++) {
+        size_t len = (size_t)((long)l.total + deltas[k]);
+        uint8_t *b = calloc(1, len);
+        cr_assert(b);
+        memcpy(b, buf, len < l.total ? len : l.total);
+        put32(b + 20, (uint32_t)(len - MXP_HEADER_SIZE));
+        rep_fails(b, len, NULL, MIXUP_EPROTO, "shape needs");
+        free(b);
+    }
+    /* A smaller shape in the same message. */
+    put32(buf + BATCH_SIZE_AT, 2);
+    rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "shape needs");
+    free(buf);
+}
+
+Test(proto, rejects_batch_dtype_and_layout_it_does_not_know)
+{
+    mxp_batch_layout l;
+    uint8_t *buf = make_batch(&SHAPE, &l, 1);
+    put32(buf + BATCH_DTYPE_AT, 0);
+    rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "dtype 0");
+    put32(buf + BATCH_DTYPE_AT, 2);
+    rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "dtype 2");
+    put32(buf + BATCH_DTYPE_AT, MIXUP_FLOAT32);
+    put32(buf + BATCH_LAYOUT_AT, 1);
+    rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "layout 1");
+    free(buf);
+}
+
+Test(proto, batch_reply_respects_the_limit)
+{
+    mxp_batch_layout l;
+    uint8_t *buf = make_batch(&SHAPE, &l, 1);
+    const mxp_limits lim = {.max_message = (uint32_t)l.total - 1};
+    rep_fails(buf, l.total, &lim, MIXUP_ETOOBIG, "limit");
+    const mxp_limits exact = {.max_message = (uint32_t)l.total};
+    mxp_reply rep;
+    char err[128];
+    cr_assert_eq(mxp_reply_decode(buf, l.total, &exact, &rep, err, sizeof err),
+                 0, "%s", err);
+    free(buf);
+}
