@@ -245,11 +245,11 @@ static void handle_request(srv_server *srv, void *control, uint8_t *body,
     mxp_request req;
     srv->stats.requests++;
     int rc = mxp_request_decode(body, len, &srv->limits, &req, err, sizeof err);
-    nn_freemsg(body); /* decoded fields do not point into it after this */
     if (rc < 0) {
         srv->stats.bad_requests++;
         log_warn("bad request (%zu bytes): %s", len, err);
         send_error(srv, control, req.hdr.request_id, rc, err);
+        nn_freemsg(body);
         return;
     }
     switch (req.hdr.type) {
@@ -259,6 +259,7 @@ static void handle_request(srv_server *srv, void *control, uint8_t *body,
     case MXP_CLOSE_REQ: handle_close(srv, control, &req); break;
     case MXP_STATS_REQ: handle_stats(srv, control, &req); break;
     }
+    nn_freemsg(body); /* after: a decoded job name points into it */
 }
 
 static void on_readable(uv_poll_t *handle, int status, int events)

@@ -136,30 +136,30 @@ Test(jobs, bad_stream_requests_say_why, .timeout = 120)
     d.pid = tu_spawn_daemon(d.config, d.log);
     wait_ready(&d);
     char m[1024];
-    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 2, 2, 1, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 2, 2, 1, 0, m, sizeof m), MIXUP_EINVAL, "%s", m);
     cr_assert(strstr(m, "rank 2 is not below world size 2"), "%s", m);
-    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 0, 0, 1, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 0, 0, 1, 0, m, sizeof m), MIXUP_EINVAL, "%s", m);
     cr_assert(strstr(m, "world size 0"), "%s", m);
-    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 0, 99, 1, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 0, 99, 1, 0, m, sizeof m), MIXUP_EINVAL, "%s", m);
     cr_assert(strstr(m, "exceeds the 18 batches"), "%s", m);
-    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 1, 4, 1, 17, m, sizeof m), MIXUP_EPOSITION);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 1, 4, 1, 17, m, sizeof m), MIXUP_EPOSITION, "%s", m);
     cr_assert(strstr(m, "past rank 1's last batch"), "%s", m);
 
     /* A live job, and streams that disagree with it. */
     mixup_client *holder = open_stream(d.ipc, MIXUP_MODE_SHARDED, "j", 0, 2, 1);
-    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 1, 3, 1, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 1, 3, 1, 0, m, sizeof m), MIXUP_EINVAL, "%s", m);
     cr_assert(strstr(m, "job 'j' has world size 2, this stream asked for 3"), "%s", m);
-    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 1, 2, 7, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARDED, "j", 1, 2, 7, 0, m, sizeof m), MIXUP_EINVAL, "%s", m);
     cr_assert(strstr(m, "job 'j' has seed 1, this stream asked for 7"), "%s", m);
-    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARED, "j", 0, 0, 1, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARED, "j", 0, 0, 1, 0, m, sizeof m), MIXUP_EINVAL, "%s", m);
     cr_assert(strstr(m, "job 'j' is sharded, this stream asked for shared"), "%s", m);
-    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARED, NULL, 0, 0, 1, 0, m, sizeof m), MIXUP_EINVAL);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_SHARED, NULL, 0, 0, 1, 0, m, sizeof m), MIXUP_EINVAL, "%s", m);
     cr_assert(strstr(m, "needs a job name"), "%s", m);
 
     /* The limit: 3 streams (the holder and two more). */
     mixup_client *a = open_stream(d.ipc, MIXUP_MODE_INDEPENDENT, NULL, 0, 0, 1);
     mixup_client *b = open_stream(d.ipc, MIXUP_MODE_INDEPENDENT, NULL, 0, 0, 2);
-    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_INDEPENDENT, NULL, 0, 0, 3, 0, m, sizeof m), MIXUP_ELIMIT);
+    cr_assert_eq(open_code(d.ipc, MIXUP_MODE_INDEPENDENT, NULL, 0, 0, 3, 0, m, sizeof m), MIXUP_ELIMIT, "%s", m);
     cr_assert(strstr(m, "server.max_streams"), "%s", m);
     /* Nothing else changed: the holder's job still serves its rank. */
     mixup_batch *batch;
