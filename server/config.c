@@ -89,7 +89,7 @@ static const cfg_option options[] = {
     {FIELD("server", "max_streams", CFG_UINT32, max_streams), .def = "256",
      .min = 1, .max = 65536, .help = "Streams open at the same time."},
     {FIELD("server", "max_request", CFG_UINT32, max_request), .def = "4096",
-     .min = 64, .max = 1048576,
+     .min = 64, .max = 1048576, .runtime = 1,
      .help = "Largest request accepted, in bytes (header included)."},
     {FIELD("server", "stream_timeout", CFG_UINT32, stream_timeout),
      .def = "300", .min = 1, .max = 86400, .runtime = 1,
@@ -98,6 +98,13 @@ static const cfg_option options[] = {
      .def = "30", .min = 1, .max = 3600, .runtime = 1,
      .help = "Seconds a shared-mode client has to acknowledge a batch (by "
              "asking for the next) before it goes to another client."},
+    {FIELD("server", "log_file", CFG_STRING, log_file), SIZE(log_file),
+     .def = "", .min = 0, .runtime = 1,
+     .help = "Append log lines to this file (reopened on reload, for "
+             "logrotate); empty: standard error, which journald keeps."},
+    {FIELD("server", "summary_interval", CFG_UINT32, summary_interval),
+     .def = "60", .min = 0, .max = 86400, .runtime = 1,
+     .help = "Seconds between summary lines in the log; 0: none."},
     {FIELD("server", "log_level", CFG_ENUM, log_level), .def = "info",
      .values = cfg_log_level_names, .n_values = 4, .runtime = 1,
      .help = "Least severe message logged."},
@@ -697,6 +704,43 @@ static int option_differs(const cfg_option *o, const cfg_config *a,
             return 1;
     }
     return 0;
+}
+
+static size_t field_size(const cfg_option *o)
+{
+    switch (o->type) {
+    case CFG_UINT32: return sizeof(uint32_t);
+    case CFG_UINT64: return sizeof(uint64_t);
+    case CFG_DOUBLE: return sizeof(double);
+    case CFG_BOOL: return sizeof(int);
+    case CFG_ENUM: return o->size ? o->size : sizeof(int);
+    case CFG_STRING: return o->size;
+    default: return 0; /* lists never change at run time */
+    }
+}
+
+int cfg_reload(cfg_config *cur, const cfg_config *next,
+               void (*note)(void *ctx, int applied, const char *msg),
+               void *ctx)
+{
+    int left = 0;
+    for (size_t k = 0; k < N_OPTIONS; k++) {
+        const cfg_option *o = &options[k];
+        char a[CFG_STR_MAX], b[CFG_STR_MAX], sa[64], sb[64], msg[256];
+        if (!option_differs(o, cur, next, a, b, sizeof a))
+            continue;
+        int applied = o->runtime && field_size(o) > 0;
+        snprintf(msg, sizeof msg, "%s.%s: %s -> %s%s", o->section, o->key,
+                 shown(a, sa), shown(b, sb),
+                 applied ? "" : " needs a restart (kept the running value)");
+        if (applied)
+            memcpy((char *)cur + o->offset, (const char *)next + o->offset,
+                   field_size(o));
+        else
+            left++;
+        note(ctx, applied, msg);
+    }
+    return left;
 }
 
 int cfg_check_reload(const cfg_config *cur, const cfg_config *next, char *err,

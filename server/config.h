@@ -32,6 +32,8 @@ typedef struct cfg_config {
     uint32_t stream_timeout; /* seconds a stream may sit idle */
     uint32_t shared_lease;   /* seconds to acknowledge a shared batch */
     int log_level;        /* 0 error, 1 warn, 2 info, 3 debug */
+    char log_file[CFG_STR_MAX]; /* empty: stderr */
+    uint32_t summary_interval;  /* seconds; 0: no summary lines */
     /* [dataset] */
     char format[16];      /* npy | idx | cifar */
     char images[CFG_STR_MAX];
@@ -73,6 +75,15 @@ int cfg_validate(const cfg_config *cfg, char *err, size_t errlen);
  * the first restart-only option that changed (old and new value). */
 int cfg_check_reload(const cfg_config *cur, const cfg_config *next, char *err,
                      size_t errlen);
+
+/* Reload: copy into @cur what @next changes among the options that may
+ * change at run time; keep the running value of every other changed
+ * option. @note is called once per changed option with applied = 1 or 0
+ * and a message naming it ("server.workers: 2 -> 4 needs a restart ...").
+ * Return the number of changes that need a restart. */
+int cfg_reload(cfg_config *cur, const cfg_config *next,
+               void (*note)(void *ctx, int applied, const char *msg),
+               void *ctx);
 
 /* Print every option with its type, default, bounds and help. */
 void cfg_print_help(FILE *out);

@@ -6,8 +6,13 @@
  */
 #include "log.h"
 
+#include "mixup.h"
+
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +20,31 @@
 int log_level_current = LOG_INFO_;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+/* Workers may log while the loop thread reopens the file. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static FILE *log_file; /* NULL: stderr */
+
+int log_open(const char *path, char *err, size_t errlen)
+{
+    FILE *f = NULL;
+    if (path && *path) {
+        f = fopen(path, "ae");
+        if (!f) {
+            snprintf(err, errlen, "server.log_file %s: %s", path,
+                     strerror(errno));
+            return MIXUP_EIO;
+        }
+        setvbuf(f, NULL, _IOLBF, 0);
+    }
+    pthread_mutex_lock(&log_mu);
+    FILE *old = log_file;
+    log_file = f;
+    pthread_mutex_unlock(&log_mu);
+    if (old)
+        fclose(old);
+    return 0;
+}
 
 void log_set_level(int level)
 {
@@ -39,6 +69,9 @@ void log_write(int level, const char *fmt, ...)
     gmtime_r(&tv.tv_sec, &tm);
     char stamp[32];
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03dZ mixupd[%d] %s: %s\n", stamp,
-            (int)(tv.tv_usec / 1000), (int)getpid(), level_names[level], msg);
+    pthread_mutex_lock(&log_mu);
+    fprintf(log_file ? log_file : stderr, "%s.%03dZ mixupd[%d] %s: %s\n",
+            stamp, (int)(tv.tv_usec / 1000), (int)getpid(), level_names[level],
+            msg);
+    pthread_mutex_unlock(&log_mu);
 }

@@ -2,12 +2,23 @@
  * main.c — mixupd: command line, start-up, signals, shutdown.
  *
  * Start-up order: configuration (file, then --set overrides, then checks),
- * stale shared memory of this instance removed, dataset loaded into shared
- * memory, sockets bound, workers started. Runs in the foreground until
- * SIGINT or SIGTERM; the signal handler only stops the loop, and shutdown
- * then runs in this order: sockets and timers closed, waiting requests
- * dropped, workers joined, ring freed, ipc files removed, shared memory
- * unlinked.
+ * the instance lock (one daemon per server.name), stale shared memory of
+ * this instance removed, dataset loaded into shared memory, sockets bound,
+ * workers started, then READY=1 to systemd (sd_notify; a no-op outside
+ * systemd).
+ *
+ * Signals only request things of the loop:
+ *   SIGHUP           reload: re-read the file and --set options, apply
+ *                    those the table marks runtime, log the others as
+ *                    needing a restart; a broken file changes nothing.
+ *   SIGINT, SIGTERM  drain: stop taking requests, let the batches being
+ *                    computed for waiting requests go out (1 s at most),
+ *                    then shut down in this order: signal handlers and
+ *                    timers closed, socket polling stopped, requests still
+ *                    waiting dropped, workers joined, ring freed, socket
+ *                    closed, ipc files removed, dataset unlinked from
+ *                    /dev/shm, instance lock removed.
+ *   a second one     skips the drain.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -15,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <uv.h>
 
 #include "batch.h"
@@ -91,25 +103,21 @@ static int parse_args(int argc, char **argv, args *a)
     return -1;
 }
 
-static int build_config(const args *a, cfg_config *cfg)
+/* File, then --set overrides, then cross-checks. */
+static int build_config(const args *a, cfg_config *cfg, char *err,
+                        size_t errlen)
 {
-    char err[512];
+    char msg[512];
     cfg_defaults(cfg);
-    if (a->config && cfg_load_file(cfg, a->config, err, sizeof err) < 0) {
-        fprintf(stderr, "mixupd: %s\n", err);
+    if (a->config && cfg_load_file(cfg, a->config, err, errlen) < 0)
         return -1;
-    }
     cfg_overrides_begin(cfg);
     for (int i = 0; i < a->n_sets; i++)
-        if (cfg_set(cfg, a->sets[i], err, sizeof err) < 0) {
-            fprintf(stderr, "mixupd: --set %s: %s\n", a->sets[i], err);
+        if (cfg_set(cfg, a->sets[i], msg, sizeof msg) < 0) {
+            snprintf(err, errlen, "--set %s: %s", a->sets[i], msg);
             return -1;
         }
-    if (cfg_validate(cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "mixupd: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return cfg_validate(cfg, err, errlen) < 0 ? -1 : 0;
 }
 
 static int load_dataset(const cfg_config *cfg, ds_dataset *ds)
@@ -137,40 +145,195 @@ static int load_dataset(const cfg_config *cfg, ds_dataset *ds)
     return 0;
 }
 
-static void on_signal(uv_signal_t *handle, int signum)
+/* ------------------------------------------------------------ serving */
+
+typedef struct daemon_state {
+    uv_loop_t loop;
+    const args *args;
+    cfg_config *cfg;
+    srv_server *srv;
+    uv_signal_t sigint, sigterm, sighup;
+    uv_timer_t drain_timer, summary_timer;
+    uv_check_t drain_check;
+    int signals; /* SIGINT/SIGTERM received */
+    srv_stats last;
+    uint64_t last_summary_ms;
+} daemon_state;
+
+static void stop_now(daemon_state *d)
 {
-    log_info("%s: shutting down", strsignal(signum));
-    uv_stop(handle->loop);
+    uv_stop(&d->loop);
 }
 
-static int serve(const cfg_config *cfg, const ds_dataset *ds)
+static void on_drain_check(uv_check_t *h)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
+    daemon_state *d = h->data;
+    if (srv_waiting(d->srv) == 0)
+        stop_now(d);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    daemon_state *d = t->data;
+    log_warn("%u request(s) still waiting after 1 s: stopping anyway",
+             srv_waiting(d->srv));
+    stop_now(d);
+}
+
+/* First signal: take no new requests, let the batches being computed for
+ * waiting requests go out (1 s at most), then stop. Second: stop now. */
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+    daemon_state *d = h->data;
+    if (d->signals++ > 0) {
+        log_warn("%s again: stopping now", strsignal(signum));
+        stop_now(d);
+        return;
+    }
+    log_info("%s: draining %u waiting request(s), then shutting down",
+             strsignal(signum), srv_waiting(d->srv));
+    sd_notify(0, "STOPPING=1\nSTATUS=draining");
+    srv_begin_drain(d->srv);
+    if (srv_waiting(d->srv) == 0) {
+        stop_now(d);
+        return;
+    }
+    uv_check_start(&d->drain_check, on_drain_check);
+    uv_timer_start(&d->drain_timer, on_drain_timeout, 1000, 0);
+}
+
+static void note_reload(void *ctx, int applied, const char *msg)
+{
+    (void)ctx;
+    if (applied)
+        log_info("reload: %s", msg);
+    else
+        log_warn("reload: %s", msg);
+}
+
+static void start_summary(daemon_state *d);
+
+/* SIGHUP: read the configuration again; apply what may change while
+ * running, report the rest, and never die of a bad file. */
+static void on_reload_signal(uv_signal_t *h, int signum)
+{
+    daemon_state *d = h->data;
+    (void)signum;
+    sd_notify(0, "RELOADING=1");
+    static cfg_config next;
     char err[512];
-    srv_server *srv = NULL;
-    if (srv_start(&srv, &loop, cfg, ds, err, sizeof err) < 0) {
+    if (build_config(d->args, &next, err, sizeof err) < 0) {
+        log_error("reload: %s; keeping the running configuration", err);
+        sd_notify(0, "READY=1\nSTATUS=reload failed; running as before");
+        return;
+    }
+    int left = cfg_reload(d->cfg, &next, note_reload, NULL);
+    if (log_open(d->cfg->log_file, err, sizeof err) < 0)
+        log_error("reload: %s", err); /* keeps the previous destination */
+    log_set_level(d->cfg->log_level);
+    srv_apply_runtime(d->srv, d->cfg);
+    start_summary(d);
+    log_info("reloaded%s", left ? " (some changes need a restart)" : "");
+    sd_notify(0, "READY=1\nSTATUS=serving (reloaded)");
+}
+
+static void on_summary(uv_timer_t *t)
+{
+    daemon_state *d = t->data;
+    srv_stats now;
+    srv_get_stats(d->srv, &now);
+    uint64_t ms = uv_now(&d->loop);
+    double dt = (double)(ms - d->last_summary_ms) / 1000.0;
+    if (dt <= 0)
+        return;
+    log_info("summary: %u streams, %.1f batches/s, %.1f MB/s, ring %u/%u "
+             "held, %llu requests, %llu errors",
+             now.streams_open,
+             (double)(now.batches_sent - d->last.batches_sent) / dt,
+             (double)(now.bytes_sent - d->last.bytes_sent) / dt / 1e6,
+             now.ring_slots - now.ring_free, now.ring_slots,
+             (unsigned long long)now.requests,
+             (unsigned long long)now.errors_sent);
+    d->last = now;
+    d->last_summary_ms = ms;
+}
+
+static void start_summary(daemon_state *d)
+{
+    uv_timer_stop(&d->summary_timer);
+    uint64_t every = (uint64_t)d->cfg->summary_interval * 1000;
+    srv_get_stats(d->srv, &d->last);
+    d->last_summary_ms = uv_now(&d->loop);
+    if (every)
+        uv_timer_start(&d->summary_timer, on_summary, every, every);
+}
+
+static void init_handles(daemon_state *d)
+{
+    uv_signal_t *sig[3] = {&d->sigint, &d->sigterm, &d->sighup};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(&d->loop, sig[i]);
+        sig[i]->data = d;
+    }
+    uv_signal_start(&d->sigint, on_stop_signal, SIGINT);
+    uv_signal_start(&d->sigterm, on_stop_signal, SIGTERM);
+    uv_signal_start(&d->sighup, on_reload_signal, SIGHUP);
+    uv_timer_init(&d->loop, &d->drain_timer);
+    uv_timer_init(&d->loop, &d->summary_timer);
+    uv_check_init(&d->loop, &d->drain_check);
+    d->drain_timer.data = d->summary_timer.data = d->drain_check.data = d;
+}
+
+static void close_handles(daemon_state *d)
+{
+    uv_handle_t *h[6] = {
+        (uv_handle_t *)&d->sigint,      (uv_handle_t *)&d->sigterm,
+        (uv_handle_t *)&d->sighup,      (uv_handle_t *)&d->drain_timer,
+        (uv_handle_t *)&d->summary_timer, (uv_handle_t *)&d->drain_check,
+    };
+    for (int i = 0; i < 6; i++)
+        uv_close(h[i], NULL);
+}
+
+static int serve(const args *a, cfg_config *cfg, const ds_dataset *ds)
+{
+    static daemon_state d;
+    d.args = a;
+    d.cfg = cfg;
+    uv_loop_init(&d.loop);
+    char err[512];
+    if (srv_start(&d.srv, &d.loop, cfg, ds, err, sizeof err) < 0) {
         log_error("%s", err);
-        uv_run(&loop, UV_RUN_DEFAULT);
-        uv_loop_close(&loop);
+        uv_loop_close(&d.loop);
         return -1;
     }
-    uv_signal_t sigint, sigterm;
-    uv_signal_init(&loop, &sigint);
-    uv_signal_init(&loop, &sigterm);
-    uv_signal_start(&sigint, on_signal, SIGINT);
-    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    init_handles(&d);
+    start_summary(&d);
     log_info("ready: %u workers, %u ring slots, batch %u, alpha %g",
              cfg->workers, cfg->ring_slots, cfg->batch_size, cfg->alpha);
+    sd_notifyf(0, "READY=1\nSTATUS=serving %llu samples on %d endpoint(s)",
+               (unsigned long long)ds->n, cfg->n_endpoints);
 
-    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_run(&d.loop, UV_RUN_DEFAULT);
 
-    uv_close((uv_handle_t *)&sigint, NULL);
-    uv_close((uv_handle_t *)&sigterm, NULL);
-    srv_stop(srv);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop) != 0)
+    close_handles(&d);
+    srv_stop(d.srv);
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&d.loop) != 0)
         log_warn("event loop closed with handles still open");
+    return 0;
+}
+
+static int check_only(const cfg_config *cfg, const ds_dataset *ds)
+{
+    bat_plan plan;
+    char err[512];
+    if (bat_plan_init(&plan, ds, cfg->batch_size, cfg->alpha, cfg->shuffle,
+                      err, sizeof err) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    printf("mixupd: configuration and dataset are valid\n");
     return 0;
 }
 
@@ -181,33 +344,38 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     static cfg_config cfg;
-    if (build_config(&a, &cfg) < 0)
+    char err[1024];
+    if (build_config(&a, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "mixupd: %s\n", err);
         return 1;
+    }
     if (a.print_config) {
         cfg_print(&cfg, stdout);
         return 0;
     }
     log_set_level(cfg.log_level);
-    signal(SIGPIPE, SIG_IGN);
-
-    ds_dataset ds = {0};
-    if (load_dataset(&cfg, &ds) < 0)
+    if (log_open(cfg.log_file, err, sizeof err) < 0) {
+        fprintf(stderr, "mixupd: %s\n", err);
         return 1;
-    if (a.check) {
-        bat_plan plan;
-        char err[512];
-        rc = bat_plan_init(&plan, &ds, cfg.batch_size, cfg.alpha, cfg.shuffle,
-                           err, sizeof err);
-        ds_unload(&ds);
-        if (rc < 0) {
-            log_error("%s", err);
-            return 1;
-        }
-        printf("mixupd: configuration and dataset are valid\n");
-        return 0;
     }
-    rc = serve(&cfg, &ds) < 0 ? 1 : 0;
+    signal(SIGPIPE, SIG_IGN);
+    shm_lock lock = {.fd = -1};
+    if (!a.check && shm_lock_instance(&lock, cfg.name, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    ds_dataset ds = {0};
+    if (load_dataset(&cfg, &ds) < 0) {
+        shm_unlock_instance(&lock);
+        return 1;
+    }
+    if (a.check)
+        rc = check_only(&cfg, &ds);
+    else
+        rc = serve(&a, &cfg, &ds) < 0 ? 1 : 0;
     ds_unload(&ds);
+    shm_unlock_instance(&lock);
     log_info("stopped");
+    log_open("", err, sizeof err);
     return rc;
 }

@@ -430,8 +430,20 @@ void srv_stop(srv_server *srv)
     free(srv);
 }
 
+void srv_begin_drain(srv_server *srv)
+{
+    if (srv->poll_started)
+        uv_poll_stop(&srv->poll);
+}
+
+uint32_t srv_waiting(const srv_server *srv)
+{
+    return str_waiting(srv->streams);
+}
+
 void srv_apply_runtime(srv_server *srv, const cfg_config *cfg)
 {
+    srv->limits.max_message = cfg->max_request;
     str_set_timeouts(srv->streams, (uint64_t)cfg->stream_timeout * 1000,
                      (uint64_t)cfg->shared_lease * 1000);
 }

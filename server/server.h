@@ -43,7 +43,14 @@ int srv_start(srv_server **out, uv_loop_t *loop, const cfg_config *cfg,
  * runs the loop once itself so that its handles finish closing. */
 void srv_stop(srv_server *srv);
 
-/* Apply options that may change while running (stream timeout). */
+/* Drain: stop taking requests (requests already waiting still get their
+ * batches). */
+void srv_begin_drain(srv_server *srv);
+
+/* Requests waiting for their batch. */
+uint32_t srv_waiting(const srv_server *srv);
+
+/* Apply options that may change while running (timeouts, max_request). */
 void srv_apply_runtime(srv_server *srv, const cfg_config *cfg);
 
 void srv_get_stats(const srv_server *srv, srv_stats *out);

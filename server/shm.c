@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -183,4 +184,51 @@ int shm_reclaim_stale(const char *instance)
     }
     closedir(d);
     return removed;
+}
+
+/* The lock is a small shm object "/mixupd.<instance>.lock" holding the
+ * owner's pid, locked with flock: the kernel drops the lock when the
+ * owner dies, so a killed daemon never blocks the next one. */
+int shm_lock_instance(shm_lock *lock, const char *instance, char *err,
+                      size_t errlen)
+{
+    lock->fd = -1;
+    if (!name_ok(instance)) {
+        snprintf(err, errlen, "instance name '%s' must be non-empty and "
+                 "contain no '/' or '.'", instance ? instance : "(null)");
+        return MIXUP_EINVAL;
+    }
+    snprintf(lock->name, sizeof lock->name, "/" SHM_PREFIX "%s.lock", instance);
+    int fd = shm_open(lock->name, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", lock->name, strerror(errno));
+        return MIXUP_ESYS;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        char buf[32] = {0};
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        snprintf(err, errlen, "another mixupd named '%s' is running (pid %s); "
+                 "give this one another server.name", instance,
+                 n > 0 ? buf : "unknown");
+        close(fd);
+        return MIXUP_ESTATE;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        snprintf(err, errlen, "%s: cannot record our pid", lock->name);
+        close(fd);
+        return MIXUP_ESYS;
+    }
+    lock->fd = fd;
+    return 0;
+}
+
+void shm_unlock_instance(shm_lock *lock)
+{
+    if (lock->fd < 0)
+        return;
+    shm_unlink(lock->name);
+    close(lock->fd);
+    lock->fd = -1;
 }

@@ -31,6 +31,19 @@ int shm_segment_seal(shm_segment *seg, char *err, size_t errlen);
 /* Unmap and unlink. Safe on a zeroed or already destroyed segment. */
 void shm_segment_destroy(shm_segment *seg);
 
+/* One daemon per instance name. */
+typedef struct shm_lock {
+    char name[128];
+    int fd;
+} shm_lock;
+
+/* Take the instance's lock. Return 0, or MIXUP_ESTATE with @err naming
+ * the running daemon's pid, or MIXUP_ESYS / MIXUP_EINVAL. */
+int shm_lock_instance(shm_lock *lock, const char *instance, char *err,
+                      size_t errlen);
+/* Remove the lock object and release it. Safe when not held. */
+void shm_unlock_instance(shm_lock *lock);
+
 /* Unlink segments "/mixupd.<instance>.<pid>.*" whose pid is not alive.
  * Return the number removed (>= 0). */
 int shm_reclaim_stale(const char *instance);

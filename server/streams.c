@@ -897,6 +897,14 @@ uint32_t str_count(const str_table *t)
     return t->n_open;
 }
 
+uint32_t str_waiting(const str_table *t)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->lim.max_streams; i++)
+        n += t->streams[i].open && t->streams[i].waiting;
+    return n;
+}
+
 uint32_t str_slots_held(const str_table *t)
 {
     return t->ring->n - t->ring->n_free;

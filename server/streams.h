@@ -89,6 +89,8 @@ void str_drop_pending(str_table *t);
 void str_set_timeouts(str_table *t, uint64_t idle_ms, uint64_t lease_ms);
 
 uint32_t str_count(const str_table *t);
+/* Streams with a request waiting for its batch. */
+uint32_t str_waiting(const str_table *t);
 uint32_t str_slots_held(const str_table *t);
 const str_counters *str_get_counters(const str_table *t);
 

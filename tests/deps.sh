@@ -3,7 +3,7 @@
 # Runs apt-get as root (directly, or through sudo when not root).
 set -eu
 PKGS="build-essential meson ninja-build pkg-config libuv1-dev libnanomsg-dev
-libcriterion-dev zlib1g-dev libinih-dev libpng-dev clang
+libcriterion-dev zlib1g-dev libinih-dev libpng-dev libsystemd-dev clang
 python3 python3-numpy dataset-fashion-mnist"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -47,7 +47,7 @@ static int replay(const char *sub, check_fn check, char *failure, size_t cap)
     const char *root = getenv("MIXUPD_SOURCE_ROOT");
     if (!root || !*root)
         root = ".";
-    char dir[4096];
+    char dir[1024];
     snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s", root, sub);
     DIR *d = opendir(dir);
     if (!d) {
@@ -59,7 +59,7 @@ static int replay(const char *sub, check_fn check, char *failure, size_t cap)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        char path[4352];
+        char path[sizeof dir + sizeof e->d_name + 1];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         size_t len = 0;
         uint8_t *data = slurp(path, &len);
@@ -71,7 +71,8 @@ static int replay(const char *sub, check_fn check, char *failure, size_t cap)
         int rc = check(data, len, why, sizeof why);
         free(data);
         if (rc != 0) {
-            snprintf(failure, cap, "%s (%zu bytes): %s", path, len, why);
+            snprintf(failure, cap, "corpus/%s/%s (%zu bytes): %s", sub,
+                     e->d_name, len, why);
             break;
         }
         n++;
@@ -82,7 +83,7 @@ static int replay(const char *sub, check_fn check, char *failure, size_t cap)
 
 Test(fuzz_corpus, requests_replay_consistently)
 {
-    char failure[4096] = "";
+    char failure[2048] = "";
     int n = replay("request", fz_check_request, failure, sizeof failure);
     cr_assert_str_empty(failure, "%s", failure);
     cr_assert_gt(n, 0, "the request corpus is empty");
@@ -90,7 +91,7 @@ Test(fuzz_corpus, requests_replay_consistently)
 
 Test(fuzz_corpus, replies_replay_consistently)
 {
-    char failure[4096] = "";
+    char failure[2048] = "";
     int n = replay("reply", fz_check_reply, failure, sizeof failure);
     cr_assert_str_empty(failure, "%s", failure);
     cr_assert_gt(n, 0, "the reply corpus is empty");

@@ -1,0 +1,172 @@
+"""ctypes bindings for libmixup (client/mixup.h).
+
+Only this module knows the C declarations. The structures below mirror
+mixup.h field for field; keep them in step with it.
+
+The library is looked for, in order, at:
+  1. $MIXUPD_LIBRARY (a path to libmixup.so*);
+  2. the path meson wrote into mixupd/_config.py (the build tree's library
+     when imported from the build tree, the installed one after
+     `meson install`);
+  3. the system's search path (ctypes.util.find_library("mixup")).
+"""
+import ctypes
+import ctypes.util
+import os
+
+c_int = ctypes.c_int
+c_u32 = ctypes.c_uint32
+c_u64 = ctypes.c_uint64
+c_char_p = ctypes.c_char_p
+
+
+class Info(ctypes.Structure):
+    _fields_ = [
+        ("samples", c_u64),
+        ("height", c_u32),
+        ("width", c_u32),
+        ("channels", c_u32),
+        ("classes", c_u32),
+        ("batch_size", c_u32),
+        ("batches_per_epoch", c_u64),
+        ("alpha", ctypes.c_float),
+        ("shuffle", c_u32),
+        ("protocol_version", c_u32),
+    ]
+
+
+class ClientOptions(ctypes.Structure):
+    _fields_ = [("timeout_ms", c_int)]
+
+
+class StreamOptions(ctypes.Structure):
+    _fields_ = [
+        ("mode", c_int),
+        ("seed", c_u64),
+        ("start_epoch", c_u64),
+        ("start_batch", c_u64),
+        ("job", c_char_p),
+        ("rank", c_u32),
+        ("world", c_u32),
+        ("prefetch", c_u32),
+    ]
+
+
+class Batch(ctypes.Structure):
+    _fields_ = [
+        ("epoch", c_u64),
+        ("index", c_u64),
+        ("size", c_u32),
+        ("height", c_u32),
+        ("width", c_u32),
+        ("channels", c_u32),
+        ("classes", c_u32),
+        ("dtype", c_int),
+        ("layout", c_int),
+        ("x", ctypes.c_void_p),
+        ("y", ctypes.c_void_p),
+        ("index1", ctypes.c_void_p),
+        ("index2", ctypes.c_void_p),
+        ("lam", ctypes.c_void_p),
+        ("message_", ctypes.c_void_p),
+        ("message_size_", ctypes.c_size_t),
+    ]
+
+
+BatchP = ctypes.POINTER(Batch)
+ClientP = ctypes.c_void_p  # opaque mixup_client *
+
+# mixup.h enums
+MODE_INDEPENDENT, MODE_SHARDED, MODE_SHARED = 0, 1, 2
+DTYPE_FLOAT32 = 1
+LAYOUT_NHWC = 0
+
+_SIGNATURES = {
+    # name: (restype, argtypes)
+    "mixup_strerror": (c_char_p, [c_int]),
+    "mixup_err_name": (c_char_p, [c_int]),
+    "mixup_client_options_init": (None, [ctypes.POINTER(ClientOptions)]),
+    "mixup_stream_options_init": (None, [ctypes.POINTER(StreamOptions)]),
+    "mixup_client_connect": (c_int, [ctypes.POINTER(ClientP),
+                                     ctypes.POINTER(c_char_p), ctypes.c_size_t,
+                                     ctypes.POINTER(ClientOptions)]),
+    "mixup_client_info": (c_int, [ClientP, ctypes.POINTER(Info)]),
+    "mixup_stream_open": (c_int, [ClientP, ctypes.POINTER(StreamOptions)]),
+    "mixup_next": (c_int, [ClientP, ctypes.POINTER(BatchP)]),
+    "mixup_batch_release": (None, [BatchP]),
+    "mixup_client_position": (c_int, [ClientP, ctypes.POINTER(c_u64),
+                                      ctypes.POINTER(c_u64)]),
+    "mixup_client_resume_position": (c_int, [ClientP, ctypes.POINTER(c_u64),
+                                             ctypes.POINTER(c_u64)]),
+    "mixup_stream_epoch": (c_int, [ClientP, ctypes.POINTER(c_u64),
+                                   ctypes.POINTER(c_u64)]),
+    "mixup_client_stats": (c_int, [ClientP, c_int,
+                                   ctypes.POINTER(ctypes.c_void_p)]),
+    "mixup_stream_close": (c_int, [ClientP]),
+    "mixup_client_close": (None, [ClientP]),
+    "mixup_client_error": (c_char_p, [ClientP]),
+    "mixup_client_set_timeout": (c_int, [ClientP, c_int]),
+}
+
+
+def _candidates():
+    env = os.environ.get("MIXUPD_LIBRARY")
+    if env:
+        return [("$MIXUPD_LIBRARY", env)]
+    found = []
+    try:
+        from . import _config
+        found.append(("mixupd/_config.py", _config.LIBRARY))
+    except ImportError:
+        pass
+    name = ctypes.util.find_library("mixup")
+    if name:
+        found.append(("the system search path", name))
+    return found
+
+
+def _load():
+    tried = []
+    for origin, path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            tried.append(f"{path} (from {origin}): {e}")
+            continue
+        for name, (res, args) in _SIGNATURES.items():
+            fn = getattr(lib, name)
+            fn.restype = res
+            fn.argtypes = args
+        return lib, path
+    detail = "; ".join(tried) if tried else "no candidate found"
+    raise ImportError(
+        "mixupd: cannot load libmixup (" + detail + "). Set MIXUPD_LIBRARY "
+        "to the path of libmixup.so, build mixupd with meson and import from "
+        "the build tree (build/client/python), or run `meson install`.")
+
+
+lib, path = _load()
+# free() for the text mixup_client_stats() hands over.
+_libc = ctypes.CDLL(None)
+free = _libc.free
+free.restype = None
+free.argtypes = [ctypes.c_void_p]
+
+
+def err_name(code):
+    return lib.mixup_err_name(code).decode()
+
+
+def strerror(code):
+    return lib.mixup_strerror(code).decode()
+
+
+def error_codes():
+    """{code: name} for every code the library knows (from its one list)."""
+    codes = {}
+    for num in range(1, 256):
+        name = err_name(-num)
+        if name == "MIXUP_UNKNOWN":
+            break
+        codes[-num] = name
+    return codes

@@ -1,0 +1,493 @@
+"""Client: one connection to mixupd (one or more daemons) and one stream.
+
+Batches are zero-copy: libmixup hands over a mixup_batch whose arrays point
+into the received nanomsg message; a _Message object owns that batch, and
+every numpy array of it is made from a small view object exposing
+``__array_interface__`` that holds a reference to the _Message. numpy keeps
+the view object as the array's ``.base``, so the message lives exactly as
+long as the Batch or any array (or any torch tensor made from one) refers
+to it, and is released (mixup_batch_release) when the last one goes. There
+is no way to free a batch while an array still points into it.
+"""
+import collections
+import json as _json
+import numbers
+import operator
+import os
+import threading
+
+import numpy as np
+
+from . import _lib
+from .errors import CODE, from_code
+
+Position = collections.namedtuple("Position", "epoch batch")
+Position.__doc__ = """A stream position: batch ``batch`` of epoch ``epoch``.
+Save ``client.position`` with a checkpoint; ``Client(start=saved)`` goes on
+from there."""
+
+Info = collections.namedtuple(
+    "Info", "samples height width channels classes batch_size "
+            "batches_per_epoch alpha shuffle protocol_version")
+Info.__doc__ = "What the daemon serves (mixup_client_info)."
+
+MODES = {
+    "independent": _lib.MODE_INDEPENDENT,
+    "sharded": _lib.MODE_SHARDED,
+    "shared": _lib.MODE_SHARED,
+}
+_DTYPES = {_lib.DTYPE_FLOAT32: "<f4"}
+
+_EINTR = CODE["MIXUP_EINTR"]
+_ESTATE = CODE["MIXUP_ESTATE"]
+_EPROTO = CODE["MIXUP_EPROTO"]
+_U32 = 2**32 - 1
+_U64 = 2**64 - 1
+_MS_MAX = 2**31 - 1
+JOB_MAX = 64
+
+
+# ------------------------------------------------------------------ batches
+
+class _Message:
+    """Owns one mixup_batch (and its message) until garbage collected."""
+
+    __slots__ = ("_ptr", "__weakref__")
+    _live = 0
+    _live_lock = threading.Lock()
+
+    def __init__(self, ptr):
+        self._ptr = ptr
+        with _Message._live_lock:
+            _Message._live += 1
+
+    def __del__(self, _release=_lib.lib.mixup_batch_release,
+                _lock=_live_lock):
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            _release(ptr)
+            with _lock:
+                _Message._live -= 1
+
+
+class _View:
+    """What numpy makes an array from: an address, a shape, an owner."""
+
+    __slots__ = ("__array_interface__", "_owner")
+
+    def __init__(self, owner, addr, shape, typestr):
+        self._owner = owner
+        self.__array_interface__ = {
+            "version": 3, "shape": shape, "typestr": typestr,
+            "data": (addr, False),  # writable: the message is ours alone
+        }
+
+
+def _array(owner, addr, shape, typestr):
+    if not addr:
+        raise from_code(_EPROTO, "the batch has no data for an array")
+    return np.asarray(_View(owner, addr, shape, typestr))
+
+
+def live_batches():
+    """Number of received batches whose message is still held (by a Batch
+    or by an array made from one). Drops as soon as the last reference to
+    a batch goes."""
+    return _Message._live
+
+
+class Batch:
+    """One received batch. Row j of every array describes sample j:
+
+    x[j] = lam[j] * D[index1[j]] + (1 - lam[j]) * D[index2[j]]
+
+    x: float32 [B, H, W, C]; y: float32 [B, K] (mixed one-hot rows);
+    index1, index2: int64 [B]; lam: float32 [B]; epoch, index: the batch's
+    position (also ``position``). The arrays are views on the received
+    message (no copy), writable, and valid for as long as they are
+    referenced, whatever happens to the client.
+    """
+
+    __slots__ = ("x", "y", "index1", "index2", "lam", "epoch", "index",
+                 "_message")
+
+    def __init__(self, ptr):
+        msg = _Message(ptr)   # owns the batch from here on, even on error
+        b = ptr.contents
+        self._message = msg
+        self.epoch = int(b.epoch)
+        self.index = int(b.index)
+        typestr = _DTYPES.get(b.dtype)
+        if typestr is None or b.layout != _lib.LAYOUT_NHWC:
+            raise from_code(_EPROTO, f"batch {self.epoch}:{self.index} has "
+                            f"dtype {b.dtype}, layout {b.layout}; this "
+                            f"client knows float32 NHWC only")
+        n = b.size
+        self.x = _array(msg, b.x, (n, b.height, b.width, b.channels), typestr)
+        self.y = _array(msg, b.y, (n, b.classes), "<f4")
+        self.index1 = _array(msg, b.index1, (n,), "<i8")
+        self.index2 = _array(msg, b.index2, (n,), "<i8")
+        self.lam = _array(msg, b.lam, (n,), "<f4")
+
+    @property
+    def position(self):
+        return Position(self.epoch, self.index)
+
+    @property
+    def size(self):
+        return self.lam.shape[0]
+
+    def __repr__(self):
+        return (f"<mixupd.Batch {self.epoch}:{self.index} x{self.x.shape} "
+                f"y{self.y.shape}>")
+
+
+# ------------------------------------------------------------------ checks
+
+def _int(value, name, lo, hi):
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)  # int, numpy integers; not float
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got "
+                        f"{type(value).__name__} {value!r}") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in {lo} .. {hi}, got {value}")
+    return value
+
+
+def _timeout_ms(value, name):
+    if value is None:
+        return -1
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number of seconds or None "
+                        f"(wait forever), got {type(value).__name__} "
+                        f"{value!r}")
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0 seconds (or None to wait "
+                         f"forever), got {value!r}")
+    ms = int(round(float(value) * 1000))
+    if ms > _MS_MAX:
+        raise ValueError(f"{name} of {value} s is beyond the "
+                         f"{_MS_MAX // 1000} s libmixup accepts; use None "
+                         f"to wait forever")
+    return max(ms, 1)
+
+
+def check_position(start, name="start"):
+    """A (epoch, batch) pair of non-negative integers, as a Position."""
+    if start is None:
+        return Position(0, 0)
+    if isinstance(start, (str, bytes)) or not hasattr(start, "__len__") \
+            or len(start) != 2:
+        raise TypeError(f"{name} must be an (epoch, batch) pair such as "
+                        f"client.position, got {start!r}")
+    return Position(_int(start[0], f"{name} epoch", 0, _U64),
+                    _int(start[1], f"{name} batch", 0, _U64))
+
+
+def _endpoints(endpoint):
+    eps = [endpoint] if isinstance(endpoint, (str, bytes)) else endpoint
+    try:
+        eps = list(eps)
+    except TypeError:
+        raise TypeError(f"endpoint must be a string such as "
+                        f"'ipc:///tmp/mixupd.ipc' or a list of them, got "
+                        f"{type(endpoint).__name__} {endpoint!r}") from None
+    if not eps:
+        raise ValueError("endpoint: give at least one address")
+    out = []
+    for e in eps:
+        if isinstance(e, bytes):
+            e = e.decode()
+        if not isinstance(e, str):
+            raise TypeError(f"endpoint must be a string, got "
+                            f"{type(e).__name__} {e!r}")
+        if "://" not in e or "\0" in e:
+            raise ValueError(f"endpoint {e!r} is not a nanomsg address "
+                             f"(ipc:///path or tcp://host:port)")
+        out.append(e.encode())
+    return out
+
+
+def _job(job, mode):
+    if mode == "independent":
+        if job is not None:
+            raise ValueError("job= names a sharded or shared job; an "
+                             "independent stream takes none")
+        return None
+    if job is None:
+        raise ValueError(f"a {mode} stream needs job= (a name every "
+                         f"trainer of the job gives)")
+    if not isinstance(job, str):
+        raise TypeError(f"job must be a string, got {type(job).__name__}")
+    raw = job.encode("utf-8")
+    if not 1 <= len(raw) <= JOB_MAX or \
+            not all(0x20 < c < 0x7f for c in raw):
+        raise ValueError(f"job {job!r} must be 1 to {JOB_MAX} printable "
+                         f"ASCII characters without spaces")
+    return raw
+
+
+# ------------------------------------------------------------------ client
+
+def _connect(eps, timeout_ms):
+    opts = _lib.ClientOptions()
+    _lib.lib.mixup_client_options_init(opts)
+    opts.timeout_ms = timeout_ms
+    arr = (_lib.c_char_p * len(eps))(*eps)
+    ptr = _lib.ClientP()
+    rc = _lib.lib.mixup_client_connect(ptr, arr, len(eps), opts)
+    if rc < 0:
+        names = ", ".join(e.decode() for e in eps)
+        raise from_code(rc, f"cannot use endpoint {names}: "
+                        f"{_lib.strerror(rc)}")
+    return ptr
+
+
+def daemon_info(endpoint, timeout=5.0):
+    """What the daemon at endpoint serves (an Info), without opening a
+    stream."""
+    ptr = _connect(_endpoints(endpoint), _timeout_ms(timeout, "timeout"))
+    try:
+        i = _lib.Info()
+        while True:
+            rc = _lib.lib.mixup_client_info(ptr, i)
+            if rc != _EINTR:
+                break
+        if rc < 0:
+            msg = _lib.lib.mixup_client_error(ptr)
+            raise from_code(rc, msg.decode(errors="replace") if msg else "")
+        return _info(i)
+    finally:
+        _lib.lib.mixup_client_close(ptr)
+
+
+def _info(i):
+    return Info(int(i.samples), i.height, i.width, i.channels, i.classes,
+                i.batch_size, int(i.batches_per_epoch), float(i.alpha),
+                bool(i.shuffle), i.protocol_version)
+
+
+class Client:
+    """A connection to mixupd and one stream of batches.
+
+    Client(endpoint, mode="independent", seed=0, job=None, rank=None,
+           world=None, start=None, prefetch=0, timeout=30.0,
+           connect_timeout=5.0)
+
+    endpoint: "ipc:///path" or "tcp://host:port", or a list of them (the
+        daemons serve the same bytes; requests go to one that answers).
+    mode: "independent" (the stream's own seed), "sharded" (rank r of
+        world W gets batches r, r+W, ... of the job's epochs: needs job,
+        rank, world) or "shared" (each batch of the job goes to one of the
+        clients that ask: needs job).
+    seed: the stream's seed (independent), the job's seed (sharded).
+    start: (epoch, batch) of the first batch, e.g. a saved client.position.
+    prefetch: batches the daemon prepares ahead for this stream; 0 is the
+        daemon's server.prefetch.
+    timeout: seconds to wait for a batch (None: forever).
+    connect_timeout: seconds to wait for the first replies (the daemon's
+        description, opening the stream); the daemon answers these without
+        computing anything, so a missing daemon is reported quickly.
+
+    Raises TypeError/ValueError for bad arguments before anything is sent,
+    and MixupError subclasses (DaemonTimeout, EndpointError, ...) carrying
+    the daemon's message. Iterating a Client yields batches forever.
+    A Client is safe to share between threads (calls take turns) but not
+    across fork(): create one in each process.
+    """
+
+    def __init__(self, endpoint, mode="independent", seed=0, job=None,
+                 rank=None, world=None, start=None, prefetch=0,
+                 timeout=30.0, connect_timeout=5.0):
+        self._ptr = None
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        a = self._check_args(endpoint, mode, seed, job, rank, world, start,
+                             prefetch, timeout, connect_timeout)
+        self.mode, self.seed, self.rank, self.world = \
+            mode, a["seed"], a["rank"], a["world"]
+        self.endpoints = [e.decode() for e in a["endpoints"]]
+        self._start = a["start"]
+        self._timeout_ms = a["timeout_ms"]
+        self._connect_ms = a["connect_ms"]
+        self._ptr = _connect(a["endpoints"], self._connect_ms)
+        self._job = a["job"]  # kept alive: _opts.job points into it
+        self._opts = _lib.StreamOptions()
+        _lib.lib.mixup_stream_options_init(self._opts)
+        self._opts.mode = MODES[mode]
+        self._opts.seed = a["seed"]
+        self._opts.job = self._job
+        self._opts.rank = a["rank"] or 0
+        self._opts.world = a["world"] or 0
+        self._opts.prefetch = a["prefetch"]
+        try:
+            self.info = self._query_info()
+            self._open(self._start)
+            self._call(_lib.lib.mixup_client_set_timeout, self._timeout_ms)
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _check_args(endpoint, mode="independent", seed=0, job=None,
+                    rank=None, world=None, start=None, prefetch=0,
+                    timeout=30.0, connect_timeout=5.0):
+        """Every argument checked and normalised, before anything is sent:
+        TypeError for a wrong type, ValueError for a wrong value."""
+        if not isinstance(mode, str) or mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got "
+                             f"{mode!r}")
+        a = {"endpoints": _endpoints(endpoint),
+             "seed": _int(seed, "seed", 0, _U64),
+             "job": _job(job, mode)}
+        if mode == "sharded":
+            if rank is None or world is None:
+                raise ValueError("a sharded stream needs rank= and world=")
+            a["world"] = _int(world, "world", 1, _U32)
+            a["rank"] = _int(rank, "rank", 0, a["world"] - 1)
+        elif rank is not None or world is not None:
+            raise ValueError(f"rank= and world= apply to sharded streams, "
+                             f"not to a {mode} one")
+        else:
+            a["rank"] = a["world"] = None
+        a["start"] = check_position(start)
+        a["prefetch"] = _int(prefetch, "prefetch", 0, _U32)
+        a["timeout_ms"] = _timeout_ms(timeout, "timeout")
+        a["connect_ms"] = _timeout_ms(connect_timeout, "connect_timeout")
+        return a
+
+    # -------------------------------------------------------------- plumbing
+
+    def _handle(self):
+        if self._ptr is None:
+            raise from_code(_ESTATE, "the client is closed")
+        if os.getpid() != self._pid:
+            raise from_code(_ESTATE, f"this Client was created in process "
+                            f"{self._pid}; a client does not survive fork(): "
+                            f"create one in each process")
+        return self._ptr
+
+    def _fail(self, rc):
+        msg = _lib.lib.mixup_client_error(self._ptr)
+        return from_code(rc, msg.decode(errors="replace") if msg else "")
+
+    def _call(self, fn, *args, retry_eintr=True):
+        """Call fn(client, *args) under the lock; a signal that interrupts
+        the wait gives Python the chance to run its handler (Ctrl-C raises
+        KeyboardInterrupt here), then the call is made again."""
+        while True:
+            with self._lock:
+                rc = fn(self._handle(), *args)
+                if rc >= 0:
+                    return rc
+                if rc != _EINTR or not retry_eintr:
+                    raise self._fail(rc)
+            # Between two bytecodes: pending signal handlers run now.
+
+    def _query_info(self):
+        i = _lib.Info()
+        self._call(_lib.lib.mixup_client_info, i)
+        return _info(i)
+
+    def _open(self, start):
+        self._opts.start_epoch, self._opts.start_batch = start
+        # Not retried on EINTR: the daemon may have opened the stream.
+        self._call(_lib.lib.mixup_stream_open, self._opts, retry_eintr=False)
+        self._start = start
+        self._has_batch = False
+        total, mine = _lib.c_u64(), _lib.c_u64()
+        self._call(_lib.lib.mixup_stream_epoch, total, mine)
+        self._per_epoch = int(mine.value)
+
+    # -------------------------------------------------------------- batches
+
+    def next(self):
+        """Receive the stream's next batch (a Batch)."""
+        out = _lib.BatchP()
+        self._call(_lib.lib.mixup_next, out)
+        self._has_batch = True
+        return Batch(out)
+
+    __next__ = next
+
+    def __iter__(self):
+        return self
+
+    @property
+    def batches_per_epoch(self):
+        """Batches this stream gets per epoch (sharded: its share)."""
+        return self._per_epoch
+
+    @property
+    def position(self):
+        """Position of the next batch this stream will return: save it with
+        a checkpoint and pass it as start= to go on exactly from there.
+        Shared streams raise ModeError (their position is the job's)."""
+        if not self._has_batch:
+            return self._start
+        e, b = _lib.c_u64(), _lib.c_u64()
+        self._call(_lib.lib.mixup_client_resume_position, e, b)
+        return Position(int(e.value), int(b.value))
+
+    @property
+    def last_position(self):
+        """Position of the batch next() returned last, or None."""
+        if not self._has_batch:
+            return None
+        e, b = _lib.c_u64(), _lib.c_u64()
+        self._call(_lib.lib.mixup_client_position, e, b)
+        return Position(int(e.value), int(b.value))
+
+    def seek(self, start):
+        """Close the stream and open it again at start=(epoch, batch)."""
+        start = check_position(start)
+        self._call(_lib.lib.mixup_client_set_timeout, self._connect_ms)
+        try:
+            with self._lock:
+                _lib.lib.mixup_stream_close(self._handle())  # best effort
+            self._open(start)
+        finally:
+            if self._ptr is not None:
+                self._call(_lib.lib.mixup_client_set_timeout,
+                           self._timeout_ms)
+
+    def stats(self, json=True):
+        """The daemon's statistics: a dict (json=True) or a text table."""
+        text = _lib.ctypes.c_void_p()
+        self._call(_lib.lib.mixup_client_stats, 1 if json else 0, text)
+        try:
+            s = _lib.ctypes.string_at(text.value).decode(errors="replace")
+        finally:
+            _lib.free(text)
+        return _json.loads(s) if json else s
+
+    # -------------------------------------------------------------- lifetime
+
+    def close(self):
+        """Close the stream and the connection. Batches already received
+        stay valid. Closing twice is harmless."""
+        with self._lock:
+            ptr, self._ptr = self._ptr, None
+            if ptr and os.getpid() == self._pid:
+                _lib.lib.mixup_client_close(ptr)
+
+    @property
+    def closed(self):
+        return self._ptr is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_ptr", None) is not None:
+            self.close()
+
+    def __repr__(self):
+        state = "closed" if self._ptr is None else self.mode
+        return f"<mixupd.Client {','.join(self.endpoints)} {state}>"

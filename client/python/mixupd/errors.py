@@ -1,0 +1,85 @@
+"""Exceptions: one per failure a caller may want to catch on its own.
+
+Every exception the daemon or libmixup causes is a MixupError carrying the
+library's code (``.code``, negative), its symbolic name (``.name``, e.g.
+"MIXUP_ETIMEDOUT") and the full message of mixup_client_error(), which
+includes the daemon's own words when the daemon refused a request. The
+codes and names come from libmixup's single error list (mixup.h), not from
+a copy here; this module only says which Python class each name maps to,
+and adds the matching built-in exception as a second base so that
+``except TimeoutError`` or ``except ValueError`` work as expected.
+"""
+from . import _lib
+
+
+class MixupError(Exception):
+    """A failure reported by libmixup or by the daemon."""
+
+    def __init__(self, code, message):
+        self.code = code
+        self.name = _lib.err_name(code)
+        self.message = message or _lib.strerror(code)
+        super().__init__(f"{self.message} [{self.name}]")
+
+
+class DaemonTimeout(MixupError, TimeoutError):
+    """No reply within the timeout: is mixupd running at that endpoint?"""
+
+
+class EndpointError(MixupError, ConnectionError):
+    """An endpoint nanomsg rejects (bad address or transport)."""
+
+
+class VersionError(MixupError):
+    """The daemon speaks another protocol version."""
+
+
+class ProtocolError(MixupError):
+    """A reply that does not decode, or a batch layout this client does not
+    know."""
+
+
+class StreamLost(MixupError, ConnectionError):
+    """The daemon no longer knows the stream (restarted, or the stream sat
+    idle past server.stream_timeout). Open a new Client with
+    ``start=old.position`` to go on where it stopped."""
+
+
+class InvalidArgument(MixupError, ValueError):
+    """The daemon or the library refused an argument (the message says
+    which)."""
+
+
+class PositionError(MixupError, ValueError):
+    """A start position outside the stream's batches."""
+
+
+class ModeError(MixupError):
+    """A stream mode the daemon does not serve, or an operation that does
+    not apply to the stream's mode."""
+
+
+class StateError(MixupError):
+    """An operation that is not valid now (no stream open, client closed)."""
+
+
+_BY_NAME = {
+    "MIXUP_ETIMEDOUT": DaemonTimeout,
+    "MIXUP_ECONNECT": EndpointError,
+    "MIXUP_EVERSION": VersionError,
+    "MIXUP_EPROTO": ProtocolError,
+    "MIXUP_ENOSTREAM": StreamLost,
+    "MIXUP_EINVAL": InvalidArgument,
+    "MIXUP_EPOSITION": PositionError,
+    "MIXUP_EMODE": ModeError,
+    "MIXUP_ESTATE": StateError,
+}
+
+CODES = _lib.error_codes()           # {code: "MIXUP_E..."}
+CODE = {name: code for code, name in CODES.items()}
+
+
+def from_code(code, message=""):
+    """The exception for a negative libmixup code."""
+    cls = _BY_NAME.get(_lib.err_name(code), MixupError)
+    return cls(code, message)

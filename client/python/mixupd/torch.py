@@ -1,0 +1,203 @@
+"""mixupd.torch: batches as torch tensors, for PyTorch training loops.
+
+    ds = mixupd.torch.MixupDataset("ipc:///tmp/mixupd.ipc", seed=1)
+    for epoch in range(10):
+        for x, y in ds:            # one epoch of batches, already batched
+            ...
+
+The tensors share memory with the received message (torch.from_numpy of
+the zero-copy arrays): no copy is made on the Python side.
+
+Iterate the dataset directly (or through DataLoader(ds, batch_size=None,
+num_workers=0)): the daemon is already the worker pool, so DataLoader
+worker processes add nothing but a copy of every batch into shared
+memory. Several workers would each open the same stream and deliver every
+batch several times; the dataset refuses that (mode="shared" is the
+exception: there each batch of the job goes to exactly one worker).
+
+Epochs: each iteration yields the rest of the current epoch of the stream
+and the next one goes on with the next epoch, so a run resumed with
+start=(epoch, batch) finishes that epoch first. set_epoch(e) chooses the
+epoch the next iteration yields, as DistributedSampler.set_epoch does; call
+it every epoch when a DataLoader worker process (num_workers=1 without
+persistent_workers) iterates a fresh copy of the dataset each time.
+"""
+import os
+
+import torch
+import torch.utils.data
+
+from .client import Client, Position, check_position, daemon_info
+
+__all__ = ["MixupDataset", "distributed_rank_world"]
+
+
+def distributed_rank_world():
+    """(rank, world size) from torch.distributed when it is initialised,
+    else from the RANK and WORLD_SIZE environment variables (torchrun sets
+    them), else (0, 1)."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    try:
+        rank = int(os.environ.get("RANK", "0"))
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise ValueError(f"RANK={os.environ.get('RANK')!r} and WORLD_SIZE="
+                         f"{os.environ.get('WORLD_SIZE')!r} must be integers"
+                         ) from None
+    return rank, world
+
+
+class MixupDataset(torch.utils.data.IterableDataset):
+    """MixupDataset(endpoint, job=None, mode=None, seed=0, rank=None,
+    world=None, start=None, channels_first=False, **client_args)
+
+    Yields (x, y) float32 tensors: x [B, H, W, C] (or [B, C, H, W] with
+    channels_first=True, a view), y [B, K].
+
+    mode: None picks "sharded" when job is given, else "independent".
+    In sharded mode rank and world default to distributed_rank_world(), so
+    in a torch.distributed run every rank gets its own shard of the job's
+    epochs: batches rank, rank + world, ... (the DistributedSampler
+    contract). client_args go to mixupd.Client (timeout, prefetch, ...).
+    """
+
+    def __init__(self, endpoint, job=None, mode=None, seed=0, rank=None,
+                 world=None, start=None, channels_first=False,
+                 **client_args):
+        super().__init__()
+        if mode is None:
+            mode = "sharded" if job is not None else "independent"
+        if mode == "sharded":
+            auto_rank, auto_world = distributed_rank_world()
+            rank = auto_rank if rank is None else rank
+            world = auto_world if world is None else world
+        elif mode == "independent" and job is None and (rank, world) == \
+                (None, None) and distributed_rank_world()[1] > 1:
+            raise ValueError(
+                f"this is rank {distributed_rank_world()[0]} of "
+                f"{distributed_rank_world()[1]}: give job='name' (the same "
+                f"on every rank) so that the ranks share the job's epochs, "
+                f"each its own shard; or mode='independent' explicitly with "
+                f"a different seed per rank")
+        self.endpoint = endpoint
+        self.channels_first = bool(channels_first)
+        self._start = check_position(start)
+        self._args = dict(client_args, mode=mode, seed=seed, job=job,
+                          rank=rank, world=world)
+        # Check every argument now, in the process that makes the dataset,
+        # without opening a stream (that happens where it is iterated).
+        Client._check_args(endpoint, **self._args)
+        self.mode, self.rank, self.world = mode, rank, world
+        self._epoch = self._start.epoch
+        self._client = None
+        self._pending = None  # shared mode: first batch of the next epoch
+
+    # ----------------------------------------------------------- protocol
+
+    def __len__(self):
+        """Batches of one epoch of this stream (sharded: the rank's share)."""
+        bpe = daemon_info(self.endpoint,
+                          self._args.get("connect_timeout", 5.0)
+                          ).batches_per_epoch
+        return bpe // self.world if self.mode == "sharded" else bpe
+
+    def set_epoch(self, epoch):
+        """The epoch the next iteration yields (from its first batch)."""
+        self._epoch = check_position((epoch, 0), "epoch").epoch
+
+    @property
+    def epoch(self):
+        return self._epoch
+
+    @property
+    def position(self):
+        """Where the stream goes on: save with a checkpoint, pass as
+        start= to resume (not for shared streams: their position is the
+        job's)."""
+        if self._client is None or self._client.closed:
+            return Position(self._epoch, self._start.batch
+                            if self._epoch == self._start.epoch else 0)
+        return self._client.position
+
+    def __getstate__(self):
+        # A client never crosses a process boundary (spawned workers).
+        state = self.__dict__.copy()
+        state["_client"] = None
+        state["_pending"] = None
+        return state
+
+    def _refuse_duplicating_workers(self):
+        info = torch.utils.data.get_worker_info()
+        if info is None or info.num_workers <= 1 or self.mode == "shared":
+            return
+        raise RuntimeError(
+            f"mixupd.torch.MixupDataset in a DataLoader with num_workers="
+            f"{info.num_workers}: each worker process would open the same "
+            f"{self.mode} stream and every batch would be delivered "
+            f"{info.num_workers} times. mixupd already prepares batches in "
+            f"its own worker threads: use DataLoader(dataset, batch_size="
+            f"None, num_workers=0) or iterate the dataset directly; to "
+            f"spread one job's batches over several consumers, use "
+            f"mode='shared' with a job name (each batch then goes to "
+            f"exactly one of them).")
+
+    def _ensure_client(self):
+        c = self._client
+        if c is not None and (c.closed or c._pid != os.getpid()):
+            c = self._client = None   # made in the parent before a fork
+            self._pending = None
+        if c is None:
+            start = self._start if self._epoch == self._start.epoch \
+                else Position(self._epoch, 0)
+            c = self._client = Client(self.endpoint, start=start,
+                                      **self._args)
+        return c
+
+    def _tensors(self, b):
+        x = torch.from_numpy(b.x)
+        if self.channels_first:
+            x = x.permute(0, 3, 1, 2)
+        return x, torch.from_numpy(b.y)
+
+    def __iter__(self):
+        self._refuse_duplicating_workers()
+        c = self._ensure_client()
+        if self.mode == "shared":
+            return self._iter_shared(c)
+        first = self.rank if self.mode == "sharded" else 0
+        step = self.world if self.mode == "sharded" else 1
+        last = first + (c.batches_per_epoch - 1) * step
+        pos = c.position
+        if pos.epoch != self._epoch:   # set_epoch() moved us
+            c.seek(Position(self._epoch, first))
+        return self._iter_epoch(c, last)
+
+    def _iter_epoch(self, c, last):
+        while True:
+            b = c.next()
+            yield self._tensors(b)
+            if b.index >= last:
+                self._epoch = b.epoch + 1
+                return
+
+    def _iter_shared(self, c):
+        b, self._pending = self._pending, None
+        epoch = None
+        while True:
+            if b is None:
+                b = c.next()
+            if epoch is None:
+                epoch = b.epoch
+            elif b.epoch != epoch:
+                self._pending = b  # it opens the next iteration
+                self._epoch = b.epoch
+                return
+            yield self._tensors(b)
+            b = None
+
+    def close(self):
+        if self._client is not None:
+            self._client.close()
+            self._client = None
