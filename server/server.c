@@ -252,6 +252,8 @@ static void handle_request(srv_server *srv, void *control, uint8_t *body,
         nn_freemsg(body);
         return;
     }
+    log_debug("%s request %llu (%zu bytes)", mxp_type_name(req.hdr.type),
+              (unsigned long long)req.hdr.request_id, len);
     switch (req.hdr.type) {
     case MXP_INFO_REQ: handle_info(srv, control, req.hdr.request_id); break;
     case MXP_OPEN_REQ: handle_open(srv, control, &req); break;

@@ -121,6 +121,12 @@ int tu_spawn_daemon(const char *config, const char *log)
 
 int tu_spawn_daemon_args(const char *config, const char *log, const char *extra)
 {
+    return tu_spawn_daemon_env(config, log, extra, NULL);
+}
+
+int tu_spawn_daemon_env(const char *config, const char *log,
+                        const char *extra, const char *env_kv)
+{
     const char *bin = getenv("MIXUPD_BIN");
     if (!bin)
         bin = "./server/mixupd";
@@ -129,8 +135,15 @@ int tu_spawn_daemon_args(const char *config, const char *log, const char *extra)
     posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     char *argv[] = {(char *)bin, "--config", (char *)config, (char *)extra, NULL};
+    char *envp[512];
+    int n = 0;
+    for (char **e = environ; *e && n < 510; e++)
+        envp[n++] = *e;
+    if (env_kv)
+        envp[n++] = (char *)env_kv;
+    envp[n] = NULL;
     pid_t pid;
-    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
+    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0)
         abort();

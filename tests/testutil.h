@@ -42,3 +42,7 @@ int tu_stop_daemon(int pid, int sig);
 
 /* Read a whole file into a malloc'd NUL-terminated string. */
 char *tu_read_file(const char *path);
+
+/* tu_spawn_daemon_args with one more environment variable ("K=V"). */
+int tu_spawn_daemon_env(const char *config, const char *log,
+                        const char *extra_arg, const char *env_kv);
