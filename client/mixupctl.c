@@ -6,16 +6,26 @@
  *            [--rank R] [--world W] COMMAND [options]
  *
  *   info                          what the daemon serves
+ *   ping [--timeout MS]           exit 0 when the daemon answers in time
  *   dump --batches N --out DIR    received batches as .npy files
  *   bench --seconds S [--clients K]
  *                                 receive for S seconds, print samples/s
+ *   preview --out PNG [--batches N] [--scale S] [--cols C] [--names SET]
+ *                                 a batch as a grid of images, and a legend
  *   jobs                          jobs and streams with positions and rates
- *   stats [--json]                the daemon's counters
+ *   stats [--json]                the daemon's counters (a table, or JSON)
+ *
+ * Exit status: 0 success, 1 failure (daemon absent or refusing, I/O),
+ * 2 bad usage. dump and bench draw a progress line on stderr when it is a
+ * terminal, and nothing when it is not. Results go to stdout, errors to
+ * stderr.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +34,20 @@
 
 #include "mixup.h"
 #include "npy_write.h"
+#include "preview.h"
+#include "progress.h"
 
 #define MAX_ENDPOINTS 16
 #define DEFAULT_ENDPOINT "ipc:///tmp/mixupd.ipc"
+#define DEFAULT_TIMEOUT_MS 10000
+#define PING_TIMEOUT_MS 2000 /* unless --timeout says otherwise */
+#define PREVIEW_MAX_BATCHES 64
 
 typedef struct ctl {
     const char *endpoints[MAX_ENDPOINTS];
     size_t n_endpoints;
     int timeout_ms;
+    int timeout_given; /* --timeout was on the command line */
     mixup_stream_options stream;
     mixup_client *client;
 } ctl;
@@ -46,14 +62,29 @@ static void usage(FILE *out)
             "       shared (--job)\n"
             "commands:\n"
             "  info                         what the daemon serves\n"
+            "  ping [--timeout MS]          exit 0 when the daemon answers "
+            "within MS\n"
+            "                               (default %d; for health checks)\n"
             "  dump --batches N --out DIR   write x.npy y.npy index1.npy "
             "index2.npy lam.npy position.npy\n"
             "  bench --seconds S [--clients K]\n"
             "                               print samples/s and batches/s "
             "(per client and total)\n"
+            "  preview --out FILE.png [--batches N] [--scale S] [--cols C]\n"
+            "          [--names auto|fashion-mnist|cifar10|numbers]\n"
+            "                               N batches (default 1) as a grid "
+            "of images, enlarged\n"
+            "                               S times (default: tiles of about "
+            "%d px), C to a row\n"
+            "                               (default up to %d); prints each "
+            "tile's labels and lambda\n"
             "  jobs                         jobs and streams: positions, rates\n"
-            "  stats [--json]               the daemon's counters\n"
-            "default endpoint: " DEFAULT_ENDPOINT "\n");
+            "  stats [--json]               the daemon's counters: a table, "
+            "or its JSON\n"
+            "dump and bench show progress on stderr when it is a terminal.\n"
+            "default endpoint: " DEFAULT_ENDPOINT ", timeout %d ms\n",
+            PING_TIMEOUT_MS, PREVIEW_TARGET_PX, PREVIEW_MAX_COLS,
+            DEFAULT_TIMEOUT_MS);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -113,6 +144,7 @@ static int parse_global(int argc, char **argv, ctl *c)
                 return -1;
             }
             c->timeout_ms = (int)v;
+            c->timeout_given = 1;
             break;
         case 's':
             if (parse_u64(optarg, &c->stream.seed)) {
@@ -270,11 +302,16 @@ static int cmd_dump(ctl *c, int argc, char **argv)
         return 1;
     npy_writer w[W_COUNT] = {0};
     int status = 0;
+    progress p;
+    progress_start(&p, "dump", batches, 0);
     for (uint64_t n = 0; n < batches && !status; n++) {
         mixup_batch *b;
         int rc = mixup_next(c->client, &b);
-        if (rc < 0)
-            return fail(c, rc, "next batch");
+        if (rc < 0) {
+            progress_end(&p);
+            status = fail(c, rc, "next batch");
+            break;
+        }
         if (n == 0 && open_writers(w, out, b, batches * b->size) < 0)
             status = 1;
         if (!status && append_batch(w, b) < 0) {
@@ -282,7 +319,9 @@ static int cmd_dump(ctl *c, int argc, char **argv)
             status = 1;
         }
         mixup_batch_release(b);
+        progress_update(&p, n + 1);
     }
+    progress_end(&p);
     for (int i = 0; i < W_COUNT; i++)
         if (npy_writer_close(&w[i]) < 0 && !status) {
             fprintf(stderr, "mixupctl: %s is incomplete\n", w[i].path);
@@ -295,19 +334,14 @@ static int cmd_dump(ctl *c, int argc, char **argv)
 
 /* ---- bench ---- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 typedef struct bench_run {
     ctl *base;
     int index;
     double seconds;
     double samples_per_s, batches_per_s, mb_per_s;
     char error[600];
+    _Atomic uint64_t done; /* timed batches so far, for the progress line */
+    atomic_int finished;
 } bench_run;
 
 /* One client: its own connection and stream, timed after a warm-up. */
@@ -331,12 +365,13 @@ static void *bench_one(void *arg)
         snprintf(r->error, sizeof r->error, "%s",
                  c.client ? mixup_client_error(c.client) : mixup_strerror(rc));
         mixup_client_close(c.client);
+        atomic_store(&r->finished, 1);
         return NULL;
     }
     size_t bytes = b->message_size_;
     mixup_batch_release(b);
     uint64_t batches = 0, samples = 0;
-    double t0 = now_s(), t = t0;
+    double t0 = progress_now(), t = t0;
     while (t - t0 < r->seconds) {
         if ((rc = mixup_next(c.client, &b)) < 0) {
             snprintf(r->error, sizeof r->error, "%s", mixup_client_error(c.client));
@@ -344,15 +379,40 @@ static void *bench_one(void *arg)
         }
         samples += b->size;
         batches++;
+        atomic_store_explicit(&r->done, batches, memory_order_relaxed);
         mixup_batch_release(b);
-        t = now_s();
+        t = progress_now();
     }
     double el = t - t0;
     r->samples_per_s = (double)samples / el;
     r->batches_per_s = (double)batches / el;
     r->mb_per_s = (double)batches * (double)bytes / el / 1e6;
     mixup_client_close(c.client);
+    atomic_store(&r->finished, 1);
     return NULL;
+}
+
+/* On a terminal, show the batches of all clients until every one is done
+ * (the threads are joined afterwards either way). */
+static void bench_watch(bench_run *runs, uint64_t clients, double seconds)
+{
+    progress p;
+    progress_start(&p, "bench", 0, seconds);
+    if (!p.out)
+        return;
+    const struct timespec tick = {0, 20 * 1000 * 1000};
+    for (;;) {
+        uint64_t done = 0, finished = 0;
+        for (uint64_t i = 0; i < clients; i++) {
+            done += atomic_load_explicit(&runs[i].done, memory_order_relaxed);
+            finished += (uint64_t)atomic_load(&runs[i].finished);
+        }
+        if (finished == clients)
+            break;
+        progress_update(&p, done);
+        nanosleep(&tick, NULL);
+    }
+    progress_end(&p);
 }
 
 static int cmd_bench(ctl *c, int argc, char **argv)
@@ -383,12 +443,24 @@ static int cmd_bench(ctl *c, int argc, char **argv)
         fprintf(stderr, "mixupctl: out of memory\n");
         return 1;
     }
+    uint64_t started = 0;
     for (uint64_t i = 0; i < clients; i++) {
-        runs[i] = (bench_run){.base = c, .index = (int)i, .seconds = seconds};
-        pthread_create(&threads[i], NULL, bench_one, &runs[i]);
+        runs[i].base = c; /* calloc'd: the rest, counters too, is 0 */
+        runs[i].index = (int)i;
+        runs[i].seconds = seconds;
+        int rc = pthread_create(&threads[i], NULL, bench_one, &runs[i]);
+        if (rc != 0) {
+            fprintf(stderr, "mixupctl: bench: cannot start client %llu: %s\n",
+                    (unsigned long long)i, strerror(rc));
+            break;
+        }
+        started++;
     }
+    if (started == clients)
+        bench_watch(runs, clients, seconds);
     double total = 0, total_b = 0, total_mb = 0;
-    int status = 0;
+    int status = started == clients ? 0 : 1;
+    clients = started;
     for (uint64_t i = 0; i < clients; i++) {
         pthread_join(threads[i], NULL);
         if (runs[i].error[0]) {
@@ -411,10 +483,410 @@ static int cmd_bench(ctl *c, int argc, char **argv)
     return status;
 }
 
-static int cmd_stats(ctl *c, int argc, char **argv, int json)
+/* ---- stats: a small JSON reader for the human table ----
+ *
+ * The daemon's stats are one JSON object: counters (numbers), a few
+ * objects ("dataset", "ring", ...) and arrays of objects ("jobs",
+ * "streams"). The table is drawn from whatever keys are there, so a new
+ * counter or column shows up without a change here. */
+
+typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
+
+typedef struct jval {
+    jtype t;
+    int b;             /* J_BOOL */
+    double num;        /* J_NUM */
+    char *s;           /* J_STR: the text; J_NUM: as written */
+    size_t n;          /* J_ARR, J_OBJ: members */
+    struct jval *items;
+    char **keys;       /* J_OBJ */
+} jval;
+
+#define JSON_MAX_DEPTH 32
+
+typedef struct jparser {
+    const char *p, *start;
+    const char *why;
+} jparser;
+
+static void json_free(jval *v)
 {
+    for (size_t i = 0; i < v->n; i++) {
+        json_free(&v->items[i]);
+        if (v->keys)
+            free(v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+    free(v->s);
+    memset(v, 0, sizeof *v);
+}
+
+static void json_ws(jparser *j)
+{
+    while (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')
+        j->p++;
+}
+
+static int json_err(jparser *j, const char *why)
+{
+    if (!j->why)
+        j->why = why;
+    return -1;
+}
+
+static void utf8_put(char *out, size_t *len, unsigned cp)
+{
+    if (cp < 0x80) {
+        out[(*len)++] = (char)cp;
+    } else if (cp < 0x800) {
+        out[(*len)++] = (char)(0xc0 | (cp >> 6));
+        out[(*len)++] = (char)(0x80 | (cp & 0x3f));
+    } else {
+        out[(*len)++] = (char)(0xe0 | (cp >> 12));
+        out[(*len)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[(*len)++] = (char)(0x80 | (cp & 0x3f));
+    }
+}
+
+/* A string; the escapes come out as UTF-8 (surrogate halves as they are:
+ * the text is only displayed). */
+static int json_string(jparser *j, char **out)
+{
+    const char *p = ++j->p; /* after '"' */
+    char *s = malloc(strlen(p) + 1);
+    size_t len = 0;
+    if (!s)
+        return json_err(j, "out of memory");
+    for (;;) {
+        unsigned char ch = (unsigned char)*p++;
+        if (ch == '"')
+            break;
+        if (ch < 0x20) {
+            free(s);
+            j->p = p - 1;
+            return json_err(j, ch ? "control character in a string"
+                                  : "unterminated string");
+        }
+        if (ch != '\\') {
+            s[len++] = (char)ch;
+            continue;
+        }
+        const char *esc = "\"\\/bfnrt", *val = "\"\\/\b\f\n\r\t";
+        const char *e = *p ? strchr(esc, *p) : NULL;
+        unsigned cp = 0;
+        if (e) {
+            s[len++] = val[e - esc];
+            p++;
+        } else if (*p == 'u' && sscanf(p + 1, "%4x", &cp) == 1 &&
+                   isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]) &&
+                   isxdigit((unsigned char)p[3]) && isxdigit((unsigned char)p[4])) {
+            utf8_put(s, &len, cp);
+            p += 5;
+        } else {
+            free(s);
+            j->p = p;
+            return json_err(j, "bad escape in a string");
+        }
+    }
+    s[len] = 0;
+    *out = s;
+    j->p = p;
+    return 0;
+}
+
+static int json_value(jparser *j, jval *v, int depth);
+
+/* Members of an array (@close ']') or object ('}'), keys for objects. */
+static int json_members(jparser *j, jval *v, char close, int depth)
+{
+    size_t cap = 0;
+    j->p++;
+    json_ws(j);
+    if (*j->p == close) {
+        j->p++;
+        return 0;
+    }
+    for (;;) {
+        if (v->n == cap) {
+            cap = cap ? 2 * cap : 8;
+            jval *items = realloc(v->items, cap * sizeof *items);
+            char **keys = v->t == J_OBJ ? realloc(v->keys, cap * sizeof *keys) : NULL;
+            if (items)
+                v->items = items;
+            if (keys)
+                v->keys = keys;
+            if (!items || (v->t == J_OBJ && !keys))
+                return json_err(j, "out of memory");
+        }
+        json_ws(j);
+        if (v->t == J_OBJ) {
+            if (*j->p != '"')
+                return json_err(j, "expected a key");
+            if (json_string(j, &v->keys[v->n]) < 0)
+                return -1;
+            json_ws(j);
+            if (*j->p++ != ':') {
+                free(v->keys[v->n]);
+                j->p--;
+                return json_err(j, "expected ':'");
+            }
+        }
+        memset(&v->items[v->n], 0, sizeof v->items[0]);
+        v->n++;
+        if (json_value(j, &v->items[v->n - 1], depth + 1) < 0)
+            return -1;
+        json_ws(j);
+        if (*j->p == ',') {
+            j->p++;
+            continue;
+        }
+        if (*j->p++ == close)
+            return 0;
+        j->p--;
+        return json_err(j, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+}
+
+static int json_number(jparser *j, jval *v)
+{
+    const char *p = j->p;
+    if (*p == '-')
+        p++;
+    if (!isdigit((unsigned char)*p))
+        return json_err(j, "expected a value");
+    char *end;
+    v->num = strtod(j->p, &end);
+    v->t = J_NUM;
+    v->s = strndup(j->p, (size_t)(end - j->p));
+    j->p = end;
+    return v->s ? 0 : json_err(j, "out of memory");
+}
+
+static int json_value(jparser *j, jval *v, int depth)
+{
+    if (depth > JSON_MAX_DEPTH)
+        return json_err(j, "nested too deeply");
+    json_ws(j);
+    static const struct { const char *word; jtype t; int b; } lit[] = {
+        {"null", J_NULL, 0}, {"true", J_BOOL, 1}, {"false", J_BOOL, 0},
+    };
+    for (size_t i = 0; i < 3; i++)
+        if (!strncmp(j->p, lit[i].word, strlen(lit[i].word))) {
+            v->t = lit[i].t;
+            v->b = lit[i].b;
+            j->p += strlen(lit[i].word);
+            return 0;
+        }
+    switch (*j->p) {
+    case '{': v->t = J_OBJ; return json_members(j, v, '}', depth);
+    case '[': v->t = J_ARR; return json_members(j, v, ']', depth);
+    case '"': v->t = J_STR; return json_string(j, &v->s);
+    default: return json_number(j, v);
+    }
+}
+
+/* Parse @text, all of it. On failure, @err says where and why. */
+static int json_parse(const char *text, jval *out, char *err, size_t errlen)
+{
+    jparser j = {.p = text, .start = text};
+    memset(out, 0, sizeof *out);
+    int rc = json_value(&j, out, 0);
+    if (rc == 0) {
+        json_ws(&j);
+        if (*j.p)
+            rc = json_err(&j, "text after the value");
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "%s at byte %zu", j.why, (size_t)(j.p - j.start));
+        json_free(out);
+    }
+    return rc;
+}
+
+static const jval *json_get(const jval *obj, const char *key)
+{
+    if (!obj || obj->t != J_OBJ)
+        return NULL;
+    for (size_t i = 0; i < obj->n; i++)
+        if (!strcmp(obj->keys[i], key))
+            return &obj->items[i];
+    return NULL;
+}
+
+/* ---- stats: the table ---- */
+
+static int is_bytes_key(const char *k)
+{
+    size_t n = strlen(k);
+    return !strcmp(k, "bytes") || !strncmp(k, "bytes_", 6) ||
+           (n > 6 && !strcmp(k + n - 6, "_bytes"));
+}
+
+static void human_bytes(double v, char *out, size_t len)
+{
+    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int u = 0;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+static void human_duration(double s, char *out, size_t len)
+{
+    unsigned long long t = s > 0 ? (unsigned long long)s : 0;
+    if (t >= 86400)
+        snprintf(out, len, "%llud %02lluh %02llum", t / 86400, t / 3600 % 24, t / 60 % 60);
+    else if (t >= 3600)
+        snprintf(out, len, "%lluh %02llum %02llus", t / 3600, t / 60 % 60, t % 60);
+    else if (t >= 60)
+        snprintf(out, len, "%llum %02llus", t / 60, t % 60);
+    else
+        snprintf(out, len, "%.1f s", s);
+}
+
+/* One value as a table cell: shapes as 28x28x1, positions as E:B ("-"
+ * before the first batch), sizes in bytes with their unit. */
+static void format_value(const char *key, const jval *v, char *out, size_t len)
+{
+    char tmp[64];
+    switch (v->t) {
+    case J_NULL: snprintf(out, len, "-"); return;
+    case J_BOOL: snprintf(out, len, "%s", v->b ? "yes" : "no"); return;
+    case J_STR: snprintf(out, len, "%s", *v->s ? v->s : "-"); return;
+    case J_NUM:
+        if (is_bytes_key(key) && v->num >= 1024) {
+            human_bytes(v->num, tmp, sizeof tmp);
+            snprintf(out, len, "%s (%s)", v->s, tmp);
+        } else {
+            snprintf(out, len, "%s", v->s);
+        }
+        return;
+    case J_OBJ: snprintf(out, len, "{%zu}", v->n); return;
+    case J_ARR: break;
+    }
+    const char *sep = !strcmp(key, "shape") ? "x" : !strcmp(key, "position") ? ":" : ",";
+    if (!strcmp(key, "position") && v->n && v->items[0].t == J_NUM && v->items[0].num < 0) {
+        snprintf(out, len, "-");
+        return;
+    }
+    size_t at = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < v->n && at < len; i++) {
+        format_value("", &v->items[i], tmp, sizeof tmp);
+        int n = snprintf(out + at, len - at, "%s%s", i ? sep : "", tmp);
+        if (n < 0)
+            break;
+        at += (size_t)n;
+    }
+}
+
+static int is_table(const jval *v)
+{
+    if (v->t != J_ARR)
+        return 0;
+    for (size_t i = 0; i < v->n; i++)
+        if (v->items[i].t != J_OBJ)
+            return 0;
+    return 1;
+}
+
+/* An object as a section: its name, then "  key  value" lines. */
+static void print_section(const char *name, const jval *obj)
+{
+    printf("\n%s\n", name);
+    for (size_t i = 0; i < obj->n; i++) {
+        char cell[512];
+        format_value(obj->keys[i], &obj->items[i], cell, sizeof cell);
+        printf("  %-24s %s\n", obj->keys[i], cell);
+    }
+    const jval *slots = json_get(obj, "slots"), *held = json_get(obj, "held");
+    if (!strcmp(name, "ring") && slots && held && slots->t == J_NUM &&
+        held->t == J_NUM && slots->num > 0)
+        printf("  %-24s %.0f%%\n", "occupancy", 100.0 * held->num / slots->num);
+}
+
+/* An array of objects as a table: a column per key seen in any row. */
+static void print_table(const char *name, const jval *rows)
+{
+    printf("\n%s: %zu\n", name, rows->n);
+    if (!rows->n)
+        return;
+    const char *cols[64];
+    size_t ncols = 0, width[64];
+    for (size_t r = 0; r < rows->n; r++)
+        for (size_t k = 0; k < rows->items[r].n && ncols < 64; k++) {
+            size_t c = 0;
+            while (c < ncols && strcmp(cols[c], rows->items[r].keys[k]))
+                c++;
+            if (c == ncols)
+                cols[ncols++] = rows->items[r].keys[k];
+        }
+    char cell[256];
+    for (size_t c = 0; c < ncols; c++) {
+        width[c] = strlen(cols[c]);
+        for (size_t r = 0; r < rows->n; r++) {
+            const jval *v = json_get(&rows->items[r], cols[c]);
+            format_value(cols[c], v ? v : &(jval){.t = J_NULL}, cell, sizeof cell);
+            if (strlen(cell) > width[c])
+                width[c] = strlen(cell);
+        }
+    }
+    printf(" ");
+    for (size_t c = 0; c < ncols; c++) {
+        printf(" ");
+        for (const char *p = cols[c]; *p; p++)
+            putchar(toupper((unsigned char)*p));
+        printf("%*s", (int)(width[c] - strlen(cols[c])), "");
+    }
+    printf("\n");
+    for (size_t r = 0; r < rows->n; r++) {
+        printf(" ");
+        for (size_t c = 0; c < ncols; c++) {
+            const jval *v = json_get(&rows->items[r], cols[c]);
+            format_value(cols[c], v ? v : &(jval){.t = J_NULL}, cell, sizeof cell);
+            int right = v && v->t == J_NUM;
+            printf(right ? " %*s" : " %-*s", (int)width[c], cell);
+        }
+        printf("\n");
+    }
+}
+
+static void print_stats_table(const jval *st)
+{
+    const jval *up = json_get(st, "uptime_s");
+    if (up && up->t == J_NUM) {
+        char d[64];
+        human_duration(up->num, d, sizeof d);
+        printf("%-26s %s\n", "uptime", d);
+    }
+    for (size_t i = 0; i < st->n; i++)
+        if (st->items[i].t == J_OBJ)
+            print_section(st->keys[i], &st->items[i]);
+    printf("\ncounters\n");
+    for (size_t i = 0; i < st->n; i++) {
+        const jval *v = &st->items[i];
+        if (v->t == J_OBJ || is_table(v) || !strcmp(st->keys[i], "uptime_s"))
+            continue;
+        char cell[512];
+        format_value(st->keys[i], v, cell, sizeof cell);
+        printf("  %-24s %s\n", st->keys[i], cell);
+    }
+    for (size_t i = 0; i < st->n; i++)
+        if (st->items[i].t == J_ARR && is_table(&st->items[i]))
+            print_table(st->keys[i], &st->items[i]);
+}
+
+/* stats: the table, or (--json) the daemon's JSON as it came, checked:
+ * JSON that does not parse is still printed, but the exit status says so.
+ * jobs: the daemon's own text table of jobs and streams. */
+static int cmd_stats(ctl *c, int argc, char **argv, int table)
+{
+    int json = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
+        if (table && !strcmp(argv[i], "--json"))
             json = 1;
         else {
             fprintf(stderr, "mixupctl: %s: unknown argument '%s'\n", argv[0], argv[i]);
@@ -424,17 +896,253 @@ static int cmd_stats(ctl *c, int argc, char **argv, int json)
     if (connect_and_open(c, 0))
         return 1;
     char *text;
-    int rc = mixup_client_stats(c->client, json, &text);
+    int rc = mixup_client_stats(c->client, table, &text);
     if (rc < 0)
         return fail(c, rc, argv[0]);
-    fputs(text, stdout);
+    int status = 0;
+    if (!table) {
+        fputs(text, stdout);
+    } else {
+        jval st;
+        char why[128];
+        int ok = json_parse(text, &st, why, sizeof why) == 0;
+        if (ok && st.t != J_OBJ) {
+            snprintf(why, sizeof why, "not an object");
+            json_free(&st);
+            ok = 0;
+        }
+        if (json || !ok) {
+            size_t n = strlen(text);
+            fputs(text, stdout);
+            if (n && text[n - 1] != '\n')
+                putchar('\n');
+        }
+        if (!ok) {
+            fprintf(stderr, "mixupctl: stats: the daemon's JSON does not parse: %s\n", why);
+            status = 1;
+        } else {
+            if (!json)
+                print_stats_table(&st);
+            json_free(&st);
+        }
+    }
     free(text);
+    return status;
+}
+
+/* ---- ping ---- */
+
+static int cmd_ping(ctl *c, int argc, char **argv)
+{
+    uint64_t ms = c->timeout_given ? (uint64_t)c->timeout_ms : PING_TIMEOUT_MS;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+            if (parse_u64(argv[++i], &ms) || ms < 1 || ms > INT32_MAX) {
+                fprintf(stderr, "mixupctl: ping --timeout wants milliseconds "
+                        ">= 1, got '%s'\n", argv[i]);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "mixupctl: ping: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (ms < 1) {
+        fprintf(stderr, "mixupctl: ping needs a timeout >= 1 ms\n");
+        return 2;
+    }
+    c->timeout_ms = (int)ms;
+    if (connect_and_open(c, 0))
+        return 1;
+    const char *where = c->n_endpoints == 1 ? c->endpoints[0] : "the endpoints";
+    mixup_info info;
+    double t0 = progress_now();
+    int rc = mixup_client_info(c->client, &info);
+    double el = (progress_now() - t0) * 1000;
+    if (rc == MIXUP_ETIMEDOUT) {
+        fprintf(stderr, "mixupctl: ping: no answer from %s within %llu ms "
+                "(is mixupd running?)\n", where, (unsigned long long)ms);
+        return 1;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "mixupctl: ping: %s: %s\n", where, mixup_client_error(c->client));
+        return 1;
+    }
+    printf("mixupd at %s answered in %.1f ms: %" PRIu64 " samples of "
+           "%ux%ux%u, %u classes, batch %u\n", where, el, info.samples,
+           info.height, info.width, info.channels, info.classes, info.batch_size);
     return 0;
+}
+
+/* ---- preview ---- */
+
+typedef struct preview_args {
+    const char *out;
+    uint64_t batches;
+    uint64_t scale, cols;
+    const char *names;
+} preview_args;
+
+static int parse_preview(int argc, char **argv, preview_args *a)
+{
+    *a = (preview_args){.batches = 1, .names = "auto"};
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i];
+        uint64_t *num = !strcmp(opt, "--batches") ? &a->batches
+                      : !strcmp(opt, "--scale")   ? &a->scale
+                      : !strcmp(opt, "--cols")    ? &a->cols : NULL;
+        if (i + 1 >= argc) {
+            fprintf(stderr, "mixupctl: preview: '%s' needs a value\n", opt);
+            return -1;
+        }
+        if (!strcmp(opt, "--out")) {
+            a->out = argv[++i];
+        } else if (!strcmp(opt, "--names")) {
+            a->names = argv[++i];
+        } else if (num) {
+            if (parse_u64(argv[++i], num) || *num < 1) {
+                fprintf(stderr, "mixupctl: preview %s wants a count >= 1, "
+                        "got '%s'\n", opt, argv[i]);
+                return -1;
+            }
+        } else {
+            fprintf(stderr, "mixupctl: preview: unknown argument '%s'\n", opt);
+            return -1;
+        }
+    }
+    if (!a->out) {
+        fprintf(stderr, "mixupctl: preview needs --out FILE.png\n");
+        return -1;
+    }
+    if (a->batches > PREVIEW_MAX_BATCHES || a->scale > PREVIEW_MAX_SCALE ||
+        a->cols > 65536) {
+        fprintf(stderr, "mixupctl: preview: --batches 1 .. %d, --scale "
+                "1 .. %d, --cols 1 .. 65536\n", PREVIEW_MAX_BATCHES,
+                PREVIEW_MAX_SCALE);
+        return -1;
+    }
+    return 0;
+}
+
+static void label_text(uint32_t cls, const char *const *names, char *out,
+                       size_t len)
+{
+    if (names)
+        snprintf(out, len, "%s", names[cls]);
+    else
+        snprintf(out, len, "class %u", cls);
+}
+
+/* One line per tile: where it is, lambda, the two samples, and the two
+ * heaviest entries of its label row. */
+static void print_legend(const preview_grid *g, mixup_batch **got,
+                         uint64_t nb, const char *const *names)
+{
+    printf("%4s %4s %4s %7s %9s %9s  %s\n", "tile", "row", "col", "lambda",
+           "index1", "index2", "labels (weight)");
+    uint32_t t = 0;
+    for (uint64_t i = 0; i < nb; i++) {
+        const mixup_batch *b = got[i];
+        printf("# batch %" PRIu64 ":%" PRIu64 ", tiles %u .. %u\n", b->epoch,
+               b->index, t, t + b->size - 1);
+        for (uint32_t j = 0; j < b->size; j++, t++) {
+            uint32_t top[2];
+            float w[2];
+            preview_top2(b->y + (size_t)j * b->classes, b->classes, top, w);
+            char l1[64], l2[64] = "";
+            label_text(top[0], names, l1, sizeof l1);
+            if (top[1] != UINT32_MAX && w[1] > 0)
+                label_text(top[1], names, l2, sizeof l2);
+            printf("%4u %4u %4u %7.4f %9" PRId64 " %9" PRId64 "  %s %.3f",
+                   t, t / g->cols, t % g->cols, (double)b->lam[j],
+                   b->index1[j], b->index2[j], l1, (double)w[0]);
+            if (l2[0])
+                printf(" + %s %.3f", l2, (double)w[1]);
+            printf("\n");
+        }
+    }
+}
+
+static int preview_draw(const preview_grid *g, mixup_batch **got, uint64_t nb,
+                        const char *path)
+{
+    const float **tiles = calloc(g->tiles, sizeof *tiles);
+    if (!tiles) {
+        fprintf(stderr, "mixupctl: preview: out of memory\n");
+        return 1;
+    }
+    uint32_t t = 0;
+    for (uint64_t i = 0; i < nb; i++) {
+        size_t px = (size_t)got[i]->height * got[i]->width * got[i]->channels;
+        for (uint32_t j = 0; j < got[i]->size && t < g->tiles; j++)
+            tiles[t++] = got[i]->x + j * px;
+    }
+    uint64_t clipped = 0;
+    uint8_t *img = preview_render(g, tiles, &clipped);
+    free(tiles);
+    char err[1200];
+    int rc = img ? preview_write_png(path, g, img, err, sizeof err) : -ENOMEM;
+    free(img);
+    if (rc < 0) {
+        fprintf(stderr, "mixupctl: preview: %s\n", img ? err : "out of memory");
+        return 1;
+    }
+    if (clipped)
+        fprintf(stderr, "mixupctl: preview: %" PRIu64 " values outside [0, 1] "
+                "were clipped (the images are not scaled to [0, 1])\n", clipped);
+    return 0;
+}
+
+/* Everything that can be refused is checked from INFO before a stream is
+ * opened, so a refused preview takes no batches from anybody. */
+static int cmd_preview(ctl *c, int argc, char **argv)
+{
+    preview_args a;
+    if (parse_preview(argc, argv, &a) < 0)
+        return 2;
+    if (connect_and_open(c, 0))
+        return 1;
+    mixup_info info;
+    int rc = mixup_client_info(c->client, &info);
+    if (rc < 0)
+        return fail(c, rc, "info");
+    preview_grid g;
+    char err[512];
+    const char *const *names;
+    uint64_t tiles = a.batches * info.batch_size;
+    if (tiles > UINT32_MAX)
+        tiles = UINT32_MAX;
+    if (preview_grid_init(&g, (uint32_t)tiles, info.height, info.width,
+                          info.channels, (uint32_t)a.scale, (uint32_t)a.cols,
+                          err, sizeof err) < 0 ||
+        preview_class_names(a.names, info.height, info.width, info.channels,
+                            info.classes, &names, err, sizeof err) < 0) {
+        fprintf(stderr, "mixupctl: preview: %s\n", err);
+        return 1;
+    }
+    if ((rc = mixup_stream_open(c->client, &c->stream)) < 0)
+        return fail(c, rc, "open stream");
+    mixup_batch *got[PREVIEW_MAX_BATCHES] = {0};
+    int status = 0;
+    for (uint64_t i = 0; i < a.batches && !status; i++)
+        if ((rc = mixup_next(c->client, &got[i])) < 0)
+            status = fail(c, rc, "next batch");
+    if (!status)
+        status = preview_draw(&g, got, a.batches, a.out);
+    if (!status) {
+        printf("wrote %s: %u tiles of %ux%ux%u at scale %u, %u columns x %u "
+               "rows, %ux%u pixels\n", a.out, g.tiles, g.tile_h, g.tile_w,
+               g.channels, g.scale, g.cols, g.rows, g.width, g.height);
+        print_legend(&g, got, a.batches, names);
+    }
+    for (uint64_t i = 0; i < a.batches; i++)
+        mixup_batch_release(got[i]);
+    return status;
 }
 
 int main(int argc, char **argv)
 {
-    ctl c = {.timeout_ms = 10000};
+    ctl c = {.timeout_ms = DEFAULT_TIMEOUT_MS};
     mixup_stream_options_init(&c.stream);
     if (parse_global(argc, argv, &c) < 0)
         return 2;
@@ -452,6 +1160,10 @@ int main(int argc, char **argv)
         status = cmd_dump(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "bench"))
         status = cmd_bench(&c, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "ping"))
+        status = cmd_ping(&c, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "preview"))
+        status = cmd_preview(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "jobs"))
         status = cmd_stats(&c, sub_argc, sub_argv, 0);
     else if (!strcmp(cmd, "stats"))

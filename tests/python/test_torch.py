@@ -1,0 +1,142 @@
+"""mixupd.torch.MixupDataset: tensors, epochs, DataLoader, torch.distributed."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import mixupd                           # noqa: E402
+import mixupd.torch as mt               # noqa: E402
+from conftest import B, BPE, BUILD, C, H, K, W, mixupctl_dump  # noqa: E402
+
+
+def test_tensors_share_the_messages_memory(daemon, tmp_path):
+    ds = mt.MixupDataset(daemon.endpoint, seed=21)
+    it = iter(ds)
+    x, y = next(it)
+    assert x.dtype == torch.float32 and tuple(x.shape) == (B, H, W, C)
+    assert tuple(y.shape) == (B, K)
+    want = mixupctl_dump(daemon.endpoint, 1, tmp_path / "d", "--seed", 21)
+    assert x.numpy().tobytes() == want["x"].tobytes()
+    base = mixupd.live_batches()
+    it.close()
+    ds.close()
+    assert mixupd.live_batches() == base   # x and y keep it alive
+    del y
+    assert mixupd.live_batches() == base
+    del x
+    assert mixupd.live_batches() == base - 1
+
+
+def test_channels_first_is_a_view(daemon):
+    ds = mt.MixupDataset(daemon.endpoint, seed=21, channels_first=True)
+    x, _ = next(iter(ds))
+    assert tuple(x.shape) == (B, C, H, W)
+    ds.close()
+
+
+def test_one_iteration_is_one_epoch(daemon):
+    ds = mt.MixupDataset(daemon.endpoint, seed=22, start=(0, BPE - 4))
+    assert len(ds) == BPE
+    assert sum(1 for _ in ds) == 4           # the rest of epoch 0
+    assert ds.epoch == 1 and ds.position == (1, 0)
+    assert sum(1 for _ in ds) == BPE         # all of epoch 1
+    ds.set_epoch(5)
+    assert sum(1 for _ in ds) == BPE
+    assert ds.position == (6, 0)
+    ds.close()
+
+
+def test_dataloader_without_workers(daemon):
+    ds = mt.MixupDataset(daemon.endpoint, seed=23)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=0)
+    assert len(loader) == BPE
+    assert sum(x.shape[0] for x, _ in loader) == BPE * B
+    ds.close()
+
+
+def test_dataloader_with_workers_that_would_duplicate_is_refused(daemon):
+    ds = mt.MixupDataset(daemon.endpoint, seed=24)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+    with pytest.raises(RuntimeError) as e:
+        next(iter(loader))
+    msg = str(e.value)
+    assert "num_workers=2" in msg and "delivered 2 times" in msg
+    assert "num_workers=0" in msg and "mode='shared'" in msg
+
+
+def test_shared_mode_spreads_an_epoch_over_workers(daemon):
+    ds = mt.MixupDataset(daemon.endpoint, mode="shared", job="torch-shared",
+                         seed=25)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+    got = {x.numpy().tobytes() for x, _ in loader}
+    with mixupd.Client(daemon.endpoint, seed=25) as c:
+        want = {c.next().x.tobytes() for _ in range(BPE)}
+    assert got == want                        # each batch exactly once
+
+
+def test_independent_streams_in_a_multi_rank_run_need_a_job(daemon,
+                                                            monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert mt.distributed_rank_world() == (1, 2)
+    with pytest.raises(ValueError, match="give job="):
+        mt.MixupDataset(daemon.endpoint)
+    ds = mt.MixupDataset(daemon.endpoint, job="env-ranks", seed=3)
+    assert (ds.mode, ds.rank, ds.world) == ("sharded", 1, 2)
+    assert len(ds) == BPE // 2
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ValueError, match="must be integers"):
+        mt.distributed_rank_world()
+
+
+RANK_SCRIPT = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, sys.argv[1])
+    import numpy as np, torch, torch.distributed as dist
+    import mixupd.torch as mt
+    dist.init_process_group("gloo", init_method=sys.argv[3],
+                            rank=int(sys.argv[4]), world_size=2)
+    try:
+        ds = mt.MixupDataset(sys.argv[2], job="dist-job", seed=31)
+    except Exception as e:
+        if getattr(e, "name", "") == "MIXUP_EMODE":
+            print("EMODE", e, flush=True)
+            sys.exit(4)
+        raise
+    xs = [x.numpy().copy() for x, _ in ds]
+    np.save(sys.argv[5], np.stack(xs))
+    n = torch.tensor([len(xs)])
+    dist.all_reduce(n)
+    print("total", int(n), flush=True)
+    dist.destroy_process_group()
+""")
+
+
+def test_each_rank_of_a_torch_distributed_run_gets_its_shard(daemon,
+                                                             tmp_path):
+    init = f"file://{tmp_path}/rendezvous"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen(
+        [sys.executable, "-c", RANK_SCRIPT,
+         os.path.join(BUILD, "client", "python"), daemon.endpoint, init,
+         str(r), str(tmp_path / f"rank{r}.npy")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for r in (0, 1)]
+    outs = [p.communicate(timeout=90) for p in procs]
+    if any(p.returncode == 4 for p in procs):
+        pytest.skip("the daemon does not serve sharded streams yet: "
+                    + outs[0][0].strip())
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert f"total {2 * (BPE // 2)}" in out
+    want = mixupctl_dump(daemon.endpoint, 2 * (BPE // 2), tmp_path / "d",
+                         "--seed", 31)["x"].reshape(-1, B, H, W, C)
+    for r in (0, 1):
+        got = np.load(tmp_path / f"rank{r}.npy")
+        assert got.shape == (BPE // 2, B, H, W, C)
+        # rank r gets batches r, r + 2, r + 4, ... of the job's epoch
+        assert got.tobytes() == want[r::2].tobytes()
