@@ -60,6 +60,7 @@ typedef struct opts {
     double seconds;
     mxp_batch_shape shape;
     int plain;
+    int sndbuf; /* NN_SNDBUF of the server, NN_RCVBUF of the client; 0: nanomsg's */
 } opts;
 
 static double now_s(void)
@@ -74,8 +75,11 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: nn_ceiling [--endpoint ADDR] [--seconds S] [--batch B]\n"
             "                  [--shape HxWxC] [--classes K] [--send alloc|plain]\n"
+            "                  [--sockbuf BYTES]\n"
             "defaults: ipc:///tmp/nn_ceiling.PID.ipc, 3 s, B 128, 32x32x3, "
-            "10 classes, alloc\n");
+            "10 classes, alloc,\n"
+            "          nanomsg's socket buffers (--sockbuf sets NN_SNDBUF on the "
+            "server, NN_RCVBUF on the client)\n");
 }
 
 static int parse_u32(const char *s, uint32_t *out)
@@ -134,6 +138,13 @@ static int parse_args(int argc, char **argv, opts *o)
             o->shape.height = h;
             o->shape.width = w;
             o->shape.channels = c;
+        } else if (!strcmp(a, "--sockbuf")) {
+            uint32_t v32;
+            if (parse_u32(v, &v32) || v32 > INT32_MAX) {
+                fprintf(stderr, "nn_ceiling: --sockbuf wants bytes >= 1\n");
+                return -1;
+            }
+            o->sndbuf = (int)v32;
         } else if (!strcmp(a, "--send")) {
             if (!strcmp(v, "alloc"))
                 o->plain = 0;
@@ -163,6 +174,8 @@ static uint64_t get_u64(const uint8_t *p)
 static void serve(const opts *o, const uint8_t *reply, size_t total)
 {
     int sock = nn_socket(AF_SP, NN_REP);
+    if (sock >= 0 && o->sndbuf)
+        nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDBUF, &o->sndbuf, sizeof o->sndbuf);
     if (sock < 0 || nn_bind(sock, o->endpoint) < 0) {
         fprintf(stderr, "nn_ceiling: server cannot bind %s: %s\n", o->endpoint,
                 nn_strerror(nn_errno()));
@@ -290,6 +303,8 @@ int main(int argc, char **argv)
         nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &unlimited, sizeof unlimited) < 0 ||
         nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout, sizeof timeout) < 0 ||
         nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDTIMEO, &timeout, sizeof timeout) < 0 ||
+        (o.sndbuf && nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVBUF, &o.sndbuf,
+                                   sizeof o.sndbuf) < 0) ||
         nn_connect(sock, o.endpoint) < 0) {
         fprintf(stderr, "nn_ceiling: client cannot connect %s: %s\n", o.endpoint,
                 nn_strerror(nn_errno()));

@@ -262,9 +262,11 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
         return set_error(c, MIXUP_EINVAL, "job name of %zu bytes (at most %u)",
                          job_len, MXP_JOB_MAX);
     for (size_t i = 0; i < job_len; i++)
-        if (opts->job[i] < 0x21 || opts->job[i] > 0x7e)
+        if (opts->job[i] < 0x21 || opts->job[i] > 0x7e ||
+            opts->job[i] == '"' || opts->job[i] == '\\')
             return set_error(c, MIXUP_EINVAL, "job name byte %zu is not "
-                             "printable ASCII without spaces", i);
+                             "printable ASCII without spaces, quotes or "
+                             "backslashes", i);
     if ((unsigned)opts->mode > MIXUP_MODE_SHARED)
         return set_error(c, MIXUP_EINVAL, "stream mode %d unknown", (int)opts->mode);
     mxp_open_req o = {

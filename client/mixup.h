@@ -140,8 +140,8 @@ typedef struct mixup_stream_options {
     uint64_t start_epoch; /* resume position: first batch returned is */
     uint64_t start_batch; /* (start_epoch, start_batch) */
     const char *job;      /* sharded/shared: the job's name (printable
-                             ASCII without spaces, at most 64 bytes);
-                             NULL otherwise */
+                             ASCII without spaces, quotes or backslashes,
+                             at most 64 bytes); NULL otherwise */
     uint32_t rank;        /* sharded: this trainer's rank, < world */
     uint32_t world;       /* sharded: number of trainers */
     uint32_t prefetch;    /* batches prepared ahead; 0: daemon default */

@@ -82,7 +82,8 @@ static void usage(FILE *out)
             "  stats [--json]               the daemon's counters: a table, "
             "or its JSON\n"
             "dump and bench show progress on stderr when it is a terminal.\n"
-            "default endpoint: " DEFAULT_ENDPOINT ", timeout %d ms\n",
+            "default endpoint: $MIXUPD_ENDPOINT, else " DEFAULT_ENDPOINT
+            ", timeout %d ms\n",
             PING_TIMEOUT_MS, PREVIEW_TARGET_PX, PREVIEW_MAX_COLS,
             DEFAULT_TIMEOUT_MS);
 }
@@ -189,7 +190,10 @@ static int parse_global(int argc, char **argv, ctl *c)
         }
     }
     if (c->n_endpoints == 0)
-        c->endpoints[c->n_endpoints++] = DEFAULT_ENDPOINT;
+        c->endpoints[c->n_endpoints++] = getenv("MIXUPD_ENDPOINT") &&
+                                                 *getenv("MIXUPD_ENDPOINT")
+                                             ? getenv("MIXUPD_ENDPOINT")
+                                             : DEFAULT_ENDPOINT;
     return 0;
 }
 
@@ -848,7 +852,10 @@ static void print_table(const char *name, const jval *rows)
             const jval *v = json_get(&rows->items[r], cols[c]);
             format_value(cols[c], v ? v : &(jval){.t = J_NULL}, cell, sizeof cell);
             int right = v && v->t == J_NUM;
-            printf(right ? " %*s" : " %-*s", (int)width[c], cell);
+            if (right)
+                printf(" %*s", (int)width[c], cell);
+            else
+                printf(" %-*s", c + 1 < ncols ? (int)width[c] : 0, cell);
         }
         printf("\n");
     }
@@ -881,13 +888,14 @@ static void print_stats_table(const jval *st)
 
 /* stats: the table, or (--json) the daemon's JSON as it came, checked:
  * JSON that does not parse is still printed, but the exit status says so.
- * jobs: the daemon's own text table of jobs and streams. */
+ * jobs: the daemon's own text table of jobs and streams (--json: as
+ * stats --json). */
 static int cmd_stats(ctl *c, int argc, char **argv, int table)
 {
     int json = 0;
     for (int i = 1; i < argc; i++) {
-        if (table && !strcmp(argv[i], "--json"))
-            json = 1;
+        if (!strcmp(argv[i], "--json"))
+            json = table = 1;
         else {
             fprintf(stderr, "mixupctl: %s: unknown argument '%s'\n", argv[0], argv[i]);
             return 2;
@@ -991,6 +999,10 @@ static int parse_preview(int argc, char **argv, preview_args *a)
         uint64_t *num = !strcmp(opt, "--batches") ? &a->batches
                       : !strcmp(opt, "--scale")   ? &a->scale
                       : !strcmp(opt, "--cols")    ? &a->cols : NULL;
+        if (!num && strcmp(opt, "--out") && strcmp(opt, "--names")) {
+            fprintf(stderr, "mixupctl: preview: unknown argument '%s'\n", opt);
+            return -1;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "mixupctl: preview: '%s' needs a value\n", opt);
             return -1;
@@ -999,14 +1011,9 @@ static int parse_preview(int argc, char **argv, preview_args *a)
             a->out = argv[++i];
         } else if (!strcmp(opt, "--names")) {
             a->names = argv[++i];
-        } else if (num) {
-            if (parse_u64(argv[++i], num) || *num < 1) {
-                fprintf(stderr, "mixupctl: preview %s wants a count >= 1, "
-                        "got '%s'\n", opt, argv[i]);
-                return -1;
-            }
-        } else {
-            fprintf(stderr, "mixupctl: preview: unknown argument '%s'\n", opt);
+        } else if (parse_u64(argv[++i], num) || *num < 1) {
+            fprintf(stderr, "mixupctl: preview %s wants a count >= 1, "
+                    "got '%s'\n", opt, argv[i]);
             return -1;
         }
     }
@@ -1014,23 +1021,35 @@ static int parse_preview(int argc, char **argv, preview_args *a)
         fprintf(stderr, "mixupctl: preview needs --out FILE.png\n");
         return -1;
     }
-    if (a->batches > PREVIEW_MAX_BATCHES || a->scale > PREVIEW_MAX_SCALE ||
-        a->cols > 65536) {
-        fprintf(stderr, "mixupctl: preview: --batches 1 .. %d, --scale "
-                "1 .. %d, --cols 1 .. 65536\n", PREVIEW_MAX_BATCHES,
-                PREVIEW_MAX_SCALE);
-        return -1;
-    }
+    const struct { const char *opt; uint64_t v, max; } lim[] = {
+        {"--batches", a->batches, PREVIEW_MAX_BATCHES},
+        {"--scale", a->scale, PREVIEW_MAX_SCALE},
+        {"--cols", a->cols, 65536},
+    };
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++)
+        if (lim[i].v > lim[i].max) {
+            fprintf(stderr, "mixupctl: preview %s %" PRIu64 ": expected 1 .. %"
+                    PRIu64 "\n", lim[i].opt, lim[i].v, lim[i].max);
+            return -1;
+        }
     return 0;
 }
 
-static void label_text(uint32_t cls, const char *const *names, char *out,
-                       size_t len)
+/* "Sneaker 0.873": a class and its weight in the label row. With alpha
+ * well below 1 most weights are within a hair of 0 or 1: shown as such
+ * rather than in scientific notation. */
+static void label_text(uint32_t cls, float weight, const char *const *names,
+                       char *out, size_t len)
 {
-    if (names)
-        snprintf(out, len, "%s", names[cls]);
+    char w[16];
+    if (weight > 0 && weight < 0.0005f)
+        snprintf(w, sizeof w, "<0.001");
     else
-        snprintf(out, len, "class %u", cls);
+        snprintf(w, sizeof w, "%.3f", (double)weight);
+    if (names)
+        snprintf(out, len, "%s %s", names[cls], w);
+    else
+        snprintf(out, len, "class %u %s", cls, w);
 }
 
 /* One line per tile: where it is, lambda, the two samples, and the two
@@ -1050,15 +1069,12 @@ static void print_legend(const preview_grid *g, mixup_batch **got,
             float w[2];
             preview_top2(b->y + (size_t)j * b->classes, b->classes, top, w);
             char l1[64], l2[64] = "";
-            label_text(top[0], names, l1, sizeof l1);
+            label_text(top[0], w[0], names, l1, sizeof l1);
             if (top[1] != UINT32_MAX && w[1] > 0)
-                label_text(top[1], names, l2, sizeof l2);
-            printf("%4u %4u %4u %7.4f %9" PRId64 " %9" PRId64 "  %s %.3f",
+                label_text(top[1], w[1], names, l2, sizeof l2);
+            printf("%4u %4u %4u %7.4f %9" PRId64 " %9" PRId64 "  %s%s%s\n",
                    t, t / g->cols, t % g->cols, (double)b->lam[j],
-                   b->index1[j], b->index2[j], l1, (double)w[0]);
-            if (l2[0])
-                printf(" + %s %.3f", l2, (double)w[1]);
-            printf("\n");
+                   b->index1[j], b->index2[j], l1, l2[0] ? " + " : "", l2);
         }
     }
 }

@@ -40,6 +40,7 @@ int npy_writer_open(npy_writer *w, const char *path, const char *descr,
         return -errno;
     if (fwrite(head, 1, padded, w->f) != padded) {
         fclose(w->f);
+        w->f = NULL;
         return -EIO;
     }
     w->expected = count * itemsize;

@@ -41,12 +41,12 @@ static void draw(progress *p, uint64_t done, double now)
         double left = rate > 0 ? (double)(p->total - done) / rate : 0;
         n = snprintf(line, sizeof line,
                      "%s: %" PRIu64 "/%" PRIu64 " batches (%d%%), %.1f batches/s,"
-                     " %.0f s left",
+                     " %.1f s left",
                      p->what, done, p->total,
                      (int)(100.0 * (double)done / (double)p->total), rate, left);
     } else {
         n = snprintf(line, sizeof line,
-                     "%s: %.0f/%.0f s, %" PRIu64 " batches, %.1f batches/s",
+                     "%s: %.1f/%.1f s, %" PRIu64 " batches, %.1f batches/s",
                      p->what, el < p->seconds ? el : p->seconds, p->seconds,
                      done, rate);
     }

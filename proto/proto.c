@@ -189,10 +189,13 @@ static int decode_open(const uint8_t *b, const mxp_header *hdr,
                     "OPEN body of %u bytes but job_len %u needs %u",
                     hdr->body_len, o->job_len, MXP_OPEN_FIXED + o->job_len);
     o->job = (const char *)b + MXP_OPEN_FIXED;
+    /* No quotes or backslashes either: names appear in JSON stats. */
     for (uint16_t i = 0; i < o->job_len; i++)
-        if (o->job[i] < 0x21 || o->job[i] > 0x7e)
+        if (o->job[i] < 0x21 || o->job[i] > 0x7e || o->job[i] == '"' ||
+            o->job[i] == '\\')
             return fail(MIXUP_EPROTO, err, errlen,
-                        "OPEN job name byte %u is not printable ASCII", i);
+                        "OPEN job name byte %u is not printable ASCII "
+                        "(no spaces, quotes or backslashes)", i);
     return 0;
 }
 

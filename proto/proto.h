@@ -95,7 +95,7 @@ typedef struct mxp_request {
 
 #define MXP_INFO_BODY 48u
 #define MXP_OPEN_REP_BODY 40u
-#define MXP_STATS_MAX (1u << 20) /* bytes of text in a stats reply */
+#define MXP_STATS_MAX (64u << 20) /* bytes of text in a stats reply */
 
 /* Formats of a STATS request. */
 enum mxp_stats_format { MXP_STATS_JSON = 0, MXP_STATS_TEXT = 1 };

@@ -9,6 +9,7 @@
 #include "mixup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,7 +30,11 @@ int log_open(const char *path, char *err, size_t errlen)
 {
     FILE *f = NULL;
     if (path && *path) {
-        f = fopen(path, "ae");
+        /* 0640, not the umask's choice: a service may run with umask 0. */
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        f = fd < 0 ? NULL : fdopen(fd, "a");
+        if (!f && fd >= 0)
+            close(fd);
         if (!f) {
             snprintf(err, errlen, "server.log_file %s: %s", path,
                      strerror(errno));

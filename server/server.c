@@ -223,8 +223,12 @@ static void handle_stats(srv_server *srv, void *control, const mxp_request *req)
     else
         str_describe_text(srv->streams, out);
     fclose(out);
-    if (len > MXP_STATS_MAX)
-        len = MXP_STATS_MAX; /* a table that long is cut, not refused */
+    if (len > MXP_STATS_MAX) { /* cut JSON would not parse: refuse */
+        free(text);
+        send_error(srv, control, req->hdr.request_id, MIXUP_ETOOBIG,
+                   "stats longer than the protocol's 64 MiB");
+        return;
+    }
     size_t size = MXP_HEADER_SIZE + len;
     uint8_t *msg = nn_allocmsg(size, 0);
     if (msg) {

@@ -240,12 +240,13 @@ static void deliver(str_table *t, str_stream *s, ring_slot *slot)
     s->last_epoch = slot->epoch;
     s->last_k = slot->k;
     s->sent++;
+    if (s->job)
+        s->job->sent++;
     if (s->job && s->job->mode == MIXUP_MODE_SHARED) {
         s->inflight = 1;
         s->inflight_epoch = slot->epoch;
         s->inflight_k = slot->k;
         s->sent_ms = t->now_ms;
-        s->job->sent++;
     }
     t->ctr.batches_sent++;
     ring_release(t->ring, slot);

@@ -218,10 +218,14 @@ Test(proto, open_request_round_trip_with_job)
                  "job must point into the message");
     cr_assert_eq(memcmp(req.u.open.job, job, o.job_len), 0);
 
-    /* The longest name: 64 bytes, every printable character class. */
+    /* The longest name: 64 bytes, every printable character class but
+     * quotes and backslashes (names appear in JSON stats). */
     char longest[MXP_JOB_MAX];
-    for (unsigned i = 0; i < MXP_JOB_MAX; i++)
+    for (unsigned i = 0; i < MXP_JOB_MAX; i++) {
         longest[i] = (char)(0x21 + (i * 7) % 94);
+        if (longest[i] == '"' || longest[i] == '\\')
+            longest[i] = '_';
+    }
     o.job = longest;
     o.job_len = MXP_JOB_MAX;
     n = mxp_encode_open_req(buf, sizeof buf, 9, &o);
@@ -837,8 +841,8 @@ Test(proto, rejects_job_len_that_does_not_match_the_body)
 
 Test(proto, rejects_non_printable_job_bytes)
 {
-    static const uint8_t bad[] = {0x00, 0x01, 0x09, 0x0a, 0x1f,
-                                  0x7f, 0x80, 0xc3, 0xff};
+    static const uint8_t bad[] = {0x00, 0x01, 0x09, 0x0a, 0x1f, 0x20,
+                                  0x22, 0x5c, 0x7f, 0x80, 0xc3, 0xff};
     for (size_t k = 0; k < sizeof bad; k++) {
         uint8_t buf[128];
         size_t n = open_msg(buf, sizeof buf, "ab-de");

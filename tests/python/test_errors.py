@@ -233,6 +233,8 @@ def test_ctrl_c_interrupts_a_wait_for_a_batch(own_daemon):
         if child.poll() is None:
             child.kill()
             child.wait()
+        child.stdin.close()
+        child.stdout.close()
 
 
 def test_interrupted_wait_goes_on_with_the_same_batch(own_daemon):

@@ -162,17 +162,19 @@ class MixupDataset(torch.utils.data.IterableDataset):
         return x, torch.from_numpy(b.y)
 
     def __iter__(self):
+        # A generator: nothing happens (no connection is made) until the
+        # first batch is asked for, in the process that asks.
         self._refuse_duplicating_workers()
         c = self._ensure_client()
         if self.mode == "shared":
-            return self._iter_shared(c)
+            yield from self._iter_shared(c)
+            return
         first = self.rank if self.mode == "sharded" else 0
         step = self.world if self.mode == "sharded" else 1
         last = first + (c.batches_per_epoch - 1) * step
-        pos = c.position
-        if pos.epoch != self._epoch:   # set_epoch() moved us
+        if c.position.epoch != self._epoch:   # set_epoch() moved us
             c.seek(Position(self._epoch, first))
-        return self._iter_epoch(c, last)
+        yield from self._iter_epoch(c, last)
 
     def _iter_epoch(self, c, last):
         while True:
