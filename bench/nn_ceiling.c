@@ -35,6 +35,10 @@
  *   1 MiB limit would silently drop a batch). The pixels are not touched,
  *   as `mixupctl bench` does not touch them either.
  *
+ * It also prints `cpu us/batch: C`: the CPU time (user + system, all threads,
+ * from /proc/PID/stat) of both processes over the timed loop, per batch. On
+ * a shared, noisy machine that figure moves much less than samples/s.
+ *
  * It does not build a mixup_batch (one small malloc per batch in
  * libmixup), nor run a libuv loop, worker threads or a raw REP socket on
  * the server side: those are exactly the overheads the ratio
@@ -68,6 +72,27 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU ticks (utime + stime, every thread) of a process; -1 if unknown. */
+static long long proc_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* Fields after the ")" closing comm: state is field 3, utime 14,
+     * stime 15. */
+    char *p = strrchr(buf, ')');
+    unsigned long long ut, st;
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                     &ut, &st) != 2)
+        return -1;
+    return (long long)(ut + st);
 }
 
 static void usage(FILE *out)
@@ -319,6 +344,7 @@ int main(int argc, char **argv)
         if (roundtrip(sock, id++, !o.plain) < 0)
             status = 1;
     uint64_t batches = 0;
+    long long c0 = proc_ticks(getpid()), s0 = proc_ticks(child);
     double t0 = now_s(), t = t0;
     while (status == 0 && t - t0 < o.seconds) {
         if (roundtrip(sock, id++, !o.plain) < 0) {
@@ -334,6 +360,13 @@ int main(int argc, char **argv)
         printf("batches/s: %.1f\n", (double)batches / el);
         printf("MB/s: %.1f\n", (double)batches * (double)L.total / el / 1e6);
         printf("reply bytes: %zu\n", L.total);
+        long long c1 = proc_ticks(getpid()), s1 = proc_ticks(child);
+        long hz = sysconf(_SC_CLK_TCK);
+        if (batches && c0 >= 0 && s0 >= 0 && c1 >= 0 && s1 >= 0 && hz > 0)
+            printf("cpu us/batch: %.1f (client %.1f, server %.1f)\n",
+                   (double)(c1 - c0 + s1 - s0) * 1e6 / (double)hz / (double)batches,
+                   (double)(c1 - c0) * 1e6 / (double)hz / (double)batches,
+                   (double)(s1 - s0) * 1e6 / (double)hz / (double)batches);
     }
 out:
     if (sock >= 0)

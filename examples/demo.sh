@@ -33,6 +33,8 @@ for j in range(3):
     print(f"sample {j}: {lam[j]:.3f} x #{i1[j]} + {1-lam[j]:.3f} x #{i2[j]}"
           f" -> label weights {dict((int(c), round(float(y[j][c]), 3)) for c in top)}")
 PY
+echo "== a batch as a picture: $out/grid.png"
+$ctl --seed 1 preview --out "$out/grid.png" | head -8
 echo "== throughput (5 s, one client)"
 $ctl --seed 2 bench --seconds 5
 kill -TERM $pid
