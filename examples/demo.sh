@@ -34,7 +34,7 @@ for j in range(3):
           f" -> label weights {dict((int(c), round(float(y[j][c]), 3)) for c in top)}")
 PY
 echo "== a batch as a picture: $out/grid.png"
-$ctl --seed 1 preview --out "$out/grid.png" | head -8
+$ctl --seed 1 preview --out "$out/grid.png" | sed -n 1,8p
 echo "== throughput (5 s, one client)"
 $ctl --seed 2 bench --seconds 5
 kill -TERM $pid
