@@ -11,8 +11,12 @@ CIFAR-10 shape (32x32x3, 10 classes), B = 128, alpha = 0.2, on synthetic
 uint8 images (the numbers do not depend on the pixel values). The daemon
 is started here (mixupd.Daemon) with server.workers worker threads.
 
-    bench/python_client.py [--seconds S] [--samples N] [--workers W]
-                           [--build DIR] [--json]
+    bench/python_client.py [--seconds S] [--rounds R] [--samples N]
+                           [--workers W] [--build DIR] [--json]
+
+The three are measured in turn, R rounds of S seconds each, and the
+medians are reported: interleaving keeps a change in the machine's load
+(other processes) from favouring one of them.
 
 Exit status 0; the ratios are printed, not judged (the targets are in the
 README: python >= 10 x seed, python within 10 % of C).
@@ -31,8 +35,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seconds", type=float, default=5.0,
-                   help="seconds per measurement (default 5)")
+    p.add_argument("--seconds", type=float, default=2.0,
+                   help="seconds per measurement and round (default 2)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds of the three measurements (default 3)")
     p.add_argument("--samples", type=int, default=10000,
                    help="samples in the synthetic dataset (default 10000)")
     p.add_argument("--workers", type=int, default=2,
@@ -90,32 +96,37 @@ def main():
     # The seed's preprocessing: float32 in [0, 1], one-hot labels.
     x_train = images.astype(np.float32) / 255
     y_train = np.eye(10, dtype=np.float32)[labels]
-    results = {"seed": rate(seed_generator(x_train, y_train, a.batch,
-                                           a.alpha), a.seconds)}
-    del x_train, y_train
-
+    seed = seed_generator(x_train, y_train, a.batch, a.alpha)
+    runs = {"seed": [], "python": [], "C": []}
     settings = {"batch.size": a.batch, "batch.alpha": a.alpha,
                 "dataset.classes": 10, "server.workers": a.workers,
                 "server.log_level": "warn"}
-    with mixupd.Daemon.from_arrays(images, labels, settings) as d:
-        with mixupd.Client(d.endpoint, seed=1) as c:
-            results["python"] = rate(((b.x, b.y) for b in c), a.seconds)
-        out = subprocess.run(
-            [mixupd.find_binary("mixupctl"), "--endpoint", d.endpoint,
-             "--seed", "2", "bench", "--seconds", str(a.seconds)],
-            check=True, capture_output=True, text=True).stdout
-        results["C"] = float(out.split("samples/s:")[1].split()[0])
-
+    ctl = mixupd.find_binary("mixupctl")
+    with mixupd.Daemon.from_arrays(images, labels, settings) as d, \
+            mixupd.Client(d.endpoint, seed=1) as c:
+        python = ((b.x, b.y) for b in c)
+        for r in range(a.rounds):
+            runs["seed"].append(rate(seed, a.seconds))
+            runs["python"].append(rate(python, a.seconds))
+            out = subprocess.run(
+                [ctl, "--endpoint", d.endpoint, "--seed", str(2 + r),
+                 "bench", "--seconds", str(a.seconds)],
+                check=True, capture_output=True, text=True).stdout
+            runs["C"].append(float(out.split("samples/s:")[1].split()[0]))
+    results = {k: float(np.median(v)) for k, v in runs.items()}
+    results["runs"] = runs
     results["python_over_seed"] = results["python"] / results["seed"]
     results["python_over_C"] = results["python"] / results["C"]
     results.update(batch=a.batch, shape=[32, 32, 3], samples=a.samples,
-                   workers=a.workers, seconds=a.seconds, cores=os.cpu_count())
+                   workers=a.workers, seconds=a.seconds, rounds=a.rounds,
+                   cores=os.cpu_count())
     if a.json:
         print(json.dumps(results))
         return
     print(f"CIFAR shape 32x32x3, B={a.batch}, alpha={a.alpha}, "
           f"{a.samples} samples, {a.workers} daemon workers, "
-          f"{os.cpu_count()} cores, {a.seconds:g} s each")
+          f"{os.cpu_count()} cores; median of {a.rounds} rounds of "
+          f"{a.seconds:g} s each")
     print(f"  seed numpy generator : {results['seed']:12.0f} samples/s")
     print(f"  mixupd, Python client: {results['python']:12.0f} samples/s"
           f"  ({results['python_over_seed']:.1f} x seed)")

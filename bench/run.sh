@@ -4,7 +4,10 @@
 #   bench/run.sh [BUILD_DIR]        (default: build, at the top of the tree)
 #
 # Environment: ROUNDS (3), SECONDS_EACH (3), SAMPLES (10000), BATCH (128),
-# ALPHA (0.2), WORKERS (2), PYTHON (/usr/bin/python3).
+# ALPHA (0.2), WORKERS (2), PYTHON (/usr/bin/python3), CEILING_ARGS (extra
+# nn_ceiling options, e.g. "--sockbuf 4194304"; none by default, so that
+# the ceiling uses nanomsg's defaults as mixupd does), MIXUPD_SETS (extra
+# "section.key=value" settings for mixupd, blank-separated).
 #
 # What it does:
 #   1. writes a CIFAR-shaped dataset (uint8 [N,32,32,3], int64 labels) as
@@ -19,7 +22,11 @@
 #      with the order rotated from round to round (a b c, b c a, c a b) so
 #      that drift on a shared machine does not always hit the same one;
 #   4. prints every round, the medians, and the ratios mixupd / ceiling and
-#      mixupd / numpy, computed from the medians of this same run;
+#      mixupd / numpy, computed from the medians of this same run; also the
+#      CPU time each spent per batch (ceiling: both processes; mixupd: the
+#      daemon, every thread, plus mixupctl; numpy: the generator) and the
+#      daemon's page faults per batch: on a shared machine samples/s swing
+#      with the neighbours' load, CPU per batch much less;
 #   5. stops mixupd with SIGTERM and removes the temporary directory.
 #
 # Absolute samples/s depend on the machine and its load: compare ratios.
@@ -67,7 +74,7 @@ trap 'exit 130' INT TERM
 
 echo "machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "tree: $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$top" diff --quiet 2>/dev/null || echo ' (modified)'), build $build"
-echo "settings: N $SAMPLES x 32x32x3 uint8, B $BATCH, alpha $ALPHA, workers $WORKERS, $ROUNDS rounds x ${SECONDS_EACH} s each"
+echo "settings: N $SAMPLES x 32x32x3 uint8, B $BATCH, alpha $ALPHA, workers $WORKERS, $ROUNDS rounds x ${SECONDS_EACH} s each${MIXUPD_SETS:+, mixupd: $MIXUPD_SETS}${CEILING_ARGS:+, nn_ceiling: $CEILING_ARGS}"
 
 "$PYTHON" "$here/make_data.py" "$tmp/data" --samples "$SAMPLES" >/dev/null
 
@@ -83,24 +90,54 @@ name=bench$$
     --set "dataset.labels=$tmp/data/labels.npy" \
     --set "batch.size=$BATCH" \
     --set "batch.alpha=$ALPHA" \
+    ${MIXUPD_SETS:+$(printf -- '--set %s ' $MIXUPD_SETS)} \
     >"$tmp/mixupd.log" 2>&1 &
 daemon_pid=$!
 
-if ! "$mixupctl" --endpoint "$endpoint" --timeout 60000 info >"$tmp/info" 2>&1; then
+# Ready when it answers INFO (60 s at most: loading a large dataset takes
+# time); a daemon that exits meanwhile (bad settings) is not waited for.
+"$mixupctl" --endpoint "$endpoint" --timeout 60000 info >"$tmp/info" 2>&1 &
+info_pid=$!
+while kill -0 "$info_pid" 2>/dev/null; do
+    if ! kill -0 "$daemon_pid" 2>/dev/null; then
+        kill "$info_pid" 2>/dev/null || true
+        break
+    fi
+    sleep 0.1
+done
+if ! wait "$info_pid"; then
     echo "run.sh: mixupd did not become ready:" >&2
     cat "$tmp/info" "$tmp/mixupd.log" >&2
     exit 1
 fi
 
-# The samples/s figure of a peer's output.
-samples_per_s() { awk '/^samples\/s:/ { print $2; found = 1 } END { if (!found) exit 1 }'; }
+# A figure of a peer's output: `field NAME` prints the number after "NAME:".
+field() { awk -v k="$1:" '$1 == k || index($0, k) == 1 { sub("^" k " *", ""); print $1; found = 1; exit } END { if (!found) exit 1 }'; }
+
+# utime+stime ticks and minor faults of a process (every thread).
+proc_usage() { awk '{ sub(/^.*\) /, ""); print $12 + $13, $8 }' "/proc/$1/stat"; }
+batches_sent() { "$mixupctl" --endpoint "$endpoint" stats --json | grep -o '"batches_sent": [0-9]*' | grep -o '[0-9]*$'; }
+hz=$(getconf CLK_TCK)
 
 run_ceiling() {
     "$ceiling" --endpoint "ipc://$tmp/ceiling.ipc" --seconds "$SECONDS_EACH" \
-        --batch "$BATCH" --shape 32x32x3 --classes 10
+        --batch "$BATCH" --shape 32x32x3 --classes 10 ${CEILING_ARGS:-}
 }
+# mixupctl bench, plus the CPU it cost per batch: the daemon's (from
+# /proc, every thread, over the whole run) and mixupctl's (bash's time).
 run_mixupd() {
-    "$mixupctl" --endpoint "$endpoint" --seed "$1" bench --seconds "$SECONDS_EACH"
+    local b0 b1 u0 u1 out
+    b0=$(batches_sent) && u0=$(proc_usage "$daemon_pid") || return 1
+    out=$( { TIMEFORMAT='%3U %3S'; time "$mixupctl" --endpoint "$endpoint" --seed "$1" \
+        bench --seconds "$SECONDS_EACH" >"$tmp/mixupctl.out" 2>&1; } 2>&1 ) || { cat "$tmp/mixupctl.out"; return 1; }
+    b1=$(batches_sent) && u1=$(proc_usage "$daemon_pid") || return 1
+    cat "$tmp/mixupctl.out"
+    awk -v hz="$hz" -v n=$((b1 - b0)) -v u0="$u0" -v u1="$u1" -v t="$out" 'BEGIN {
+        split(u0, a, " "); split(u1, b, " "); split(t, c, " ")
+        d = (b[1] - a[1]) / hz * 1e6 / n; cl = (c[1] + c[2]) * 1e6 / n
+        printf "cpu us/batch: %.1f (daemon %.1f, client %.1f)\n", d + cl, d, cl
+        printf "daemon page faults/batch: %.1f\n", (b[2] - a[2]) / n
+    }'
 }
 run_numpy() {
     "$PYTHON" "$here/numpy_generator.py" --images "$tmp/data/images.npy" \
@@ -108,17 +145,24 @@ run_numpy() {
         --alpha "$ALPHA" --seconds "$SECONDS_EACH" --seed "$1"
 }
 
-declare -A results=([ceiling]="" [mixupd]="" [numpy]="")
+declare -A rate=() cpu=()
 measure() { # NAME ROUND
-    local out v
-    if ! out=$("run_$1" "$2" 2>&1) || ! v=$(samples_per_s <<<"$out"); then
+    local out v c extra=
+    if ! out=$("run_$1" "$2" 2>&1) || ! v=$(field samples/s <<<"$out"); then
         echo "run.sh: $1 failed in round $2:" >&2
         echo "$out" >&2
         [ "$1" = mixupd ] && tail -n 20 "$tmp/mixupd.log" >&2
         exit 1
     fi
-    results[$1]+="$v "
-    printf '  round %d  %-8s samples/s: %s\n' "$2" "$1" "$v"
+    c=$(field "cpu us/batch" <<<"$out" || echo nan)
+    rate[$1]+="$v "
+    cpu[$1]+="$c "
+    if [ "$1" = mixupd ]; then
+        extra="  $(grep -o '(daemon.*' <<<"$out"), faults/batch $(field "daemon page faults/batch" <<<"$out")"
+    elif [ "$1" = ceiling ]; then
+        extra="  $(grep -o '(client.*' <<<"$out")"
+    fi
+    printf '  round %d  %-8s samples/s %10s   cpu us/batch %8s%s\n' "$2" "$1" "$v" "$c" "$extra"
 }
 
 order=(ceiling mixupd numpy)
@@ -129,14 +173,18 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-c=$(median <<<"${results[ceiling]}")
-m=$(median <<<"${results[mixupd]}")
-n=$(median <<<"${results[numpy]}")
-echo "median samples/s (B = $BATCH, 32x32x3 -> float32):"
-printf '  %-30s %12s\n' "nn_ceiling (bare nanomsg)" "$c" "mixupd (mixupctl bench)" "$m" "numpy generator" "$n"
-awk -v c="$c" -v m="$m" -v n="$n" 'BEGIN {
-    printf "ratio mixupd / ceiling: %.3f\n", m / c
-    printf "ratio mixupd / numpy:   %.3f\n", m / n
+echo "medians (B = $BATCH, 32x32x3 uint8 -> float32 NHWC):"
+printf '  %-28s %12s %14s\n' "" "samples/s" "cpu us/batch"
+for k in ceiling mixupd numpy; do
+    declare "m_$k=$(median <<<"${rate[$k]}")" "c_$k=$(median <<<"${cpu[$k]}")"
+done
+printf '  %-28s %12s %14s\n' "nn_ceiling (bare nanomsg)" "$m_ceiling" "$c_ceiling" \
+    "mixupd (mixupctl bench)" "$m_mixupd" "$c_mixupd" \
+    "numpy generator" "$m_numpy" "$c_numpy"
+awk -v c="$m_ceiling" -v m="$m_mixupd" -v n="$m_numpy" -v cc="$c_ceiling" -v cm="$c_mixupd" -v cn="$c_numpy" 'BEGIN {
+    printf "ratio mixupd / ceiling: %.3f   (samples/s)\n", m / c
+    printf "ratio mixupd / numpy:   %.3f   (samples/s)\n", m / n
+    printf "cpu per batch, mixupd / ceiling: %.2f   (both sides; lower is better)\n", cm / cc
 }'
 
 kill -TERM "$daemon_pid"

@@ -146,14 +146,17 @@ static void translate_row(float *out, const float *src, long r,
     interior(&lo, &hi, t);
     for (long col = 0; col < lo; col++)
         border_px(out + col * t->c, ra, rb, col, t);
-    const float *a0 = ra + (lo + t->ix) * t->c, *b0 = rb + (lo + t->ix) * t->c;
-    size_t n = (size_t)(hi - lo) * t->c;
-    long step = t->fx > 0.0f ? t->c : 0;
-    if (whole(t))
-        memcpy(out + lo * t->c, a0, n * sizeof *out);
-    else
-        lerp_span(out + lo * t->c, a0, a0 + step, b0, b0 + step, n, t->fy,
-                  t->fx);
+    if (hi > lo) { /* else lo + ix may lie outside the row */
+        const float *a0 = ra + (lo + t->ix) * t->c;
+        const float *b0 = rb + (lo + t->ix) * t->c;
+        size_t n = (size_t)(hi - lo) * t->c;
+        long step = t->fx > 0.0f ? t->c : 0;
+        if (whole(t))
+            memcpy(out + lo * t->c, a0, n * sizeof *out);
+        else
+            lerp_span(out + lo * t->c, a0, a0 + step, b0, b0 + step, n,
+                      t->fy, t->fx);
+    }
     for (long col = hi; col < t->w; col++)
         border_px(out + col * t->c, ra, rb, col, t);
 }
@@ -420,9 +423,9 @@ void aug_normalize_apply(float *img, size_t pixels, uint32_t c,
     if (c == 0 || c > AUG_MAX_CHANNELS) /* rejected by aug_normalize_check */
         return;
     size_t chunk = (size_t)NORM_PIXELS * c;
-    for (size_t j = 0; j < chunk; j++) {
-        m[j] = st->mean[j % c];
-        d[j] = st->std[j % c];
+    for (size_t j = 0; j < chunk; j++) { /* no j % c: a division each */
+        m[j] = j < c ? st->mean[j] : m[j - c];
+        d[j] = j < c ? st->std[j] : d[j - c];
     }
     size_t total = pixels * c;
     for (size_t base = 0; base < total; base += chunk) {

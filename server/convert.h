@@ -76,4 +76,13 @@ void cvt_nhwc_to_nchw_u16(uint16_t *restrict dst,
 int cvt_image(void *restrict dst, const float *restrict src, uint32_t h,
               uint32_t w, uint32_t c, cvt_dtype dtype, cvt_layout layout);
 
+/* The same for NCHW output with per-channel normalisation fused into the
+ * transpose: plane k = dtype((x - mean[k]) / std[k]), the same bytes as
+ * aug_normalize_apply followed by cvt_image(..., CVT_NCHW), in one pass.
+ * @mean and @std hold c values. Return 0, or -1 for an unknown dtype. */
+int cvt_image_nchw_normalized(void *restrict dst, const float *restrict src,
+                              uint32_t h, uint32_t w, uint32_t c,
+                              cvt_dtype dtype, const float *mean,
+                              const float *std);
+
 #endif

@@ -290,3 +290,39 @@ Test(convert, image_fuses_dtype_and_layout)
     cr_assert_eq(cvt_dtype_size(CVT_F32), 4u);
     cr_assert_eq(cvt_dtype_size(CVT_BF16), 2u);
 }
+
+/* One pass (normalise inside the transpose) gives the bytes of two:
+ * (x - mean) / std over the NHWC image, then the NCHW conversion. */
+Test(convert, fused_normalisation_matches_two_passes)
+{
+    enum { H = 5, W = 7, MAXP = H * W * 4 };
+    const float mean[4] = {0.4914f, 0.4822f, 0.4465f, -2.0f};
+    const float std[4] = {0.2470f, 0.2435f, 0.2616f, 3.0f};
+    float src[MAXP], normed[MAXP], want32[MAXP], got32[MAXP];
+    uint16_t want[MAXP], got[MAXP];
+    for (uint32_t c = 1; c <= 4; c++) {
+        size_t P = (size_t)H * W * c;
+        for (size_t i = 0; i < P; i++) {
+            src[i] = (float)((i * 29) % 17) / 16.0f;
+            normed[i] = (src[i] - mean[i % c]) / std[i % c];
+        }
+        const cvt_dtype types[] = {CVT_F32, CVT_F16, CVT_BF16};
+        for (size_t t = 0; t < 3; t++) {
+            int f32 = types[t] == CVT_F32;
+            cr_assert_eq(cvt_image(f32 ? (void *)want32 : (void *)want, normed,
+                                   H, W, c, types[t], CVT_NCHW), 0);
+            cr_assert_eq(cvt_image_nchw_normalized(
+                             f32 ? (void *)got32 : (void *)got, src, H, W, c,
+                             types[t], mean, std), 0);
+            for (size_t i = 0; i < P; i++) {
+                if (f32)
+                    cr_assert_eq(U(got32[i]), U(want32[i]), "c %u i %zu", c, i);
+                else
+                    cr_assert_eq(got[i], want[i], "c %u type %d i %zu", c,
+                                 types[t], i);
+            }
+        }
+    }
+    cr_assert_eq(cvt_image_nchw_normalized(got, src, H, W, 3, (cvt_dtype)0,
+                                           mean, std), -1);
+}
