@@ -23,12 +23,19 @@
  *   nn_allocmsg(total) + memcpy(pre-filled) + patches the request id, and
  *   sends the NN_MSG buffer (zero-copy hand-over to nanomsg). mixupd also
  *   sends a freshly nn_allocmsg'd buffer zero-copy; its workers write it
- *   with the mixed pixels where we write it with memcpy, so the
- *   fresh-memory cost (page faults of a new ~1.5 MiB buffer) is on both
- *   sides and the memcpy is the cheapest possible stand-in for computing
- *   the batch. `--send plain` instead nn_send()s the plain buffer, which
- *   makes nanomsg do the same allocate + copy internally (no request id
- *   patch); it is there to check that the two agree.
+ *   with the mixed pixels where we write it with memcpy: the memcpy is the
+ *   cheapest possible stand-in for computing the batch, and the malloc /
+ *   free per batch is the same on both sides. (With one reply in flight
+ *   glibc hands the same warm heap chunk back every time, so this side
+ *   takes no page faults; whether mixupd does depends on its own
+ *   allocation pattern, which is what run.sh's faults/batch shows.)
+ *   `--send plain` instead nn_send()s the plain buffer, which makes
+ *   nanomsg do the same allocate + copy internally (no request id patch);
+ *   it is there to check that the two agree.
+ * - Socket buffers are nanomsg's defaults (NN_SNDBUF 128 KiB, which it
+ *   sets as SO_SNDBUF), as mixupd uses them; `--sockbuf BYTES` sets
+ *   NN_SNDBUF on the server and NN_RCVBUF on the client to see what larger
+ *   buffers would give (the kernel caps them at net.core.wmem_max).
  * - Client: as libmixup's mixup_next() does: nn_send of a NEXT request
  *   (mxp_encode_next_req, 32 bytes), nn_recv with NN_MSG, mxp_reply_decode
  *   and a request-id check, nn_freemsg. NN_RCVMAXSIZE is -1 (the default

@@ -9,7 +9,7 @@
 
 CIFAR-10 shape (32x32x3, 10 classes), B = 128, alpha = 0.2, on synthetic
 uint8 images (the numbers do not depend on the pixel values). The daemon
-is started here (mixupd.Daemon) with server.workers worker threads.
+is started here (mixupd.Daemon) with --workers worker threads.
 
     bench/python_client.py [--seconds S] [--rounds R] [--samples N]
                            [--workers W] [--build DIR] [--json]
@@ -41,8 +41,10 @@ def parse_args():
                    help="rounds of the three measurements (default 3)")
     p.add_argument("--samples", type=int, default=10000,
                    help="samples in the synthetic dataset (default 10000)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="daemon worker threads (default 2)")
+    p.add_argument("--workers", type=int,
+                   default=max(1, (os.cpu_count() or 2) - 1),
+                   help="daemon worker threads (default: the cores but one, "
+                        "which the receiving process needs)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--alpha", type=float, default=0.2)
     p.add_argument("--build", default=os.environ.get(

@@ -116,7 +116,12 @@ field() { awk -v k="$1:" '$1 == k || index($0, k) == 1 { sub("^" k " *", ""); pr
 
 # utime+stime ticks and minor faults of a process (every thread).
 proc_usage() { awk '{ sub(/^.*\) /, ""); print $12 + $13, $8 }' "/proc/$1/stat"; }
-batches_sent() { "$mixupctl" --endpoint "$endpoint" stats --json | grep -o '"batches_sent": [0-9]*' | grep -o '[0-9]*$'; }
+# "batches_sent bytes_sent" of the daemon.
+sent() {
+    local j
+    j=$("$mixupctl" --endpoint "$endpoint" stats --json) || return 1
+    echo "$(grep -o '"batches_sent": [0-9]*' <<<"$j" | grep -o '[0-9]*$') $(grep -o '"bytes_sent": [0-9]*' <<<"$j" | grep -o '[0-9]*$')"
+}
 hz=$(getconf CLK_TCK)
 
 run_ceiling() {
@@ -127,16 +132,19 @@ run_ceiling() {
 # /proc, every thread, over the whole run) and mixupctl's (bash's time).
 run_mixupd() {
     local b0 b1 u0 u1 out
-    b0=$(batches_sent) && u0=$(proc_usage "$daemon_pid") || return 1
+    b0=$(sent) && u0=$(proc_usage "$daemon_pid") || return 1
     out=$( { TIMEFORMAT='%3U %3S'; time "$mixupctl" --endpoint "$endpoint" --seed "$1" \
         bench --seconds "$SECONDS_EACH" >"$tmp/mixupctl.out" 2>&1; } 2>&1 ) || { cat "$tmp/mixupctl.out"; return 1; }
-    b1=$(batches_sent) && u1=$(proc_usage "$daemon_pid") || return 1
+    b1=$(sent) && u1=$(proc_usage "$daemon_pid") || return 1
     cat "$tmp/mixupctl.out"
-    awk -v hz="$hz" -v n=$((b1 - b0)) -v u0="$u0" -v u1="$u1" -v t="$out" 'BEGIN {
+    awk -v hz="$hz" -v s0="$b0" -v s1="$b1" -v u0="$u0" -v u1="$u1" -v t="$out" 'BEGIN {
+        split(s0, x, " "); split(s1, y, " "); n = y[1] - x[1]
         split(u0, a, " "); split(u1, b, " "); split(t, c, " ")
         d = (b[1] - a[1]) / hz * 1e6 / n; cl = (c[1] + c[2]) * 1e6 / n
         printf "cpu us/batch: %.1f (daemon %.1f, client %.1f)\n", d + cl, d, cl
         printf "daemon page faults/batch: %.1f\n", (b[2] - a[2]) / n
+        # bytes_sent also counts the few small replies (open, close, stats)
+        printf "reply bytes: %.0f\n", (y[2] - x[2]) / n
     }'
 }
 run_numpy() {
@@ -145,7 +153,7 @@ run_numpy() {
         --alpha "$ALPHA" --seconds "$SECONDS_EACH" --seed "$1"
 }
 
-declare -A rate=() cpu=()
+declare -A rate=() cpu=() bytes=()
 measure() { # NAME ROUND
     local out v c extra=
     if ! out=$("run_$1" "$2" 2>&1) || ! v=$(field samples/s <<<"$out"); then
@@ -155,6 +163,7 @@ measure() { # NAME ROUND
         exit 1
     fi
     c=$(field "cpu us/batch" <<<"$out" || echo nan)
+    bytes[$1]=$(field "reply bytes" <<<"$out" || echo 0)
     rate[$1]+="$v "
     cpu[$1]+="$c "
     if [ "$1" = mixupd ]; then
@@ -171,6 +180,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
         measure "${order[(i + r - 1) % 3]}" "$r"
     done
 done
+
+# The ceiling is only a ceiling for replies of the same size.
+awk -v c="${bytes[ceiling]}" -v m="${bytes[mixupd]}" 'BEGIN {
+    d = c - m; if (d < 0) d = -d
+    if (d > 64) printf "run.sh: WARNING: nn_ceiling replies carry %d bytes, mixupd'"'"'s about %d: the ceiling does not match mixupd'"'"'s batches\n", c, m
+    else printf "reply size: %d bytes per batch (nn_ceiling), about %d (mixupd)\n", c, m
+}'
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "medians (B = $BATCH, 32x32x3 uint8 -> float32 NHWC):"

@@ -326,11 +326,12 @@ static int make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
     const mxp_batch_layout *L = &b->layout;
     const uint8_t *base = msg;
     size_t B = b->shape.size;
-    size_t x_bytes = B * b->shape.height * b->shape.width * b->shape.channels * 4;
-    size_t y_bytes = B * b->shape.classes * 4;
+    size_t x_bytes = L->x_bytes;
+    size_t y_bytes = L->y ? B * b->shape.classes * 4 : 0;
+    size_t aug_bytes = L->aug_count * sizeof(mixup_aug);
     /* Room for the worst case: every array copied. */
     size_t head = (sizeof(mixup_batch) + 15) & ~(size_t)15;
-    size_t spare_bytes = 16 * 5 + B * 20;
+    size_t spare_bytes = 16 * 9 + B * 28 + aug_bytes;
     if (((uintptr_t)base & 3u) != 0)
         spare_bytes += x_bytes + y_bytes;
     uint8_t *mem = malloc(head + spare_bytes);
@@ -353,8 +354,17 @@ static int make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
         .index1 = place(base + L->index1, B * 8, 8, &spare),
         .index2 = place(base + L->index2, B * 8, 8, &spare),
         .lam = place(base + L->lam, B * 4, 4, &spare),
-        .x = place(base + L->x, x_bytes, 4, &spare),
-        .y = place(base + L->y, y_bytes, 4, &spare),
+        .x = b->shape.dtype == MIXUP_FLOAT32
+                 ? place(base + L->x, x_bytes, 4, &spare)
+                 : NULL,
+        .x_half = b->shape.dtype != MIXUP_FLOAT32
+                      ? place(base + L->x, x_bytes, 2, &spare)
+                      : NULL,
+        .y = L->y ? place(base + L->y, y_bytes, 4, &spare) : NULL,
+        .label1 = L->label1 ? place(base + L->label1, B * 4, 4, &spare) : NULL,
+        .label2 = L->label2 ? place(base + L->label2, B * 4, 4, &spare) : NULL,
+        .aug = L->aug ? place(base + L->aug, aug_bytes, 8, &spare) : NULL,
+        .aug_per_sample = (uint32_t)(L->aug_count / B),
         .message_ = msg,
         .message_size_ = L->total,
     };

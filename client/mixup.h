@@ -101,12 +101,45 @@ MIXUP_API const char *mixup_err_name(int code);
 /** Element type of a batch's images. */
 typedef enum mixup_dtype {
     MIXUP_FLOAT32 = 1,
+    MIXUP_FLOAT16 = 2,  /* IEEE half, round to nearest even */
+    MIXUP_BFLOAT16 = 3, /* the top 16 bits of float32, round to nearest even */
 } mixup_dtype;
 
 /** Memory layout of a batch's images. */
 typedef enum mixup_layout {
     MIXUP_NHWC = 0,
+    MIXUP_NCHW = 1,
 } mixup_layout;
+
+/** How a sample was mixed (mixup_aug.mix_kind). */
+typedef enum mixup_mix_kind {
+    MIXUP_KIND_NONE = 0,   /* lam = 1: the first sample alone */
+    MIXUP_KIND_MIXUP = 1,  /* lam * x1 + (1 - lam) * x2 */
+    MIXUP_KIND_CUTMIX = 2, /* x1 with the cutmix box pasted from x2 */
+} mixup_mix_kind;
+
+/**
+ * What was drawn for one sample (the provenance of its augmentation), 96
+ * bytes, little-endian, as it travels on the wire. With the daemon's
+ * [augment] order = before_mix there are two per sample (one per source
+ * image, the first holding the CutMix box); else one. Fields of an
+ * augmentation that is off are zero.
+ */
+typedef struct mixup_aug {
+    uint8_t mix_kind;      /* mixup_mix_kind */
+    uint8_t flip;          /* bit 0: left-right, bit 1: up-down */
+    uint8_t erase_fill;    /* 0 not erased, 1 constant, 2 per channel,
+                              3 per-pixel uniform, 4 per-pixel normal */
+    uint8_t reserved0;
+    float shift_dy, shift_dx;   /* pixels: out[r][c] = in(r + dy, c + dx) */
+    uint32_t crop_y, crop_x;    /* top-left of the crop in the padded image */
+    uint32_t erase_y, erase_x, erase_h, erase_w;
+    float erase_value[4];       /* fill per channel (constant, channel) */
+    uint32_t reserved1;
+    uint64_t erase_noise_seed;  /* per-pixel fills: Philox key of the noise */
+    uint32_t cutmix_y0, cutmix_y1, cutmix_x0, cutmix_x1; /* [y0,y1) x [x0,x1) */
+    uint32_t reserved2[4];
+} mixup_aug;
 
 /** How a stream relates to other clients (DESIGN.md, "Data flow"). */
 typedef enum mixup_mode {
@@ -162,11 +195,20 @@ typedef struct mixup_batch {
     uint32_t classes;      /* K */
     mixup_dtype dtype;     /* of x */
     mixup_layout layout;   /* of x */
-    const float *x;        /* [B, H, W, C] */
-    const float *y;        /* [B, K], mixed one-hot rows */
+    const float *x;        /* [B, H, W, C] (NCHW: [B, C, H, W]) when dtype
+                              is MIXUP_FLOAT32, else NULL */
+    const float *y;        /* [B, K], mixed one-hot rows; NULL with
+                              labels = pairs */
     const int64_t *index1; /* [B] dataset index of the first sample */
     const int64_t *index2; /* [B] dataset index of the partner */
-    const float *lam;      /* [B] lambda; 1 means index1 alone */
+    const float *lam;      /* [B] lambda (CutMix: corrected to the box);
+                              1 means index1 alone */
+    const uint16_t *x_half; /* x as float16 or bfloat16 bit patterns when
+                               dtype says so, else NULL */
+    const int32_t *label1;  /* [B] with labels = pairs, else NULL */
+    const int32_t *label2;  /* [B] with labels = pairs, else NULL */
+    const mixup_aug *aug;   /* [B * aug_per_sample], or NULL */
+    uint32_t aug_per_sample; /* 0, 1, or 2 (augmented before mixing) */
     void *message_;        /* private: the received message */
     size_t message_size_;  /* private */
 } mixup_batch;

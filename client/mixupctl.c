@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "mixup.h"
+#include "dump.h"
 #include "npy_write.h"
 #include "preview.h"
 #include "progress.h"
@@ -233,50 +234,6 @@ static int cmd_info(ctl *c)
 
 /* ---- dump ---- */
 
-enum { W_X, W_Y, W_I1, W_I2, W_LAM, W_POS, W_COUNT };
-
-static int open_writers(npy_writer *w, const char *dir, const mixup_batch *b,
-                        uint64_t rows)
-{
-    static const char *names[W_COUNT] = {"x.npy", "y.npy", "index1.npy",
-                                         "index2.npy", "lam.npy", "position.npy"};
-    uint64_t sx[4] = {rows, b->height, b->width, b->channels};
-    uint64_t sy[2] = {rows, b->classes};
-    uint64_t s1[1] = {rows};
-    uint64_t sp[2] = {rows, 2};
-    const struct { const char *descr; size_t size; const uint64_t *shape; int nd; } spec[W_COUNT] = {
-        {"<f4", 4, sx, 4}, {"<f4", 4, sy, 2}, {"<i8", 8, s1, 1},
-        {"<i8", 8, s1, 1}, {"<f4", 4, s1, 1}, {"<i8", 8, sp, 2},
-    };
-    for (int i = 0; i < W_COUNT; i++) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        int rc = npy_writer_open(&w[i], path, spec[i].descr, spec[i].size,
-                                 spec[i].shape, spec[i].nd);
-        if (rc < 0) {
-            fprintf(stderr, "mixupctl: cannot write %s: %s\n", path, strerror(-rc));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int append_batch(npy_writer *w, const mixup_batch *b)
-{
-    size_t B = b->size;
-    size_t px = (size_t)b->height * b->width * b->channels;
-    int rc = npy_writer_append(&w[W_X], b->x, B * px * 4);
-    rc |= npy_writer_append(&w[W_Y], b->y, B * b->classes * 4);
-    rc |= npy_writer_append(&w[W_I1], b->index1, B * 8);
-    rc |= npy_writer_append(&w[W_I2], b->index2, B * 8);
-    rc |= npy_writer_append(&w[W_LAM], b->lam, B * 4);
-    for (size_t j = 0; j < B; j++) {
-        int64_t pos[2] = {(int64_t)b->epoch, (int64_t)b->index};
-        rc |= npy_writer_append(&w[W_POS], pos, sizeof pos);
-    }
-    return rc ? -1 : 0;
-}
-
 static int cmd_dump(ctl *c, int argc, char **argv)
 {
     uint64_t batches = 0;
@@ -304,7 +261,8 @@ static int cmd_dump(ctl *c, int argc, char **argv)
     }
     if (connect_and_open(c, 1))
         return 1;
-    npy_writer w[W_COUNT] = {0};
+    dump_writer w = {0};
+    char path[1100];
     int status = 0;
     progress p;
     progress_start(&p, "dump", batches, 0);
@@ -316,9 +274,13 @@ static int cmd_dump(ctl *c, int argc, char **argv)
             status = fail(c, rc, "next batch");
             break;
         }
-        if (n == 0 && open_writers(w, out, b, batches * b->size) < 0)
+        if (n == 0 && (rc = dump_open(&w, out, b, batches * b->size, path,
+                                      sizeof path)) < 0) {
+            fprintf(stderr, "mixupctl: cannot write %s: %s\n", path,
+                    strerror(-rc));
             status = 1;
-        if (!status && append_batch(w, b) < 0) {
+        }
+        if (!status && dump_append(&w, b) < 0) {
             fprintf(stderr, "mixupctl: writing to %s failed\n", out);
             status = 1;
         }
@@ -326,11 +288,10 @@ static int cmd_dump(ctl *c, int argc, char **argv)
         progress_update(&p, n + 1);
     }
     progress_end(&p);
-    for (int i = 0; i < W_COUNT; i++)
-        if (npy_writer_close(&w[i]) < 0 && !status) {
-            fprintf(stderr, "mixupctl: %s is incomplete\n", w[i].path);
-            status = 1;
-        }
+    if (dump_close(&w, path, sizeof path) < 0 && !status) {
+        fprintf(stderr, "mixupctl: %s is incomplete\n", path);
+        status = 1;
+    }
     if (!status)
         printf("wrote %" PRIu64 " batches to %s\n", batches, out);
     return status;
@@ -1143,6 +1104,12 @@ static int cmd_preview(ctl *c, int argc, char **argv)
     for (uint64_t i = 0; i < a.batches && !status; i++)
         if ((rc = mixup_next(c->client, &got[i])) < 0)
             status = fail(c, rc, "next batch");
+    if (!status && (!got[0]->x || got[0]->layout != MIXUP_NHWC || !got[0]->y)) {
+        fprintf(stderr, "mixupctl: preview needs float32 NHWC images and "
+                "mixed labels (the daemon's [output] dtype = float32, layout "
+                "= NHWC, [batch] labels = mixed)\n");
+        status = 1;
+    }
     if (!status)
         status = preview_draw(&g, got, a.batches, a.out);
     if (!status) {

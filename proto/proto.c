@@ -250,10 +250,19 @@ static int decode_batch(const uint8_t *b, const mxp_header *hdr,
     r->shape.classes = get_u32(b + 40);
     r->shape.dtype = get_u32(b + 44);
     r->shape.layout = get_u32(b + 48);
-    if (r->shape.dtype != MIXUP_FLOAT32 || r->shape.layout != MIXUP_NHWC)
+    r->shape.flags = get_u32(b + 52);
+    if (r->shape.dtype < MIXUP_FLOAT32 || r->shape.dtype > MIXUP_BFLOAT16 ||
+        r->shape.layout > MIXUP_NCHW)
         return fail(MIXUP_EPROTO, err, errlen,
                     "BATCH dtype %u / layout %u not understood",
                     r->shape.dtype, r->shape.layout);
+    if ((r->shape.flags & ~MXP_BATCH_FLAGS_KNOWN) ||
+        ((r->shape.flags & MXP_BATCH_AUG2) && !(r->shape.flags & MXP_BATCH_AUG)))
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "BATCH section flags 0x%x not understood", r->shape.flags);
+    if (get_u32(b + 56) || get_u32(b + 60))
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "BATCH reserved bytes 56..63 must be zero");
     int rc = mxp_batch_layout_compute(&r->shape, &r->layout);
     if (rc < 0)
         return fail(MIXUP_EPROTO, err, errlen,
@@ -482,6 +491,23 @@ static size_t align_up(size_t v)
     return (v + MXP_ALIGN - 1) & ~(size_t)(MXP_ALIGN - 1);
 }
 
+_Static_assert(sizeof(mixup_aug) == MXP_AUG_RECORD, "mixup_aug is 96 bytes");
+
+static size_t dtype_size(uint32_t dtype)
+{
+    return dtype == MIXUP_FLOAT32 ? 4 : 2;
+}
+
+/* Place a section of @bytes at the next boundary; 0 bytes: absent. */
+static size_t section(uint64_t *off, uint64_t bytes)
+{
+    if (bytes == 0)
+        return 0;
+    size_t at = align_up((size_t)*off);
+    *off = at + bytes;
+    return at;
+}
+
 int mxp_batch_layout_compute(const mxp_batch_shape *s, mxp_batch_layout *out)
 {
     if (!s->size || !s->height || !s->width || !s->channels || !s->classes)
@@ -494,24 +520,28 @@ int mxp_batch_layout_compute(const mxp_batch_shape *s, mxp_batch_layout *out)
     uint64_t per_sample = pixels * s->channels;
     if (per_sample > UINT32_MAX)
         return MIXUP_ETOOBIG;
-    uint64_t x_bytes = per_sample * s->size * 4;
-    uint64_t y_bytes = (uint64_t)s->classes * s->size * 4;
-    size_t off = align_up(MXP_HEADER_SIZE + MXP_BATCH_FIXED);
-    out->index1 = off;
-    off = align_up(off + (size_t)s->size * 8);
-    out->index2 = off;
-    off = align_up(off + (size_t)s->size * 8);
-    out->lam = off;
-    off = align_up(off + (size_t)s->size * 4);
-    out->x = off;
+    uint64_t B = s->size;
+    uint64_t x_bytes = per_sample * B * dtype_size(s->dtype);
+    uint64_t y_bytes = (s->flags & MXP_BATCH_PAIRS) ? 0 : (uint64_t)s->classes * B * 4;
+    uint64_t pair_bytes = (s->flags & MXP_BATCH_PAIRS) ? B * 4 : 0;
+    uint64_t aug_count = !(s->flags & MXP_BATCH_AUG) ? 0
+                         : (s->flags & MXP_BATCH_AUG2) ? 2 * B : B;
     if (x_bytes > UINT32_MAX || y_bytes > UINT32_MAX)
         return MIXUP_ETOOBIG;
-    uint64_t end = align_up(off + x_bytes);
-    out->y = (size_t)end;
-    end += y_bytes;
-    if (end > UINT32_MAX)
+    uint64_t off = MXP_HEADER_SIZE + MXP_BATCH_FIXED;
+    out->index1 = section(&off, B * 8);
+    out->index2 = section(&off, B * 8);
+    out->lam = section(&off, B * 4);
+    out->label1 = section(&off, pair_bytes);
+    out->label2 = section(&off, pair_bytes);
+    out->aug = section(&off, aug_count * MXP_AUG_RECORD);
+    out->x = section(&off, x_bytes);
+    out->y = section(&off, y_bytes);
+    if (off > UINT32_MAX)
         return MIXUP_ETOOBIG;
-    out->total = (size_t)end;
+    out->x_bytes = (size_t)x_bytes;
+    out->aug_count = (size_t)aug_count;
+    out->total = (size_t)off;
     return 0;
 }
 
@@ -540,12 +570,22 @@ void mxp_encode_batch_head(uint8_t *buf, uint64_t request_id,
     put_u32(b + 40, s->classes);
     put_u32(b + 44, s->dtype);
     put_u32(b + 48, s->layout);
-    /* Padding between arrays is zeroed so a batch's bytes are fully
+    put_u32(b + 52, s->flags);
+    /* Padding between sections is zeroed so a batch's bytes are fully
      * determined (byte-for-byte comparisons, no leaked heap contents). */
     size_t B = s->size;
-    zero_gap(buf, layout->index1 + B * 8, layout->index2);
-    zero_gap(buf, layout->index2 + B * 8, layout->lam);
-    zero_gap(buf, layout->lam + B * 4, layout->x);
-    zero_gap(buf, layout->x + B * s->height * s->width * s->channels * 4,
-             layout->y);
+    const size_t starts[8] = {layout->index1, layout->index2, layout->lam,
+                              layout->label1, layout->label2, layout->aug,
+                              layout->x, layout->y};
+    const size_t sizes[8] = {B * 8, B * 8, B * 4, B * 4, B * 4,
+                             layout->aug_count * MXP_AUG_RECORD,
+                             layout->x_bytes, (size_t)s->classes * B * 4};
+    size_t end = layout->index1;
+    for (int i = 0; i < 8; i++) {
+        if (!starts[i])
+            continue;
+        zero_gap(buf, end, starts[i]);
+        end = starts[i] + sizes[i];
+    }
+    zero_gap(buf, end, layout->total);
 }

@@ -130,17 +130,28 @@ typedef struct mxp_error_rep {
     const char *msg; /* not NUL-terminated */
 } mxp_error_rep;
 
+/* Optional sections of a batch reply (mxp_batch_shape.flags). */
+#define MXP_BATCH_PAIRS 1u /* label1, label2 int32 [B] instead of y */
+#define MXP_BATCH_AUG 2u   /* aug records (mixup_aug, 96 bytes) */
+#define MXP_BATCH_AUG2 4u  /* two aug records per sample (before_mix) */
+#define MXP_BATCH_FLAGS_KNOWN 7u
+#define MXP_AUG_RECORD 96u
+
 /* Shape of a batch reply; the array offsets follow from it. */
 typedef struct mxp_batch_shape {
     uint32_t size; /* B */
     uint32_t height, width, channels, classes;
     uint32_t dtype;  /* mixup_dtype */
     uint32_t layout; /* mixup_layout */
+    uint32_t flags;  /* MXP_BATCH_* */
 } mxp_batch_shape;
 
-/* Offsets from the start of the message (header included). */
+/* Offsets from the start of the message (header included); an absent
+ * section has offset 0. Order: index1, index2, lam, label1, label2, aug,
+ * x, y; each section starts on a 64-byte boundary. */
 typedef struct mxp_batch_layout {
-    size_t index1, index2, lam, x, y;
+    size_t index1, index2, lam, label1, label2, aug, x, y;
+    size_t x_bytes, aug_count;
     size_t total; /* message size */
 } mxp_batch_layout;
 

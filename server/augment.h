@@ -70,10 +70,8 @@
  * many channels; aug_*_check rejects images with more. */
 #define AUG_MAX_CHANNELS 4u
 
-/* prng domain of the per-pixel erase noise stream. It belongs in enum
- * prng_domain (prng.h) as a never-renumbered value; kept here until the
- * integrator moves it. */
-#define AUG_PRNG_NOISE 4u
+/* prng domain of the per-pixel erase noise stream (prng.h). */
+#define AUG_PRNG_NOISE PRNG_NOISE
 
 /* How samples beyond the border are made up, for an axis "abcd". The same
  * word means different things in Keras and torchvision, hence the names:

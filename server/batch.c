@@ -4,83 +4,484 @@
 #include "batch.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kernels.h"
 
-int bat_plan_init(bat_plan *plan, const ds_dataset *ds, uint32_t batch_size,
-                  double alpha, int shuffle, char *err, size_t errlen)
+#define ALIGN64(n) (((n) + 63) & ~(size_t)63)
+
+/* ------------------------------------------------------------ the plan */
+
+static int parse_floats(const char *s, float *out, uint32_t max,
+                        uint32_t *n)
 {
-    plan->ds = ds;
-    plan->smp.n = ds->n;
-    plan->smp.batch_size = batch_size;
-    plan->smp.alpha = alpha;
-    plan->smp.shuffle = shuffle;
-    plan->scale = ds->dtype == DS_U8 ? 1.0f / 255.0f : 1.0f;
-    if (smp_batches_per_epoch(&plan->smp) == 0) {
-        snprintf(err, errlen,
-                 "batch.size = %u needs at least %llu samples per epoch "
-                 "(2 x batch size), the dataset has %llu",
-                 batch_size, 2ull * batch_size, (unsigned long long)ds->n);
-        return MIXUP_ECONFIG;
-    }
-    plan->shape = (mxp_batch_shape){
-        .size = batch_size,
-        .height = ds->h,
-        .width = ds->w,
-        .channels = ds->c,
-        .classes = ds->classes,
-        .dtype = MIXUP_FLOAT32,
-        .layout = MIXUP_NHWC,
-    };
-    int rc = mxp_batch_layout_compute(&plan->shape, &plan->layout);
-    if (rc < 0) {
-        snprintf(err, errlen,
-                 "a batch of %u samples of %ux%ux%u would not fit one "
-                 "message (4 GiB at most)",
-                 batch_size, ds->h, ds->w, ds->c);
-        return MIXUP_ETOOBIG;
+    *n = 0;
+    while (*s) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || *n == max)
+            return -1;
+        out[(*n)++] = (float)v;
+        s = end;
+        while (*s == ' ')
+            s++;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return -1;
     }
     return 0;
 }
 
-static void mix_labels(const ds_dataset *ds, float *row, int64_t i1,
-                       int64_t i2, float lam)
+static int plan_normalize(bat_plan *p, const cfg_config *cfg, uint32_t c,
+                          char *err, size_t errlen)
 {
-    if (ds->soft_labels)
-        krn_mix_rows(row, ds->label_rows + (size_t)i1 * ds->classes,
-                     ds->label_rows + (size_t)i2 * ds->classes, ds->classes,
-                     lam);
+    if (!cfg->normalize_mean[0] && !cfg->normalize_std[0])
+        return 0;
+    uint32_t nm, ns;
+    if (parse_floats(cfg->normalize_mean, p->norm.mean, AUG_MAX_CHANNELS, &nm) ||
+        parse_floats(cfg->normalize_std, p->norm.std, AUG_MAX_CHANNELS, &ns) ||
+        nm != c || ns != c) {
+        snprintf(err, errlen, "augment.normalize_mean = '%s' and "
+                 "augment.normalize_std = '%s': expected %u comma-separated "
+                 "numbers each (one per channel)", cfg->normalize_mean,
+                 cfg->normalize_std, c);
+        return MIXUP_ECONFIG;
+    }
+    p->norm_on = 1;
+    return aug_normalize_check(&p->norm, c, err, errlen);
+}
+
+static void plan_augment(bat_plan *p, const cfg_config *cfg)
+{
+    static const aug_fill fills[4] = {AUG_FILL_NEAREST, AUG_FILL_CONSTANT,
+                                      AUG_FILL_REFLECT, AUG_FILL_WRAP};
+    /* torchvision's words: reflect = dcb|abcd, symmetric = dcba|abcd. */
+    static const aug_fill crops[4] = {AUG_FILL_CONSTANT, AUG_FILL_MIRROR,
+                                      AUG_FILL_NEAREST, AUG_FILL_REFLECT};
+    static const aug_erase_fill erases[4] = {AUG_ERASE_CONSTANT,
+                                             AUG_ERASE_CHANNEL,
+                                             AUG_ERASE_UNIFORM,
+                                             AUG_ERASE_NORMAL};
+    p->before_mix = cfg->aug_order == 1;
+    p->flip = (aug_flip_settings){cfg->flip_horizontal, cfg->flip_vertical};
+    p->flip_on = cfg->flip_horizontal > 0 || cfg->flip_vertical > 0;
+    p->shift = (aug_shift_settings){
+        .height_range = cfg->height_shift_range,
+        .width_range = cfg->width_shift_range,
+        .fill = fills[cfg->fill_mode],
+        .cval = (float)cfg->cval,
+    };
+    p->shift_on = cfg->height_shift_range > 0 || cfg->width_shift_range > 0;
+    p->crop = (aug_crop_settings){cfg->crop_padding, crops[cfg->crop_mode],
+                                  (float)cfg->crop_value};
+    p->crop_on = cfg->crop_padding > 0;
+    aug_erase_defaults(&p->erase);
+    p->erase.p = cfg->erase_prob;
+    p->erase.area_lo = cfg->erase_area_min;
+    p->erase.area_hi = cfg->erase_area_max;
+    p->erase.ratio = cfg->erase_ratio;
+    p->erase.fill = erases[cfg->erase_fill];
+    for (uint32_t k = 0; k < AUG_MAX_CHANNELS; k++)
+        p->erase.value[k] = (float)cfg->erase_value;
+    p->erase_on = cfg->erase_prob > 0;
+}
+
+static int check_augment(bat_plan *p, uint32_t c, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (p->flip_on)
+        rc = aug_flip_check(&p->flip, err, errlen);
+    if (!rc && p->shift_on)
+        rc = aug_shift_check(&p->shift, err, errlen);
+    if (!rc && p->crop_on)
+        rc = aug_crop_check(&p->crop, err, errlen);
+    if (!rc && p->erase_on)
+        rc = aug_erase_check(&p->erase, c, err, errlen);
+    if (!rc && p->smoothing > 0)
+        rc = aug_smooth_check(p->smoothing, err, errlen);
+    return rc;
+}
+
+static int plan_shape(bat_plan *p, char *err, size_t errlen)
+{
+    const ds_dataset *ds = p->ds;
+    int augmenting = p->flip_on || p->shift_on || p->crop_on || p->erase_on;
+    int cutmix = p->smp.mix == SMP_CUTMIX ||
+                 (p->smp.cutmix_alpha > 0 && p->smp.mix != SMP_NONE);
+    uint32_t flags = p->pairs ? MXP_BATCH_PAIRS : 0;
+    if (augmenting || cutmix)
+        flags |= MXP_BATCH_AUG | (p->before_mix ? MXP_BATCH_AUG2 : 0);
+    p->fast = !augmenting && !cutmix && !p->norm_on && !p->before_mix &&
+              p->dtype == CVT_F32 && p->out_layout == CVT_NHWC;
+    p->shape = (mxp_batch_shape){
+        .size = p->smp.batch_size, .height = ds->h, .width = ds->w,
+        .channels = ds->c, .classes = ds->classes, .dtype = p->dtype,
+        .layout = p->out_layout, .flags = flags,
+    };
+    if (mxp_batch_layout_compute(&p->shape, &p->layout) < 0) {
+        snprintf(err, errlen,
+                 "a batch of %u samples of %ux%ux%u would not fit one "
+                 "message (4 GiB at most)",
+                 p->smp.batch_size, ds->h, ds->w, ds->c);
+        return MIXUP_ETOOBIG;
+    }
+    size_t per = (size_t)ds->h * ds->w * ds->c;
+    p->scratch_bytes = 3 * ALIGN64(per * 4) + 2 * ALIGN64(ds->classes * 4) +
+                       ALIGN64(p->smp.batch_size * sizeof(smp_draw));
+    return 0;
+}
+
+static int plan_batch(bat_plan *p, const cfg_config *cfg, char *err,
+                      size_t errlen)
+{
+    const ds_dataset *ds = p->ds;
+    p->smp = (smp_settings){
+        .n = ds->n, .batch_size = cfg->batch_size, .alpha = cfg->alpha,
+        .shuffle = cfg->shuffle, .mix = (smp_mix)cfg->mix,
+        .pairing = (smp_pairing)cfg->pairing,
+        .cutmix_alpha = cfg->cutmix_alpha, .switch_prob = cfg->switch_prob,
+        .skip_prob = 1.0 - cfg->mix_prob, .height = ds->h, .width = ds->w,
+    };
+    if (smp_batches_per_epoch(&p->smp) == 0) {
+        snprintf(err, errlen,
+                 "batch.size = %u needs at least %llu samples per epoch, "
+                 "the dataset has %llu",
+                 cfg->batch_size,
+                 (unsigned long long)smp_samples_per_batch(&p->smp),
+                 (unsigned long long)ds->n);
+        return MIXUP_ECONFIG;
+    }
+    p->smoothing = (float)cfg->label_smoothing;
+    p->pairs = cfg->label_mode == 1;
+    if (p->pairs && ds->soft_labels) {
+        snprintf(err, errlen, "batch.labels = pairs needs class-index "
+                 "labels; this dataset's labels are rows of %u values",
+                 ds->classes);
+        return MIXUP_ECONFIG;
+    }
+    return 0;
+}
+
+int bat_plan_from_config(bat_plan *plan, const ds_dataset *ds,
+                         const cfg_config *cfg, char *err, size_t errlen)
+{
+    *plan = (bat_plan){.ds = ds};
+    int rc = plan_batch(plan, cfg, err, errlen);
+    if (rc < 0)
+        return rc;
+    plan->scale = cfg->out_scale > 0         ? (float)cfg->out_scale
+                  : ds->dtype == DS_U8 ? 1.0f / 255.0f
+                                       : 1.0f;
+    plan->dtype = (cvt_dtype)(cfg->out_dtype + 1);
+    plan->out_layout = (cvt_layout)cfg->out_layout;
+    plan_augment(plan, cfg);
+    if ((rc = check_augment(plan, ds->c, err, errlen)) < 0 ||
+        (rc = plan_normalize(plan, cfg, ds->c, err, errlen)) < 0)
+        return rc;
+    return plan_shape(plan, err, errlen);
+}
+
+int bat_plan_init(bat_plan *plan, const ds_dataset *ds, uint32_t batch_size,
+                  double alpha, int shuffle, char *err, size_t errlen)
+{
+    static cfg_config cfg; /* the seed's pipeline: every default */
+    static int ready;
+    if (!ready) {
+        cfg_defaults(&cfg);
+        ready = 1;
+    }
+    cfg_config c = cfg;
+    c.batch_size = batch_size;
+    c.alpha = alpha;
+    c.shuffle = shuffle;
+    return bat_plan_from_config(plan, ds, &c, err, errlen);
+}
+
+/* ------------------------------------------------------------ building */
+
+/* Scratch: three images, two label rows, the sampler's draws. */
+typedef struct bat_scratch {
+    float *img[3];
+    float *row1, *row2;
+    smp_draw *draws;
+} bat_scratch;
+
+static bat_scratch carve(const bat_plan *p, void *mem)
+{
+    const ds_dataset *ds = p->ds;
+    size_t per = ALIGN64((size_t)ds->h * ds->w * ds->c * 4);
+    size_t row = ALIGN64(ds->classes * 4);
+    char *m = mem;
+    bat_scratch s = {
+        .img = {(float *)(void *)m, (float *)(void *)(m + per),
+                (float *)(void *)(m + 2 * per)},
+        .row1 = (float *)(void *)(m + 3 * per),
+        .row2 = (float *)(void *)(m + 3 * per + row),
+        .draws = (smp_draw *)(void *)(m + 3 * per + 2 * row),
+    };
+    return s;
+}
+
+static void load(const bat_plan *p, int64_t index, float *dst)
+{
+    const ds_dataset *ds = p->ds;
+    size_t per = (size_t)ds->h * ds->w * ds->c;
+    if (ds->dtype == DS_U8) {
+        cvt_u8_to_f32(dst, (const uint8_t *)ds->images + index * per, per,
+                      p->scale);
+    } else {
+        const float *src = (const float *)ds->images + index * per;
+        for (size_t i = 0; i < per; i++)
+            dst[i] = p->scale * src[i];
+    }
+}
+
+/* Crop, shift, flip, erase @img (with @tmp as room), drawing from the
+ * streams of (seed, epoch, k, @sample); record what was drawn. */
+static void augment(const bat_plan *p, const smp_order *o, uint64_t k,
+                    uint32_t sample, float *img, float *tmp, mixup_aug *rec)
+{
+    const ds_dataset *ds = p->ds;
+    uint32_t h = ds->h, w = ds->w, c = ds->c;
+    size_t bytes = (size_t)h * w * c * 4;
+    prng_stream s;
+    if (p->crop_on) {
+        aug_crop_params cp;
+        prng_stream_init(&s, o->seed, PRNG_CROP, o->epoch, k, sample);
+        aug_crop_draw(&s, &p->crop, &cp);
+        aug_crop_apply(tmp, img, h, w, c, &p->crop, &cp);
+        memcpy(img, tmp, bytes);
+        rec->crop_y = cp.y;
+        rec->crop_x = cp.x;
+    }
+    if (p->shift_on) {
+        aug_shift_params sp;
+        prng_stream_init(&s, o->seed, PRNG_SHIFT, o->epoch, k, sample);
+        aug_shift_draw(&s, &p->shift, h, w, &sp);
+        aug_shift_apply(tmp, img, h, w, c, &p->shift, &sp);
+        memcpy(img, tmp, bytes);
+        rec->shift_dy = sp.dy;
+        rec->shift_dx = sp.dx;
+    }
+    if (p->flip_on) {
+        aug_flip_params fp;
+        prng_stream_init(&s, o->seed, PRNG_FLIP, o->epoch, k, sample);
+        aug_flip_draw(&s, &p->flip, &fp);
+        aug_flip_apply(img, h, w, c, &fp);
+        rec->flip = (uint8_t)(fp.horizontal | (fp.vertical << 1));
+    }
+    if (p->erase_on) {
+        aug_erase_params ep;
+        prng_stream_init(&s, o->seed, PRNG_ERASE, o->epoch, k, sample);
+        aug_erase_draw(&s, &p->erase, h, w, c, &ep);
+        aug_erase_apply(img, h, w, c, &p->erase, &ep);
+        rec->erase_fill = ep.fill;
+        rec->erase_y = ep.y;
+        rec->erase_x = ep.x;
+        rec->erase_h = ep.h;
+        rec->erase_w = ep.w;
+        memcpy(rec->erase_value, ep.value, sizeof rec->erase_value);
+        rec->erase_noise_seed = ep.noise_seed;
+    }
+}
+
+static void record_box(mixup_aug *rec, const smp_draw *d)
+{
+    rec->mix_kind = d->kind;
+    if (d->kind == SMP_KIND_CUTMIX) {
+        rec->cutmix_y0 = d->box.y0;
+        rec->cutmix_y1 = d->box.y1;
+        rec->cutmix_x0 = d->box.x0;
+        rec->cutmix_x1 = d->box.x1;
+    }
+}
+
+/* Mix two loaded images: the result is one of @a, @out. */
+static float *mix(const bat_plan *p, const smp_draw *d, float *a, float *b,
+                  float *out)
+{
+    const ds_dataset *ds = p->ds;
+    size_t per = (size_t)ds->h * ds->w * ds->c;
+    if (d->kind == SMP_KIND_MIXUP) {
+        krn_mix_f32(out, a, b, per, d->lam);
+        return out;
+    }
+    if (d->kind == SMP_KIND_CUTMIX)
+        aug_cutmix_apply(a, b, ds->h, ds->w, ds->c, &d->box);
+    return a;
+}
+
+/* One sample of the general path; returns the finished float image. */
+static float *sample_image(const bat_plan *p, const smp_order *o, uint64_t k,
+                           uint32_t j, const smp_draw *d, bat_scratch *s,
+                           mixup_aug *rec)
+{
+    const ds_dataset *ds = p->ds;
+    size_t per = (size_t)ds->h * ds->w * ds->c;
+    float *a = s->img[0], *b = s->img[1], *t = s->img[2];
+    load(p, d->index1, a);
+    if (p->before_mix) {
+        mixup_aug *r1 = rec ? &rec[2 * j] : NULL, *r2 = rec ? &rec[2 * j + 1] : NULL;
+        if (rec)
+            augment(p, o, k, j, a, t, r1);
+        if (d->kind != SMP_KIND_NONE) {
+            load(p, d->index2, b);
+            if (rec)
+                augment(p, o, k, p->smp.batch_size + j, b, t, r2);
+        }
+        if (r1)
+            record_box(r1, d);
+        return d->kind == SMP_KIND_NONE ? a : mix(p, d, a, b, t);
+    }
+    float *r = a;
+    if (d->kind == SMP_KIND_MIXUP && ds->dtype == DS_U8) {
+        krn_mix_u8(t, (const uint8_t *)ds->images + d->index1 * per,
+                   (const uint8_t *)ds->images + d->index2 * per, per, d->lam,
+                   p->scale);
+        r = t;
+    } else if (d->kind != SMP_KIND_NONE) {
+        load(p, d->index2, b);
+        r = mix(p, d, a, b, t);
+    }
+    if (rec) {
+        record_box(&rec[j], d);
+        augment(p, o, k, j, r, r == a ? b : a, &rec[j]);
+    }
+    return r;
+}
+
+static void build_images(const bat_plan *p, const smp_order *o, uint64_t k,
+                         uint8_t *msg, bat_scratch *s)
+{
+    const ds_dataset *ds = p->ds;
+    const mxp_batch_layout *L = &p->layout;
+    size_t per = (size_t)ds->h * ds->w * ds->c;
+    size_t out_bytes = per * cvt_dtype_size(p->dtype);
+    mixup_aug *rec = L->aug ? (mixup_aug *)(void *)(msg + L->aug) : NULL;
+    if (rec)
+        memset(rec, 0, L->aug_count * sizeof *rec);
+    for (uint32_t j = 0; j < p->smp.batch_size; j++) {
+        float *img = sample_image(p, o, k, j, &s->draws[j], s, rec);
+        if (p->norm_on)
+            aug_normalize_apply(img, (size_t)ds->h * ds->w, ds->c, &p->norm);
+        cvt_image(msg + L->x + j * out_bytes, img, ds->h, ds->w, ds->c,
+                  p->dtype, p->out_layout);
+    }
+}
+
+/* The seed's pipeline: mix straight into the reply. */
+static void build_images_fast(const bat_plan *p, uint8_t *msg,
+                              const smp_draw *d)
+{
+    const ds_dataset *ds = p->ds;
+    size_t per = (size_t)ds->h * ds->w * ds->c;
+    float *x = (float *)(void *)(msg + p->layout.x);
+    for (uint32_t j = 0; j < p->smp.batch_size; j++) {
+        if (ds->dtype == DS_U8) {
+            const uint8_t *img = ds->images;
+            krn_mix_u8(x + j * per, img + d[j].index1 * per,
+                       img + d[j].index2 * per, per, d[j].lam, p->scale);
+        } else {
+            const float *img = ds->images;
+            krn_mix_f32(x + j * per, img + d[j].index1 * per,
+                        img + d[j].index2 * per, per, d[j].lam);
+        }
+    }
+}
+
+static void target_row(const bat_plan *p, int64_t index, float *row)
+{
+    const ds_dataset *ds = p->ds;
+    if (ds->soft_labels) {
+        memcpy(row, ds->label_rows + (size_t)index * ds->classes,
+               ds->classes * 4);
+        if (p->smoothing > 0)
+            aug_smooth_row(row, ds->classes, p->smoothing);
+    } else {
+        aug_smooth_onehot(row, ds->classes, ds->labels[index], p->smoothing);
+    }
+}
+
+static void build_labels(const bat_plan *p, uint8_t *msg, bat_scratch *s)
+{
+    const ds_dataset *ds = p->ds;
+    const mxp_batch_layout *L = &p->layout;
+    for (uint32_t j = 0; j < p->smp.batch_size; j++) {
+        const smp_draw *d = &s->draws[j];
+        if (p->pairs) {
+            ((int32_t *)(void *)(msg + L->label1))[j] = ds->labels[d->index1];
+            ((int32_t *)(void *)(msg + L->label2))[j] = ds->labels[d->index2];
+            continue;
+        }
+        float *row = (float *)(void *)(msg + L->y) + (size_t)j * ds->classes;
+        if (!ds->soft_labels && p->smoothing == 0) {
+            krn_mix_onehot(row, ds->classes, ds->labels[d->index1],
+                           ds->labels[d->index2], d->lam);
+            continue;
+        }
+        target_row(p, d->index1, s->row1);
+        target_row(p, d->index2, s->row2);
+        krn_mix_rows(row, s->row1, s->row2, ds->classes, d->lam);
+    }
+}
+
+void bat_build_with(const bat_plan *plan, const smp_order *order, uint64_t k,
+                    uint64_t stream_id, uint8_t *msg, void *scratch)
+{
+    const mxp_batch_layout *L = &plan->layout;
+    mxp_encode_batch_head(msg, 0, stream_id, order->epoch, k, &plan->shape,
+                          L);
+    bat_scratch s = carve(plan, scratch);
+    smp_batch_plan(&plan->smp, order, k, s.draws);
+    int64_t *index1 = (int64_t *)(void *)(msg + L->index1);
+    int64_t *index2 = (int64_t *)(void *)(msg + L->index2);
+    float *lam = (float *)(void *)(msg + L->lam);
+    for (uint32_t j = 0; j < plan->smp.batch_size; j++) {
+        index1[j] = s.draws[j].index1;
+        index2[j] = s.draws[j].index2;
+        lam[j] = s.draws[j].lam;
+    }
+    if (plan->fast)
+        build_images_fast(plan, msg, s.draws);
     else
-        krn_mix_onehot(row, ds->classes, ds->labels[i1], ds->labels[i2], lam);
+        build_images(plan, order, k, msg, &s);
+    build_labels(plan, msg, &s);
 }
 
 void bat_build(const bat_plan *plan, const smp_order *order, uint64_t k,
                uint64_t stream_id, uint8_t *msg)
 {
-    const mxp_batch_layout *L = &plan->layout;
-    const ds_dataset *ds = plan->ds;
-    mxp_encode_batch_head(msg, 0, stream_id, order->epoch, k, &plan->shape,
-                          L);
-    int64_t *index1 = (int64_t *)(void *)(msg + L->index1);
-    int64_t *index2 = (int64_t *)(void *)(msg + L->index2);
-    float *lam = (float *)(void *)(msg + L->lam);
-    float *x = (float *)(void *)(msg + L->x);
-    float *y = (float *)(void *)(msg + L->y);
-    smp_batch_draws(&plan->smp, order, k, index1, index2, lam);
+    void *scratch = aligned_alloc(64, plan->scratch_bytes);
+    if (!scratch)
+        abort();
+    bat_build_with(plan, order, k, stream_id, msg, scratch);
+    free(scratch);
+}
 
-    size_t per = (size_t)ds->h * ds->w * ds->c;
-    for (uint32_t j = 0; j < plan->shape.size; j++) {
-        float *out = x + j * per;
-        if (ds->dtype == DS_U8) {
-            const uint8_t *img = ds->images;
-            krn_mix_u8(out, img + index1[j] * per, img + index2[j] * per, per,
-                       lam[j], plan->scale);
-        } else {
-            const float *img = ds->images;
-            krn_mix_f32(out, img + index1[j] * per, img + index2[j] * per, per,
-                        lam[j]);
-        }
-        mix_labels(ds, y + (size_t)j * ds->classes, index1[j], index2[j],
-                   lam[j]);
-    }
+void bat_describe_json(const bat_plan *p, FILE *out)
+{
+    static const char *const mixes[4] = {"mixup", "mixup_batch", "cutmix", "none"};
+    fprintf(out, "\"pipeline\": {\"batch_size\": %u, \"alpha\": %.17g, "
+            "\"mix\": \"%s\", \"pairing\": \"%s\", \"cutmix_alpha\": %.17g, "
+            "\"switch_prob\": %.17g, \"mix_prob\": %.17g, "
+            "\"label_smoothing\": %.9g, \"labels\": \"%s\", "
+            "\"order\": \"%s\", \"scale\": %.9g, \"dtype\": %d, "
+            "\"layout\": %d, \"flip\": [%.17g, %.17g], "
+            "\"shift\": {\"height\": %.17g, \"width\": %.17g, \"fill\": %d, "
+            "\"cval\": %.9g}, \"crop\": {\"pad\": %u, \"fill\": %d, "
+            "\"value\": %.9g}, \"erase\": {\"p\": %.17g, \"fill\": %d}, "
+            "\"normalize\": %s}",
+            p->smp.batch_size, p->smp.alpha, mixes[p->smp.mix],
+            p->smp.pairing ? "within" : "disjoint", p->smp.cutmix_alpha,
+            p->smp.switch_prob, 1.0 - p->smp.skip_prob, (double)p->smoothing,
+            p->pairs ? "pairs" : "mixed",
+            p->before_mix ? "before_mix" : "after_mix", (double)p->scale,
+            (int)p->dtype, (int)p->out_layout, p->flip_on ? p->flip.p_horizontal : 0,
+            p->flip_on ? p->flip.p_vertical : 0, p->shift.height_range,
+            p->shift.width_range, (int)p->shift.fill, (double)p->shift.cval,
+            p->crop.pad, (int)p->crop.fill, (double)p->crop.value,
+            p->erase_on ? p->erase.p : 0, (int)p->erase.fill,
+            p->norm_on ? "true" : "false");
 }

@@ -1,10 +1,23 @@
 /*
  * batch.h — build one batch reply, in place, from the dataset.
  *
- * bat_build() is the whole pipeline for one batch — sampler draws, then
- * the kernels — writing a complete BATCH reply message (proto.h) into a
- * caller's buffer. It is a pure function of (dataset, plan, order, k), so
- * any worker may run it and the bytes never depend on which one did.
+ * bat_build() is the whole pipeline for one batch — sampler draws, mixing,
+ * augmentation, normalisation, output conversion, labels — writing a
+ * complete BATCH reply message (proto.h) into a caller's buffer. It is a
+ * pure function of (dataset, plan, order, k), so any worker may run it and
+ * the bytes never depend on which one did.
+ *
+ * Per sample, in this order:
+ *   order = after_mix (default):  mix (mixup lerp, CutMix paste, or the
+ *                                 first sample alone), then augment
+ *   order = before_mix:           augment each source, then mix
+ *   augment = pad-and-crop, shift (Keras), flip, random erasing, each
+ *             drawing from its own Philox stream of (seed, epoch, k, s),
+ *             s = j for the sample (before_mix: j and B + j for the two
+ *             sources); then normalisation (always last); then conversion
+ *             to the output dtype and layout.
+ * Every drawn parameter is recorded in the reply (mixup_aug records), so a
+ * batch can be rebuilt from the dataset and its provenance alone.
  */
 #ifndef SRV_BATCH_H
 #define SRV_BATCH_H
@@ -12,6 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "augment.h"
+#include "config.h"
+#include "convert.h"
 #include "dataset.h"
 #include "proto.h"
 #include "sampler.h"
@@ -19,22 +35,49 @@
 typedef struct bat_plan {
     const ds_dataset *ds;
     smp_settings smp;
-    float scale;              /* applied to uint8 pixels: 1/255 */
+    float scale;              /* applied to source pixels: 1/255 for uint8 */
+    int before_mix;           /* augment the sources, then mix */
+    int flip_on, shift_on, crop_on, erase_on, norm_on;
+    aug_flip_settings flip;
+    aug_shift_settings shift;
+    aug_crop_settings crop;
+    aug_erase_settings erase;
+    aug_normalize_settings norm;
+    float smoothing;          /* label smoothing epsilon */
+    int pairs;                /* labels = pairs: label1/label2, no y */
+    cvt_dtype dtype;
+    cvt_layout out_layout;
+    int fast;                 /* the seed's pipeline: mix straight into x */
     mxp_batch_shape shape;
     mxp_batch_layout layout;  /* layout.total = bytes of one reply */
+    size_t scratch_bytes;     /* what bat_build_with() needs */
 } bat_plan;
 
-/* Derive the plan for batches of @batch_size from @ds.
- * Return 0, or MIXUP_ECONFIG when the dataset holds fewer than 2B samples
- * (no batch at all) or MIXUP_ETOOBIG when one reply would exceed 4 GiB;
- * @err says which. */
+/* The seed's pipeline: mixup with Beta(alpha, alpha), nothing else.
+ * Return 0, or MIXUP_ECONFIG when the dataset holds fewer samples than one
+ * batch takes, or MIXUP_ETOOBIG when one reply would exceed 4 GiB; @err
+ * says which. */
 int bat_plan_init(bat_plan *plan, const ds_dataset *ds, uint32_t batch_size,
                   double alpha, int shuffle, char *err, size_t errlen);
 
+/* The pipeline the configuration describes ([batch], [augment],
+ * [output]). Return 0 or MIXUP_ECONFIG / MIXUP_ETOOBIG with @err naming
+ * the key and what was expected. */
+int bat_plan_from_config(bat_plan *plan, const ds_dataset *ds,
+                         const cfg_config *cfg, char *err, size_t errlen);
+
 /* Write batch @k of @order's epoch as a BATCH reply into @msg
- * (plan->layout.total bytes). The request id is 0 until the reply is
- * sent (mxp_set_request_id). */
+ * (plan->layout.total bytes), using @scratch (plan->scratch_bytes,
+ * 64-byte aligned). The request id is 0 until the reply is sent. */
+void bat_build_with(const bat_plan *plan, const smp_order *order, uint64_t k,
+                    uint64_t stream_id, uint8_t *msg, void *scratch);
+
+/* The same, allocating the scratch (tests). Aborts if memory runs out. */
 void bat_build(const bat_plan *plan, const smp_order *order, uint64_t k,
                uint64_t stream_id, uint8_t *msg);
+
+/* Describe the pipeline (everything needed, besides the dataset and the
+ * records, to rebuild a batch) as JSON members, for stats. */
+void bat_describe_json(const bat_plan *plan, FILE *out);
 
 #endif

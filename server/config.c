@@ -60,6 +60,17 @@ typedef struct cfg_option {
 
 const char *const cfg_log_level_names[4] = {"error", "warn", "info", "debug"};
 static const char *const format_names[] = {"npy", "idx", "cifar"};
+const char *const cfg_mix_names[4] = {"mixup", "mixup_batch", "cutmix", "none"};
+static const char *const pairing_names[] = {"disjoint", "within"};
+static const char *const labels_names[] = {"mixed", "pairs"};
+static const char *const order_names[] = {"after_mix", "before_mix"};
+const char *const cfg_fill_names[4] = {"nearest", "constant", "reflect", "wrap"};
+const char *const cfg_crop_mode_names[4] = {"constant", "reflect", "edge",
+                                            "symmetric"};
+const char *const cfg_erase_fill_names[4] = {"constant", "channel", "uniform",
+                                             "normal"};
+static const char *const dtype_names[] = {"float32", "float16", "bfloat16"};
+static const char *const layout_names[] = {"NHWC", "NCHW"};
 
 static int check_name(const char *v);
 static int check_endpoint(const char *v);
@@ -131,6 +142,95 @@ static const cfg_option options[] = {
      .help = "Seed for clients that do not give one."},
     {FIELD("batch", "shuffle", CFG_BOOL, shuffle), .def = "true",
      .help = "Permute the dataset at every epoch."},
+    {FIELD("batch", "mix", CFG_ENUM, mix), .def = "mixup",
+     .values = cfg_mix_names, .n_values = 4,
+     .help = "mixup: lambda per sample (the seed); mixup_batch: one lambda "
+             "per batch; cutmix: paste a box of the partner; none: no mixing."},
+    {FIELD("batch", "pairing", CFG_ENUM, pairing), .def = "disjoint",
+     .values = pairing_names, .n_values = 2,
+     .help = "disjoint: 2B samples, j with B+j (the seed); within: B "
+             "samples, j with B-1-j (timm)."},
+    {FIELD("batch", "cutmix_alpha", CFG_DOUBLE, cutmix_alpha), .def = "0",
+     .dmin = 0, .dmax = 1000,
+     .help = "CutMix lambda ~ Beta(cutmix_alpha); with alpha > 0 too, "
+             "CutMix is used with probability switch_prob."},
+    {FIELD("batch", "switch_prob", CFG_DOUBLE, switch_prob), .def = "0.5",
+     .dmin = 0, .dmax = 1, .help = "Probability of CutMix over mixup."},
+    {FIELD("batch", "mix_prob", CFG_DOUBLE, mix_prob), .def = "1",
+     .dmin = 0, .dmax = 1,
+     .help = "Probability that a sample (mixup_batch: a batch) is mixed."},
+    {FIELD("batch", "label_smoothing", CFG_DOUBLE, label_smoothing),
+     .def = "0", .dmin = 0, .dmax = 0.999,
+     .help = "Targets (1 - eps) * onehot + eps / K before mixing."},
+    {FIELD("batch", "labels", CFG_ENUM, label_mode), .def = "mixed",
+     .values = labels_names, .n_values = 2,
+     .help = "mixed: one soft row per sample; pairs: the two class indices "
+             "and lambda (for lam*CE(y1) + (1-lam)*CE(y2))."},
+    {FIELD("augment", "order", CFG_ENUM, aug_order), .def = "after_mix",
+     .values = order_names, .n_values = 2,
+     .help = "after_mix: augment each mixed sample (the seed); before_mix: "
+             "augment each source, then mix."},
+    {FIELD("augment", "flip_horizontal", CFG_DOUBLE, flip_horizontal),
+     .def = "0", .dmin = 0, .dmax = 1,
+     .help = "Probability of a left-right flip."},
+    {FIELD("augment", "flip_vertical", CFG_DOUBLE, flip_vertical),
+     .def = "0", .dmin = 0, .dmax = 1,
+     .help = "Probability of an up-down flip."},
+    {FIELD("augment", "width_shift_range", CFG_DOUBLE, width_shift_range),
+     .def = "0", .dmin = 0, .dmax = 65536,
+     .help = "Keras shift: a fraction of the width (< 1) or pixels (>= 1), "
+             "uniform in [-r, r]."},
+    {FIELD("augment", "height_shift_range", CFG_DOUBLE, height_shift_range),
+     .def = "0", .dmin = 0, .dmax = 65536,
+     .help = "The same for the height."},
+    {FIELD("augment", "fill_mode", CFG_ENUM, fill_mode), .def = "nearest",
+     .values = cfg_fill_names, .n_values = 4,
+     .help = "Points outside a shifted image, as Keras: nearest, constant "
+             "(cval), reflect (abcddcba|abcd|dcbaabcd), wrap."},
+    {FIELD("augment", "cval", CFG_DOUBLE, cval), .def = "0",
+     .dmin = -1e9, .dmax = 1e9, .help = "Fill value of fill_mode = constant."},
+    {FIELD("augment", "crop_padding", CFG_UINT32, crop_padding), .def = "0",
+     .min = 0, .max = 1024,
+     .help = "Pad-and-random-crop: pad p, crop back at an offset in "
+             "{0..2p}^2 (CIFAR: 4); 0 is off."},
+    {FIELD("augment", "crop_mode", CFG_ENUM, crop_mode), .def = "constant",
+     .values = cfg_crop_mode_names, .n_values = 4,
+     .help = "Padding as torchvision: constant (crop_value), reflect "
+             "(dcb|abcd|cba), edge, symmetric (dcba|abcd|dcba)."},
+    {FIELD("augment", "crop_value", CFG_DOUBLE, crop_value), .def = "0",
+     .dmin = -1e9, .dmax = 1e9, .help = "Padding value of crop_mode = constant."},
+    {FIELD("augment", "erase_prob", CFG_DOUBLE, erase_prob), .def = "0",
+     .dmin = 0, .dmax = 1,
+     .help = "Random erasing (Zhong et al.): probability p; 0 is off "
+             "(the paper: 0.5)."},
+    {FIELD("augment", "erase_area_min", CFG_DOUBLE, erase_area_min),
+     .def = "0.02", .dmin = 0, .dmax = 1, .help = "s_l: least area fraction."},
+    {FIELD("augment", "erase_area_max", CFG_DOUBLE, erase_area_max),
+     .def = "0.4", .dmin = 0, .dmax = 1, .help = "s_h: largest area fraction."},
+    {FIELD("augment", "erase_ratio", CFG_DOUBLE, erase_ratio), .def = "0.3",
+     .dmin = 0.001, .dmax = 1,
+     .help = "r_1: aspect ratio uniform in [r_1, 1/r_1]."},
+    {FIELD("augment", "erase_fill", CFG_ENUM, erase_fill), .def = "constant",
+     .values = cfg_erase_fill_names, .n_values = 4,
+     .help = "constant (erase_value), channel (a random value per channel), "
+             "uniform or normal (per-pixel noise)."},
+    {FIELD("augment", "erase_value", CFG_DOUBLE, erase_value), .def = "0",
+     .dmin = -1e9, .dmax = 1e9, .help = "Fill of erase_fill = constant."},
+    {FIELD("augment", "normalize_mean", CFG_STRING, normalize_mean),
+     SIZE(normalize_mean), .def = "", .min = 0,
+     .help = "Per-channel mean, comma-separated (applied last); empty: off."},
+    {FIELD("augment", "normalize_std", CFG_STRING, normalize_std),
+     SIZE(normalize_std), .def = "", .min = 0,
+     .help = "Per-channel standard deviation, comma-separated."},
+    {FIELD("output", "dtype", CFG_ENUM, out_dtype), .def = "float32",
+     .values = dtype_names, .n_values = 3,
+     .help = "float32, float16 or bfloat16 (round to nearest even)."},
+    {FIELD("output", "layout", CFG_ENUM, out_layout), .def = "NHWC",
+     .values = layout_names, .n_values = 2, .help = "NHWC or NCHW."},
+    {FIELD("output", "scale", CFG_DOUBLE, out_scale), .def = "0",
+     .dmin = 0, .dmax = 1e9,
+     .help = "Multiplies source pixels; 0: 1/255 for uint8 data, 1 for "
+             "float32."},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])

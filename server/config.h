@@ -44,7 +44,37 @@ typedef struct cfg_config {
     double alpha;
     uint64_t seed;
     int shuffle;
+    int mix;              /* mixup, mixup_batch, cutmix, none */
+    int pairing;          /* disjoint, within */
+    double cutmix_alpha;
+    double switch_prob;
+    double mix_prob;
+    double label_smoothing;
+    int label_mode;       /* mixed, pairs */
+    /* [augment] */
+    int aug_order;        /* after_mix, before_mix */
+    double flip_horizontal, flip_vertical;
+    double width_shift_range, height_shift_range;
+    int fill_mode;        /* nearest, constant, reflect, wrap */
+    double cval;
+    uint32_t crop_padding;
+    int crop_mode;        /* constant, reflect, edge, symmetric */
+    double crop_value;
+    double erase_prob, erase_area_min, erase_area_max, erase_ratio;
+    int erase_fill;       /* constant, channel, uniform, normal */
+    double erase_value;
+    char normalize_mean[128], normalize_std[128]; /* "m0,m1,m2" or "" */
+    /* [output] */
+    int out_dtype;        /* float32, float16, bfloat16 */
+    int out_layout;       /* NHWC, NCHW */
+    double out_scale;     /* 0: 1/255 for uint8 data, 1 for float32 */
 } cfg_config;
+
+/* Names of enum options, index = stored value (for the pipeline). */
+extern const char *const cfg_mix_names[4];
+extern const char *const cfg_fill_names[4];
+extern const char *const cfg_crop_mode_names[4];
+extern const char *const cfg_erase_fill_names[4];
 
 /* Fill every field with its default from the table. */
 void cfg_defaults(cfg_config *cfg);

@@ -328,8 +328,7 @@ static int check_only(const cfg_config *cfg, const ds_dataset *ds)
 {
     bat_plan plan;
     char err[512];
-    if (bat_plan_init(&plan, ds, cfg->batch_size, cfg->alpha, cfg->shuffle,
-                      err, sizeof err) < 0) {
+    if (bat_plan_from_config(&plan, ds, cfg, err, sizeof err) < 0) {
         log_error("%s", err);
         return 1;
     }

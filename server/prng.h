@@ -24,6 +24,13 @@ enum prng_domain {
     PRNG_PERMUTATION = 1, /* the epoch's order; batch = sample = 0 */
     PRNG_SAMPLE = 2,      /* per-sample draws: lambda, augmentation */
     PRNG_BATCH = 3,       /* per-batch draws */
+    PRNG_NOISE = 4,       /* per-pixel erase noise, keyed by a drawn seed */
+    PRNG_FLIP = 5,        /* one stream per augmentation, so that turning */
+    PRNG_SHIFT = 6,       /* one on or off leaves the others' draws as */
+    PRNG_CROP = 7,        /* they were */
+    PRNG_ERASE = 8,
+    PRNG_CUTMIX = 9,      /* the CutMix box */
+    PRNG_MIX_SELECT = 10, /* mix_prob and switch_prob */
 };
 
 #define PRNG_MAX_SAMPLE ((1u << 24) - 1)

@@ -8,12 +8,20 @@
 
 #include "mixup.h"
 
-int ring_init(ring *r, uint32_t n, size_t msg_size)
+int ring_init(ring *r, uint32_t n, size_t msg_size, size_t scratch_size)
 {
     *r = (ring){.n = n, .msg_size = msg_size};
     r->slots = calloc(n, sizeof *r->slots);
     if (!r->slots)
         return MIXUP_ENOMEM;
+    size_t room = (scratch_size + 63) & ~(size_t)63;
+    for (uint32_t i = 0; i < n; i++) {
+        r->slots[i].scratch = room ? aligned_alloc(64, room) : NULL;
+        if (room && !r->slots[i].scratch) {
+            ring_destroy(r);
+            return MIXUP_ENOMEM;
+        }
+    }
     for (uint32_t i = n; i-- > 0;) {
         r->slots[i].next_free = r->free_list;
         r->free_list = &r->slots[i];
@@ -60,6 +68,7 @@ void ring_destroy(ring *r)
         smp_order_unref(s->order);
         if (s->msg)
             nn_freemsg(s->msg);
+        free(s->scratch);
     }
     free(r->slots);
     r->slots = NULL;

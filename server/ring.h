@@ -38,6 +38,7 @@ typedef struct ring_slot {
     uint64_t epoch, k;
     uint64_t stream_id;
     uint8_t *msg;              /* nn_allocmsg buffer, or NULL */
+    void *scratch;             /* the worker's room while building it */
     size_t size;
     const void *plan;          /* bat_plan used by run() */
     void *ctx;                 /* the stream table, for done() */
@@ -51,8 +52,9 @@ typedef struct ring {
     ring_slot *free_list;
 } ring;
 
-/* Return 0 or MIXUP_ENOMEM. */
-int ring_init(ring *r, uint32_t n, size_t msg_size);
+/* @scratch_size: working memory each slot's batch needs (allocated here,
+ * once: nothing is allocated while serving). Return 0 or MIXUP_ENOMEM. */
+int ring_init(ring *r, uint32_t n, size_t msg_size, size_t scratch_size);
 
 /* A free slot with a message buffer of msg_size bytes, or NULL when the
  * ring is full or nanomsg cannot allocate. */

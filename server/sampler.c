@@ -7,9 +7,15 @@
 
 #include "prng.h"
 
+uint64_t smp_samples_per_batch(const smp_settings *st)
+{
+    uint64_t B = st->batch_size;
+    return st->mix == SMP_NONE || st->pairing == SMP_WITHIN ? B : 2 * B;
+}
+
 uint64_t smp_batches_per_epoch(const smp_settings *st)
 {
-    return st->n / (2 * (uint64_t)st->batch_size);
+    return st->n / smp_samples_per_batch(st);
 }
 
 void smp_permutation(uint32_t *perm, uint64_t n, uint64_t seed,
@@ -54,18 +60,77 @@ void smp_order_unref(smp_order *o)
         free(o);
 }
 
+/* Which kind of mixing sample (or batch) @j gets and its lambda. */
+static void draw_mix(const smp_settings *st, const smp_order *o, uint64_t k,
+                     uint32_t j, smp_draw *d)
+{
+    d->kind = SMP_KIND_NONE;
+    d->lam = 1.0f;
+    if (st->mix == SMP_NONE)
+        return;
+    prng_stream sel;
+    prng_stream_init(&sel, o->seed, PRNG_MIX_SELECT, o->epoch, k, j);
+    if (st->skip_prob > 0 && prng_uniform(&sel) < st->skip_prob)
+        return;
+    int cutmix = st->mix == SMP_CUTMIX;
+    if (st->cutmix_alpha > 0 && st->mix != SMP_CUTMIX)
+        cutmix = st->alpha <= 0 || prng_uniform(&sel) < st->switch_prob;
+    double a = cutmix && st->cutmix_alpha > 0 ? st->cutmix_alpha : st->alpha;
+    if (a <= 0)
+        return;
+    prng_stream s;
+    prng_stream_init(&s, o->seed, PRNG_SAMPLE, o->epoch, k, j);
+    d->lam = (float)prng_beta_sym(&s, a);
+    d->kind = SMP_KIND_MIXUP;
+    if (cutmix) {
+        prng_stream b;
+        prng_stream_init(&b, o->seed, PRNG_CUTMIX, o->epoch, k, j);
+        aug_cutmix_draw(&b, d->lam, st->height, st->width, &d->box);
+        d->lam = d->box.lam;
+        d->kind = SMP_KIND_CUTMIX;
+    }
+}
+
+void smp_batch_plan(const smp_settings *st, const smp_order *order,
+                    uint64_t k, smp_draw *out)
+{
+    uint32_t B = st->batch_size;
+    const uint32_t *first = order->index + smp_samples_per_batch(st) * k;
+    for (uint32_t j = 0; j < B; j++) {
+        smp_draw *d = &out[j];
+        *d = (smp_draw){0};
+        d->index1 = first[j];
+        if (st->mix == SMP_NONE)
+            d->index2 = first[j];
+        else if (st->pairing == SMP_WITHIN)
+            d->index2 = first[B - 1 - j];
+        else
+            d->index2 = first[B + j];
+        if (st->mix == SMP_MIXUP_BATCH && j > 0) {
+            d->lam = out[0].lam; /* one draw for the whole batch */
+            d->kind = out[0].kind;
+            d->box = out[0].box;
+        } else {
+            draw_mix(st, order, k, st->mix == SMP_MIXUP_BATCH ? 0 : j, d);
+        }
+    }
+}
+
 void smp_batch_draws(const smp_settings *st, const smp_order *order,
                      uint64_t k, int64_t *index1, int64_t *index2,
                      float *lam)
 {
     uint32_t B = st->batch_size;
-    const uint32_t *first = order->index + 2 * (uint64_t)B * k;
-    const uint32_t *second = first + B;
+    smp_draw small[64];
+    smp_draw *d = B <= 64 ? small : malloc(B * sizeof *d);
+    if (!d)
+        abort(); /* only tests call this for large B */
+    smp_batch_plan(st, order, k, d);
     for (uint32_t j = 0; j < B; j++) {
-        index1[j] = first[j];
-        index2[j] = second[j];
-        prng_stream s;
-        prng_stream_init(&s, order->seed, PRNG_SAMPLE, order->epoch, k, j);
-        lam[j] = (float)prng_beta_sym(&s, st->alpha);
+        index1[j] = d[j].index1;
+        index2[j] = d[j].index2;
+        lam[j] = d[j].lam;
     }
+    if (d != small)
+        free(d);
 }

@@ -7,18 +7,61 @@
  * the second half, and draws lambda_j ~ Beta(alpha, alpha) from the
  * stream keyed by (seed, epoch, k, j). An epoch has floor(N / 2B)
  * batches; the last N mod 2B samples of the order are not used.
+ *
+ * Other modes (issue 3), never silent changes of that default:
+ *   mix = mixup_batch  one lambda per batch (drawn as sample 0's)
+ *   mix = cutmix       a box of the partner pasted; lambda corrected to it
+ *   mix = none         no partner: B samples per batch, lambda = 1
+ *   pairing = within   B samples per batch; the partner of sample j is
+ *                      sample B-1-j of the same batch (timm)
+ *   cutmix_alpha > 0 with alpha > 0 (mix = mixup): CutMix with probability
+ *                      switch_prob, else mixup (timm's switch)
+ *   mix_prob < 1       a sample (or batch) is mixed with that probability,
+ *                      else lambda = 1 (drawn as u < 1 - mix_prob: skip)
+ * Selections draw from their own stream (PRNG_MIX_SELECT), boxes from
+ * PRNG_CUTMIX, so the default's lambdas stay what they were.
  */
 #ifndef SRV_SAMPLER_H
 #define SRV_SAMPLER_H
 
 #include <stdint.h>
 
+#include "augment.h"
+
+typedef enum smp_mix {
+    SMP_MIXUP = 0,
+    SMP_MIXUP_BATCH = 1,
+    SMP_CUTMIX = 2,
+    SMP_NONE = 3,
+} smp_mix;
+
+typedef enum smp_pairing { SMP_DISJOINT = 0, SMP_WITHIN = 1 } smp_pairing;
+
+/* Kinds of mixing of a sample; the values are mixup_mix_kind's. */
+enum { SMP_KIND_NONE = 0, SMP_KIND_MIXUP = 1, SMP_KIND_CUTMIX = 2 };
+
 typedef struct smp_settings {
     uint64_t n;          /* samples in the dataset */
     uint32_t batch_size; /* B */
     double alpha;        /* 0: no mixing, lambda = 1 */
     int shuffle;         /* 0: the identity order every epoch */
+    smp_mix mix;
+    smp_pairing pairing;
+    double cutmix_alpha; /* 0: off (mix = cutmix then uses alpha) */
+    double switch_prob;  /* CutMix vs mixup when both alphas are set */
+    double skip_prob;    /* 1 - mix_prob: probability that a sample (or
+                            batch) is not mixed; 0 by default, so that a
+                            zeroed struct is the seed's behaviour */
+    uint32_t height, width; /* for CutMix boxes */
 } smp_settings;
+
+/* What the sampler decided for one sample. */
+typedef struct smp_draw {
+    int64_t index1, index2;
+    float lam;        /* corrected to the box for CutMix */
+    uint8_t kind;     /* SMP_KIND_* */
+    aug_cutmix_params box; /* when kind is CUTMIX */
+} smp_draw;
 
 /* An epoch's order, shared (read-only) by the jobs that need it. The
  * reference count is touched by the loop thread only. */
@@ -29,7 +72,11 @@ typedef struct smp_order {
     uint32_t index[]; /* n entries */
 } smp_order;
 
-/* floor(N / 2B). */
+/* Samples of the order one batch uses: 2B, or B (mix = none, pairing =
+ * within). */
+uint64_t smp_samples_per_batch(const smp_settings *st);
+
+/* floor(N / samples_per_batch): floor(N / 2B) by default. */
 uint64_t smp_batches_per_epoch(const smp_settings *st);
 
 /* Fill @perm[0..n) with the order of @epoch: Fisher–Yates driven by
@@ -48,5 +95,10 @@ void smp_order_unref(smp_order *o);
 void smp_batch_draws(const smp_settings *st, const smp_order *order,
                      uint64_t k, int64_t *index1, int64_t *index2,
                      float *lam);
+
+/* The same with the mixing kind and CutMix box of each sample: @out has
+ * B entries. */
+void smp_batch_plan(const smp_settings *st, const smp_order *order,
+                    uint64_t k, smp_draw *out);
 
 #endif

@@ -204,6 +204,8 @@ static void describe_json(srv_server *srv, FILE *out)
             (unsigned long long)c->shared_redelivered, st.streams_open,
             (unsigned long long)c->streams_opened,
             (unsigned long long)c->streams_expired);
+    bat_describe_json(&srv->plan, out);
+    fputs(", ", out);
     str_describe_json(srv->streams, out);
     fputs("}\n", out);
 }
@@ -355,11 +357,11 @@ static int start_poll(srv_server *srv, char *err, size_t errlen)
 static int start_compute(srv_server *srv, const cfg_config *cfg,
                          const ds_dataset *ds, char *err, size_t errlen)
 {
-    int rc = bat_plan_init(&srv->plan, ds, cfg->batch_size, cfg->alpha,
-                           cfg->shuffle, err, errlen);
+    int rc = bat_plan_from_config(&srv->plan, ds, cfg, err, errlen);
     if (rc < 0)
         return rc;
-    if ((rc = ring_init(&srv->ring, cfg->ring_slots, srv->plan.layout.total)) < 0) {
+    if ((rc = ring_init(&srv->ring, cfg->ring_slots, srv->plan.layout.total,
+                        srv->plan.scratch_bytes)) < 0) {
         snprintf(err, errlen, "out of memory for %u ring slots", cfg->ring_slots);
         return rc;
     }

@@ -153,7 +153,8 @@ static void producer_clear(str_table *t, str_producer *p)
 static void run_slot(wrk_job *job)
 {
     ring_slot *slot = (ring_slot *)job;
-    bat_build(slot->plan, slot->order, slot->k, slot->stream_id, slot->msg);
+    bat_build_with(slot->plan, slot->order, slot->k, slot->stream_id,
+                   slot->msg, slot->scratch);
 }
 
 static void slot_done(wrk_job *job);

@@ -5,7 +5,10 @@
  */
 #include "daemon.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +25,19 @@ uint8_t images[N * H * W * C];
 int64_t labels64[N];
 int32_t labels32[N];
 
+
+/* A port nobody listens on now: the kernel's choice for port 0. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
 
 static void make_data(void)
 {
@@ -55,8 +71,7 @@ void setup_daemon(daemon_ctx *d, const char *tag)
     d->dir = tu_tmpdir(tag);
     snprintf(d->name, sizeof d->name, "%s", tu_unique(tag));
     snprintf(d->ipc, sizeof d->ipc, "ipc://%s/mixupd.ipc", d->dir);
-    snprintf(d->tcp, sizeof d->tcp, "tcp://127.0.0.1:%d",
-             20000 + (int)(getpid() % 20000) + (int)(time(NULL) % 7));
+    snprintf(d->tcp, sizeof d->tcp, "tcp://127.0.0.1:%d", free_port());
     snprintf(d->config, sizeof d->config, "%s/mixupd.conf", d->dir);
     snprintf(d->log, sizeof d->log, "%s/mixupd.log", d->dir);
     uint64_t ishape[4] = {N, H, W, C}, lshape[1] = {N};

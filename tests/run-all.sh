@@ -20,17 +20,28 @@ setup() { # dir, extra meson options...
 status=0
 setup build
 meson test -C build --print-errorlogs --num-processes 2 || status=1
+# The Python client (pytest, the package from the build tree).
+MIXUPD_BUILD_ROOT="$root/build" /usr/bin/python3 -m pytest tests/python -q \
+    -p no:cacheprovider 2>&1 | tee build/meson-logs/pytest.txt || status=1
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
 
-# One closing line over both runs, from Criterion's own "Synthesis" lines.
-cat build/meson-logs/testlog.txt build-asan/meson-logs/testlog.txt |
+# One closing line over both runs, from Criterion's own "Synthesis" lines
+# and pytest's last line ("N failed, M passed in S s").
+{ cat build/meson-logs/testlog.txt build-asan/meson-logs/testlog.txt
+  tail -n 1 build/meson-logs/pytest.txt | sed 's/^/pytest: /'; } |
     awk '/Synthesis: Tested:/ {
             for (i = 1; i <= NF; i++) {
                 if ($i == "Passing:") p += $(i + 1)
                 if ($i == "Failing:") f += $(i + 1)
                 if ($i == "Crashing:") f += $(i + 1)
+            }
+         }
+         /^pytest: / {
+            for (i = 2; i <= NF; i++) {
+                if ($i ~ /^passed/) p += $(i - 1)
+                if ($i ~ /^(failed|error)/) f += $(i - 1)
             }
          }
          END { printf "tests: %d passed, %d failed\n", p, f }'

@@ -487,7 +487,7 @@ Test(proto, batch_layout_is_aligned_ordered_and_tight)
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         const mxp_batch_shape s = {shapes[k][0], shapes[k][1], shapes[k][2],
                                    shapes[k][3], shapes[k][4], MIXUP_FLOAT32,
-                                   MIXUP_NHWC};
+                                   MIXUP_NHWC, 0};
         mxp_batch_layout l;
         cr_assert_eq(mxp_batch_layout_compute(&s, &l), 0, "shape %zu", k);
         size_t B = s.size, x_bytes = B * s.height * s.width * s.channels * 4;
@@ -517,9 +517,9 @@ static int all_bytes(const uint8_t *p, size_t from, size_t to, uint8_t v)
 Test(proto, batch_head_zeroes_padding_and_leaves_arrays)
 {
     static const mxp_batch_shape shapes[] = {
-        {3, 5, 7, 3, 10, MIXUP_FLOAT32, MIXUP_NHWC},
-        {1, 1, 1, 1, 1, MIXUP_FLOAT32, MIXUP_NHWC},
-        {5, 1, 3, 1, 3, MIXUP_FLOAT32, MIXUP_NHWC},
+        {3, 5, 7, 3, 10, MIXUP_FLOAT32, MIXUP_NHWC, 0},
+        {1, 1, 1, 1, 1, MIXUP_FLOAT32, MIXUP_NHWC, 0},
+        {5, 1, 3, 1, 3, MIXUP_FLOAT32, MIXUP_NHWC, 0},
     };
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         const mxp_batch_shape *s = &shapes[k];
@@ -978,7 +978,7 @@ Test(proto, rejects_batch_dims_whose_product_overflows)
     };
     for (size_t k = 0; k < sizeof huge / sizeof huge[0]; k++) {
         const mxp_batch_shape s = {huge[k].B, huge[k].H, huge[k].W, huge[k].C,
-                                   huge[k].K, MIXUP_FLOAT32, MIXUP_NHWC};
+                                   huge[k].K, MIXUP_FLOAT32, MIXUP_NHWC, 0};
         mxp_batch_layout l;
         cr_assert_eq(mxp_batch_layout_compute(&s, &l), MIXUP_ETOOBIG,
                      "shape %zu", k);
@@ -1021,11 +1021,19 @@ Test(proto, rejects_batch_dtype_and_layout_it_does_not_know)
     uint8_t *buf = make_batch(&SHAPE, &l, 1);
     put32(buf + BATCH_DTYPE_AT, 0);
     rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "dtype 0");
-    put32(buf + BATCH_DTYPE_AT, 2);
-    rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "dtype 2");
+    put32(buf + BATCH_DTYPE_AT, 4);
+    rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "dtype 4");
     put32(buf + BATCH_DTYPE_AT, MIXUP_FLOAT32);
-    put32(buf + BATCH_LAYOUT_AT, 1);
-    rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "layout 1");
+    put32(buf + BATCH_LAYOUT_AT, 2);
+    rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "layout 2");
+    put32(buf + BATCH_LAYOUT_AT, MIXUP_NHWC);
+    put32(buf + BATCH_DTYPE_AT + 8, 8); /* flags: an unknown section */
+    rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "flags");
+    put32(buf + BATCH_DTYPE_AT + 8, MXP_BATCH_AUG2); /* AUG2 without AUG */
+    rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "flags");
+    put32(buf + BATCH_DTYPE_AT + 8, 0);
+    put32(buf + BATCH_DTYPE_AT + 12, 1); /* reserved */
+    rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "reserved");
     free(buf);
 }
 

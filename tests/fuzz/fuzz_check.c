@@ -181,7 +181,39 @@ static int mul_ok(uint64_t a, uint64_t b, uint64_t *out)
     return !__builtin_mul_overflow(a, b, out);
 }
 
-/* Arrays in order, on MXP_ALIGN, disjoint, inside a @len-byte message. */
+/* The sections of a batch reply, in wire order: offset and size (offset
+ * 0: absent). Sizes are recomputed here from the shape, independently of
+ * mxp_batch_layout_compute. Return the count, or -1 on overflow. */
+static int batch_sections(const mxp_batch_rep *r, size_t at[8], uint64_t sz[8])
+{
+    const mxp_batch_shape *s = &r->shape;
+    const mxp_batch_layout *l = &r->layout;
+    uint64_t B = s->size, x_bytes, y_bytes;
+    uint64_t elem = s->dtype == MIXUP_FLOAT32 ? 4 : 2;
+    if (!mul_ok(B, s->height, &x_bytes) || !mul_ok(x_bytes, s->width, &x_bytes) ||
+        !mul_ok(x_bytes, s->channels, &x_bytes) || !mul_ok(x_bytes, elem, &x_bytes) ||
+        !mul_ok(B, s->classes, &y_bytes) || !mul_ok(y_bytes, 4, &y_bytes))
+        return -1;
+    int pairs = (s->flags & MXP_BATCH_PAIRS) != 0;
+    uint64_t augs = !(s->flags & MXP_BATCH_AUG) ? 0
+                    : (s->flags & MXP_BATCH_AUG2) ? 2 * B : B;
+    const size_t offs[8] = {l->index1, l->index2, l->lam, l->label1,
+                            l->label2, l->aug, l->x, l->y};
+    const uint64_t sizes[8] = {8 * B, 8 * B, 4 * B, pairs ? 4 * B : 0,
+                               pairs ? 4 * B : 0, augs * MXP_AUG_RECORD,
+                               x_bytes, pairs ? 0 : y_bytes};
+    int n = 0;
+    for (int i = 0; i < 8; i++) {
+        if (sizes[i] == 0 && offs[i] == 0)
+            continue;
+        at[n] = offs[i];
+        sz[n] = sizes[i];
+        n++;
+    }
+    return n;
+}
+
+/* Sections in order, on MXP_ALIGN, disjoint, inside a @len-byte message. */
 static int check_batch_layout(const mxp_batch_rep *r, size_t len, char *why,
                               size_t whylen)
 {
@@ -189,31 +221,27 @@ static int check_batch_layout(const mxp_batch_rep *r, size_t len, char *why,
     const mxp_batch_layout *l = &r->layout;
     if (!s->size || !s->height || !s->width || !s->channels || !s->classes)
         return bad(why, whylen, "accepted a BATCH with a zero dimension");
-    if (s->dtype != MIXUP_FLOAT32 || s->layout != MIXUP_NHWC)
-        return bad(why, whylen, "accepted BATCH dtype %u layout %u", s->dtype,
-                   s->layout);
-    uint64_t B = s->size, x_bytes, y_bytes;
-    if (!mul_ok(B, s->height, &x_bytes) || !mul_ok(x_bytes, s->width, &x_bytes) ||
-        !mul_ok(x_bytes, s->channels, &x_bytes) || !mul_ok(x_bytes, 4, &x_bytes) ||
-        !mul_ok(B, s->classes, &y_bytes) || !mul_ok(y_bytes, 4, &y_bytes))
+    if (s->dtype < MIXUP_FLOAT32 || s->dtype > MIXUP_BFLOAT16 ||
+        s->layout > MIXUP_NCHW || (s->flags & ~MXP_BATCH_FLAGS_KNOWN))
+        return bad(why, whylen, "accepted BATCH dtype %u layout %u flags %u",
+                   s->dtype, s->layout, s->flags);
+    size_t at[8];
+    uint64_t sz[8];
+    int n = batch_sections(r, at, sz);
+    if (n < 0)
         return bad(why, whylen, "accepted a BATCH whose size overflows");
-    const size_t off[4] = {l->index1, l->index2, l->lam, l->x};
-    for (int i = 0; i < 4; i++)
-        if (off[i] % MXP_ALIGN)
-            return bad(why, whylen, "BATCH array %d at %zu, not aligned", i,
-                       off[i]);
-    if (l->y % MXP_ALIGN)
-        return bad(why, whylen, "BATCH y at %zu, not aligned", l->y);
-    if (l->index1 < MXP_HEADER_SIZE + MXP_BATCH_FIXED ||
-        l->index1 + 8 * B > l->index2 || l->index2 + 8 * B > l->lam ||
-        l->lam + 4 * B > l->x || l->x > l->y || l->y - l->x < x_bytes ||
-        l->total < l->y || l->total - l->y != y_bytes)
-        return bad(why, whylen,
-                   "BATCH layout %zu/%zu/%zu/%zu/%zu/%zu overlaps for B=%u",
-                   l->index1, l->index2, l->lam, l->x, l->y, l->total, s->size);
-    if (l->total != len)
-        return bad(why, whylen, "BATCH layout total %zu in a %zu-byte message",
-                   l->total, len);
+    uint64_t end = MXP_HEADER_SIZE + MXP_BATCH_FIXED;
+    for (int i = 0; i < n; i++) {
+        if (at[i] % MXP_ALIGN || at[i] < end || sz[i] == 0)
+            return bad(why, whylen, "BATCH section %d at %zu (size %llu) "
+                       "misplaced for B=%u", i, at[i],
+                       (unsigned long long)sz[i], s->size);
+        end = at[i] + sz[i];
+    }
+    if (l->total != end || l->total != len)
+        return bad(why, whylen, "BATCH layout total %zu, sections end at "
+                   "%llu, message of %zu bytes", l->total,
+                   (unsigned long long)end, len);
     return 0;
 }
 
@@ -229,22 +257,16 @@ static int check_batch_head(const mxp_batch_rep *r, const mxp_header *h,
     memcpy(copy, data, len);
     mxp_encode_batch_head(copy, h->request_id, r->stream_id, r->epoch,
                           r->index, &r->shape, &r->layout);
-    const mxp_batch_layout *l = &r->layout;
-    const mxp_batch_shape *s = &r->shape;
-    uint64_t B = s->size;
-    uint64_t x_bytes = B * s->height * s->width * s->channels * 4;
+    size_t at[8];
+    uint64_t sz[8];
+    int n = batch_sections(r, at, sz);
     /* Padding is zeroed by the encoder and may differ; nothing else. */
-    const size_t keep[][2] = {
-        {0, MXP_HEADER_SIZE + 52}, /* header and the defined fields */
-        {l->index1, l->index1 + 8 * B},
-        {l->index2, l->index2 + 8 * B},
-        {l->lam, l->lam + 4 * B},
-        {l->x, l->x + x_bytes},
-        {l->y, len},
-    };
     int rc = 0;
-    for (size_t k = 0; k < sizeof keep / sizeof keep[0] && rc == 0; k++)
-        for (size_t i = keep[k][0]; i < keep[k][1]; i++)
+    for (size_t i = 0; i < MXP_HEADER_SIZE + 56 && rc == 0; i++)
+        if (copy[i] != data[i])
+            rc = bad(why, whylen, "BATCH head re-encoding changed byte %zu", i);
+    for (int k = 0; k < n && rc == 0; k++)
+        for (size_t i = at[k]; i < at[k] + sz[k]; i++)
             if (copy[i] != data[i]) {
                 rc = bad(why, whylen, "BATCH head re-encoding changed byte "
                          "%zu (0x%02x -> 0x%02x)", i, data[i], copy[i]);

@@ -162,7 +162,7 @@ def replies():
         + struct.pack("<I", 0) + batch(21, 1, 1, 1, 1, 1)[HEADER + 28:],
         "batch-overflow": batch(22, 1, 1, 1, 1, 1)[:HEADER + 28]
         + struct.pack("<II", 0x10000, 0x10000) + batch(22, 1, 1, 1, 1, 1)[HEADER + 36:],
-        "batch-dtype-2": batch(23, 1, 1, 1, 1, 1, dtype=2),
+        "batch-dtype-4": batch(23, 1, 1, 1, 1, 1, dtype=4),
         "batch-layout-1": batch(24, 1, 1, 1, 1, 1, layout=1),
         "batch-trailing": batch(25, 1, 1, 1, 1, 1, extra=1),
         "batch-truncated": batch(26, 2, 2, 2, 1, 2)[:-4],

@@ -134,3 +134,23 @@ def test_stats_are_the_daemons(daemon):
         assert s["batches_per_epoch"] == BPE
         assert any(st["seed"] == 4 for st in s["streams"])
         assert isinstance(c.stats(json=False), str)
+
+
+def test_sharded_and_shared_streams(daemon):
+    with mixupd.Client(daemon.endpoint, seed=13) as ref:
+        want = [ref.next() for _ in range(6)]
+    with mixupd.Client(daemon.endpoint, mode="sharded", job="c-shard",
+                       seed=13, rank=1, world=2) as c:
+        assert c.batches_per_epoch == BPE // 2
+        b = [c.next() for _ in range(2)]
+        assert [x.position for x in b] == [(0, 1), (0, 3)]
+        assert b[1].x.tobytes() == want[3].x.tobytes()
+        assert c.position == (0, 5)
+    a = mixupd.Client(daemon.endpoint, mode="shared", job="c-shared", seed=13)
+    z = mixupd.Client(daemon.endpoint, mode="shared", job="c-shared", seed=13)
+    got = [a.next(), z.next(), a.next(), z.next()]
+    assert sorted(g.index for g in got) == [0, 1, 2, 3]
+    with pytest.raises(mixupd.ModeError, match="position is the job's"):
+        a.position
+    a.close()
+    z.close()

@@ -10,7 +10,6 @@ import textwrap
 import threading
 import time
 
-import numpy as np
 import pytest
 
 import mixupd
@@ -33,6 +32,8 @@ from conftest import BPE, BUILD
     ({"timeout": 0}, ValueError, "timeout must be > 0"),
     ({"timeout": "5"}, TypeError, "timeout must be a number"),
     ({"timeout": 1e9}, ValueError, "use None to wait forever"),
+    ({"timeout": float("inf")}, ValueError, "use None to wait forever"),
+    ({"timeout": float("nan")}, ValueError, "timeout must be > 0"),
     ({"connect_timeout": -1}, ValueError, "connect_timeout must be > 0"),
     ({"prefetch": -1}, ValueError, "prefetch must be in"),
     ({"job": "j"}, ValueError, "independent stream takes none"),
@@ -61,7 +62,7 @@ def test_bad_arguments_are_refused_before_sending(kwargs, exc, words):
     ([], ValueError, "at least one address"),
     (["ipc:///x", None], TypeError, "endpoint must be a string"),
     ("localhost:5555", ValueError, "not a nanomsg address"),
-    ("nonsense://x", mixupd.EndpointError, "nonsense://x"),
+    ("nonsense://x", mixupd.EndpointError, "rejects endpoint 'nonsense://x'"),
     ("tcp://no host:1", mixupd.EndpointError, "tcp://no host:1"),
 ])
 def test_wrong_endpoints(endpoint, exc, words):
@@ -85,7 +86,7 @@ def test_a_daemon_that_is_down_is_a_prompt_timeout(tmp_path):
     # The default connect_timeout is 5 s, not the 30 s of a batch.
     t0 = time.monotonic()
     with pytest.raises(TimeoutError):
-        mixupd.Client(f"tcp://127.0.0.1:1")
+        mixupd.Client("tcp://127.0.0.1:1")
     assert time.monotonic() - t0 < 7
 
 

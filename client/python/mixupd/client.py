@@ -167,12 +167,11 @@ def _timeout_ms(value, name):
     if not value > 0:
         raise ValueError(f"{name} must be > 0 seconds (or None to wait "
                          f"forever), got {value!r}")
-    ms = int(round(float(value) * 1000))
-    if ms > _MS_MAX:
+    if value > _MS_MAX / 1000:   # inf included
         raise ValueError(f"{name} of {value} s is beyond the "
                          f"{_MS_MAX // 1000} s libmixup accepts; use None "
                          f"to wait forever")
-    return max(ms, 1)
+    return max(int(round(float(value) * 1000)), 1)
 
 
 def check_position(start, name="start"):
@@ -240,9 +239,11 @@ def _connect(eps, timeout_ms):
     ptr = _lib.ClientP()
     rc = _lib.lib.mixup_client_connect(ptr, arr, len(eps), opts)
     if rc < 0:
-        names = ", ".join(e.decode() for e in eps)
-        raise from_code(rc, f"cannot use endpoint {names}: "
-                        f"{_lib.strerror(rc)}")
+        # The client is gone with its message: say what we know.
+        names = ", ".join(repr(e.decode()) for e in eps)
+        raise from_code(rc, f"nanomsg rejects endpoint {names} "
+                        f"({_lib.strerror(rc)}); expected ipc:///path or "
+                        f"tcp://host:port")
     return ptr
 
 
@@ -265,9 +266,10 @@ def daemon_info(endpoint, timeout=5.0):
 
 
 def _info(i):
+    # alpha travels as a float32: shown with the digits a float32 has.
     return Info(int(i.samples), i.height, i.width, i.channels, i.classes,
-                i.batch_size, int(i.batches_per_epoch), float(i.alpha),
-                bool(i.shuffle), i.protocol_version)
+                i.batch_size, int(i.batches_per_epoch),
+                float(f"{i.alpha:.7g}"), bool(i.shuffle), i.protocol_version)
 
 
 class Client:
@@ -426,6 +428,13 @@ class Client:
         """Position of the next batch this stream will return: save it with
         a checkpoint and pass it as start= to go on exactly from there.
         Shared streams raise ModeError (their position is the job's)."""
+        if self.mode == "shared":
+            # Said here: mixup_client_resume_position() returns
+            # MIXUP_EMODE without a message of its own.
+            raise from_code(CODE["MIXUP_EMODE"], "a shared stream has no "
+                            "position of its own: its position is the "
+                            "job's, and a client that joins again goes on "
+                            "where the job is")
         if not self._has_batch:
             return self._start
         e, b = _lib.c_u64(), _lib.c_u64()

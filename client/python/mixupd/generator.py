@@ -20,7 +20,7 @@ instead of training on something else.
 import math
 import operator
 
-from .client import Client, Position, check_position
+from .client import Client, Position, check_position, daemon_info
 
 
 def _check_daemon(info, batch_size, alpha):
@@ -48,10 +48,13 @@ class MixupGenerator:
     def __init__(self, endpoint, batch_size=None, alpha=None, **client_args):
         self.endpoint = endpoint
         self.client_args = client_args
-        with Client(endpoint, **client_args) as probe:
-            self.info = probe.info
-            self.steps_per_epoch = probe.batches_per_epoch
+        a = Client._check_args(endpoint, **client_args)
+        # Asked without opening a stream (which would join a job).
+        self.info = daemon_info(endpoint, client_args.get("connect_timeout",
+                                                          5.0))
         _check_daemon(self.info, batch_size, alpha)
+        self.steps_per_epoch = self.info.batches_per_epoch // (a["world"]
+                                                               or 1)
         self.batch_size = self.info.batch_size
         self.alpha = self.info.alpha
 

@@ -67,20 +67,19 @@ class MixupDataset(torch.utils.data.IterableDataset):
                  world=None, start=None, channels_first=False,
                  **client_args):
         super().__init__()
+        auto_rank, auto_world = distributed_rank_world() \
+            if mode in (None, "sharded") else (0, 1)
         if mode is None:
+            if job is None and auto_world > 1:
+                raise ValueError(
+                    f"this is rank {auto_rank} of {auto_world}: give "
+                    f"job='name' (the same on every rank) so that the ranks "
+                    f"share the job's epochs, each its own shard; or "
+                    f"mode='independent' with a different seed per rank")
             mode = "sharded" if job is not None else "independent"
         if mode == "sharded":
-            auto_rank, auto_world = distributed_rank_world()
             rank = auto_rank if rank is None else rank
             world = auto_world if world is None else world
-        elif mode == "independent" and job is None and (rank, world) == \
-                (None, None) and distributed_rank_world()[1] > 1:
-            raise ValueError(
-                f"this is rank {distributed_rank_world()[0]} of "
-                f"{distributed_rank_world()[1]}: give job='name' (the same "
-                f"on every rank) so that the ranks share the job's epochs, "
-                f"each its own shard; or mode='independent' explicitly with "
-                f"a different seed per rank")
         self.endpoint = endpoint
         self.channels_first = bool(channels_first)
         self._start = check_position(start)
@@ -93,18 +92,22 @@ class MixupDataset(torch.utils.data.IterableDataset):
         self._epoch = self._start.epoch
         self._client = None
         self._pending = None  # shared mode: first batch of the next epoch
+        self._bpe = None      # the daemon's batches per epoch, once asked
 
     # ----------------------------------------------------------- protocol
 
     def __len__(self):
         """Batches of one epoch of this stream (sharded: the rank's share)."""
-        bpe = daemon_info(self.endpoint,
-                          self._args.get("connect_timeout", 5.0)
-                          ).batches_per_epoch
-        return bpe // self.world if self.mode == "sharded" else bpe
+        if self._bpe is None:
+            self._bpe = daemon_info(self.endpoint,
+                                    self._args.get("connect_timeout", 5.0)
+                                    ).batches_per_epoch
+        return self._bpe // self.world if self.mode == "sharded" \
+            else self._bpe
 
     def set_epoch(self, epoch):
-        """The epoch the next iteration yields (from its first batch)."""
+        """The epoch the next iteration yields (from its first batch).
+        A shared stream goes where its job is and ignores it."""
         self._epoch = check_position((epoch, 0), "epoch").epoch
 
     @property
