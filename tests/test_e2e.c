@@ -384,3 +384,51 @@ Test(e2e, a_full_dev_shm_is_a_clear_error, .timeout = 60)
     free(log);
     cleanup(&d);
 }
+
+/* Determinism with every augmentation on: the same bytes with 1, 2 and 8
+ * workers (and different ring sizes). */
+Test(e2e, same_bytes_for_any_worker_count_with_every_augmentation, .timeout = 120)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "augdet");
+    static const char *extra =
+        "[batch]\ncutmix_alpha = 1\nlabel_smoothing = 0.1\n"
+        "[augment]\norder = before_mix\nflip_horizontal = 0.5\n"
+        "flip_vertical = 0.3\nwidth_shift_range = 0.2\nheight_shift_range = 2\n"
+        "fill_mode = wrap\ncrop_padding = 2\ncrop_mode = edge\n"
+        "erase_prob = 0.8\nerase_fill = normal\n"
+        "normalize_mean = 0.5, 0.5, 0.5\nnormalize_std = 0.25, 0.25, 0.25\n"
+        "[output]\ndtype = bfloat16\nlayout = NCHW\n";
+    const uint32_t workers[3] = {1, 2, 8}, slots[3] = {1, 6, 32};
+    uint8_t *first = NULL;
+    size_t per = 0;
+    for (int run = 0; run < 3; run++) {
+        write_config(&d, workers[run], slots[run], extra);
+        d.pid = tu_spawn_daemon(d.config, d.log);
+        wait_ready(&d);
+        puller p = {.endpoint = d.ipc, .seed = 12, .batches = 20};
+        pull(&p);
+        cr_assert_eq(p.failures, 0, "%s", p.error);
+        cr_assert_eq(p.got[0]->dtype, MIXUP_BFLOAT16);
+        cr_assert_eq(p.got[0]->layout, MIXUP_NCHW);
+        cr_assert_eq(p.got[0]->aug_per_sample, 2u);
+        cr_assert_not_null(p.got[0]->x_half);
+        per = p.got[0]->message_size_;
+        if (!first)
+            first = malloc(per * 20);
+        for (int i = 0; i < 20; i++) {
+            uint8_t *msg = p.got[i]->message_;
+            memset(msg + 12, 0, 8);                  /* request id */
+            memset(msg + MXP_HEADER_SIZE + 16, 0, 8); /* stream id */
+            if (run == 0)
+                memcpy(first + per * (size_t)i, msg, per);
+            else
+                cr_assert_eq(memcmp(first + per * (size_t)i, msg, per), 0,
+                             "batch %d differs with %u workers", i, workers[run]);
+            mixup_batch_release(p.got[i]);
+        }
+        stop_daemon(&d);
+    }
+    free(first);
+    cleanup(&d);
+}

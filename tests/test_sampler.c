@@ -2,6 +2,7 @@
  * test_sampler.c — epoch orders and per-epoch coverage.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,5 +111,123 @@ Test(sampler, lambda_draws_are_per_sample_and_reproducible)
     smp_batch_draws(&st, o, 4, b1, b2, lb);
     for (int j = 0; j < 5; j++)
         cr_assert_eq(lb[j], 1.0f);
+    smp_order_unref(o);
+}
+
+/* ---- mixing modes (issue 3) ---- */
+
+static smp_settings modes(smp_mix mix, smp_pairing pairing)
+{
+    smp_settings st = {.n = 1000, .batch_size = 10, .alpha = 0.4,
+                       .shuffle = 1, .mix = mix, .pairing = pairing,
+                       .height = 8, .width = 6};
+    return st;
+}
+
+Test(sampler, pairing_within_partners_mirror_the_batch)
+{
+    smp_settings st = modes(SMP_MIXUP, SMP_WITHIN);
+    cr_assert_eq(smp_batches_per_epoch(&st), 100u); /* floor(N / B) */
+    smp_order *o = smp_order_new(&st, 2, 0);
+    smp_draw d[10];
+    smp_batch_plan(&st, o, 7, d);
+    for (int j = 0; j < 10; j++) {
+        cr_assert_eq((uint32_t)d[j].index1, o->index[70 + j]);
+        cr_assert_eq(d[j].index2, d[9 - j].index1);
+    }
+    smp_order_unref(o);
+}
+
+Test(sampler, mixup_batch_draws_one_lambda)
+{
+    smp_settings st = modes(SMP_MIXUP_BATCH, SMP_DISJOINT);
+    smp_order *o = smp_order_new(&st, 2, 0);
+    smp_draw d[10];
+    int distinct = 0;
+    float first = -1;
+    for (uint64_t k = 0; k < 20; k++) {
+        smp_batch_plan(&st, o, k, d);
+        for (int j = 1; j < 10; j++)
+            cr_assert_eq(d[j].lam, d[0].lam);
+        distinct += d[0].lam != first;
+        first = d[0].lam;
+    }
+    cr_assert_gt(distinct, 15);
+    smp_order_unref(o);
+}
+
+Test(sampler, mix_none_takes_b_samples_with_lambda_one)
+{
+    smp_settings st = modes(SMP_NONE, SMP_DISJOINT);
+    cr_assert_eq(smp_batches_per_epoch(&st), 100u);
+    smp_order *o = smp_order_new(&st, 2, 0);
+    smp_draw d[10];
+    smp_batch_plan(&st, o, 3, d);
+    for (int j = 0; j < 10; j++) {
+        cr_assert_eq((uint32_t)d[j].index1, o->index[30 + j]);
+        cr_assert_eq(d[j].index2, d[j].index1);
+        cr_assert_eq(d[j].lam, 1.0f);
+        cr_assert_eq(d[j].kind, SMP_KIND_NONE);
+    }
+    smp_order_unref(o);
+}
+
+Test(sampler, cutmix_lambda_is_the_box_area)
+{
+    smp_settings st = modes(SMP_CUTMIX, SMP_DISJOINT);
+    smp_order *o = smp_order_new(&st, 2, 0);
+    smp_draw d[10];
+    for (uint64_t k = 0; k < 30; k++) {
+        smp_batch_plan(&st, o, k, d);
+        for (int j = 0; j < 10; j++) {
+            cr_assert_eq(d[j].kind, SMP_KIND_CUTMIX);
+            const aug_cutmix_params *b = &d[j].box;
+            cr_assert(b->y0 <= b->y1 && b->y1 <= 8 && b->x0 <= b->x1 && b->x1 <= 6);
+            float area = (float)((b->y1 - b->y0) * (b->x1 - b->x0));
+            cr_assert(fabsf(d[j].lam - (1.0f - area / 48.0f)) < 1e-6f,
+                      "lam %g box %ux%u", d[j].lam, b->y1 - b->y0,
+                      b->x1 - b->x0);
+        }
+    }
+    smp_order_unref(o);
+}
+
+Test(sampler, switch_and_mix_prob)
+{
+    smp_settings st = modes(SMP_MIXUP, SMP_DISJOINT);
+    st.cutmix_alpha = 1.0;
+    st.switch_prob = 0.5;
+    smp_order *o = smp_order_new(&st, 2, 0);
+    smp_draw d[10];
+    int kinds[3] = {0};
+    for (uint64_t k = 0; k < 40; k++) {
+        smp_batch_plan(&st, o, k, d);
+        for (int j = 0; j < 10; j++)
+            kinds[d[j].kind]++;
+    }
+    cr_assert_eq(kinds[SMP_KIND_NONE], 0);
+    cr_assert(kinds[SMP_KIND_CUTMIX] > 150 && kinds[SMP_KIND_MIXUP] > 150,
+              "cutmix %d mixup %d of 400", kinds[SMP_KIND_CUTMIX],
+              kinds[SMP_KIND_MIXUP]);
+    st.skip_prob = 1.0; /* mix_prob = 0: never mixed */
+    smp_batch_plan(&st, o, 0, d);
+    for (int j = 0; j < 10; j++) {
+        cr_assert_eq(d[j].kind, SMP_KIND_NONE);
+        cr_assert_eq(d[j].lam, 1.0f);
+    }
+    smp_order_unref(o);
+}
+
+/* The default's lambdas do not move when other modes exist: frozen. */
+Test(sampler, default_lambdas_are_frozen)
+{
+    smp_settings st = {.n = 100, .batch_size = 4, .alpha = 0.2, .shuffle = 1};
+    smp_order *o = smp_order_new(&st, 42, 0);
+    int64_t i1[4], i2[4];
+    float lam[4];
+    smp_batch_draws(&st, o, 0, i1, i2, lam);
+    static const float want[4] = {0.211540923f, 0.985217869f, 0.310385644f, 0.270238489f};
+    for (int j = 0; j < 4; j++)
+        cr_assert_eq(lam[j], want[j], "lambda %d: %.9g", j, lam[j]);
     smp_order_unref(o);
 }
