@@ -32,10 +32,11 @@
  *   `--send plain` instead nn_send()s the plain buffer, which makes
  *   nanomsg do the same allocate + copy internally (no request id patch);
  *   it is there to check that the two agree.
- * - Socket buffers are nanomsg's defaults (NN_SNDBUF 128 KiB, which it
- *   sets as SO_SNDBUF), as mixupd uses them; `--sockbuf BYTES` sets
- *   NN_SNDBUF on the server and NN_RCVBUF on the client to see what larger
- *   buffers would give (the kernel caps them at net.core.wmem_max).
+ * - The server's NN_SNDBUF is one reply (4 MiB at most), as mixupd sets
+ *   it; the client's buffers are nanomsg's defaults, as libmixup leaves
+ *   them. `--sockbuf BYTES` sets NN_SNDBUF on the server and NN_RCVBUF on
+ *   the client to see what other buffers would give (the kernel caps them
+ *   at net.core.wmem_max).
  * - Client: as libmixup's mixup_next() does: nn_send of a NEXT request
  *   (mxp_encode_next_req, 32 bytes), nn_recv with NN_MSG, mxp_reply_decode
  *   and a request-id check, nn_freemsg. NN_RCVMAXSIZE is -1 (the default
@@ -206,8 +207,11 @@ static uint64_t get_u64(const uint8_t *p)
 static void serve(const opts *o, const uint8_t *reply, size_t total)
 {
     int sock = nn_socket(AF_SP, NN_REP);
-    if (sock >= 0 && o->sndbuf)
-        nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDBUF, &o->sndbuf, sizeof o->sndbuf);
+    /* As mixupd does (server.c): a send buffer of one batch, 4 MiB at most. */
+    int sndbuf = o->sndbuf ? o->sndbuf
+                           : (total < (4u << 20) ? (int)total : 4 << 20);
+    if (sock >= 0)
+        nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDBUF, &sndbuf, sizeof sndbuf);
     if (sock < 0 || nn_bind(sock, o->endpoint) < 0) {
         fprintf(stderr, "nn_ceiling: server cannot bind %s: %s\n", o->endpoint,
                 nn_strerror(nn_errno()));

@@ -21,6 +21,7 @@
  *   a second one     skips the drain.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -143,6 +144,18 @@ static int load_dataset(const cfg_config *cfg, ds_dataset *ds)
              ds->dtype == DS_U8 ? "uint8" : "float32", ds->classes, ds->bytes,
              ds->seg.name);
     return 0;
+}
+
+/* Batch buffers are a few MB each and freed by nanomsg after sending.
+ * glibc would give them back to the kernel (trimming the heap, or mmap
+ * and munmap for each) and take page faults to get them again: about 150
+ * faults and half the CPU of a batch (bench/). Memory stays bounded by
+ * the ring and the replies in flight either way. Both knobs are needed:
+ * setting one stops glibc's tuning of the other. */
+static void keep_heap(void)
+{
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
 /* ------------------------------------------------------------ serving */
@@ -358,6 +371,7 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    keep_heap();
     shm_lock lock = {.fd = -1};
     if (!a.check && shm_lock_instance(&lock, cfg.name, err, sizeof err) < 0) {
         log_error("%s", err);

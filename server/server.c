@@ -318,6 +318,12 @@ static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
     int rcvmax = SRV_NN_RCVMAX;
     nn_setsockopt(srv->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &rcvmax,
                   sizeof rcvmax);
+    /* nanomsg's 128 KiB send buffer cuts a batch into many writes and
+     * context switches; ask for one batch (the kernel caps it). */
+    int sndbuf = srv->plan.layout.total < (4u << 20)
+                     ? (int)srv->plan.layout.total
+                     : 4 << 20;
+    nn_setsockopt(srv->sock, NN_SOL_SOCKET, NN_SNDBUF, &sndbuf, sizeof sndbuf);
     for (int i = 0; i < cfg->n_endpoints; i++) {
         const char *ep = cfg->endpoints[i];
         if (nn_bind(srv->sock, ep) < 0) {

@@ -279,8 +279,11 @@ class Client:
            world=None, start=None, prefetch=0, timeout=30.0,
            connect_timeout=5.0)
 
-    endpoint: "ipc:///path" or "tcp://host:port", or a list of them (the
-        daemons serve the same bytes; requests go to one that answers).
+    endpoint: "ipc:///path" or "tcp://host:port", or a list of them, as
+        libmixup takes them. (libmixup 0.1 spreads requests over several
+        endpoints, while a stream lives on the daemon that opened it: the
+        second request then fails with StreamLost. Give one endpoint per
+        client until libmixup keeps a stream's requests on one daemon.)
     mode: "independent" (the stream's own seed), "sharded" (rank r of
         world W gets batches r, r+W, ... of the job's epochs: needs job,
         rank, world) or "shared" (each batch of the job goes to one of the
@@ -376,16 +379,19 @@ class Client:
         msg = _lib.lib.mixup_client_error(self._ptr)
         return from_code(rc, msg.decode(errors="replace") if msg else "")
 
-    def _call(self, fn, *args, retry_eintr=True):
+    def _call(self, fn, *args):
         """Call fn(client, *args) under the lock; a signal that interrupts
         the wait gives Python the chance to run its handler (Ctrl-C raises
-        KeyboardInterrupt here), then the call is made again."""
+        KeyboardInterrupt here), then the call is made again. (libmixup
+        asks again for the same batch after MIXUP_EINTR; an interrupted
+        stream open asks for a new stream, and the daemon expires the first
+        one if it had opened it.)"""
         while True:
             with self._lock:
                 rc = fn(self._handle(), *args)
                 if rc >= 0:
                     return rc
-                if rc != _EINTR or not retry_eintr:
+                if rc != _EINTR:
                     raise self._fail(rc)
             # Between two bytecodes: pending signal handlers run now.
 
@@ -396,8 +402,7 @@ class Client:
 
     def _open(self, start):
         self._opts.start_epoch, self._opts.start_batch = start
-        # Not retried on EINTR: the daemon may have opened the stream.
-        self._call(_lib.lib.mixup_stream_open, self._opts, retry_eintr=False)
+        self._call(_lib.lib.mixup_stream_open, self._opts)
         self._start = start
         self._has_batch = False
         total, mine = _lib.c_u64(), _lib.c_u64()
