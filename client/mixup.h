@@ -22,6 +22,15 @@
  * mixup_client_error() gives the full message of the client's last
  * failure, including the daemon's own words when the daemon refused.
  *
+ * Throughput: batches are large messages that nanomsg allocates and
+ * mixup_batch_release() frees. With several receiving threads, glibc
+ * returns that memory to the kernel after every batch and page-faults it
+ * back for the next (measured: half the throughput with two clients in
+ * one process). A process that receives batches in several threads should
+ * keep its heap: mallopt(M_MMAP_MAX, 0); mallopt(M_TRIM_THRESHOLD, 1 << 30)
+ * (or MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824 in the
+ * environment). The library does not change the process's allocator.
+ *
  * A mixup_client is used from one thread at a time. Batches are
  * independent of the client that received them: they stay valid after
  * further mixup_next() calls and after mixup_client_close(), until

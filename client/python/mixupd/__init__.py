@@ -13,8 +13,8 @@ README, "Python client". mixupd.torch is imported on demand (it needs
 torch).
 """
 from ._lib import path as library_path
-from .client import (Batch, Client, Info, MODES, Position, daemon_info,
-                     live_batches)
+from .client import (AUG_DTYPE, Batch, Client, Info, MODES, Position,
+                     daemon_info, live_batches)
 from .daemon import Daemon, find_binary
 from .errors import (DaemonTimeout, EndpointError, InvalidArgument,
                      MixupError, ModeError, PositionError, ProtocolError,
@@ -24,7 +24,7 @@ from .generator import MixupGenerator, MixupSequence
 __version__ = "0.1.0"
 
 __all__ = [
-    "Batch", "Client", "Info", "MODES", "Position", "daemon_info",
+    "AUG_DTYPE", "Batch", "Client", "Info", "MODES", "Position", "daemon_info",
     "live_batches", "Daemon", "find_binary", "MixupError", "DaemonTimeout",
     "EndpointError", "InvalidArgument", "ModeError", "PositionError",
     "ProtocolError", "StateError", "StreamLost", "VersionError",

@@ -68,6 +68,11 @@ class Batch(ctypes.Structure):
         ("index1", ctypes.c_void_p),
         ("index2", ctypes.c_void_p),
         ("lam", ctypes.c_void_p),
+        ("x_half", ctypes.c_void_p),
+        ("label1", ctypes.c_void_p),
+        ("label2", ctypes.c_void_p),
+        ("aug", ctypes.c_void_p),
+        ("aug_per_sample", c_u32),
         ("message_", ctypes.c_void_p),
         ("message_size_", ctypes.c_size_t),
     ]
@@ -78,8 +83,13 @@ ClientP = ctypes.c_void_p  # opaque mixup_client *
 
 # mixup.h enums
 MODE_INDEPENDENT, MODE_SHARDED, MODE_SHARED = 0, 1, 2
-DTYPE_FLOAT32 = 1
-LAYOUT_NHWC = 0
+DTYPE_FLOAT32, DTYPE_FLOAT16, DTYPE_BFLOAT16 = 1, 2, 3
+LAYOUT_NHWC, LAYOUT_NCHW = 0, 1
+MIX_NONE, MIX_MIXUP, MIX_CUTMIX = 0, 1, 2
+
+# struct mixup_aug (96 bytes, little-endian, as on the wire), as a numpy
+# structured dtype: batch.aug is an array of these.
+AUG_SIZE = 96
 
 _SIGNATURES = {
     # name: (restype, argtypes)

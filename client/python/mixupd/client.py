@@ -96,20 +96,54 @@ def live_batches():
     return _Message._live
 
 
+# struct mixup_aug of mixup.h, field for field (96 bytes).
+AUG_DTYPE = np.dtype([
+    ("mix_kind", "u1"), ("flip", "u1"), ("erase_fill", "u1"),
+    ("reserved0", "u1"),
+    ("shift_dy", "<f4"), ("shift_dx", "<f4"),
+    ("crop_y", "<u4"), ("crop_x", "<u4"),
+    ("erase_y", "<u4"), ("erase_x", "<u4"), ("erase_h", "<u4"),
+    ("erase_w", "<u4"),
+    ("erase_value", "<f4", (4,)), ("reserved1", "<u4"),
+    ("erase_noise_seed", "<u8"),
+    ("cutmix_y0", "<u4"), ("cutmix_y1", "<u4"), ("cutmix_x0", "<u4"),
+    ("cutmix_x1", "<u4"),
+    ("reserved2", "<u4", (4,)),
+])
+assert AUG_DTYPE.itemsize == _lib.AUG_SIZE
+
+# dtype code: (name, numpy typestr of x, the mixup_batch field holding x).
+# bfloat16 has no numpy type: x holds its bit patterns as uint16
+# (mixupd.torch turns them into a torch.bfloat16 tensor without a copy).
+_X_TYPES = {
+    _lib.DTYPE_FLOAT32: ("float32", "<f4", "x"),
+    _lib.DTYPE_FLOAT16: ("float16", "<f2", "x_half"),
+    _lib.DTYPE_BFLOAT16: ("bfloat16", "<u2", "x_half"),
+}
+_LAYOUTS = {_lib.LAYOUT_NHWC: "NHWC", _lib.LAYOUT_NCHW: "NCHW"}
+
+
 class Batch:
-    """One received batch. Row j of every array describes sample j:
+    """One received batch. Row j of every per-sample array describes
+    sample j: x[j] = lam[j] * D[index1[j]] + (1 - lam[j]) * D[index2[j]]
+    (then augmented, or augmented before mixing, as the daemon is set up).
 
-    x[j] = lam[j] * D[index1[j]] + (1 - lam[j]) * D[index2[j]]
+    x: [B, H, W, C] (layout "NHWC") or [B, C, H, W] ("NCHW"), of dtype
+       "float32", "float16" or "bfloat16" (uint16 bit patterns);
+    y: float32 [B, K] mixed one-hot rows, or None with labels = pairs,
+       where label1, label2 (int32 [B]) are the two samples' classes;
+    index1, index2: int64 [B]; lam: float32 [B];
+    aug: the drawn augmentation parameters, an AUG_DTYPE array [B, n]
+       (n = 1, or 2 when augmented before mixing), or None;
+    epoch, index: the batch's position (also ``position``).
 
-    x: float32 [B, H, W, C]; y: float32 [B, K] (mixed one-hot rows);
-    index1, index2: int64 [B]; lam: float32 [B]; epoch, index: the batch's
-    position (also ``position``). The arrays are views on the received
-    message (no copy), writable, and valid for as long as they are
-    referenced, whatever happens to the client.
+    The arrays are views on the received message (no copy), writable, and
+    valid for as long as they are referenced, whatever happens to the
+    client.
     """
 
-    __slots__ = ("x", "y", "index1", "index2", "lam", "epoch", "index",
-                 "_message")
+    __slots__ = ("x", "y", "index1", "index2", "lam", "label1", "label2",
+                 "aug", "epoch", "index", "dtype", "layout", "_message")
 
     def __init__(self, ptr):
         msg = _Message(ptr)   # owns the batch from here on, even on error
@@ -117,17 +151,32 @@ class Batch:
         self._message = msg
         self.epoch = int(b.epoch)
         self.index = int(b.index)
-        typestr = _DTYPES.get(b.dtype)
-        if typestr is None or b.layout != _lib.LAYOUT_NHWC:
+        xt = _X_TYPES.get(b.dtype)
+        self.layout = _LAYOUTS.get(b.layout)
+        if xt is None or self.layout is None:
             raise from_code(_EPROTO, f"batch {self.epoch}:{self.index} has "
-                            f"dtype {b.dtype}, layout {b.layout}; this "
-                            f"client knows float32 NHWC only")
-        n = b.size
-        self.x = _array(msg, b.x, (n, b.height, b.width, b.channels), typestr)
-        self.y = _array(msg, b.y, (n, b.classes), "<f4")
+                            f"dtype {b.dtype}, layout {b.layout}, which "
+                            f"this client does not know")
+        self.dtype = xt[0]
+        n, h, w, c = b.size, b.height, b.width, b.channels
+        shape = (n, h, w, c) if self.layout == "NHWC" else (n, c, h, w)
+        self.x = _array(msg, getattr(b, xt[2]), shape, xt[1])
+        self.y = _array(msg, b.y, (n, b.classes), "<f4") if b.y else None
+        self.label1 = self.label2 = None
+        if b.label1 or b.label2:
+            self.label1 = _array(msg, b.label1, (n,), "<i4")
+            self.label2 = _array(msg, b.label2, (n,), "<i4")
+        elif self.y is None:
+            raise from_code(_EPROTO, f"batch {self.epoch}:{self.index} has "
+                            f"neither mixed labels nor label pairs")
         self.index1 = _array(msg, b.index1, (n,), "<i8")
         self.index2 = _array(msg, b.index2, (n,), "<i8")
         self.lam = _array(msg, b.lam, (n,), "<f4")
+        per = b.aug_per_sample
+        self.aug = None
+        if b.aug and per:
+            raw = _array(msg, b.aug, (n * per * _lib.AUG_SIZE,), "|u1")
+            self.aug = raw.view(AUG_DTYPE).reshape(n, per)
 
     @property
     def position(self):
@@ -137,9 +186,17 @@ class Batch:
     def size(self):
         return self.lam.shape[0]
 
+    @property
+    def labels(self):
+        """What a loss needs: y, or (label1, label2, lam) with label
+        pairs (loss = lam * CE(label1) + (1 - lam) * CE(label2))."""
+        if self.y is not None:
+            return self.y
+        return self.label1, self.label2, self.lam
+
     def __repr__(self):
-        return (f"<mixupd.Batch {self.epoch}:{self.index} x{self.x.shape} "
-                f"y{self.y.shape}>")
+        return (f"<mixupd.Batch {self.epoch}:{self.index} {self.dtype} "
+                f"{self.layout} x{self.x.shape}>")
 
 
 # ------------------------------------------------------------------ checks

@@ -38,7 +38,9 @@ class MixupGenerator:
     """MixupGenerator(endpoint, batch_size=None, alpha=None, **client_args)
 
     Calling it returns a generator that yields (X, y) forever: X float32
-    [B, H, W, C], y float32 [B, K], the shapes the seed's generator yields.
+    [B, H, W, C], y float32 [B, K], the shapes the seed's generator yields
+    (with the daemon's default output settings; with labels = pairs, y is
+    (label1, label2, lam), see Batch.labels).
     Each call opens its own stream (a Client with **client_args: seed,
     start, mode, job, rank, world, timeout, ...), closed when the generator
     is closed or collected. ``steps_per_epoch`` is the stream's batches per
@@ -70,7 +72,7 @@ class MixupGenerator:
         with client:
             while True:
                 b = client.next()
-                yield b.x, b.y
+                yield b.x, b.labels
 
     def __len__(self):
         return self.steps_per_epoch
@@ -130,7 +132,7 @@ class MixupSequence:
                                        self._rank + i * self._world))
         b = self._client.next()
         self._next_i = i + 1
-        return b.x, b.y
+        return b.x, b.labels
 
     def on_epoch_end(self):
         self._epoch += 1

@@ -24,12 +24,37 @@ persistent_workers) iterates a fresh copy of the dataset each time.
 """
 import os
 
+import numpy as np
 import torch
 import torch.utils.data
 
 from .client import Client, Position, check_position, daemon_info
 
-__all__ = ["MixupDataset", "distributed_rank_world"]
+__all__ = ["MixupDataset", "distributed_rank_world", "tensors"]
+
+
+def tensors(batch, channels_first=None):
+    """(x, y) torch tensors of a mixupd.Batch, sharing its memory.
+
+    x keeps the batch's dtype (float32, float16, or bfloat16 made from the
+    bit patterns without a copy). channels_first: None keeps the daemon's
+    layout; True gives [B, C, H, W], False [B, H, W, C] (a permuted view
+    when the daemon sends the other layout). y is the float32 [B, K]
+    tensor of mixed one-hot rows or, with the daemon's labels = pairs,
+    (label1, label2, lam) with the labels as int64 (a copy of B integers,
+    the type cross_entropy wants)."""
+    if batch.dtype == "bfloat16":
+        x = torch.from_numpy(batch.x.view(np.int16)).view(torch.bfloat16)
+    else:
+        x = torch.from_numpy(batch.x)
+    nchw = batch.layout == "NCHW"
+    if channels_first is not None and bool(channels_first) != nchw:
+        x = x.permute(0, 3, 1, 2) if channels_first else x.permute(0, 2, 3, 1)
+    if batch.y is not None:
+        return x, torch.from_numpy(batch.y)
+    return x, (torch.from_numpy(batch.label1).long(),
+               torch.from_numpy(batch.label2).long(),
+               torch.from_numpy(batch.lam))
 
 
 def distributed_rank_world():
@@ -51,10 +76,11 @@ def distributed_rank_world():
 
 class MixupDataset(torch.utils.data.IterableDataset):
     """MixupDataset(endpoint, job=None, mode=None, seed=0, rank=None,
-    world=None, start=None, channels_first=False, **client_args)
+    world=None, start=None, channels_first=None, **client_args)
 
-    Yields (x, y) float32 tensors: x [B, H, W, C] (or [B, C, H, W] with
-    channels_first=True, a view), y [B, K].
+    Yields (x, y) tensors as tensors() makes them: with the daemon's
+    default output, x float32 [B, H, W, C] (channels_first=True: the
+    [B, C, H, W] view convolutions want) and y float32 [B, K].
 
     mode: None picks "sharded" when job is given, else "independent".
     In sharded mode rank and world default to distributed_rank_world(), so
@@ -64,7 +90,7 @@ class MixupDataset(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, endpoint, job=None, mode=None, seed=0, rank=None,
-                 world=None, start=None, channels_first=False,
+                 world=None, start=None, channels_first=None,
                  **client_args):
         super().__init__()
         auto_rank, auto_world = distributed_rank_world() \
@@ -81,7 +107,8 @@ class MixupDataset(torch.utils.data.IterableDataset):
             rank = auto_rank if rank is None else rank
             world = auto_world if world is None else world
         self.endpoint = endpoint
-        self.channels_first = bool(channels_first)
+        self.channels_first = None if channels_first is None \
+            else bool(channels_first)
         self._start = check_position(start)
         self._args = dict(client_args, mode=mode, seed=seed, job=job,
                           rank=rank, world=world)
@@ -159,10 +186,7 @@ class MixupDataset(torch.utils.data.IterableDataset):
         return c
 
     def _tensors(self, b):
-        x = torch.from_numpy(b.x)
-        if self.channels_first:
-            x = x.permute(0, 3, 1, 2)
-        return x, torch.from_numpy(b.y)
+        return tensors(b, self.channels_first)
 
     def __iter__(self):
         # A generator: nothing happens (no connection is made) until the
