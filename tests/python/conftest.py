@@ -69,14 +69,16 @@ def own_daemon():
 
 
 def mixupctl_dump(endpoint, batches, outdir, *args):
-    """Run `mixupctl dump` and load its arrays: {name: ndarray}."""
+    """Run `mixupctl dump` and load the arrays it wrote: {name: ndarray}
+    (x, index1, index2, lam, position, then y or label1 and label2, and
+    the augmentation fields when the daemon augments)."""
     argv = [mixupd.find_binary("mixupctl"), "--endpoint", endpoint,
             "--timeout", "20000", *map(str, args), "dump",
             "--batches", str(batches), "--out", str(outdir)]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, f"{argv}: {r.stderr}"
-    return {n: np.load(os.path.join(outdir, n + ".npy"))
-            for n in ("x", "y", "index1", "index2", "lam", "position")}
+    return {f[:-4]: np.load(os.path.join(outdir, f))
+            for f in os.listdir(outdir) if f.endswith(".npy")}
 
 
 def stack(batches):
