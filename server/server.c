@@ -35,6 +35,8 @@ struct srv_server {
     int n_ipc;
     mxp_limits limits;
     uint64_t started_ms;
+    uint64_t config_digest; /* FNV-1a of the effective configuration */
+    uint64_t errors_by_code[32]; /* error replies, index = -code */
     bat_plan plan;
     wrk_pool pool;
     ring ring;
@@ -88,6 +90,8 @@ static void send_error(srv_server *srv, void *control, uint64_t request_id,
     }
     mxp_encode_error_rep(msg, size, request_id, code, text);
     srv->stats.errors_sent++;
+    if (code < 0 && -code < 32)
+        srv->errors_by_code[-code]++;
     send_msg(srv, control, msg, size);
 }
 
@@ -172,6 +176,35 @@ static void handle_close(srv_server *srv, void *control, const mxp_request *req)
                mxp_encode_close_rep(buf, sizeof buf, req->hdr.request_id));
 }
 
+/* Fraction of the workers' time spent building batches since start. The
+ * counters are the pool's, written under its lock by the workers. */
+static double worker_busy(srv_server *srv)
+{
+    pthread_mutex_lock(&srv->pool.mu);
+    uint64_t busy = srv->pool.busy_ns;
+    pthread_mutex_unlock(&srv->pool.mu);
+    double up_ns = (double)(now_ms(srv) - srv->started_ms) * 1e6;
+    if (up_ns <= 0 || srv->pool.n_threads == 0)
+        return 0;
+    return (double)busy / (up_ns * srv->pool.n_threads);
+}
+
+static uint64_t digest_config(const cfg_config *cfg)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return 0;
+    cfg_print(cfg, f);
+    fclose(f);
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)text[i]) * 1099511628211ull;
+    free(text);
+    return h;
+}
+
 static void describe_json(srv_server *srv, FILE *out)
 {
     const ds_dataset *ds = srv->plan.ds;
@@ -206,6 +239,19 @@ static void describe_json(srv_server *srv, FILE *out)
             (unsigned long long)c->streams_expired);
     bat_describe_json(&srv->plan, out);
     fputs(", ", out);
+    fprintf(out, "\"config_digest\": \"%016llx\", \"workers\": {\"threads\": %u, "
+            "\"jobs_run\": %llu, \"busy\": %.3f}, \"errors\": {",
+            (unsigned long long)srv->config_digest, srv->pool.n_threads,
+            (unsigned long long)srv->pool.jobs_run, worker_busy(srv));
+    int first = 1;
+    for (int i = 1; i < 32; i++)
+        if (srv->errors_by_code[i]) {
+            fprintf(out, "%s\"%s\": %llu", first ? "" : ", ",
+                    mixup_err_name(-i),
+                    (unsigned long long)srv->errors_by_code[i]);
+            first = 0;
+        }
+    fputs("}, ", out);
     str_describe_json(srv->streams, out);
     fputs("}\n", out);
 }
@@ -402,6 +448,7 @@ int srv_start(srv_server **out, uv_loop_t *loop, const cfg_config *cfg,
     srv->sock = -1;
     srv->limits.max_message = cfg->max_request;
     srv->started_ms = uv_now(loop);
+    srv->config_digest = digest_config(cfg);
     int rc = start_compute(srv, cfg, ds, err, errlen);
     if (rc == 0)
         rc = open_socket(srv, cfg, err, errlen);

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mixupd
-from conftest import B, C, H, K, W, mixupctl_dump
+from conftest import B, C, H, W, mixupctl_dump
 
 AUG_FILES = ["mix_kind", "flip", "shift", "crop", "erase_box", "erase_fill",
              "erase_value", "erase_seed", "cutmix_box"]
