@@ -35,6 +35,9 @@ struct mixup_client {
     uint64_t pos_epoch, pos_batch;
     int retry_next;           /* the last NEXT got no reply: reuse its id */
     uint64_t retry_request_id;
+    mixup_stream_options opts; /* as opened, to reopen after a failover */
+    char job[MXP_JOB_MAX + 1];
+    uint64_t reopens;
     char err[MXP_ERRMSG_MAX + 256];
 };
 
@@ -95,6 +98,10 @@ static int open_socket(mixup_client *c, const char *const *eps, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!eps[i])
             return set_error(c, MIXUP_EINVAL, "endpoint %zu is NULL", i);
+        /* Requests go to the first endpoint that works, in the order given,
+         * rather than round-robin: a stream lives on one daemon. */
+        int prio = i < 15 ? (int)i + 1 : 16;
+        nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_SNDPRIO, &prio, sizeof prio);
         if (nn_connect(c->sock, eps[i]) < 0)
             return set_error(c, MIXUP_ECONNECT, "endpoint '%s': %s", eps[i],
                              nn_strerror(nn_errno()));
@@ -261,6 +268,11 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
     if (rc < 0 || (rc = expect_type(c, msg, &rep, MXP_OPEN_REP)) < 0)
         return rc;
     c->has_stream = 1;
+    c->opts = *opts;
+    if (opts->job) {
+        memmove(c->job, opts->job, job_len + 1); /* may be c->job itself */
+        c->opts.job = c->job;
+    }
     c->stream_id = rep.u.open.stream_id;
     c->batches_per_epoch = rep.u.open.batches_per_epoch;
     c->stream_per_epoch = rep.u.open.stream_per_epoch;
@@ -342,6 +354,32 @@ static int make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
     return 0;
 }
 
+static int next_once(mixup_client *c, mixup_batch **out);
+
+/* The daemon does not know the stream: it restarted, or requests went to
+ * another daemon of the endpoint list. Independent and sharded streams
+ * are pure functions of their position, so open the same stream there at
+ * the next position and go on; a shared stream's position is its job's. */
+static int reopen(mixup_client *c)
+{
+    if (c->opts.mode == MIXUP_MODE_SHARED)
+        return MIXUP_ENOSTREAM;
+    mixup_stream_options o = c->opts;
+    int had = c->has_position;
+    uint64_t e = c->pos_epoch, k = c->pos_batch;
+    if (had && mixup_client_resume_position(c, &o.start_epoch, &o.start_batch) < 0)
+        return MIXUP_ENOSTREAM;
+    c->has_stream = 0;
+    int rc = mixup_stream_open(c, &o);
+    if (rc < 0)
+        return rc;
+    c->has_position = had;
+    c->pos_epoch = e;
+    c->pos_batch = k;
+    c->reopens++;
+    return 0;
+}
+
 MIXUP_API int mixup_next(mixup_client *c, mixup_batch **out)
 {
     if (!c || !out)
@@ -349,6 +387,21 @@ MIXUP_API int mixup_next(mixup_client *c, mixup_batch **out)
     *out = NULL;
     if (!c->has_stream)
         return set_error(c, MIXUP_ESTATE, "no stream is open");
+    int rc = next_once(c, out);
+    if (rc != MIXUP_ENOSTREAM)
+        return rc;
+    char lost[sizeof c->err];
+    memcpy(lost, c->err, sizeof lost);
+    if (reopen(c) < 0) {
+        memcpy(c->err, lost, sizeof lost);
+        return MIXUP_ENOSTREAM;
+    }
+    return next_once(c, out);
+}
+
+/* One NEXT request and its reply. */
+static int next_once(mixup_client *c, mixup_batch **out)
+{
     uint64_t id = c->retry_next ? c->retry_request_id : c->next_request_id++;
     uint8_t req[MXP_HEADER_SIZE + 8];
     int len = mxp_encode_next_req(req, sizeof req, id, c->stream_id);
@@ -487,6 +540,17 @@ MIXUP_API void mixup_client_close(mixup_client *c)
     }
     nn_close(c->sock);
     free(c);
+}
+
+MIXUP_API int mixup_version(void)
+{
+    return MIXUP_VERSION_MAJOR * 10000 + MIXUP_VERSION_MINOR * 100 +
+           MIXUP_VERSION_PATCH;
+}
+
+MIXUP_API size_t mixup_batch_struct_size(void)
+{
+    return sizeof(mixup_batch);
 }
 
 MIXUP_API const char *mixup_client_error(const mixup_client *c)

@@ -241,8 +241,10 @@ MIXUP_API void mixup_stream_options_init(mixup_stream_options *opts);
  * mixup_client_connect() - create a client connected to daemons.
  * @out: receives the client.
  * @endpoints: nanomsg addresses ("ipc:///path", "tcp://host:port"). With
- *             several, requests are spread across them and re-sent to
- *             another when one dies (each daemon computes the same bytes).
+ *             several, requests go to the first one that is up, in the
+ *             order given (NN_SNDPRIO), and move to the next when it dies;
+ *             the stream is reopened there at its position (mixup_next()),
+ *             since every daemon computes the same bytes.
  * @n_endpoints: number of @endpoints, at least 1.
  * @opts: NULL for defaults.
  * Connecting is asynchronous: a daemon that is not there shows up as
@@ -284,7 +286,15 @@ MIXUP_API int mixup_stream_open(mixup_client *client,
  * MIXUP_EINTR when a signal interrupted the wait (call again to go on:
  * the same batch is asked for); MIXUP_EPROTO for a reply that does not
  * decode; MIXUP_ENOSTREAM if the daemon no longer knows the stream
- * (restarted, or the stream sat idle past its timeout).
+ * (restarted, or the stream sat idle past its timeout) and the stream
+ * could not be reopened.
+ *
+ * A daemon that does not know the stream — it was restarted, or the
+ * request went to another daemon of the endpoint list — gets the stream
+ * opened again at the next position, transparently, for independent and
+ * sharded streams: their bytes are a pure function of the position, so
+ * the batches are those the stream would have produced. A shared stream's
+ * position belongs to its job: MIXUP_ENOSTREAM.
  */
 MIXUP_API int mixup_next(mixup_client *client, mixup_batch **out);
 
@@ -347,6 +357,18 @@ MIXUP_API int mixup_stream_close(mixup_client *client);
  * NULL is a no-op.
  */
 MIXUP_API void mixup_client_close(mixup_client *client);
+
+/**
+ * mixup_version() - the library's version as MAJOR * 10000 + MINOR * 100 +
+ * PATCH, for bindings that check what they were written against.
+ */
+MIXUP_API int mixup_version(void);
+
+/**
+ * mixup_batch_struct_size() - sizeof(mixup_batch) in this library, for
+ * bindings that mirror the struct (ctypes) and must detect a change.
+ */
+MIXUP_API size_t mixup_batch_struct_size(void);
 
 /**
  * mixup_client_error() - the message of the client's last failure, naming

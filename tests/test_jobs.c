@@ -375,3 +375,45 @@ Test(jobs, fifty_vanishing_clients_leave_nothing_held, .timeout = 180)
     stop_daemon(&d);
     cleanup(&d);
 }
+
+/* Several daemons serve one job: a client lists two; the first dies
+ * mid-stream; the client goes on with the second, with the very bytes the
+ * stream would have had (the stream is reopened at its position). */
+Test(jobs, failover_to_another_daemon_keeps_the_bytes, .timeout = 120)
+{
+    daemon_ctx a, b;
+    setup_daemon(&a, "failA");
+    setup_daemon(&b, "failB");
+    ref_init();
+    start_daemon(&a, 1, 4);
+    start_daemon(&b, 1, 4);
+    mixup_client *c;
+    const char *eps[] = {a.ipc, b.ipc};
+    mixup_client_options o = {.timeout_ms = 1000};
+    cr_assert_eq(mixup_client_connect(&c, eps, 2, &o), 0);
+    mixup_stream_options so;
+    mixup_stream_options_init(&so);
+    so.seed = 31;
+    cr_assert_eq(mixup_stream_open(c, &so), 0);
+    uint64_t e = 0, k = 0;
+    for (int i = 0; i < 40; i++) {
+        if (i == 10)
+            stop_daemon(&a); /* SIGTERM: the first daemon goes away */
+        mixup_batch *batch;
+        int rc;
+        int tries = 0;
+        while ((rc = mixup_next(c, &batch)) == MIXUP_ETIMEDOUT && tries++ < 20)
+            ; /* nanomsg notices the dead pipe and re-sends to the other */
+        cr_assert_eq(rc, 0, "batch %d: %s", i, mixup_client_error(c));
+        check_against_reference(batch, 31, e, k);
+        mixup_batch_release(batch);
+        if (++k == BPE) {
+            k = 0;
+            e++;
+        }
+    }
+    mixup_client_close(c);
+    stop_daemon(&b);
+    cleanup(&a);
+    cleanup(&b);
+}

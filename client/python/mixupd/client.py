@@ -337,10 +337,9 @@ class Client:
            connect_timeout=5.0)
 
     endpoint: "ipc:///path" or "tcp://host:port", or a list of them, as
-        libmixup takes them. (libmixup 0.1 spreads requests over several
-        endpoints, while a stream lives on the daemon that opened it: the
-        second request then fails with StreamLost. Give one endpoint per
-        client until libmixup keeps a stream's requests on one daemon.)
+        libmixup takes them: requests go to the first daemon that is up,
+        and an independent or sharded stream moves to the next one (or to
+        a restarted daemon) at its position, with the same bytes.
     mode: "independent" (the stream's own seed), "sharded" (rank r of
         world W gets batches r, r+W, ... of the job's epochs: needs job,
         rank, world) or "shared" (each batch of the job goes to one of the
