@@ -441,20 +441,28 @@ static void schedule_starving(str_table *t)
     }
 }
 
-/* Then round-robin to every producer below its prefetch depth. */
+/* Then each free slot to the producer with the fewest batches prepared
+ * (below its prefetch depth), ties broken round-robin: when the ring is
+ * smaller than the streams' prefetch together, everyone holds an equal
+ * share instead of the first ones in the rotation filling up. */
 static void schedule(str_table *t)
 {
     schedule_starving(t);
     uint32_t n = 2 * t->lim.max_streams;
-    int progress = 1;
-    while (progress && t->ring->n_free > 0) {
-        progress = 0;
-        for (uint32_t step = 0; step < n && t->ring->n_free > 0; step++) {
-            str_producer *p = producer_at(t, (t->rr + step) % n);
-            if (p && p->q_len < p->q_cap && produce_one(t, p))
-                progress = 1;
+    while (t->ring->n_free > 0) {
+        str_producer *best = NULL;
+        uint32_t best_at = 0;
+        for (uint32_t step = 0; step < n; step++) {
+            uint32_t at = (t->rr + step) % n;
+            str_producer *p = producer_at(t, at);
+            if (p && p->q_len < p->q_cap && (!best || p->q_len < best->q_len)) {
+                best = p;
+                best_at = at;
+            }
         }
-        t->rr = (t->rr + 1) % n;
+        if (!best || !produce_one(t, best))
+            return;
+        t->rr = (best_at + 1) % n;
     }
 }
 
