@@ -67,3 +67,19 @@ for k in 1 2 4 8; do
               printf "  %d client(s): total samples/s %10.1f   slowest %10.1f = %.0f%% of the fair share\n",
                      k, t, min, 100 * min * k / t }' <<<"$out"
 done
+
+# 3. isolation: one client that stops reading (it holds its prefetched
+#    batches) next to one that reads, against the reader alone (issue 4:
+#    at least half).
+helper=$build/tests/client_helper
+if [ -x "$helper" ]; then
+    alone=$("$ctl" --endpoint "ipc://$tmp/plain.ipc" --seed 50 bench --seconds "$SECONDS_EACH" | rate)
+    "$helper" "ipc://$tmp/plain.ipc" independent - 51 1 pause >/dev/null &
+    stalled=$!
+    pids+=($stalled)
+    "$ctl" --endpoint "ipc://$tmp/plain.ipc" --timeout 20000 jobs >/dev/null
+    with=$("$ctl" --endpoint "ipc://$tmp/plain.ipc" --seed 50 bench --seconds "$SECONDS_EACH" | rate)
+    kill -KILL "$stalled"; wait "$stalled" 2>/dev/null || true
+    awk -v a="$alone" -v w="$with" 'BEGIN {
+        printf "a reader alone: samples/s %.1f; next to a stalled client: %.1f (%.0f%%, target >= 50%%)\n", a, w, 100 * w / a }'
+fi
