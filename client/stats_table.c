@@ -1,0 +1,183 @@
+/*
+ * stats_table.c — see stats_table.h.
+ */
+#include "stats_table.h"
+
+#include <math.h>
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static int is_bytes_key(const char *k)
+{
+    size_t n = strlen(k);
+    return !strcmp(k, "bytes") || !strncmp(k, "bytes_", 6) ||
+           (n > 6 && !strcmp(k + n - 6, "_bytes"));
+}
+
+static void human_bytes(double v, char *out, size_t len)
+{
+    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int u = 0;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+static void human_duration(double s, char *out, size_t len)
+{
+    unsigned long long t = s > 0 ? (unsigned long long)s : 0;
+    if (t >= 86400)
+        snprintf(out, len, "%llud %02lluh %02llum", t / 86400, t / 3600 % 24, t / 60 % 60);
+    else if (t >= 3600)
+        snprintf(out, len, "%lluh %02llum %02llus", t / 3600, t / 60 % 60, t % 60);
+    else if (t >= 60)
+        snprintf(out, len, "%llum %02llus", t / 60, t % 60);
+    else
+        snprintf(out, len, "%.1f s", s);
+}
+
+/* One value as a table cell: shapes as 28x28x1, positions as E:B ("-"
+ * before the first batch), sizes in bytes with their unit. */
+static void format_value(const char *key, const jval *v, char *out, size_t len)
+{
+    char tmp[64];
+    switch (v->t) {
+    case J_NULL: snprintf(out, len, "-"); return;
+    case J_BOOL: snprintf(out, len, "%s", v->b ? "yes" : "no"); return;
+    case J_STR: snprintf(out, len, "%s", *v->s ? v->s : "-"); return;
+    case J_NUM:
+        if (is_bytes_key(key) && v->num >= 1024) {
+            human_bytes(v->num, tmp, sizeof tmp);
+            snprintf(out, len, "%s (%s)", v->s, tmp);
+        } else {
+            snprintf(out, len, "%s", v->s);
+        }
+        return;
+    case J_OBJ: snprintf(out, len, "{%zu}", v->n); return;
+    case J_ARR: break;
+    }
+    const char *sep = !strcmp(key, "shape") ? "x" : !strcmp(key, "position") ? ":" : ",";
+    if (!strcmp(key, "position") && v->n && v->items[0].t == J_NUM && v->items[0].num < 0) {
+        snprintf(out, len, "-");
+        return;
+    }
+    size_t at = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < v->n && at < len; i++) {
+        format_value("", &v->items[i], tmp, sizeof tmp);
+        int n = snprintf(out + at, len - at, "%s%s", i ? sep : "", tmp);
+        if (n < 0)
+            break;
+        at += (size_t)n;
+    }
+}
+
+static int is_table(const jval *v)
+{
+    if (v->t != J_ARR)
+        return 0;
+    for (size_t i = 0; i < v->n; i++)
+        if (v->items[i].t != J_OBJ)
+            return 0;
+    return 1;
+}
+
+/* An object as a section: its name, then "  key  value" lines. */
+static void print_section(const char *name, const jval *obj)
+{
+    printf("\n%s\n", name);
+    for (size_t i = 0; i < obj->n; i++) {
+        char cell[512];
+        format_value(obj->keys[i], &obj->items[i], cell, sizeof cell);
+        printf("  %-24s %s\n", obj->keys[i], cell);
+    }
+    const jval *slots = json_get(obj, "slots"), *held = json_get(obj, "held");
+    if (!strcmp(name, "ring") && slots && held && slots->t == J_NUM &&
+        held->t == J_NUM && slots->num > 0)
+        printf("  %-24s %.0f%%\n", "occupancy", 100.0 * held->num / slots->num);
+}
+
+/* An array of objects as a table: a column per key seen in any row. */
+static void print_table(const char *name, const jval *rows)
+{
+    printf("\n%s: %zu\n", name, rows->n);
+    if (!rows->n)
+        return;
+    const char *cols[64];
+    size_t ncols = 0, width[64];
+    for (size_t r = 0; r < rows->n; r++)
+        for (size_t k = 0; k < rows->items[r].n && ncols < 64; k++) {
+            size_t c = 0;
+            while (c < ncols && strcmp(cols[c], rows->items[r].keys[k]))
+                c++;
+            if (c == ncols)
+                cols[ncols++] = rows->items[r].keys[k];
+        }
+    char cell[256];
+    for (size_t c = 0; c < ncols; c++) {
+        width[c] = strlen(cols[c]);
+        for (size_t r = 0; r < rows->n; r++) {
+            const jval *v = json_get(&rows->items[r], cols[c]);
+            format_value(cols[c], v ? v : &(jval){.t = J_NULL}, cell, sizeof cell);
+            if (strlen(cell) > width[c])
+                width[c] = strlen(cell);
+        }
+    }
+    printf(" ");
+    for (size_t c = 0; c < ncols; c++) {
+        printf(" ");
+        for (const char *p = cols[c]; *p; p++)
+            putchar(toupper((unsigned char)*p));
+        printf("%*s", (int)(width[c] - strlen(cols[c])), "");
+    }
+    printf("\n");
+    for (size_t r = 0; r < rows->n; r++) {
+        printf(" ");
+        for (size_t c = 0; c < ncols; c++) {
+            const jval *v = json_get(&rows->items[r], cols[c]);
+            format_value(cols[c], v ? v : &(jval){.t = J_NULL}, cell, sizeof cell);
+            int right = v && v->t == J_NUM;
+            if (right)
+                printf(" %*s", (int)width[c], cell);
+            else
+                printf(" %-*s", c + 1 < ncols ? (int)width[c] : 0, cell);
+        }
+        printf("\n");
+    }
+}
+
+void stats_print_table(const jval *st)
+{
+    const jval *up = json_get(st, "uptime_s");
+    if (up && up->t == J_NUM) {
+        char d[64];
+        human_duration(up->num, d, sizeof d);
+        printf("%-26s %s\n", "uptime", d);
+    }
+    for (size_t i = 0; i < st->n; i++)
+        if (st->items[i].t == J_OBJ)
+            print_section(st->keys[i], &st->items[i]);
+    printf("\ncounters\n");
+    for (size_t i = 0; i < st->n; i++) {
+        const jval *v = &st->items[i];
+        if (v->t == J_OBJ || is_table(v) || !strcmp(st->keys[i], "uptime_s"))
+            continue;
+        char cell[512];
+        format_value(st->keys[i], v, cell, sizeof cell);
+        printf("  %-24s %s\n", st->keys[i], cell);
+    }
+    for (size_t i = 0; i < st->n; i++)
+        if (st->items[i].t == J_ARR && is_table(&st->items[i]))
+            print_table(st->keys[i], &st->items[i]);
+}
+
+/* stats: the table, or (--json) the daemon's JSON as it came, checked:
+ * JSON that does not parse is still printed, but the exit status says so.
+ * jobs: the daemon's own text table of jobs and streams (--json: as
+ * stats --json). */
