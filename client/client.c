@@ -41,6 +41,10 @@ struct mixup_client {
     char err[MXP_ERRMSG_MAX + 256];
 };
 
+/* The message of this thread's last failed mixup_client_connect(): the
+ * client it would have filled in is gone. */
+static __thread char connect_error[MXP_ERRMSG_MAX + 256];
+
 static int set_error(mixup_client *c, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -126,6 +130,7 @@ MIXUP_API int mixup_client_connect(mixup_client **out,
     c->next_request_id = 1;
     int rc = open_socket(c, endpoints, n_endpoints);
     if (rc < 0) {
+        memcpy(connect_error, c->err, sizeof connect_error);
         if (c->sock >= 0)
             nn_close(c->sock);
         free(c);
@@ -444,7 +449,8 @@ MIXUP_API int mixup_client_position(const mixup_client *c, uint64_t *epoch,
     if (!c || !epoch || !batch)
         return MIXUP_EINVAL;
     if (!c->has_position)
-        return MIXUP_ESTATE;
+        return set_error((mixup_client *)c, MIXUP_ESTATE,
+                         "no batch was returned yet");
     *epoch = c->pos_epoch;
     *batch = c->pos_batch;
     return 0;
@@ -455,10 +461,13 @@ MIXUP_API int mixup_client_resume_position(const mixup_client *c,
 {
     if (!c || !epoch || !batch)
         return MIXUP_EINVAL;
+    /* The error text is the client's scratch, not part of its state. */
+    mixup_client *w = (mixup_client *)c;
     if (!c->has_position)
-        return MIXUP_ESTATE;
+        return set_error(w, MIXUP_ESTATE, "no batch was returned yet");
     if (c->mode == MIXUP_MODE_SHARED)
-        return MIXUP_EMODE;
+        return set_error(w, MIXUP_EMODE, "a shared stream's position is "
+                         "its job's, not the client's");
     uint64_t next = c->pos_batch + c->world;
     if (next >= c->stream_per_epoch * c->world) {
         *epoch = c->pos_epoch + 1;
@@ -476,7 +485,7 @@ MIXUP_API int mixup_stream_epoch(const mixup_client *c, uint64_t *dataset,
     if (!c)
         return MIXUP_EINVAL;
     if (!c->has_stream)
-        return MIXUP_ESTATE;
+        return set_error((mixup_client *)c, MIXUP_ESTATE, "no stream is open");
     if (dataset)
         *dataset = c->batches_per_epoch;
     if (stream)
@@ -555,5 +564,5 @@ MIXUP_API size_t mixup_batch_struct_size(void)
 
 MIXUP_API const char *mixup_client_error(const mixup_client *c)
 {
-    return c ? c->err : "";
+    return c ? c->err : connect_error;
 }

@@ -373,7 +373,9 @@ MIXUP_API size_t mixup_batch_struct_size(void);
 /**
  * mixup_client_error() - the message of the client's last failure, naming
  * what was wrong (with the daemon's text for refusals); "" if none.
- * Valid until the next call on @client.
+ * Valid until the next call on @client. With @client NULL: the message of
+ * this thread's last failed mixup_client_connect() (e.g. the endpoint
+ * nanomsg rejected, and why).
  */
 MIXUP_API const char *mixup_client_error(const mixup_client *client);
 

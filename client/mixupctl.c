@@ -203,7 +203,7 @@ static int parse_global(int argc, char **argv, ctl *c)
 
 static int fail(ctl *c, int rc, const char *what)
 {
-    const char *msg = c->client ? mixup_client_error(c->client) : "";
+    const char *msg = mixup_client_error(c->client); /* NULL: connect's */
     fprintf(stderr, "mixupctl: %s: %s\n", what, *msg ? msg : mixup_strerror(rc));
     return 1;
 }

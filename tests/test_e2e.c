@@ -228,6 +228,8 @@ Test(e2e, a_daemon_that_is_not_there_is_a_timeout_not_a_hang, .timeout = 30)
     mixup_client_close(c);
     const char *bad[] = {"nonsense://x"};
     cr_assert_eq(mixup_client_connect(&c, bad, 1, NULL), MIXUP_ECONNECT);
+    cr_assert(strstr(mixup_client_error(NULL), "endpoint 'nonsense://x'"), "%s",
+              mixup_client_error(NULL));
     tu_rmtree(dir);
     free(dir);
 }
