@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mixup.h"
 #include "proto.h"
@@ -35,6 +38,10 @@ struct mixup_client {
     uint64_t pos_epoch, pos_batch;
     int retry_next;           /* the last NEXT got no reply: reuse its id */
     uint64_t retry_request_id;
+    int retry_open;           /* the last OPEN got no reply: reuse its id */
+    uint64_t retry_open_id;   /* ... if the same OPEN is asked again */
+    uint8_t last_open[MXP_HEADER_SIZE + MXP_OPEN_FIXED + MXP_JOB_MAX];
+    int last_open_len;
     mixup_stream_options opts; /* as opened, to reopen after a failover */
     char job[MXP_JOB_MAX + 1];
     uint64_t reopens;
@@ -113,6 +120,17 @@ static int open_socket(mixup_client *c, const char *const *eps, size_t n)
     return 0;
 }
 
+/* Request ids start at a random point: the daemon recognises a retried
+ * OPEN by its id, so ids of different clients should not meet. */
+static uint64_t first_request_id(void)
+{
+    uint64_t id = 0;
+    if (getrandom(&id, sizeof id, GRND_NONBLOCK) != sizeof id)
+        id = (uint64_t)time(NULL) * 6364136223846793005ull ^
+             (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)&id;
+    return (id >> 2) + 1; /* far from wrapping, never 0 */
+}
+
 MIXUP_API int mixup_client_connect(mixup_client **out,
                                    const char *const *endpoints,
                                    size_t n_endpoints,
@@ -127,7 +145,7 @@ MIXUP_API int mixup_client_connect(mixup_client **out,
     if (!c)
         return MIXUP_ENOMEM;
     c->timeout_ms = opts ? opts->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
-    c->next_request_id = 1;
+    c->next_request_id = first_request_id();
     int rc = open_socket(c, endpoints, n_endpoints);
     if (rc < 0) {
         memcpy(connect_error, c->err, sizeof connect_error);
@@ -263,13 +281,23 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
         .job = opts->job,
     };
     uint8_t req[MXP_HEADER_SIZE + MXP_OPEN_FIXED + MXP_JOB_MAX];
-    uint64_t id = c->next_request_id++;
+    /* A retry after a timeout or a signal reuses the id, so that the
+     * daemon answers with the stream it may have opened already. */
+    uint64_t id = c->retry_open ? c->retry_open_id : c->next_request_id++;
     int len = mxp_encode_open_req(req, sizeof req, id, &o);
     if (len < 0)
         return set_error(c, MIXUP_EINVAL, "stream options out of range");
+    if (c->retry_open && (len != c->last_open_len || memcmp(req, c->last_open, (size_t)len))) {
+        id = c->next_request_id++; /* another OPEN than the one retried */
+        mxp_set_request_id(req, id);
+    }
+    memcpy(c->last_open, req, (size_t)len);
+    c->last_open_len = len;
     void *msg;
     mxp_reply rep;
     int rc = roundtrip(c, req, (size_t)len, id, &msg, &rep);
+    c->retry_open = rc == MIXUP_ETIMEDOUT || rc == MIXUP_EINTR;
+    c->retry_open_id = id;
     if (rc < 0 || (rc = expect_type(c, msg, &rep, MXP_OPEN_REP)) < 0)
         return rc;
     c->has_stream = 1;

@@ -133,7 +133,8 @@ static void handle_open(srv_server *srv, void *control, const mxp_request *req)
 {
     char err[256];
     mxp_open_rep rep;
-    int rc = str_open(srv->streams, &req->u.open, now_ms(srv), &rep, err,
+    int rc = str_open(srv->streams, &req->u.open, req->hdr.request_id,
+                      now_ms(srv), &rep, err,
                       sizeof err);
     if (rc < 0) {
         log_info("OPEN refused: %s", err);

@@ -91,6 +91,11 @@ struct str_table {
     uint64_t now_ms;
     uint64_t last_tick_ms;
     str_counters ctr;
+    struct {
+        uint64_t request_id; /* 0: empty */
+        mxp_open_rep rep;
+    } recent_opens[64];      /* for retried OPENs, oldest overwritten */
+    uint32_t next_recent;
 };
 
 static void schedule(str_table *t);
@@ -714,10 +719,26 @@ static int join_job(str_table *t, str_stream *s, const mxp_open_req *req,
     return 0;
 }
 
-int str_open(str_table *t, const mxp_open_req *req, uint64_t now_ms,
-             mxp_open_rep *rep, char *err, size_t errlen)
+static str_stream *lookup(str_table *t, uint64_t id);
+
+/* The reply already given to this OPEN, if its stream is still open. */
+static int recent_open(str_table *t, uint64_t request_id, mxp_open_rep *rep)
+{
+    for (uint32_t i = 0; request_id && i < 64; i++)
+        if (t->recent_opens[i].request_id == request_id &&
+            lookup(t, t->recent_opens[i].rep.stream_id)) {
+            *rep = t->recent_opens[i].rep;
+            return 1;
+        }
+    return 0;
+}
+
+int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
+             uint64_t now_ms, mxp_open_rep *rep, char *err, size_t errlen)
 {
     t->now_ms = now_ms;
+    if (recent_open(t, request_id, rep))
+        return 0;
     uint64_t per_epoch = 0;
     int rc = check_open(t, req, &per_epoch, err, errlen);
     if (rc < 0)
@@ -762,6 +783,9 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t now_ms,
                            ? rank + first_i * world
                            : req->start_batch,
     };
+    t->recent_opens[t->next_recent].request_id = request_id;
+    t->recent_opens[t->next_recent].rep = *rep;
+    t->next_recent = (t->next_recent + 1) % 64;
     schedule(t);
     return 0;
 }

@@ -63,11 +63,13 @@ int str_table_new(str_table **out, const str_limits *lim,
 /* Close every stream and free the table. Workers must be stopped first. */
 void str_table_free(str_table *t);
 
-/* Open a stream. Return 0 with @rep filled, or MIXUP_EINVAL (bad rank,
+/* Open a stream. An OPEN whose @request_id was seen recently (a client
+ * retrying after a timeout or a signal) gets the stream it opened, not a
+ * second one. Return 0 with @rep filled, or MIXUP_EINVAL (bad rank,
  * world, job name, or settings that conflict with the job's), EPOSITION,
  * ELIMIT, ENOMEM with @err saying which and why. */
-int str_open(str_table *t, const mxp_open_req *req, uint64_t now_ms,
-             mxp_open_rep *rep, char *err, size_t errlen);
+int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
+             uint64_t now_ms, mxp_open_rep *rep, char *err, size_t errlen);
 
 /* A NEXT request. On 0 the stream owns @control and will answer through
  * the send function (now, or when the batch is ready). Else MIXUP_ENOSTREAM

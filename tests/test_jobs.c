@@ -12,7 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+
 #include "daemon.h"
+#include "proto.h"
 #include "testutil.h"
 
 extern char **environ;
@@ -416,4 +420,41 @@ Test(jobs, failover_to_another_daemon_keeps_the_bytes, .timeout = 120)
     stop_daemon(&b);
     cleanup(&a);
     cleanup(&b);
+}
+
+/* A retried OPEN (same request id: the client's retry after a timeout or
+ * a signal) gets the stream it opened, not a second one. */
+Test(jobs, a_retried_open_is_the_same_stream, .timeout = 60)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "reopen");
+    ref_init();
+    start_daemon(&d, 1, 4);
+    uint8_t req[MXP_HEADER_SIZE + MXP_OPEN_FIXED];
+    mxp_open_req o = {.mode = MIXUP_MODE_INDEPENDENT, .seed = 3};
+    uint64_t ids[3];
+    const uint64_t request_ids[3] = {0x1234567890ull, 0x1234567890ull, 0x1234567891ull};
+    for (int i = 0; i < 3; i++) {
+        int s = nn_socket(AF_SP, NN_REQ);
+        int to = 10000;
+        nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVTIMEO, &to, sizeof to);
+        cr_assert_geq(nn_connect(s, d.ipc), 0);
+        int len = mxp_encode_open_req(req, sizeof req, request_ids[i], &o);
+        cr_assert_eq(nn_send(s, req, (size_t)len, 0), len);
+        void *buf;
+        int n = nn_recv(s, &buf, NN_MSG, 0);
+        cr_assert_gt(n, 0);
+        mxp_reply rep;
+        char err[256];
+        cr_assert_eq(mxp_reply_decode(buf, (size_t)n, NULL, &rep, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(rep.hdr.type, MXP_OPEN_REP);
+        ids[i] = rep.u.open.stream_id;
+        nn_freemsg(buf);
+        nn_close(s);
+    }
+    cr_assert_eq(ids[0], ids[1], "a retried OPEN opened a second stream");
+    cr_assert_neq(ids[0], ids[2]);
+    cr_assert_eq(stat_of(d.ipc, "streams_open"), 2);
+    stop_daemon(&d);
+    cleanup(&d);
 }
