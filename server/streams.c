@@ -883,6 +883,12 @@ static void expire_idle(str_table *t, uint64_t now_ms)
 
 static void update_rates(str_table *t, uint64_t now_ms)
 {
+    if (t->last_tick_ms == 0) { /* the first tick only starts the clock */
+        t->last_tick_ms = now_ms;
+        for (uint32_t i = 0; i < t->lim.max_streams; i++)
+            t->streams[i].sent_at_tick = t->streams[i].sent;
+        return;
+    }
     double dt = (double)(now_ms - t->last_tick_ms) / 1000.0;
     t->last_tick_ms = now_ms;
     if (dt <= 0)
@@ -994,8 +1000,25 @@ void str_describe_json(const str_table *t, FILE *out)
     fprintf(out, "]");
 }
 
+static void describe_jobs_text(const str_table *t, FILE *out)
+{
+    fprintf(out, "%-16s %-8s %20s %6s %8s %10s %9s %8s\n", "JOB", "MODE",
+            "SEED", "WORLD", "MEMBERS", "SENT", "PREPARED", "LAPSED");
+    for (uint32_t i = 0; i < t->lim.max_streams; i++) {
+        const str_job *j = &t->jobs[i];
+        if (!j->in_use)
+            continue;
+        fprintf(out, "%-16s %-8s %20llu %6u %8u %10llu %9u %8u\n", j->name,
+                mode_name(j->mode), (unsigned long long)j->seed,
+                j->mode == MIXUP_MODE_SHARDED ? j->world : 0, j->members,
+                (unsigned long long)j->sent, j->prod.q_len, j->n_redeliver);
+    }
+    fputc('\n', out);
+}
+
 void str_describe_text(const str_table *t, FILE *out)
 {
+    describe_jobs_text(t, out);
     fprintf(out, "%-18s %-11s %-16s %9s %20s %10s %9s %8s\n", "STREAM", "MODE",
             "JOB", "RANK", "SEED", "POSITION", "SENT", "BATCH/S");
     for (uint32_t i = 0; i < t->lim.max_streams; i++) {
