@@ -135,6 +135,22 @@ def _candidates():
     return found
 
 
+def _check_layout(lib, path):
+    """The structures here mirror mixup.h: refuse a library whose
+    mixup_batch is another size than the one this package was written for
+    (reading it would return garbage, not raise)."""
+    size = getattr(lib, "mixup_batch_struct_size", None)
+    if size is None:
+        return  # a library older than the check: nothing to compare
+    size.restype = ctypes.c_size_t
+    size.argtypes = []
+    if size() != ctypes.sizeof(Batch):
+        raise ImportError(
+            f"mixupd: {path} has a mixup_batch of {size()} bytes, this "
+            f"package expects {ctypes.sizeof(Batch)}: the package and "
+            "libmixup come from different versions")
+
+
 def _load():
     tried = []
     for origin, path in _candidates():
@@ -147,6 +163,7 @@ def _load():
             fn = getattr(lib, name)
             fn.restype = res
             fn.argtypes = args
+        _check_layout(lib, path)
         return lib, path
     detail = "; ".join(tried) if tried else "no candidate found"
     raise ImportError(
