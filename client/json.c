@@ -56,12 +56,37 @@ static void utf8_put(char *out, size_t *len, unsigned cp)
     }
 }
 
+/* Bytes from @p to the closing quote or the end: no escape lengthens the
+ * text, so the string fits in as many. Sized per string, not from the
+ * rest of the text: that was quadratic in time and memory. */
+static size_t json_span(const char *p)
+{
+    size_t n = 0;
+    while (p[n] && p[n] != '"')
+        n += p[n] == '\\' && p[n + 1] ? 2 : 1;
+    return n;
+}
+
+/* Four hex digits (stops at the NUL, which is not one); -1 otherwise.
+ * Not sscanf: glibc's measures the whole rest of the text at each call. */
+static int json_hex4(const char *p, unsigned *cp)
+{
+    *cp = 0;
+    for (int i = 0; i < 4; i++) {
+        int ch = (unsigned char)p[i];
+        if (!isxdigit(ch))
+            return -1;
+        *cp = *cp << 4 | (unsigned)(isdigit(ch) ? ch - '0' : tolower(ch) - 'a' + 10);
+    }
+    return 0;
+}
+
 /* A string; the escapes come out as UTF-8 (surrogate halves as they are:
  * the text is only displayed). */
 static int json_string(jparser *j, char **out)
 {
     const char *p = ++j->p; /* after '"' */
-    char *s = malloc(strlen(p) + 1);
+    char *s = malloc(json_span(p) + 1);
     size_t len = 0;
     if (!s)
         return json_err(j, "out of memory");
@@ -85,9 +110,7 @@ static int json_string(jparser *j, char **out)
         if (e) {
             s[len++] = val[e - esc];
             p++;
-        } else if (*p == 'u' && sscanf(p + 1, "%4x", &cp) == 1 &&
-                   isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]) &&
-                   isxdigit((unsigned char)p[3]) && isxdigit((unsigned char)p[4])) {
+        } else if (*p == 'u' && json_hex4(p + 1, &cp) == 0) {
             utf8_put(s, &len, cp);
             p += 5;
         } else {

@@ -39,7 +39,7 @@ int npy_parse_preamble(const uint8_t *buf, size_t len, size_t *dict_off,
                  path);
         return MIXUP_EDATASET;
     }
-    if (buf[6] < 1 || buf[6] > 3) {
+    if (buf[6] < 1 || buf[6] > 3 || buf[7] != 0) {
         snprintf(err, errlen, "%s: .npy format version %u.%u, expected 1.0, "
                  "2.0 or 3.0", path, buf[6], buf[7]);
         return MIXUP_EDATASET;
@@ -103,7 +103,8 @@ static int expect(cursor *c, char ch, const char *what)
     return 0;
 }
 
-/* A quoted string without escapes, at most @cap - 1 bytes. */
+/* A quoted string without escapes, at most @cap - 1 bytes, printable
+ * ASCII only: keys and dtypes are, and the text goes into messages. */
 static int parse_str(cursor *c, char *out, size_t cap, const char *what)
 {
     skip_ws(c);
@@ -112,8 +113,8 @@ static int parse_str(cursor *c, char *out, size_t cap, const char *what)
         return fail(c, what);
     size_t start = ++c->pos, n = 0;
     while (c->pos < c->len && c->s[c->pos] != q) {
-        char ch = c->s[c->pos];
-        if (ch == '\\' || ch == '\n' || ch == '\0' || ++n >= cap) {
+        unsigned char ch = (unsigned char)c->s[c->pos];
+        if (ch == '\\' || ch < 0x20 || ch > 0x7e || ++n >= cap) {
             c->pos = start - 1;
             return fail(c, what);
         }

@@ -1,11 +1,14 @@
 /*
- * fuzz_check.h — consistency checks of the wire decoders, shared by the
- * libFuzzer targets (fuzz_request.c, fuzz_reply.c) and by the Criterion
- * test that replays their corpus (tests/test_fuzz_corpus.c).
+ * fuzz_check.h — consistency checks of the parsers of untrusted bytes,
+ * shared by the libFuzzer targets (fuzz_<name>.c) and by the Criterion
+ * test that replays their corpus (tests/test_fuzz_corpus.c):
+ *   fuzz_check.c       the wire decoders (proto/), targets request, reply;
+ *   fuzz_check_npy.c   the daemon's .npy header parser, target npy;
+ *   fuzz_check_json.c  mixupctl's JSON reader, target json.
  *
- * A check does not stop at "no crash": an accepted message must encode
- * back to the same bytes, and a rejected one must come with a known code
- * and a readable message.
+ * A check does not stop at "no crash": what a parser accepts must print
+ * back to input it accepts alike, and a rejection must come with a known
+ * code and a readable message.
  */
 #ifndef FZ_CHECK_H
 #define FZ_CHECK_H
@@ -24,5 +27,19 @@ int fz_check_request(const uint8_t *data, size_t len, char *why,
 
 /* Run @data through mxp_reply_decode() as the client does (no limit). */
 int fz_check_reply(const uint8_t *data, size_t len, char *why, size_t whylen);
+
+/* Read @data as a .npy file: its header through npy_parse_preamble() and
+ * npy_parse_dict() (server/dataset_npy.c) as the loader reads it, then the
+ * whole file through the loader's probe, as images and as labels. */
+int fz_check_npy(const uint8_t *data, size_t len, char *why, size_t whylen);
+
+/* Deepest value json_parse() accepts (client/json.c JSON_MAX_DEPTH: the
+ * top value is at depth 0). */
+#define FZ_JSON_MAX_DEPTH 32
+
+/* Run @data (up to its first NUL, as mixupctl passes the daemon's text)
+ * through json_parse() (client/json.c); print what it accepts and parse
+ * that again. */
+int fz_check_json(const uint8_t *data, size_t len, char *why, size_t whylen);
 
 #endif

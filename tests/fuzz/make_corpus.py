@@ -13,6 +13,10 @@ header (magic "MIXP", version, type, flags, request id, body length) and a
 body. This script writes it with struct.pack, independently of proto.c:
 the seeds are a second reading of the format. When the format changes,
 update both and re-run.
+
+npy/ holds .npy files as numpy writes them (format 1.0, 2.0, 3.0: magic,
+version, header length, a padded dict literal, the data) and broken ones;
+json/ holds stats texts captured from mixupd and JSON edge cases.
 """
 import os
 import struct
@@ -170,6 +174,247 @@ def replies():
     }
 
 
+# ------------------------------------------------------------------ npy
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def npy_shape(dims):
+    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def npy_dict(descr, dims, fortran=False):
+    return "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" % (
+        descr, fortran, dims if isinstance(dims, str) else npy_shape(dims))
+
+
+def npy_header(text, version=1, align=64, pad=True):
+    """Preamble and dict, padded as numpy pads it (spaces, then '\n')."""
+    d = text.encode("latin-1") if isinstance(text, str) else text
+    pre = 10 if version == 1 else 12
+    if pad:
+        total = pre + len(d) + 1
+        d += b" " * ((-total) % align) + b"\n"
+    size = struct.pack("<H" if version == 1 else "<I", len(d))
+    return NPY_MAGIC + bytes([version, 0]) + size + d
+
+
+def npy_data(descr, dims):
+    n = int(descr[2:])
+    for d in dims:
+        n *= d
+    return bytes((7 * i + 1) & 0xFF for i in range(n))
+
+
+def npy_file(descr, dims, version=1, **kw):
+    return npy_header(npy_dict(descr, dims), version, **kw) + npy_data(descr, dims)
+
+
+def npy_text(text, version=1, **kw):
+    """A header of the dict @text and no data."""
+    return npy_header(text, version, **kw)
+
+
+def npys():
+    ok = npy_file("|u1", (2, 3, 4))
+    seeds = {
+        # valid images, every version, both dtypes, 3 and 4 dimensions
+        "v1-u1-images-nhw": ok,
+        "v1-u1-images-nhwc": npy_file("|u1", (2, 2, 2, 3)),
+        "v2-f4-images-nhwc": npy_file("<f4", (2, 2, 1, 3), version=2),
+        "v3-f4-images-nhw": npy_file("<f4", (1, 4, 4), version=3),
+        "v2-u1-images-none": npy_file("|u1", (0, 28, 28, 1), version=2),
+        # valid labels: class indices of every integer dtype, float rows
+        "v1-i8-labels": npy_file("<i8", (5,)),
+        "v2-u1-labels": npy_file("|u1", (3,), version=2),
+        "v3-f4-label-rows": npy_file("<f4", (3, 4), version=3),
+        "v1-f4-label-rows-k0": npy_file("<f4", (3, 0)),
+        # what mixupctl dump writes: lam [B], position [B, 2]
+        "v1-f4-1d": npy_file("<f4", (4,)),
+        "v1-i8-2d": npy_file("<i8", (4, 2)),
+        # header only: the first bytes of a large file
+        "mixupctl-x-head": npy_text(npy_dict("<f4", (64, 28, 28, 1))),
+        "mnist-head": npy_text(npy_dict("|u1", (60000, 28, 28))),
+        "py2-long-head": npy_text(npy_dict("|u1", "(60000L, 28L, 28L)")),
+        "py2-long": npy_text(npy_dict("|u1", "(2L, 1L, 1L)")) + b"\1\2",
+        "scalar": npy_file("|u1", ()),
+        "shape-trailing-comma": npy_text(npy_dict("|u1", "(2, 1, 1,)")) + b"ab",
+        "unpadded": npy_file("|u1", (1, 1, 2), pad=False),
+        "align-16": npy_file("|u1", (1, 2, 1), align=16),
+        "fortran-order": npy_header(npy_dict("|u1", (2, 2, 2), True)) + b"\0" * 8,
+        # truncated
+        "truncated-magic": ok[:5],
+        "truncated-v1-preamble": ok[:9],
+        "truncated-v2-preamble": npy_file("|u1", (1, 1, 1), version=2)[:11],
+        "truncated-dict": ok[:40],
+        "truncated-data": ok[:-1],
+        "trailing-byte": ok + b"\0",
+        "empty": b"",
+        # bad preambles
+        "bad-magic": b"\x93NUMPZ" + ok[6:],
+        "bad-magic-ascii": b"xNUMPY" + ok[6:],
+        "version-0": ok[:6] + b"\0\0" + ok[8:],
+        "version-4": ok[:6] + b"\4\0" + ok[8:],
+        "version-1.1": ok[:6] + b"\1\1" + ok[8:],
+        "version-2.1": npy_file("|u1", (1, 1, 1), version=2)[:7] + b"\1"
+        + npy_file("|u1", (1, 1, 1), version=2)[8:],
+        "header-len-0": ok[:8] + b"\0\0" + ok[10:],
+        "header-len-65537": NPY_MAGIC + b"\2\0" + struct.pack("<I", 65537) + ok[10:],
+        "header-len-65536-short": NPY_MAGIC + b"\3\0" + struct.pack("<I", 65536) + ok[10:],
+        # huge shapes
+        "dim-2^64-1": npy_text(npy_dict("|u1", (2**64 - 1, 1, 1))),
+        "dim-2^64": npy_text(npy_dict("|u1", (2**64, 1, 1))),
+        "dims-product-overflow": npy_text(npy_dict("<f4", (2**32, 2**32, 1))),
+        "dims-product-overflow-f4": npy_text(npy_dict("<f4", (2**31, 2**31, 2))),
+        "dim-h-2^32": npy_text(npy_dict("|u1", (1, 2**32, 1))),
+        "dims-2^32-1": npy_text(npy_dict("|u1", (2**32 - 1,) * 4)),
+        "label-width-2^32": npy_text(npy_dict("<f4", (1, 2**32))),
+        "dims-8": npy_file("|u1", (2, 1, 1, 1, 1, 1, 1, 1)),
+        "dims-9": npy_text(npy_dict("|u1", (1,) * 9)),
+        # spacing numpy does not write, but a parser of Python literals takes
+        "no-spaces": npy_text("{'descr':'|u1','fortran_order':False,'shape':(1,1,1)}") + b"z",
+        "tabs-cr-lf": npy_text("{\t'descr' :\t'|u1' ,\r\n 'fortran_order' : False ,"
+                               "\n'shape' : ( 1 , 2 , 1 ) ,\r\n}") + b"zz",
+        "double-quotes": npy_text('{"descr": "<f4", "fortran_order": False, '
+                                  '"shape": (1, 1, 1), }') + b"\0" * 4,
+        "keys-reordered": npy_text("{'shape': (2,), 'fortran_order': False, "
+                                   "'descr': '<i4'}") + b"\0" * 8,
+        "leading-spaces": npy_text("   {'descr': '|u1', 'fortran_order': False, "
+                                   "'shape': (1, 1, 1), }", pad=False) + b"\0",
+        # bad dicts
+        "key-unknown": npy_text("{'descr': '|u1', 'fortran_order': False, "
+                                "'shape': (1,), 'dtype': 1}"),
+        "key-twice": npy_text("{'descr': '|u1', 'descr': '|u1', "
+                              "'fortran_order': False, 'shape': (1,)}"),
+        "key-missing-shape": npy_text("{'descr': '|u1', 'fortran_order': False}"),
+        "key-missing-descr": npy_text("{'fortran_order': False, 'shape': (1,)}"),
+        "key-long": npy_text("{'fortran_order_and_more': False}"),
+        "key-control-char": npy_text(b"{'de\x1b[2Jscr': '|u1'}"),
+        "key-cr": npy_text(b"{'descr\r': '|u1'}"),
+        "key-utf8": npy_text("{'d\u00e9scr': '|u1'}".encode("utf-8"), version=3),
+        "dict-empty": npy_text("{}"),
+        "dict-none": npy_text(""),
+        "descr-long": npy_text(npy_dict("<f444444", (1,))),
+        "descr-7": npy_text(npy_dict("<f44444", (1,))),
+        "descr-empty": npy_text(npy_dict("", (1,))),
+        "descr-backslash": npy_text(npy_dict("<f\\4", (1,))),
+        "descr-nul": npy_text(npy_dict("<f\0", (1,))),
+        "descr-high-byte": npy_text(npy_dict("<\xe94", (1,))),
+        "descr-big-endian": npy_file(">f4", (1, 1, 1)),
+        "descr-f8": npy_file("<f8", (1, 1, 1)),
+        "descr-u2-images": npy_file("<u2", (1, 1, 1)),
+        "descr-structured": npy_text("{'descr': [('a', '<f4')], "
+                                     "'fortran_order': False, 'shape': (1,), }"),
+        "descr-unquoted": npy_text("{'descr': <f4, 'fortran_order': False, "
+                                   "'shape': (1,), }"),
+        "descr-unterminated": npy_text("{'descr': '<f4, 'fortran_order': False}"),
+        "fortran-lowercase": npy_text(npy_dict("|u1", (1,)).replace("False", "false")),
+        "fortran-int": npy_text(npy_dict("|u1", (1,)).replace("False", "0")),
+        "shape-list": npy_text(npy_dict("|u1", "[2, 3]")),
+        "shape-negative": npy_text(npy_dict("|u1", "(-1, 2)")),
+        "shape-space": npy_text(npy_dict("|u1", "( )")),
+        "shape-nested": npy_text(npy_dict("|u1", "((2,), 3)")),
+        "shape-no-comma": npy_text(npy_dict("|u1", "(2 3)")),
+        "shape-double-comma": npy_text(npy_dict("|u1", "(2,,)")),
+        "shape-unclosed": npy_text("{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3"),
+        "text-after-dict": npy_text(npy_dict("|u1", (1,)) + " x"),
+        "dict-unclosed": npy_text("{'descr': '|u1', 'fortran_order': False, "
+                                  "'shape': (1,), ", pad=False),
+        "nul-in-dict": npy_text(npy_dict("|u1", (1,)).replace(", 'shape'", "\0 'shape'")),
+    }
+    return seeds
+
+
+# ----------------------------------------------------------------- json
+
+# `mixupctl stats --json` from mixupd serving MNIST, idle, then with two
+# clients of a sharded job (mixupd 0.1.0).
+STATS_IDLE = (
+    '{"uptime_s": 1.8, "dataset": {"samples": 60000, "shape": [28, 28, 1], '
+    '"classes": 10, "bytes": 47280000}, "batch_size": 32, "batches_per_epoch": 937, '
+    '"ring": {"slots": 16, "held": 0}, "requests": 1, "bad_requests": 0, '
+    '"errors_sent": 0, "batches_sent": 0, "bytes_sent": 0, "batches_computed": 0, '
+    '"batches_recomputed": 0, "slots_reclaimed": 0, "shared_redelivered": 0, '
+    '"streams_open": 0, "streams_opened": 0, "streams_expired": 0, "pipeline": '
+    '{"batch_size": 32, "alpha": 0.20000000000000001, "mix": "mixup", "pairing": '
+    '"disjoint", "cutmix_alpha": 0, "switch_prob": 0.5, "mix_prob": 1, '
+    '"label_smoothing": 0, "labels": "mixed", "order": "after_mix", "scale": '
+    '0.00392156886, "dtype": 1, "layout": 0, "flip": [0, 0], "shift": {"height": 0, '
+    '"width": 0, "fill": 1, "cval": 0}, "crop": {"pad": 0, "fill": 0, "value": 0}, '
+    '"erase": {"p": 0, "fill": 1}, "normalize": false}, "config_digest": '
+    '"a3a30045ae7f3be2", "workers": {"threads": 2, "jobs_run": 0, "busy": 0.000}, '
+    '"errors": {}, "jobs": [], "streams": []}\n')
+
+STATS_BUSY = (
+    '{"uptime_s": 11.4, "dataset": {"samples": 60000, "shape": [28, 28, 1], '
+    '"classes": 10, "bytes": 47280000}, "batch_size": 32, "batches_per_epoch": 937, '
+    '"ring": {"slots": 16, "held": 3}, "requests": 31963, "bad_requests": 0, '
+    '"errors_sent": 0, "batches_sent": 31957, "bytes_sent": 3272398037, '
+    '"batches_computed": 31962, "batches_recomputed": 0, "slots_reclaimed": 0, '
+    '"shared_redelivered": 0, "streams_open": 2, "streams_opened": 3, '
+    '"streams_expired": 0, "pipeline": {"batch_size": 32, "alpha": '
+    '0.20000000000000001, "mix": "mixup", "pairing": "disjoint", "cutmix_alpha": 0, '
+    '"switch_prob": 0.5, "mix_prob": 1, "label_smoothing": 0, "labels": "mixed", '
+    '"order": "after_mix", "scale": 0.00392156886, "dtype": 1, "layout": 0, '
+    '"flip": [0, 0], "shift": {"height": 0, "width": 0, "fill": 1, "cval": 0}, '
+    '"crop": {"pad": 0, "fill": 0, "value": 0}, "erase": {"p": 0, "fill": 1}, '
+    '"normalize": false}, "config_digest": "a3a30045ae7f3be2", "workers": '
+    '{"threads": 2, "jobs_run": 31962, "busy": 0.032}, "errors": {}, "jobs": '
+    '[{"name": "shard-job", "mode": "sharded", "seed": 0, "world": 2, "members": 2, '
+    '"batches_sent": 31955, "prepared": 0, "waiting": 0}], "streams": [{"id": '
+    '"1670c4e700000001", "mode": "sharded", "job": "shard-job", "rank": 1, '
+    '"world": 2, "seed": 0, "position": [34, 131], "batches_sent": 15978, '
+    '"batches_per_s": 6505.00, "prepared": 1, "waiting": false}, {"id": '
+    '"1670c4e800000002", "mode": "sharded", "job": "shard-job", "rank": 1, '
+    '"world": 2, "seed": 0, "position": [34, 129], "batches_sent": 15977, '
+    '"batches_per_s": 6505.50, "prepared": 2, "waiting": false}]}\n')
+
+
+def jsons():
+    seeds = {
+        "stats-idle": STATS_IDLE,
+        "stats-busy": STATS_BUSY,
+        "stats-errors": '{"errors": {"EPROTO": 3, "ENOSTREAM": 1}, "jobs": [], '
+                        '"streams": [{"id": "x", "waiting": true}]}',
+        # literals and numbers
+        "null": "null", "true": " true ", "false": "false\n",
+        "zero": "0", "minus-zero": "-0", "fraction": "1.5e-3", "exponent": "1E+10",
+        "big-int": "-12345678901234567890123",
+        "overflow": "[1e999, -1e999, 1e-999]",
+        "numbers": "[0,-2.5,3e2,0.1,1e-7,4294967296,18446744073709551615]",
+        "hex": "0x1F", "leading-zero": "012", "dot-end": "1.",
+        "minus": "-", "plus": "+1", "exp-end": "1e",
+        "exp-sign-end": "[1e+]", "infinity": "-Infinity",
+        # strings
+        "escapes": '"\\" \\\\ \\/ \\b \\f \\n \\r \\t"',
+        "unicode": '["\\u00e9", "\\u4e2d", "\\ud83d\\ude00", "\\uFFFF", "\\u0041"]',
+        "unicode-nul": '{"a\\u0000b": "c\\u0000d"}',
+        "lone-surrogate": '"\\udc00"',
+        "raw-utf8": '{"caf\u00e9": "\u4e2d\u6587"}',
+        "bad-escape": '"\\x41"', "short-unicode": '"\\u12"',
+        "bad-unicode": '"\\u12g4"', "escape-at-end": '"\\',
+        "unterminated": '"abc', "raw-control": '"a\x01b"', "raw-tab": '"a\tb"',
+        # containers
+        "empty-array": "[]", "empty-object": "{}", "empty-nested": '[[], {}, [{}]]',
+        "object-nested": '{"a": {"b": {"c": [1, {"d": null}]}}}',
+        "duplicate-keys": '{"a": 1, "b": 2, "a": 3}',
+        "whitespace": ' \t\r\n[ 1 ,\n\t2 ] \r\n',
+        "trailing-comma": "[1, 2,]", "trailing-comma-object": '{"a": 1,}',
+        "missing-colon": '{"a" 1}', "number-key": "{1: 2}", "missing-comma": "[true false]",
+        "trailing-text": "[1] x", "unclosed": '{"a": [1, 2',
+        "empty": "", "nul-prefix": "nul", "literal-suffix": "truex",
+        "embedded-nul": "[1]\0garbage",
+        # depth: the top value is at 0, json.c accepts down to 32
+        "depth-32": "[" * 33 + "]" * 33,
+        "depth-32-object": '{"a":' * 32 + "1" + "}" * 32,
+        "depth-33": "[" * 33 + "1" + "]" * 33,
+        "depth-34": "[" * 34 + "]" * 34,
+        "depth-1000": "[" * 1000,
+    }
+    return {k: v.encode("utf-8") if isinstance(v, str) else v
+            for k, v in seeds.items()}
+
+
 def fix_body_len(name, data):
     """Seeds built by slicing keep a consistent body_len where meant to."""
     if name in ("batch-truncated",):
@@ -189,6 +434,8 @@ def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus")
     write(os.path.join(root, "request"), requests())
     write(os.path.join(root, "reply"), replies())
+    write(os.path.join(root, "npy"), npys())
+    write(os.path.join(root, "json"), jsons())
 
 
 if __name__ == "__main__":
