@@ -36,6 +36,7 @@ struct srv_server {
     mxp_limits limits;
     uint64_t started_ms;
     uint64_t config_digest; /* FNV-1a of the effective configuration */
+    uint64_t conn_accepted, conn_closed; /* as last logged */
     uint64_t errors_by_code[32]; /* error replies, index = -code */
     bat_plan plan;
     wrk_pool pool;
@@ -240,6 +241,12 @@ static void describe_json(srv_server *srv, FILE *out)
             (unsigned long long)c->streams_expired);
     bat_describe_json(&srv->plan, out);
     fputs(", ", out);
+    fprintf(out, "\"connections\": {\"open\": %llu, \"accepted\": %llu, "
+            "\"closed\": %llu}, ",
+            (unsigned long long)nn_get_statistic(srv->sock, NN_STAT_CURRENT_CONNECTIONS),
+            (unsigned long long)nn_get_statistic(srv->sock, NN_STAT_ACCEPTED_CONNECTIONS),
+            (unsigned long long)(nn_get_statistic(srv->sock, NN_STAT_DROPPED_CONNECTIONS) +
+                                 nn_get_statistic(srv->sock, NN_STAT_BROKEN_CONNECTIONS)));
     fprintf(out, "\"config_digest\": \"%016llx\", \"workers\": {\"threads\": %u, "
             "\"jobs_run\": %llu, \"busy\": %.3f}, \"errors\": {",
             (unsigned long long)srv->config_digest, srv->pool.n_threads,
@@ -347,9 +354,31 @@ static void on_readable(uv_poll_t *handle, int status, int events)
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* nanomsg tells a server socket neither who connects nor when, but it
+ * counts connections: log the changes once a second. */
+static void log_connections(srv_server *srv)
+{
+    uint64_t acc = nn_get_statistic(srv->sock, NN_STAT_ACCEPTED_CONNECTIONS);
+    uint64_t closed =
+        nn_get_statistic(srv->sock, NN_STAT_DROPPED_CONNECTIONS) +
+        nn_get_statistic(srv->sock, NN_STAT_BROKEN_CONNECTIONS);
+    uint64_t open = nn_get_statistic(srv->sock, NN_STAT_CURRENT_CONNECTIONS);
+    if (acc > srv->conn_accepted)
+        log_info("%llu client connection(s) accepted, %llu open",
+                 (unsigned long long)(acc - srv->conn_accepted),
+                 (unsigned long long)open);
+    if (closed > srv->conn_closed)
+        log_info("%llu client connection(s) closed, %llu open",
+                 (unsigned long long)(closed - srv->conn_closed),
+                 (unsigned long long)open);
+    srv->conn_accepted = acc;
+    srv->conn_closed = closed;
+}
+
 static void on_timer(uv_timer_t *timer)
 {
     srv_server *srv = timer->data;
+    log_connections(srv);
     str_tick(srv->streams, now_ms(srv));
 }
 

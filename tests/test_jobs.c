@@ -376,6 +376,11 @@ Test(jobs, fifty_vanishing_clients_leave_nothing_held, .timeout = 180)
     long after = rss_kb(d.pid);
     cr_assert(after - before < 2048, "daemon grew from %ld to %ld kB", before, after);
     cr_assert_geq(stat_of(d.ipc, "streams_expired"), 150);
+    char *log = tu_read_file(d.log);
+    cr_assert(strstr(log, "client connection(s) accepted") &&
+              strstr(log, "client connection(s) closed"),
+              "connections are not logged:\n%.2000s", log);
+    free(log);
     stop_daemon(&d);
     cleanup(&d);
 }
