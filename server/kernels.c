@@ -7,7 +7,10 @@
  * AVX2 clone besides the baseline one, chosen at load time. The bytes are
  * the same: each element is the same float32 expression (no fused
  * multiply-add: -ffp-contract=off), only more of them per instruction. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+/* GCC only: clang 14 leaves target_clones functions of a static library
+ * undefined at link time. Not under ASan (ifunc resolvers run before it). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define KRN_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define KRN_CLONES

@@ -29,16 +29,6 @@
 #define FZ_ERRSIZE 256 /* what the daemon and the client pass */
 #define FZ_FILL 0xa5   /* pre-fill of err: no NUL, not printable */
 
-static int bad(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why && whylen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static uint64_t le64(const uint8_t *p)
 {
@@ -53,20 +43,20 @@ static int check_rejection(int rc, const char *err, const mxp_header *hdr,
                            size_t whylen)
 {
     if (rc != MIXUP_EPROTO && rc != MIXUP_EVERSION && rc != MIXUP_ETOOBIG)
-        return bad(why, whylen, "decoder returned %d, not EPROTO/EVERSION/"
+        return fz_bad(why, whylen, "decoder returned %d, not EPROTO/EVERSION/"
                    "ETOOBIG", rc);
     const char *nul = memchr(err, 0, FZ_ERRSIZE);
     if (!nul)
-        return bad(why, whylen, "error message (code %d) not NUL-terminated",
+        return fz_bad(why, whylen, "error message (code %d) not NUL-terminated",
                    rc);
     if (nul == err)
-        return bad(why, whylen, "empty error message for code %d", rc);
+        return fz_bad(why, whylen, "empty error message for code %d", rc);
     for (const char *p = err; p < nul; p++)
         if (*p < 0x20 || *p > 0x7e)
-            return bad(why, whylen, "error message byte %d is 0x%02x: \"%s\"",
+            return fz_bad(why, whylen, "error message byte %d is 0x%02x: \"%s\"",
                        (int)(p - err), (unsigned char)*p, err);
     if (len >= MXP_HEADER_SIZE && hdr->request_id != le64(data + 12))
-        return bad(why, whylen, "request id not kept on rejection (%s)", err);
+        return fz_bad(why, whylen, "request id not kept on rejection (%s)", err);
     return 0;
 }
 
@@ -75,10 +65,10 @@ static int check_header(const mxp_header *h, size_t len, char *why,
                         size_t whylen)
 {
     if (h->magic != MXP_MAGIC || h->version != MXP_VERSION || h->flags != 0)
-        return bad(why, whylen, "accepted magic 0x%08x version %u flags 0x%x",
+        return fz_bad(why, whylen, "accepted magic 0x%08x version %u flags 0x%x",
                    h->magic, h->version, h->flags);
     if (len < MXP_HEADER_SIZE || h->body_len != len - MXP_HEADER_SIZE)
-        return bad(why, whylen, "accepted body_len %u in a %zu-byte message",
+        return fz_bad(why, whylen, "accepted body_len %u in a %zu-byte message",
                    h->body_len, len);
     return 0;
 }
@@ -90,17 +80,17 @@ static int check_same(const uint8_t *data, size_t len, const uint8_t *out,
                       size_t whylen)
 {
     if (n < 0)
-        return bad(why, whylen, "%s: re-encoding failed (%d)", what, n);
+        return fz_bad(why, whylen, "%s: re-encoding failed (%d)", what, n);
     if ((size_t)n != len)
-        return bad(why, whylen, "%s: re-encoded to %d bytes, input has %zu",
+        return fz_bad(why, whylen, "%s: re-encoded to %d bytes, input has %zu",
                    what, n, len);
     for (size_t i = 0; i < len; i++)
         if (out[i] != data[i])
-            return bad(why, whylen,
+            return fz_bad(why, whylen,
                        "%s: re-encoded byte %zu is 0x%02x, input has 0x%02x",
                        what, i, out[i], data[i]);
     if (short_rc != MIXUP_EINVAL)
-        return bad(why, whylen, "%s: encoder returned %d for a buffer one "
+        return fz_bad(why, whylen, "%s: encoder returned %d for a buffer one "
                    "byte short", what, short_rc);
     return 0;
 }
@@ -126,15 +116,15 @@ static int check_open(const mxp_open_req *o, const uint8_t *data, size_t len,
                       char *why, size_t whylen)
 {
     if (o->mode > MIXUP_MODE_SHARED)
-        return bad(why, whylen, "accepted OPEN mode %u", o->mode);
+        return fz_bad(why, whylen, "accepted OPEN mode %u", o->mode);
     if (o->job_len > MXP_JOB_MAX)
-        return bad(why, whylen, "accepted OPEN job_len %u", o->job_len);
+        return fz_bad(why, whylen, "accepted OPEN job_len %u", o->job_len);
     const uint8_t *job = data + MXP_HEADER_SIZE + MXP_OPEN_FIXED;
     if ((const uint8_t *)o->job != job || o->job_len != len - (size_t)(job - data))
-        return bad(why, whylen, "OPEN job does not span the body's tail");
+        return fz_bad(why, whylen, "OPEN job does not span the body's tail");
     for (unsigned i = 0; i < o->job_len; i++)
         if (job[i] < 0x21 || job[i] > 0x7e)
-            return bad(why, whylen, "accepted OPEN job byte 0x%02x", job[i]);
+            return fz_bad(why, whylen, "accepted OPEN job byte 0x%02x", job[i]);
     return 0;
 }
 
@@ -148,25 +138,25 @@ int fz_check_request(const uint8_t *data, size_t len, char *why, size_t whylen)
     if (rc < 0)
         return check_rejection(rc, err, &req.hdr, data, len, why, whylen);
     if (rc > 0)
-        return bad(why, whylen, "request decoder returned %d", rc);
+        return fz_bad(why, whylen, "request decoder returned %d", rc);
     if (len > FZ_REQUEST_LIMIT)
-        return bad(why, whylen, "accepted %zu bytes over the limit", len);
+        return fz_bad(why, whylen, "accepted %zu bytes over the limit", len);
     if (check_header(&req.hdr, len, why, whylen) < 0)
         return -1;
     if (req.hdr.type == MXP_OPEN_REQ &&
         check_open(&req.u.open, data, len, why, whylen) < 0)
         return -1;
     if (req.hdr.type == MXP_STATS_REQ && req.u.stats_format > MXP_STATS_TEXT)
-        return bad(why, whylen, "accepted STATS format %u",
+        return fz_bad(why, whylen, "accepted STATS format %u",
                    req.u.stats_format);
     /* Exactly @len bytes, so AddressSanitizer sees an encoder overrun. */
     uint8_t *out = malloc(len);
     if (!out)
-        return bad(why, whylen, "out of memory");
+        return fz_bad(why, whylen, "out of memory");
     int short_rc = encode_request(&req, out, len - 1);
     int n = encode_request(&req, out, len);
     if (n == MIXUP_EINTERNAL)
-        rc = bad(why, whylen, "accepted type 0x%x as a request", req.hdr.type);
+        rc = fz_bad(why, whylen, "accepted type 0x%x as a request", req.hdr.type);
     else
         rc = check_same(data, len, out, n, short_rc,
                         mxp_type_name(req.hdr.type), why, whylen);
@@ -220,26 +210,26 @@ static int check_batch_layout(const mxp_batch_rep *r, size_t len, char *why,
     const mxp_batch_shape *s = &r->shape;
     const mxp_batch_layout *l = &r->layout;
     if (!s->size || !s->height || !s->width || !s->channels || !s->classes)
-        return bad(why, whylen, "accepted a BATCH with a zero dimension");
+        return fz_bad(why, whylen, "accepted a BATCH with a zero dimension");
     if (s->dtype < MIXUP_FLOAT32 || s->dtype > MIXUP_BFLOAT16 ||
         s->layout > MIXUP_NCHW || (s->flags & ~MXP_BATCH_FLAGS_KNOWN))
-        return bad(why, whylen, "accepted BATCH dtype %u layout %u flags %u",
+        return fz_bad(why, whylen, "accepted BATCH dtype %u layout %u flags %u",
                    s->dtype, s->layout, s->flags);
     size_t at[8];
     uint64_t sz[8];
     int n = batch_sections(r, at, sz);
     if (n < 0)
-        return bad(why, whylen, "accepted a BATCH whose size overflows");
+        return fz_bad(why, whylen, "accepted a BATCH whose size overflows");
     uint64_t end = MXP_HEADER_SIZE + MXP_BATCH_FIXED;
     for (int i = 0; i < n; i++) {
         if (at[i] % MXP_ALIGN || at[i] < end || sz[i] == 0)
-            return bad(why, whylen, "BATCH section %d at %zu (size %llu) "
+            return fz_bad(why, whylen, "BATCH section %d at %zu (size %llu) "
                        "misplaced for B=%u", i, at[i],
                        (unsigned long long)sz[i], s->size);
         end = at[i] + sz[i];
     }
     if (l->total != end || l->total != len)
-        return bad(why, whylen, "BATCH layout total %zu, sections end at "
+        return fz_bad(why, whylen, "BATCH layout total %zu, sections end at "
                    "%llu, message of %zu bytes", l->total,
                    (unsigned long long)end, len);
     return 0;
@@ -253,7 +243,7 @@ static int check_batch_head(const mxp_batch_rep *r, const mxp_header *h,
 {
     uint8_t *copy = malloc(len);
     if (!copy)
-        return bad(why, whylen, "out of memory");
+        return fz_bad(why, whylen, "out of memory");
     memcpy(copy, data, len);
     mxp_encode_batch_head(copy, h->request_id, r->stream_id, r->epoch,
                           r->index, &r->shape, &r->layout);
@@ -264,11 +254,11 @@ static int check_batch_head(const mxp_batch_rep *r, const mxp_header *h,
     int rc = 0;
     for (size_t i = 0; i < MXP_HEADER_SIZE + 56 && rc == 0; i++)
         if (copy[i] != data[i])
-            rc = bad(why, whylen, "BATCH head re-encoding changed byte %zu", i);
+            rc = fz_bad(why, whylen, "BATCH head re-encoding changed byte %zu", i);
     for (int k = 0; k < n && rc == 0; k++)
         for (size_t i = at[k]; i < at[k] + sz[k]; i++)
             if (copy[i] != data[i]) {
-                rc = bad(why, whylen, "BATCH head re-encoding changed byte "
+                rc = fz_bad(why, whylen, "BATCH head re-encoding changed byte "
                          "%zu (0x%02x -> 0x%02x)", i, data[i], copy[i]);
                 break;
             }
@@ -281,7 +271,7 @@ static int check_batch_head(const mxp_batch_rep *r, const mxp_header *h,
             again.u.batch.stream_id != r->stream_id ||
             memcmp(&again.u.batch.shape, &r->shape, sizeof r->shape) ||
             memcmp(&again.u.batch.layout, &r->layout, sizeof r->layout))
-            rc = bad(why, whylen, "re-encoded BATCH head decodes differently");
+            rc = fz_bad(why, whylen, "re-encoded BATCH head decodes differently");
     }
     free(copy);
     return rc;
@@ -292,21 +282,21 @@ static int check_error_rep(const mxp_error_rep *e, const mxp_header *h,
                            size_t whylen)
 {
     if (e->code >= 0)
-        return bad(why, whylen, "accepted ERROR code %d", e->code);
+        return fz_bad(why, whylen, "accepted ERROR code %d", e->code);
     if (e->msg_len > MXP_ERRMSG_MAX || e->msg_len != h->body_len - 8 ||
         (const uint8_t *)e->msg != data + MXP_HEADER_SIZE + 8)
-        return bad(why, whylen, "ERROR text of %u bytes misplaced", e->msg_len);
+        return fz_bad(why, whylen, "ERROR text of %u bytes misplaced", e->msg_len);
     char text[MXP_ERRMSG_MAX + 1];
     memcpy(text, e->msg, e->msg_len);
     text[e->msg_len] = 0;
     if (strlen(text) != e->msg_len)
         return 0; /* a NUL inside: the encoder cannot write it */
     if (mxp_error_rep_size(text) != len)
-        return bad(why, whylen, "mxp_error_rep_size %zu for a %zu-byte reply",
+        return fz_bad(why, whylen, "mxp_error_rep_size %zu for a %zu-byte reply",
                    mxp_error_rep_size(text), len);
     uint8_t *out = malloc(len);
     if (!out)
-        return bad(why, whylen, "out of memory");
+        return fz_bad(why, whylen, "out of memory");
     int short_rc = mxp_encode_error_rep(out, len - 1, h->request_id, e->code,
                                         text);
     int n = mxp_encode_error_rep(out, len, h->request_id, e->code, text);
@@ -324,11 +314,11 @@ static int check_simple_rep(const mxp_reply *rep, const uint8_t *data,
     if (h->type == MXP_STATS_REP &&
         (rep->u.stats.len != h->body_len || rep->u.stats.len > MXP_STATS_MAX ||
          (const uint8_t *)rep->u.stats.text != data + MXP_HEADER_SIZE))
-        return bad(why, whylen, "STATS text of %u bytes misplaced",
+        return fz_bad(why, whylen, "STATS text of %u bytes misplaced",
                    rep->u.stats.len);
     uint8_t *out = malloc(len);
     if (!out)
-        return bad(why, whylen, "out of memory");
+        return fz_bad(why, whylen, "out of memory");
     int n = 0, short_rc = 0;
     for (int pass = 0; pass < 2; pass++) {
         size_t cap = pass ? len : len - 1;
@@ -368,7 +358,7 @@ int fz_check_reply(const uint8_t *data, size_t len, char *why, size_t whylen)
     if (rc < 0)
         return check_rejection(rc, err, &rep.hdr, data, len, why, whylen);
     if (rc > 0)
-        return bad(why, whylen, "reply decoder returned %d", rc);
+        return fz_bad(why, whylen, "reply decoder returned %d", rc);
     const mxp_header *h = &rep.hdr;
     if (check_header(h, len, why, whylen) < 0)
         return -1;
@@ -385,6 +375,6 @@ int fz_check_reply(const uint8_t *data, size_t len, char *why, size_t whylen)
             return -1;
         return check_batch_head(&rep.u.batch, h, data, len, why, whylen);
     default:
-        return bad(why, whylen, "accepted type 0x%x as a reply", h->type);
+        return fz_bad(why, whylen, "accepted type 0x%x as a reply", h->type);
     }
 }

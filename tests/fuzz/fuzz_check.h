@@ -13,11 +13,29 @@
 #ifndef FZ_CHECK_H
 #define FZ_CHECK_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 /* The daemon's request limit (server.max_request, default 4096). */
 #define FZ_REQUEST_LIMIT 4096u
+
+/* Write why a check failed into @why; return -1 (for `return fz_bad(...)`).
+ * Shared by every check file; inline, so that each fuzz target links only
+ * its own parser. */
+static inline int fz_bad(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline int fz_bad(char *why, size_t whylen, const char *fmt, ...)
+{
+    if (why && whylen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, whylen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
 
 /* Run @data through mxp_request_decode() with FZ_REQUEST_LIMIT. Return 0
  * when the outcome is consistent; otherwise -1 with a description of what

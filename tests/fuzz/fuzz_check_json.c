@@ -27,41 +27,31 @@
 #define FZ_ERRSIZE 128 /* what mixupctl passes */
 #define FZ_FILL 0xa5   /* pre-fill of err: no NUL, not printable */
 
-static int bad(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why && whylen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static int check_rejection(int rc, const char *err, const jval *v,
                            const char *text, char *why, size_t whylen)
 {
     static const jval zero;
     if (rc != -1)
-        return bad(why, whylen, "json_parse returned %d", rc);
+        return fz_bad(why, whylen, "json_parse returned %d", rc);
     const char *nul = memchr(err, 0, FZ_ERRSIZE);
     if (!nul)
-        return bad(why, whylen, "error message not NUL-terminated");
+        return fz_bad(why, whylen, "error message not NUL-terminated");
     if (nul == err)
-        return bad(why, whylen, "empty error message");
+        return fz_bad(why, whylen, "empty error message");
     for (const char *p = err; p < nul; p++)
         if (*p < 0x20 || *p > 0x7e)
-            return bad(why, whylen, "error message byte %d is 0x%02x",
+            return fz_bad(why, whylen, "error message byte %d is 0x%02x",
                        (int)(p - err), (unsigned char)*p);
     const char *at = strstr(err, " at byte ");
     if (!at || !isdigit((unsigned char)at[9]))
-        return bad(why, whylen, "error message names no byte: \"%s\"", err);
+        return fz_bad(why, whylen, "error message names no byte: \"%s\"", err);
     unsigned long long pos = strtoull(at + 9, NULL, 10);
     if (pos > strlen(text))
-        return bad(why, whylen, "error message names byte %llu of a "
+        return fz_bad(why, whylen, "error message names byte %llu of a "
                    "%zu-byte text: \"%s\"", pos, strlen(text), err);
     if (memcmp(v, &zero, sizeof zero) != 0)
-        return bad(why, whylen, "a rejected text leaves the value set (%s)",
+        return fz_bad(why, whylen, "a rejected text leaves the value set (%s)",
                    err);
     return 0;
 }
@@ -71,17 +61,17 @@ static int check_rejection(int rc, const char *err, const jval *v,
 static int check_number(const jval *v, char *why, size_t whylen)
 {
     if (!v->s)
-        return bad(why, whylen, "accepted a number without its text");
+        return fz_bad(why, whylen, "accepted a number without its text");
     const char *p = v->s + (v->s[0] == '-');
     if (!isdigit((unsigned char)*p))
-        return bad(why, whylen, "accepted number text \"%s\"", v->s);
+        return fz_bad(why, whylen, "accepted number text \"%s\"", v->s);
     char *end;
     double d = strtod(v->s, &end);
     if (*end)
-        return bad(why, whylen, "number text \"%s\" is not a number whole",
+        return fz_bad(why, whylen, "number text \"%s\" is not a number whole",
                    v->s);
     if (memcmp(&d, &v->num, sizeof d) != 0)
-        return bad(why, whylen, "number \"%s\" has the value %.17g", v->s,
+        return fz_bad(why, whylen, "number \"%s\" has the value %.17g", v->s,
                    v->num);
     return 0;
 }
@@ -93,17 +83,17 @@ static int check_members(const jval *v, int depth, char *why, size_t whylen)
     int obj = v->t == J_OBJ;
     if (v->s || (v->n && !v->items) || (obj && v->n && !v->keys) ||
         (!obj && v->keys))
-        return bad(why, whylen, "accepted a malformed %s of %zu members",
+        return fz_bad(why, whylen, "accepted a malformed %s of %zu members",
                    obj ? "object" : "array", v->n);
     for (size_t i = 0; i < v->n; i++) {
         if (obj) {
             if (!v->keys[i])
-                return bad(why, whylen, "object member %zu has no key", i);
+                return fz_bad(why, whylen, "object member %zu has no key", i);
             size_t first = 0;
             while (strcmp(v->keys[first], v->keys[i]) != 0)
                 first++;
             if (json_get(v, v->keys[i]) != &v->items[first])
-                return bad(why, whylen, "json_get(\"%s\") misses member %zu",
+                return fz_bad(why, whylen, "json_get(\"%s\") misses member %zu",
                            v->keys[i], first);
         }
         if (check_tree(&v->items[i], depth + 1, why, whylen) < 0)
@@ -115,27 +105,27 @@ static int check_members(const jval *v, int depth, char *why, size_t whylen)
 static int check_tree(const jval *v, int depth, char *why, size_t whylen)
 {
     if (depth > FZ_JSON_MAX_DEPTH)
-        return bad(why, whylen, "accepted a value at depth %d", depth);
+        return fz_bad(why, whylen, "accepted a value at depth %d", depth);
     if (v->t != J_OBJ && json_get(v, "") != NULL)
-        return bad(why, whylen, "json_get finds a member in a non-object");
+        return fz_bad(why, whylen, "json_get finds a member in a non-object");
     if (v->t != J_ARR && v->t != J_OBJ && (v->n || v->items || v->keys))
-        return bad(why, whylen, "a value of type %d has members", (int)v->t);
+        return fz_bad(why, whylen, "a value of type %d has members", (int)v->t);
     switch (v->t) {
     case J_NULL:
     case J_BOOL:
         if (v->s || (v->t == J_NULL && v->b) || (v->b != 0 && v->b != 1))
-            return bad(why, whylen, "accepted a literal of type %d, b = %d",
+            return fz_bad(why, whylen, "accepted a literal of type %d, b = %d",
                        (int)v->t, v->b);
         return 0;
     case J_NUM:
         return check_number(v, why, whylen);
     case J_STR:
-        return v->s ? 0 : bad(why, whylen, "accepted a string without text");
+        return v->s ? 0 : fz_bad(why, whylen, "accepted a string without text");
     case J_ARR:
     case J_OBJ:
         return check_members(v, depth, why, whylen);
     default:
-        return bad(why, whylen, "accepted a value of type %d", (int)v->t);
+        return fz_bad(why, whylen, "accepted a value of type %d", (int)v->t);
     }
 }
 
@@ -223,16 +213,16 @@ static int check_round_trip(const jval *v, char *why, size_t whylen)
     char err[FZ_ERRSIZE];
     int rc = 0;
     if (one.oom)
-        rc = bad(why, whylen, "out of memory");
+        rc = fz_bad(why, whylen, "out of memory");
     else if (json_parse(one.p, &again, err, sizeof err) != 0)
-        rc = bad(why, whylen, "printed back, \"%.200s\" is rejected: %s",
+        rc = fz_bad(why, whylen, "printed back, \"%.200s\" is rejected: %s",
                  one.p, err);
     else {
         print_value(&two, &again);
         if (two.oom)
-            rc = bad(why, whylen, "out of memory");
+            rc = fz_bad(why, whylen, "out of memory");
         else if (strcmp(one.p, two.p) != 0)
-            rc = bad(why, whylen, "printed back, \"%.200s\" parses to "
+            rc = fz_bad(why, whylen, "printed back, \"%.200s\" parses to "
                      "\"%.200s\"", one.p, two.p);
         json_free(&again);
     }
@@ -245,7 +235,7 @@ int fz_check_json(const uint8_t *data, size_t len, char *why, size_t whylen)
 {
     char *text = malloc(len + 1);
     if (!text)
-        return bad(why, whylen, "out of memory");
+        return fz_bad(why, whylen, "out of memory");
     memcpy(text, data, len);
     text[len] = '\0';
     jval v;

@@ -41,35 +41,25 @@
 #define FZ_FILL 0xa5       /* pre-fill of err: no NUL, not printable */
 #define FZ_PATH "fuzz.npy" /* the name given to the parsers in memory */
 
-static int bad(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why && whylen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* @err after @who rejected @path with @rc: 0 when well reported. */
 static int check_rejection(int rc, const char *err, const char *path,
                            const char *who, char *why, size_t whylen)
 {
     if (rc != MIXUP_EDATASET)
-        return bad(why, whylen, "%s returned %d, expected MIXUP_EDATASET",
+        return fz_bad(why, whylen, "%s returned %d, expected MIXUP_EDATASET",
                    who, rc);
     const char *nul = memchr(err, 0, FZ_ERRSIZE);
     if (!nul)
-        return bad(why, whylen, "%s: error message not NUL-terminated", who);
+        return fz_bad(why, whylen, "%s: error message not NUL-terminated", who);
     if (nul == err)
-        return bad(why, whylen, "%s: empty error message", who);
+        return fz_bad(why, whylen, "%s: empty error message", who);
     for (const char *p = err; p < nul; p++)
         if (*p < 0x20 || *p > 0x7e)
-            return bad(why, whylen, "%s: error message byte %d is 0x%02x",
+            return fz_bad(why, whylen, "%s: error message byte %d is 0x%02x",
                        who, (int)(p - err), (unsigned char)*p);
     if (!strstr(err, path))
-        return bad(why, whylen, "%s: error message does not name %s: "
+        return fz_bad(why, whylen, "%s: error message does not name %s: "
                    "\"%s\"", who, path, err);
     return 0;
 }
@@ -105,7 +95,7 @@ static int check_preamble(const uint8_t *data, size_t len, size_t *off,
     for (int k = 0; k < 2; k++) {
         uint8_t *copy = malloc(sizes[k] ? sizes[k] : 1);
         if (!copy)
-            return bad(why, whylen, "out of memory");
+            return fz_bad(why, whylen, "out of memory");
         memcpy(copy, data, sizes[k]);
         char err[FZ_ERRSIZE];
         memset(err, FZ_FILL, sizeof err);
@@ -117,10 +107,10 @@ static int check_preamble(const uint8_t *data, size_t len, size_t *off,
                                         "npy_parse_preamble", why, whylen) < 0)
             return -1;
         if (want == 1 && rc != 1)
-            return bad(why, whylen, "npy_parse_preamble(%zu bytes) returned "
+            return fz_bad(why, whylen, "npy_parse_preamble(%zu bytes) returned "
                        "%d, expected 1 (more bytes needed)", sizes[k], rc);
         if (want == 0 && (rc != 0 || o != *off || l != *n))
-            return bad(why, whylen, "npy_parse_preamble(%zu bytes) returned "
+            return fz_bad(why, whylen, "npy_parse_preamble(%zu bytes) returned "
                        "%d, dict at %zu (%zu bytes); expected 0, %zu (%zu)",
                        sizes[k], rc, o, l, *off, *n);
     }
@@ -149,19 +139,19 @@ static int check_header(const npy_header *h, char *why, size_t whylen)
 {
     const char *nul = memchr(h->descr, 0, sizeof h->descr);
     if (!nul)
-        return bad(why, whylen, "accepted descr not NUL-terminated");
+        return fz_bad(why, whylen, "accepted descr not NUL-terminated");
     for (const char *p = h->descr; p < nul; p++)
         if (*p < 0x20 || *p > 0x7e || *p == '\\')
-            return bad(why, whylen, "accepted descr byte 0x%02x",
+            return fz_bad(why, whylen, "accepted descr byte 0x%02x",
                        (unsigned char)*p);
     if (strchr(h->descr, '\'') && strchr(h->descr, '"'))
-        return bad(why, whylen, "accepted descr with both quotes: %s",
+        return fz_bad(why, whylen, "accepted descr with both quotes: %s",
                    h->descr);
     if (h->fortran_order != 0)
-        return bad(why, whylen, "accepted fortran_order %d",
+        return fz_bad(why, whylen, "accepted fortran_order %d",
                    h->fortran_order);
     if (h->ndim < 0 || h->ndim > NPY_MAX_DIMS)
-        return bad(why, whylen, "accepted %d dimensions", h->ndim);
+        return fz_bad(why, whylen, "accepted %d dimensions", h->ndim);
     return 0;
 }
 
@@ -223,10 +213,10 @@ static int read_in_memory(const uint8_t *data, size_t len, npy_view *v,
     npy_header again;
     rc = parse_dict(text, tn, &again, err);
     if (rc != 0)
-        return bad(why, whylen, "the header printed back, \"%.*s\", is "
+        return fz_bad(why, whylen, "the header printed back, \"%.*s\", is "
                    "rejected: %.*s", (int)tn, text, FZ_ERRSIZE, err);
     if (!same_header(&v->h, &again))
-        return bad(why, whylen, "the header printed back, \"%.*s\", parses "
+        return fz_bad(why, whylen, "the header printed back, \"%.*s\", parses "
                    "differently", (int)tn, text);
     v->ok = 1;
     v->data_offset = off + n;
@@ -286,14 +276,14 @@ static int files_create(npy_files *f, const uint8_t *data, size_t len,
     snprintf(f->dir, sizeof f->dir, "%s/fuzz-npy-XXXXXX",
              tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(f->dir))
-        return bad(why, whylen, "mkdtemp %s failed", f->dir);
+        return fz_bad(why, whylen, "mkdtemp %s failed", f->dir);
     snprintf(f->file, sizeof f->file, "%s/%s", f->dir, FZ_PATH);
     snprintf(f->images, sizeof f->images, "%s/images.npy", f->dir);
     snprintf(f->labels, sizeof f->labels, "%s/labels.npy", f->dir);
     if (write_file(f->file, data, len) < 0 || write_partner(f->images, 3) < 0 ||
         write_partner(f->labels, 1) < 0) {
         files_remove(f);
-        return bad(why, whylen, "cannot write the files in %s", f->dir);
+        return fz_bad(why, whylen, "cannot write the files in %s", f->dir);
     }
     return 0;
 }
@@ -311,7 +301,7 @@ static int probe(const ds_source *src, const char *path, ds_probe *p,
     if (rc < 0)
         return check_rejection(rc, err, path, who, why, whylen);
     ds_loader_npy.close(state);
-    return rc == 0 ? 1 : bad(why, whylen, "%s returned %d", who, rc);
+    return rc == 0 ? 1 : fz_bad(why, whylen, "%s returned %d", who, rc);
 }
 
 /* The data of an accepted header: its size does not overflow and it is
@@ -322,10 +312,10 @@ static int check_data(const npy_view *v, size_t len, uint64_t itemsize,
     uint64_t need = itemsize;
     for (int i = 0; i < v->h.ndim; i++)
         if (__builtin_mul_overflow(need, v->h.shape[i], &need))
-            return bad(why, whylen, "%s accepted a shape whose byte size "
+            return fz_bad(why, whylen, "%s accepted a shape whose byte size "
                        "overflows", who);
     if (need != len - v->data_offset)
-        return bad(why, whylen, "%s accepted %llu bytes of data after a "
+        return fz_bad(why, whylen, "%s accepted %llu bytes of data after a "
                    "%llu-byte header in a %zu-byte file", who,
                    (unsigned long long)need,
                    (unsigned long long)v->data_offset, len);
@@ -337,16 +327,16 @@ static int check_images(const npy_view *v, const ds_probe *p, size_t len,
 {
     const npy_header *h = &v->h;
     if (!v->ok)
-        return bad(why, whylen, "probe accepted as images a header the "
+        return fz_bad(why, whylen, "probe accepted as images a header the "
                    "parsers reject");
     int u1 = strcmp(h->descr, "|u1") == 0, f4 = strcmp(h->descr, "<f4") == 0;
     if ((!u1 && !f4) || (h->ndim != 3 && h->ndim != 4))
-        return bad(why, whylen, "probe accepted images '%s' of %d "
+        return fz_bad(why, whylen, "probe accepted images '%s' of %d "
                    "dimensions", h->descr, h->ndim);
     if (p->dtype != (u1 ? DS_U8 : DS_F32) || p->n != h->shape[0] ||
         p->h != h->shape[1] || p->w != h->shape[2] ||
         p->c != (h->ndim == 4 ? h->shape[3] : 1))
-        return bad(why, whylen, "probe gives images %llu x %u x %u x %u "
+        return fz_bad(why, whylen, "probe gives images %llu x %u x %u x %u "
                    "(dtype %d) for '%s' (%llu, %llu, %llu, ...)",
                    (unsigned long long)p->n, p->h, p->w, p->c, p->dtype,
                    h->descr, (unsigned long long)h->shape[0],
@@ -362,18 +352,18 @@ static int check_labels(const npy_view *v, const ds_probe *p, size_t len,
                                        "<u4", "<i4", "<u8", "<i8"};
     const npy_header *h = &v->h;
     if (!v->ok)
-        return bad(why, whylen, "probe accepted as labels a header the "
+        return fz_bad(why, whylen, "probe accepted as labels a header the "
                    "parsers reject");
     int f4 = strcmp(h->descr, "<f4") == 0, integer = 0;
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         integer |= strcmp(h->descr, ints[i]) == 0;
     if ((!f4 && !integer) || h->ndim != (f4 ? 2 : 1))
-        return bad(why, whylen, "probe accepted labels '%s' of %d "
+        return fz_bad(why, whylen, "probe accepted labels '%s' of %d "
                    "dimensions", h->descr, h->ndim);
     if (p->n_labels != h->shape[0] ||
         p->label_width != (f4 ? h->shape[1] : 0) ||
         (f4 && p->label_width == 0))
-        return bad(why, whylen, "probe gives %llu labels of width %u for "
+        return fz_bad(why, whylen, "probe gives %llu labels of width %u for "
                    "'%s' (%llu, ...)", (unsigned long long)p->n_labels,
                    p->label_width, h->descr, (unsigned long long)h->shape[0]);
     return check_data(v, len, f4 ? 4 : (uint64_t)(h->descr[2] - '0'),
