@@ -21,11 +21,10 @@
 
 extern char **environ;
 
-static mixup_client *open_stream(const char *ep, mixup_mode mode,
-                                 const char *job, uint32_t rank,
-                                 uint32_t world, uint64_t seed)
+static mixup_stream_options stream_options(mixup_mode mode, const char *job,
+                                           uint32_t rank, uint32_t world,
+                                           uint64_t seed, uint64_t start_batch)
 {
-    mixup_client *c = connect_to(ep, 20000);
     mixup_stream_options so;
     mixup_stream_options_init(&so);
     so.mode = mode;
@@ -33,6 +32,16 @@ static mixup_client *open_stream(const char *ep, mixup_mode mode,
     so.rank = rank;
     so.world = world;
     so.seed = seed;
+    so.start_batch = start_batch;
+    return so;
+}
+
+static mixup_client *open_stream(const char *ep, mixup_mode mode,
+                                 const char *job, uint32_t rank,
+                                 uint32_t world, uint64_t seed)
+{
+    mixup_client *c = connect_to(ep, 20000);
+    mixup_stream_options so = stream_options(mode, job, rank, world, seed, 0);
     cr_assert_eq(mixup_stream_open(c, &so), 0, "%s", mixup_client_error(c));
     return c;
 }
@@ -117,14 +126,8 @@ static int open_code(const char *ep, mixup_mode mode, const char *job,
                      uint64_t start_batch, char *msg, size_t msglen)
 {
     mixup_client *c = connect_to(ep, 20000);
-    mixup_stream_options so;
-    mixup_stream_options_init(&so);
-    so.mode = mode;
-    so.job = job;
-    so.rank = rank;
-    so.world = world;
-    so.seed = seed;
-    so.start_batch = start_batch;
+    mixup_stream_options so =
+        stream_options(mode, job, rank, world, seed, start_batch);
     int rc = mixup_stream_open(c, &so);
     snprintf(msg, msglen, "%s", mixup_client_error(c));
     mixup_client_close(c);
@@ -227,14 +230,8 @@ Test(jobs, resume_gives_the_same_bytes, .timeout = 120)
               (unsigned long long)k);
     mixup_client_close(c);
     c = connect_to(d.ipc, 20000);
-    mixup_stream_options_init(&so);
-    so.mode = MIXUP_MODE_SHARDED;
-    so.job = "r";
-    so.rank = 1;
-    so.world = 4;
-    so.seed = 6;
+    so = stream_options(MIXUP_MODE_SHARDED, "r", 1, 4, 6, k);
     so.start_epoch = e;
-    so.start_batch = k;
     cr_assert_eq(mixup_stream_open(c, &so), 0, "%s", mixup_client_error(c));
     cr_assert_eq(mixup_next(c, &b), 0);
     check_against_reference(b, 6, 1, 1);
