@@ -85,6 +85,9 @@ struct str_table {
     str_stream *streams; /* lim.max_streams entries */
     str_job *jobs;       /* as many: a job has at least one member */
     uint32_t n_open;
+    uint32_t stream_hi;  /* streams[] in use lie below this (scans stop */
+    uint32_t job_hi;     /* there: the loop thread pays for what is open, */
+                         /* not for server.max_streams) */
     uint32_t rr;         /* where the next round-robin pass starts */
     uint32_t generation; /* high half of stream ids */
     uint64_t batches_per_epoch;
@@ -363,17 +366,23 @@ static void slot_done(wrk_job *job)
 
 /* ------------------------------------------------------------ scheduling */
 
+/* Producers are numbered 0 .. span-1: streams, then jobs, in use or not. */
+static uint32_t producer_span(const str_table *t)
+{
+    return t->stream_hi + t->job_hi;
+}
+
 static str_producer *producer_at(str_table *t, uint32_t i)
 {
-    uint32_t n = t->lim.max_streams;
-    str_producer *p = i < n ? &t->streams[i].prod : &t->jobs[i - n].prod;
+    str_producer *p = i < t->stream_hi ? &t->streams[i].prod
+                                       : &t->jobs[i - t->stream_hi].prod;
     return p->active ? p : NULL;
 }
 
 static int reclaim_for(str_table *t, const void *needy)
 {
     str_producer *victim = NULL;
-    for (uint32_t i = 0; i < 2 * t->lim.max_streams; i++) {
+    for (uint32_t i = 0; i < producer_span(t); i++) {
         str_producer *p = producer_at(t, i);
         if (!p || p == needy || p->q_len == 0)
             continue;
@@ -421,8 +430,7 @@ static int start_redo(str_table *t, str_stream *s)
  * prepared batch back from a stalled producer if the ring is full). */
 static void schedule_starving(str_table *t)
 {
-    uint32_t n = t->lim.max_streams;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < t->stream_hi; i++) {
         str_stream *s = &t->streams[i];
         if (!s->open || !s->waiting || s->redo)
             continue;
@@ -436,7 +444,7 @@ static void schedule_starving(str_table *t)
             produce_one(t, &s->prod);
         }
     }
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < t->job_hi; i++) {
         str_job *job = &t->jobs[i];
         if (!job->prod.active || !job->wait_head || job->prod.q_len > 0)
             continue;
@@ -453,8 +461,8 @@ static void schedule_starving(str_table *t)
 static void schedule(str_table *t)
 {
     schedule_starving(t);
-    uint32_t n = 2 * t->lim.max_streams;
-    while (t->ring->n_free > 0) {
+    uint32_t n = producer_span(t);
+    while (n > 0 && t->ring->n_free > 0) {
         str_producer *best = NULL;
         uint32_t best_at = 0;
         for (uint32_t step = 0; step < n; step++) {
@@ -475,7 +483,7 @@ static void schedule(str_table *t)
 
 static str_job *job_find(str_table *t, const char *name, size_t len)
 {
-    for (uint32_t i = 0; i < t->lim.max_streams; i++) {
+    for (uint32_t i = 0; i < t->job_hi; i++) {
         str_job *j = &t->jobs[i];
         if (j->in_use && strlen(j->name) == len && !memcmp(j->name, name, len))
             return j;
@@ -526,6 +534,8 @@ static str_job *job_create(str_table *t, const mxp_open_req *req)
         j->in_use = 0;
         return NULL;
     }
+    if (i + 1 > t->job_hi)
+        t->job_hi = i + 1;
     log_info("job '%s' created: %s, seed %llu%s", j->name,
              mode_name(j->mode), (unsigned long long)j->seed,
              j->mode == MIXUP_MODE_SHARDED ? ", sharded" : "");
@@ -541,6 +551,8 @@ static void job_leave(str_table *t, str_job *j)
     log_info("job '%s' ended: %llu batches served", j->name,
              (unsigned long long)j->sent);
     *j = (str_job){0};
+    while (t->job_hi > 0 && !t->jobs[t->job_hi - 1].in_use)
+        t->job_hi--;
 }
 
 /* ------------------------------------------------------------ table */
@@ -603,6 +615,8 @@ static void close_stream(str_table *t, str_stream *s, int lapse)
     *s = (str_stream){0};
     t->n_open--;
     t->ctr.streams_closed++;
+    while (t->stream_hi > 0 && !t->streams[t->stream_hi - 1].open)
+        t->stream_hi--;
     if (job && job->in_use)
         job_dispatch(t, job);
 }
@@ -770,6 +784,8 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
         return MIXUP_ENOMEM;
     }
     s->open = 1;
+    if (idx + 1 > t->stream_hi)
+        t->stream_hi = idx + 1;
     s->id = ((uint64_t)t->generation++ << 32) | (idx + 1);
     t->generation &= 0x7fffffffu;
     t->n_open++;
