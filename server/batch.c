@@ -186,13 +186,8 @@ int bat_plan_from_config(bat_plan *plan, const ds_dataset *ds,
 int bat_plan_init(bat_plan *plan, const ds_dataset *ds, uint32_t batch_size,
                   double alpha, int shuffle, char *err, size_t errlen)
 {
-    static cfg_config cfg; /* the seed's pipeline: every default */
-    static int ready;
-    if (!ready) {
-        cfg_defaults(&cfg);
-        ready = 1;
-    }
-    cfg_config c = cfg;
+    cfg_config c; /* the seed's pipeline: every default */
+    cfg_defaults(&c);
     c.batch_size = batch_size;
     c.alpha = alpha;
     c.shuffle = shuffle;
