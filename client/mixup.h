@@ -45,91 +45,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mixup_api.h"
+#include "mixup_errors.h" /* MIXUP_E* codes, mixup_strerror() */
+#include "mixup_wire.h"   /* dtype, layout, mix kind, stream mode */
+
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#if defined(MIXUP_BUILDING_LIBRARY) && defined(__GNUC__)
-#define MIXUP_API __attribute__((visibility("default")))
-#else
-#define MIXUP_API
 #endif
 
 #define MIXUP_VERSION_MAJOR 0
 #define MIXUP_VERSION_MINOR 1
 #define MIXUP_VERSION_PATCH 0
 
-/* ------------------------------------------------------------------ errors
- * One list generates the codes and their texts. The same codes travel on
- * the wire in error replies, so client and daemon speak of failures alike.
- * Codes never change meaning once released; new ones are appended. */
-#define MIXUP_ERRNO_MAP(X)                                                   \
-    X(EINVAL, 1, "invalid argument")                                         \
-    X(ENOMEM, 2, "out of memory")                                            \
-    X(ETIMEDOUT, 3, "timed out waiting for the daemon")                      \
-    X(ECONNECT, 4, "cannot use endpoint")                                    \
-    X(EPROTO, 5, "malformed message")                                        \
-    X(EVERSION, 6, "protocol version mismatch")                              \
-    X(ETOOBIG, 7, "message larger than the configured limit")                \
-    X(ENOSTREAM, 8, "no such stream")                                        \
-    X(ELIMIT, 9, "too many streams")                                         \
-    X(EDATASET, 10, "invalid dataset")                                       \
-    X(ECONFIG, 11, "invalid configuration")                                  \
-    X(EIO, 12, "input/output error")                                         \
-    X(ENOSPC, 13, "no space left for shared memory")                         \
-    X(EINTR, 14, "interrupted")                                              \
-    X(ESTATE, 15, "operation not valid in this state")                       \
-    X(EPOSITION, 16, "start position out of range")                          \
-    X(EMODE, 17, "stream mode not supported")                                \
-    X(EINTERNAL, 18, "internal error")                                       \
-    X(ESYS, 19, "system call failed")
-
-/** Error codes: always negative when returned. */
-typedef enum mixup_errno {
-    MIXUP_OK = 0,
-#define MIXUP_ERR_ENUM_(name, num, text) MIXUP_##name = -(num),
-    MIXUP_ERRNO_MAP(MIXUP_ERR_ENUM_)
-#undef MIXUP_ERR_ENUM_
-} mixup_errno;
-
-/**
- * mixup_strerror() - describe an error code.
- * @code: a MIXUP_E* value (negative) or 0.
- * Return: a static string; "unknown error" for a code not in the list.
- */
-MIXUP_API const char *mixup_strerror(int code);
-
-/**
- * mixup_err_name() - the symbolic name of an error code ("MIXUP_EPROTO").
- * Return: a static string; "MIXUP_UNKNOWN" for a code not in the list.
- */
-MIXUP_API const char *mixup_err_name(int code);
-
 /* ------------------------------------------------------------------ types */
 
-/** Element type of a batch's images. */
-typedef enum mixup_dtype {
-    MIXUP_FLOAT32 = 1,
-    MIXUP_FLOAT16 = 2,  /* IEEE half, round to nearest even */
-    MIXUP_BFLOAT16 = 3, /* the top 16 bits of float32, round to nearest even */
-} mixup_dtype;
-
-/** Memory layout of a batch's images. */
-typedef enum mixup_layout {
-    MIXUP_NHWC = 0,
-    MIXUP_NCHW = 1,
-} mixup_layout;
-
-/** How a sample was mixed (mixup_aug.mix_kind). */
-typedef enum mixup_mix_kind {
-    MIXUP_KIND_NONE = 0,   /* lam = 1: the first sample alone */
-    MIXUP_KIND_MIXUP = 1,  /* lam * x1 + (1 - lam) * x2 */
-    MIXUP_KIND_CUTMIX = 2, /* x1 with the cutmix box pasted from x2 */
-} mixup_mix_kind;
-
 /**
- * What was drawn for one sample (the provenance of its augmentation), 96
- * bytes, little-endian, as it travels on the wire. With the daemon's
+ * What was drawn for one sample (the provenance of its augmentation). On
+ * the wire each is a 96-byte little-endian record with explicit offsets
+ * (proto/proto.h, mxp_aug); libmixup decodes the records into this struct,
+ * whose layout on a little-endian host is the record's. With the daemon's
  * [augment] order = before_mix there are two per sample (one per source
  * image, the first holding the CutMix box); else one. Fields of an
  * augmentation that is off are zero.
@@ -149,14 +83,6 @@ typedef struct mixup_aug {
     uint32_t cutmix_y0, cutmix_y1, cutmix_x0, cutmix_x1; /* [y0,y1) x [x0,x1) */
     uint32_t reserved2[4];
 } mixup_aug;
-
-/** How a stream relates to other clients (DESIGN.md, "Data flow"). */
-typedef enum mixup_mode {
-    MIXUP_MODE_INDEPENDENT = 0, /* the stream's own seed, nobody else's */
-    MIXUP_MODE_SHARDED = 1,     /* rank r of W: batches r, r+W, ... of the
-                                   job's epochs */
-    MIXUP_MODE_SHARED = 2,      /* each batch of the job to one client */
-} mixup_mode;
 
 /** What the daemon serves: returned by mixup_client_info(). */
 typedef struct mixup_info {

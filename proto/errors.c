@@ -1,12 +1,12 @@
 /*
- * errors.c — texts and names of the MIXUP_E* codes (mixup.h), generated
+ * errors.c — texts and names of the MIXUP_E* codes (mixup_errors.h), generated
  * from the one list in MIXUP_ERRNO_MAP. Here, in proto/, because the
  * daemon and the client library both need them; exported from libmixup.
  */
 #define MIXUP_BUILDING_LIBRARY 1
 #include <stddef.h>
 
-#include "mixup.h"
+#include "mixup_errors.h"
 
 static const struct {
     int code;

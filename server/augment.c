@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mixup.h"
+#include "mixup_errors.h"
 
 /* ------------------------------------------------------------ fill modes */
 

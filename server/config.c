@@ -21,7 +21,7 @@
  */
 #include "config.h"
 
-#include "mixup.h"
+#include "mixup_errors.h"
 
 #include <errno.h>
 #include <ini.h>

@@ -18,7 +18,7 @@
 #include <strings.h>
 
 #include "dataset_internal.h"
-#include "mixup.h"
+#include "mixup_errors.h"
 
 #define DS_ALIGN 64u
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "dataset_internal.h"
-#include "mixup.h"
+#include "mixup_errors.h"
 
 #define CIFAR_SIDE 32u
 #define CIFAR_PIXELS (CIFAR_SIDE * CIFAR_SIDE)

@@ -14,7 +14,7 @@
 #include <zlib.h>
 
 #include "dataset_internal.h"
-#include "mixup.h"
+#include "mixup_errors.h"
 
 #define IDX_IMAGES 0x00000803u
 #define IDX_LABELS 0x00000801u

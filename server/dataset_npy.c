@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "dataset_internal.h"
-#include "mixup.h"
+#include "mixup_errors.h"
 
 /* '<f4' data is read straight into the segment. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,

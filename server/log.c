@@ -6,7 +6,7 @@
  */
 #include "log.h"
 
-#include "mixup.h"
+#include "mixup_errors.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mixup.h"
+#include "mixup_errors.h"
 
 #define SHM_PREFIX "mixupd."
 

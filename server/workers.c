@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "mixup.h"
+#include "mixup_errors.h"
 
 static uint64_t now_ns(void)
 {
