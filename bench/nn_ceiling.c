@@ -38,7 +38,7 @@
  *   the client to see what other buffers would give (the kernel caps them
  *   at net.core.wmem_max).
  * - Client: as libmixup's mixup_next() does: nn_send of a NEXT request
- *   (mxp_encode_next_req, 32 bytes), nn_recv with NN_MSG, mxp_reply_decode
+ *   (mxp_encode_next_req, 40 bytes), nn_recv with NN_MSG, mxp_reply_decode
  *   and a request-id check, nn_freemsg. NN_RCVMAXSIZE is -1 (the default
  *   1 MiB limit would silently drop a batch). The pixels are not touched,
  *   as `mixupctl bench` does not touch them either.
@@ -258,8 +258,8 @@ static void serve(const opts *o, const uint8_t *reply, size_t total)
 /* One request/reply as libmixup does it; 0 or -1. */
 static int roundtrip(int sock, uint64_t id, int check_id)
 {
-    uint8_t req[MXP_HEADER_SIZE + 8];
-    int len = mxp_encode_next_req(req, sizeof req, id, 1);
+    uint8_t req[MXP_HEADER_SIZE + MXP_NEXT_FIXED];
+    int len = mxp_encode_next_req(req, sizeof req, id, 1, 0, NULL, NULL, 0);
     if (nn_send(sock, req, (size_t)len, 0) < 0) {
         fprintf(stderr, "nn_ceiling: client send: %s\n", nn_strerror(nn_errno()));
         return -1;

@@ -334,6 +334,43 @@ static const void *place(const uint8_t *src, size_t bytes, size_t align,
     return dst;
 }
 
+/* The public ABI (the Python package mirrors it) keeps the wire's size. */
+_Static_assert(sizeof(mixup_aug) == MXP_AUG_RECORD, "mixup_aug is 96 bytes");
+
+/* The provenance records, decoded from their wire form into the public
+ * struct (B or 2B records of 96 bytes: a small copy). */
+static const mixup_aug *decode_augs(const uint8_t *src, size_t n,
+                                    uint8_t **spare)
+{
+    mixup_aug *dst = (mixup_aug *)(void *)*spare;
+    for (size_t i = 0; i < n; i++) {
+        mxp_aug a;
+        mxp_aug_decode(src + i * MXP_AUG_RECORD, &a);
+        dst[i] = (mixup_aug){
+            .mix_kind = a.mix_kind,
+            .flip = a.flip,
+            .erase_fill = a.erase_fill,
+            .shift_dy = a.shift_dy,
+            .shift_dx = a.shift_dx,
+            .crop_y = a.crop_y,
+            .crop_x = a.crop_x,
+            .erase_y = a.erase_y,
+            .erase_x = a.erase_x,
+            .erase_h = a.erase_h,
+            .erase_w = a.erase_w,
+            .erase_value = {a.erase_value[0], a.erase_value[1],
+                            a.erase_value[2], a.erase_value[3]},
+            .erase_noise_seed = a.erase_noise_seed,
+            .cutmix_y0 = a.cutmix_y0,
+            .cutmix_y1 = a.cutmix_y1,
+            .cutmix_x0 = a.cutmix_x0,
+            .cutmix_x1 = a.cutmix_x1,
+        };
+    }
+    *spare += (n * sizeof *dst + 15) & ~(size_t)15;
+    return dst;
+}
+
 static int make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
                       mixup_batch **out)
 {
@@ -378,7 +415,7 @@ static int make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
         .y = L->y ? place(base + L->y, y_bytes, 4, &spare) : NULL,
         .label1 = L->label1 ? place(base + L->label1, B * 4, 4, &spare) : NULL,
         .label2 = L->label2 ? place(base + L->label2, B * 4, 4, &spare) : NULL,
-        .aug = L->aug ? place(base + L->aug, aug_bytes, 8, &spare) : NULL,
+        .aug = L->aug ? decode_augs(base + L->aug, L->aug_count, &spare) : NULL,
         .aug_per_sample = (uint32_t)(L->aug_count / B),
         .message_ = msg,
         .message_size_ = L->total,
@@ -436,8 +473,9 @@ MIXUP_API int mixup_next(mixup_client *c, mixup_batch **out)
 static int next_once(mixup_client *c, mixup_batch **out)
 {
     uint64_t id = c->retry_next ? c->retry_request_id : c->next_request_id++;
-    uint8_t req[MXP_HEADER_SIZE + 8];
-    int len = mxp_encode_next_req(req, sizeof req, id, c->stream_id);
+    uint8_t req[MXP_HEADER_SIZE + MXP_NEXT_FIXED];
+    int len = mxp_encode_next_req(req, sizeof req, id, c->stream_id, 0, NULL,
+                                  NULL, 0);
     void *msg;
     mxp_reply rep;
     int rc = roundtrip(c, req, (size_t)len, id, &msg, &rep);

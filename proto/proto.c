@@ -83,6 +83,7 @@ const char *mxp_type_name(uint16_t type)
     case MXP_BATCH_REP: return "BATCH reply";
     case MXP_CLOSE_REP: return "CLOSE reply";
     case MXP_STATS_REP: return "STATS reply";
+    case MXP_BATCH_REF_REP: return "BATCH_REF reply";
     case MXP_ERROR_REP: return "ERROR reply";
     default: return "unknown";
     }
@@ -129,7 +130,8 @@ int mxp_header_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
                     MXP_MAGIC);
     if (hdr->version != MXP_VERSION)
         return fail(MIXUP_EVERSION, err, errlen,
-                    "peer speaks protocol version %u, this side speaks %u",
+                    "peer speaks mixupd protocol %u, this build speaks %u: "
+                    "upgrade the client library or the daemon",
                     hdr->version, MXP_VERSION);
     if (hdr->flags != 0)
         return fail(MIXUP_EPROTO, err, errlen,
@@ -146,6 +148,19 @@ int mxp_header_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
     return 0;
 }
 
+/* A version mismatch seen by the daemon (@from_client) or by a client:
+ * say which side to upgrade. */
+static int version_error(const mxp_header *hdr, int from_client, char *err,
+                         size_t errlen)
+{
+    int peer_older = hdr->version < MXP_VERSION;
+    const char *what = (peer_older == from_client) ? "the client library"
+                                                   : "the daemon";
+    return fail(MIXUP_EVERSION, err, errlen,
+                "peer speaks mixupd protocol %u, this build speaks %u: "
+                "upgrade %s", hdr->version, MXP_VERSION, what);
+}
+
 static int want_body(const mxp_header *hdr, uint32_t expected, char *err,
                      size_t errlen)
 {
@@ -154,6 +169,40 @@ static int want_body(const mxp_header *hdr, uint32_t expected, char *err,
                     "%s body of %u bytes (expected %u)",
                     mxp_type_name(hdr->type), hdr->body_len, expected);
     return 0;
+}
+
+static int decode_next(const uint8_t *b, const mxp_header *hdr,
+                       mxp_next_req *n, char *err, size_t errlen)
+{
+    if (hdr->body_len < MXP_NEXT_FIXED)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "NEXT body of %u bytes is shorter than its %u fixed bytes",
+                    hdr->body_len, MXP_NEXT_FIXED);
+    n->stream_id = get_u64(b);
+    n->flags = get_u32(b + 8);
+    n->n_release = get_u32(b + 12);
+    if (n->flags & ~MXP_NEXT_FLAGS_KNOWN)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "NEXT flags 0x%x not understood (known: 0x%x)", n->flags,
+                    MXP_NEXT_FLAGS_KNOWN);
+    if (n->n_release > MXP_RELEASE_MAX)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "NEXT releases %u slots (at most %u)", n->n_release,
+                    MXP_RELEASE_MAX);
+    if (hdr->body_len != MXP_NEXT_FIXED + 8u * n->n_release)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "NEXT body of %u bytes but n_release %u needs %u",
+                    hdr->body_len, n->n_release,
+                    MXP_NEXT_FIXED + 8u * n->n_release);
+    n->release = b + MXP_NEXT_FIXED;
+    return 0;
+}
+
+void mxp_next_release_at(const mxp_next_req *n, uint32_t i, uint32_t *slot,
+                         uint32_t *generation)
+{
+    *slot = get_u32(n->release + 8u * (size_t)i);
+    *generation = get_u32(n->release + 8u * (size_t)i + 4);
 }
 
 static int decode_open(const uint8_t *b, const mxp_header *hdr,
@@ -204,6 +253,8 @@ int mxp_request_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
 {
     memset(req, 0, sizeof *req);
     int rc = mxp_header_decode(buf, len, lim, &req->hdr, err, errlen);
+    if (rc == MIXUP_EVERSION)
+        return version_error(&req->hdr, 1, err, errlen);
     if (rc < 0)
         return rc;
     const uint8_t *b = buf + MXP_HEADER_SIZE;
@@ -213,6 +264,7 @@ int mxp_request_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
     case MXP_OPEN_REQ:
         return decode_open(b, &req->hdr, &req->u.open, err, errlen);
     case MXP_NEXT_REQ:
+        return decode_next(b, &req->hdr, &req->u.next, err, errlen);
     case MXP_CLOSE_REQ:
         if ((rc = want_body(&req->hdr, 8, err, errlen)) < 0)
             return rc;
@@ -276,11 +328,89 @@ static int decode_batch(const uint8_t *b, const mxp_header *hdr,
     return 0;
 }
 
+/* A ring name: "" or '/' then printable ASCII without '/' or spaces,
+ * NUL-padded to MXP_RING_NAME_MAX with at least one NUL. Return the
+ * offending byte's index, or -1 when the name is good. */
+static int bad_ring_name(const uint8_t *name)
+{
+    size_t n = 0;
+    while (n < MXP_RING_NAME_MAX && name[n])
+        n++;
+    if (n == MXP_RING_NAME_MAX)
+        return (int)n - 1; /* no NUL */
+    for (size_t i = n; i < MXP_RING_NAME_MAX; i++)
+        if (name[i])
+            return (int)i;
+    if (n && name[0] != '/')
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (name[i] < 0x21 || name[i] > 0x7e || name[i] == '/')
+            return (int)i;
+    return -1;
+}
+
+static int decode_open_rep(const uint8_t *b, mxp_open_rep *o, char *err,
+                           size_t errlen)
+{
+    o->stream_id = get_u64(b);
+    o->batches_per_epoch = get_u64(b + 8);
+    o->stream_per_epoch = get_u64(b + 16);
+    o->start_epoch = get_u64(b + 24);
+    o->start_batch = get_u64(b + 32);
+    int bad = bad_ring_name(b + 40);
+    if (bad >= 0)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "OPEN reply ring_name byte %d is 0x%02x (expected \"\" or "
+                    "\"/name\": printable ASCII, no other '/', NUL-padded)",
+                    bad, b[40 + bad]);
+    memcpy(o->ring_name, b + 40, MXP_RING_NAME_MAX);
+    memcpy(o->ring_token, b + 104, MXP_RING_TOKEN);
+    o->ring_bytes = get_u64(b + 120);
+    o->max_held = get_u32(b + 128);
+    if (get_u32(b + 132))
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "OPEN reply reserved bytes 132..135 must be zero");
+    return 0;
+}
+
+/* Where a BATCH_REF may point, the ring aside: a page-aligned message
+ * past the ring's first page, at least a batch reply's fixed part, below
+ * 4 GiB, not wrapping around. */
+static int check_ref_extent(const mxp_batch_ref *r, char *err, size_t errlen)
+{
+    if (r->offset == 0 || r->offset % MXP_RING_PAGE)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "BATCH_REF offset %llu is not a page-aligned slot start",
+                    (unsigned long long)r->offset);
+    if (r->size < MXP_HEADER_SIZE + MXP_BATCH_FIXED || r->size > UINT32_MAX ||
+        r->offset > UINT64_MAX - r->size)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "BATCH_REF size %llu out of range (%u to %u bytes)",
+                    (unsigned long long)r->size,
+                    MXP_HEADER_SIZE + MXP_BATCH_FIXED, UINT32_MAX);
+    return 0;
+}
+
+static int decode_batch_ref(const uint8_t *b, mxp_batch_ref *r, char *err,
+                            size_t errlen)
+{
+    r->slot = get_u32(b);
+    r->generation = get_u32(b + 4);
+    r->offset = get_u64(b + 8);
+    r->size = get_u64(b + 16);
+    r->stream_id = get_u64(b + 24);
+    r->epoch = get_u64(b + 32);
+    r->index = get_u64(b + 40);
+    return check_ref_extent(r, err, errlen);
+}
+
 int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
                      mxp_reply *rep, char *err, size_t errlen)
 {
     memset(rep, 0, sizeof *rep);
     int rc = mxp_header_decode(buf, len, lim, &rep->hdr, err, errlen);
+    if (rc == MIXUP_EVERSION)
+        return version_error(&rep->hdr, 0, err, errlen);
     if (rc < 0)
         return rc;
     const uint8_t *b = buf + MXP_HEADER_SIZE;
@@ -304,12 +434,11 @@ int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
     case MXP_OPEN_REP:
         if ((rc = want_body(&rep->hdr, MXP_OPEN_REP_BODY, err, errlen)) < 0)
             return rc;
-        rep->u.open.stream_id = get_u64(b);
-        rep->u.open.batches_per_epoch = get_u64(b + 8);
-        rep->u.open.stream_per_epoch = get_u64(b + 16);
-        rep->u.open.start_epoch = get_u64(b + 24);
-        rep->u.open.start_batch = get_u64(b + 32);
-        return 0;
+        return decode_open_rep(b, &rep->u.open, err, errlen);
+    case MXP_BATCH_REF_REP:
+        if ((rc = want_body(&rep->hdr, MXP_BATCH_REF_BODY, err, errlen)) < 0)
+            return rc;
+        return decode_batch_ref(b, &rep->u.ref, err, errlen);
     case MXP_STATS_REP:
         if (rep->hdr.body_len > MXP_STATS_MAX)
             return fail(MIXUP_EPROTO, err, errlen,
@@ -377,15 +506,6 @@ int mxp_encode_open_req(uint8_t *buf, size_t cap, uint64_t request_id,
     return (int)(MXP_HEADER_SIZE + body);
 }
 
-static int encode_stream_req(uint8_t *buf, size_t cap, uint16_t type,
-                             uint64_t request_id, uint64_t stream_id)
-{
-    if (cap < MXP_HEADER_SIZE + 8)
-        return MIXUP_EINVAL;
-    mxp_header_encode(buf, type, request_id, 8);
-    put_u64(buf + MXP_HEADER_SIZE, stream_id);
-    return MXP_HEADER_SIZE + 8;
-}
 
 int mxp_encode_stats_req(uint8_t *buf, size_t cap, uint64_t request_id,
                          uint32_t format)
@@ -397,16 +517,41 @@ int mxp_encode_stats_req(uint8_t *buf, size_t cap, uint64_t request_id,
     return MXP_HEADER_SIZE + 4;
 }
 
-int mxp_encode_next_req(uint8_t *buf, size_t cap, uint64_t request_id,
-                        uint64_t stream_id)
+size_t mxp_next_req_size(uint32_t n_release)
 {
-    return encode_stream_req(buf, cap, MXP_NEXT_REQ, request_id, stream_id);
+    return MXP_HEADER_SIZE + MXP_NEXT_FIXED + 8u * (size_t)n_release;
+}
+
+int mxp_encode_next_req(uint8_t *buf, size_t cap, uint64_t request_id,
+                        uint64_t stream_id, uint32_t flags,
+                        const uint32_t *slots, const uint32_t *generations,
+                        uint32_t n_release)
+{
+    size_t total = mxp_next_req_size(n_release);
+    if (n_release > MXP_RELEASE_MAX || (flags & ~MXP_NEXT_FLAGS_KNOWN) ||
+        (n_release && (!slots || !generations)) || cap < total)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, MXP_NEXT_REQ, request_id,
+                      (uint32_t)(total - MXP_HEADER_SIZE));
+    uint8_t *b = buf + MXP_HEADER_SIZE;
+    put_u64(b, stream_id);
+    put_u32(b + 8, flags);
+    put_u32(b + 12, n_release);
+    for (uint32_t i = 0; i < n_release; i++) {
+        put_u32(b + MXP_NEXT_FIXED + 8u * i, slots[i]);
+        put_u32(b + MXP_NEXT_FIXED + 8u * i + 4, generations[i]);
+    }
+    return (int)total;
 }
 
 int mxp_encode_close_req(uint8_t *buf, size_t cap, uint64_t request_id,
                          uint64_t stream_id)
 {
-    return encode_stream_req(buf, cap, MXP_CLOSE_REQ, request_id, stream_id);
+    if (cap < MXP_HEADER_SIZE + 8)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, MXP_CLOSE_REQ, request_id, 8);
+    put_u64(buf + MXP_HEADER_SIZE, stream_id);
+    return MXP_HEADER_SIZE + 8;
 }
 
 int mxp_encode_info_rep(uint8_t *buf, size_t cap, uint64_t request_id,
@@ -432,7 +577,8 @@ int mxp_encode_info_rep(uint8_t *buf, size_t cap, uint64_t request_id,
 int mxp_encode_open_rep(uint8_t *buf, size_t cap, uint64_t request_id,
                         const mxp_open_rep *o)
 {
-    if (cap < MXP_HEADER_SIZE + MXP_OPEN_REP_BODY)
+    if (cap < MXP_HEADER_SIZE + MXP_OPEN_REP_BODY ||
+        bad_ring_name((const uint8_t *)o->ring_name) >= 0)
         return MIXUP_EINVAL;
     mxp_header_encode(buf, MXP_OPEN_REP, request_id, MXP_OPEN_REP_BODY);
     uint8_t *b = buf + MXP_HEADER_SIZE;
@@ -441,7 +587,30 @@ int mxp_encode_open_rep(uint8_t *buf, size_t cap, uint64_t request_id,
     put_u64(b + 16, o->stream_per_epoch);
     put_u64(b + 24, o->start_epoch);
     put_u64(b + 32, o->start_batch);
+    memcpy(b + 40, o->ring_name, MXP_RING_NAME_MAX);
+    memcpy(b + 104, o->ring_token, MXP_RING_TOKEN);
+    put_u64(b + 120, o->ring_bytes);
+    put_u32(b + 128, o->max_held);
+    put_u32(b + 132, 0);
     return MXP_HEADER_SIZE + MXP_OPEN_REP_BODY;
+}
+
+int mxp_encode_batch_ref_rep(uint8_t *buf, size_t cap, uint64_t request_id,
+                             const mxp_batch_ref *r)
+{
+    if (cap < MXP_HEADER_SIZE + MXP_BATCH_REF_BODY ||
+        check_ref_extent(r, NULL, 0) < 0)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, MXP_BATCH_REF_REP, request_id, MXP_BATCH_REF_BODY);
+    uint8_t *b = buf + MXP_HEADER_SIZE;
+    put_u32(b, r->slot);
+    put_u32(b + 4, r->generation);
+    put_u64(b + 8, r->offset);
+    put_u64(b + 16, r->size);
+    put_u64(b + 24, r->stream_id);
+    put_u64(b + 32, r->epoch);
+    put_u64(b + 40, r->index);
+    return MXP_HEADER_SIZE + MXP_BATCH_REF_BODY;
 }
 
 int mxp_encode_stats_rep(uint8_t *buf, size_t cap, uint64_t request_id,
@@ -491,7 +660,6 @@ static size_t align_up(size_t v)
     return (v + MXP_ALIGN - 1) & ~(size_t)(MXP_ALIGN - 1);
 }
 
-_Static_assert(sizeof(mixup_aug) == MXP_AUG_RECORD, "mixup_aug is 96 bytes");
 
 static size_t dtype_size(uint32_t dtype)
 {
@@ -588,4 +756,150 @@ void mxp_encode_batch_head(uint8_t *buf, uint64_t request_id,
         end = starts[i] + sizes[i];
     }
     zero_gap(buf, end, layout->total);
+}
+
+/* ------------------------------------------------ provenance records */
+
+void mxp_aug_encode(uint8_t out[MXP_AUG_RECORD], const mxp_aug *a)
+{
+    memset(out, 0, MXP_AUG_RECORD);
+    out[0] = a->mix_kind;
+    out[1] = a->flip;
+    out[2] = a->erase_fill;
+    put_f32(out + 4, a->shift_dy);
+    put_f32(out + 8, a->shift_dx);
+    put_u32(out + 12, a->crop_y);
+    put_u32(out + 16, a->crop_x);
+    put_u32(out + 20, a->erase_y);
+    put_u32(out + 24, a->erase_x);
+    put_u32(out + 28, a->erase_h);
+    put_u32(out + 32, a->erase_w);
+    for (int i = 0; i < 4; i++)
+        put_f32(out + 36 + 4 * i, a->erase_value[i]);
+    put_u64(out + 56, a->erase_noise_seed);
+    put_u32(out + 64, a->cutmix_y0);
+    put_u32(out + 68, a->cutmix_y1);
+    put_u32(out + 72, a->cutmix_x0);
+    put_u32(out + 76, a->cutmix_x1);
+}
+
+void mxp_aug_decode(const uint8_t in[MXP_AUG_RECORD], mxp_aug *a)
+{
+    memset(a, 0, sizeof *a);
+    a->mix_kind = in[0];
+    a->flip = in[1];
+    a->erase_fill = in[2];
+    a->shift_dy = get_f32(in + 4);
+    a->shift_dx = get_f32(in + 8);
+    a->crop_y = get_u32(in + 12);
+    a->crop_x = get_u32(in + 16);
+    a->erase_y = get_u32(in + 20);
+    a->erase_x = get_u32(in + 24);
+    a->erase_h = get_u32(in + 28);
+    a->erase_w = get_u32(in + 32);
+    for (int i = 0; i < 4; i++)
+        a->erase_value[i] = get_f32(in + 36 + 4 * i);
+    a->erase_noise_seed = get_u64(in + 56);
+    a->cutmix_y0 = get_u32(in + 64);
+    a->cutmix_y1 = get_u32(in + 68);
+    a->cutmix_x0 = get_u32(in + 72);
+    a->cutmix_x1 = get_u32(in + 76);
+}
+
+/* ------------------------------------------------------- ring header */
+
+size_t mxp_ring_head_size(uint32_t n_slots)
+{
+    size_t n = MXP_RING_GENS + 4u * (size_t)n_slots;
+    return (n + MXP_RING_PAGE - 1) & ~(size_t)(MXP_RING_PAGE - 1);
+}
+
+/* The geometry rules shared by the encoder and the decoder; @len is the
+ * segment's size (SIZE_MAX: unknown). */
+static int check_ring_geometry(const mxp_ring_head *h, size_t len, char *err,
+                               size_t errlen)
+{
+    size_t head = mxp_ring_head_size(h->n_slots);
+    if (h->n_slots == 0)
+        return fail(MIXUP_EPROTO, err, errlen, "ring n_slots is 0");
+    if (h->slot_size == 0 || h->slot_size % MXP_RING_PAGE)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "ring slot_size %llu is not a nonzero multiple of %u",
+                    (unsigned long long)h->slot_size, MXP_RING_PAGE);
+    if (h->data_offset < head || h->data_offset % MXP_RING_PAGE)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "ring data_offset %llu: expected a multiple of %u, at "
+                    "least %zu (the header of %u slots)",
+                    (unsigned long long)h->data_offset, MXP_RING_PAGE, head,
+                    h->n_slots);
+    uint64_t slots, end;
+    if (__builtin_mul_overflow((uint64_t)h->n_slots, h->slot_size, &slots) ||
+        __builtin_add_overflow(slots, h->data_offset, &end) || end > len)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "ring of %u slots of %llu bytes from %llu does not fit "
+                    "the %zu-byte segment", h->n_slots,
+                    (unsigned long long)h->slot_size,
+                    (unsigned long long)h->data_offset, len);
+    return 0;
+}
+
+int mxp_ring_head_encode(uint8_t *buf, size_t cap, const mxp_ring_head *h)
+{
+    if (cap < MXP_RING_FIXED || check_ring_geometry(h, SIZE_MAX, NULL, 0) < 0)
+        return MIXUP_EINVAL;
+    memset(buf, 0, MXP_RING_FIXED);
+    put_u32(buf, MXP_RING_MAGIC);
+    put_u32(buf + 4, MXP_VERSION);
+    memcpy(buf + 8, h->token, MXP_RING_TOKEN);
+    put_u32(buf + 24, h->n_slots);
+    put_u64(buf + 32, h->slot_size);
+    put_u64(buf + 40, h->data_offset);
+    return MXP_RING_FIXED;
+}
+
+int mxp_ring_head_decode(const uint8_t *buf, size_t len, mxp_ring_head *out,
+                         char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (len < MXP_RING_FIXED)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "ring segment of %zu bytes is shorter than its %u-byte "
+                    "header", len, MXP_RING_FIXED);
+    uint32_t magic = get_u32(buf), version = get_u32(buf + 4);
+    if (magic != MXP_RING_MAGIC)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "ring magic 0x%08x (expected 0x%08x, \"MXRG\")", magic,
+                    MXP_RING_MAGIC);
+    if (version != MXP_VERSION)
+        return fail(MIXUP_EVERSION, err, errlen,
+                    "ring written by mixupd protocol %u, this build speaks "
+                    "%u: upgrade the client library or the daemon", version,
+                    MXP_VERSION);
+    memcpy(out->token, buf + 8, MXP_RING_TOKEN);
+    out->n_slots = get_u32(buf + 24);
+    out->slot_size = get_u64(buf + 32);
+    out->data_offset = get_u64(buf + 40);
+    if (get_u32(buf + 28) || get_u64(buf + 48) || get_u64(buf + 56))
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "ring header reserved bytes (28..31, 48..63) must be zero");
+    return check_ring_geometry(out, len, err, errlen);
+}
+
+int mxp_batch_ref_check(const mxp_batch_ref *r, const mxp_ring_head *h,
+                        char *err, size_t errlen)
+{
+    if (r->slot >= h->n_slots)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "BATCH_REF slot %u of a ring of %u slots", r->slot,
+                    h->n_slots);
+    if (r->offset != h->data_offset + (uint64_t)r->slot * h->slot_size ||
+        r->size > h->slot_size)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "BATCH_REF of slot %u at %llu, %llu bytes: the slot starts "
+                    "at %llu and holds %llu bytes", r->slot,
+                    (unsigned long long)r->offset, (unsigned long long)r->size,
+                    (unsigned long long)(h->data_offset +
+                                         (uint64_t)r->slot * h->slot_size),
+                    (unsigned long long)h->slot_size);
+    return 0;
 }

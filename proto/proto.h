@@ -7,9 +7,15 @@
  *   0      4    magic       "MIXP" (0x5058494d as a little-endian u32)
  *   4      2    version     MXP_VERSION
  *   6      2    type        enum mxp_type
- *   8      4    flags       0 in version 1 (any other bit is rejected)
+ *   8      4    flags       0 in versions 1 and 2 (any other bit is rejected)
  *   12     8    request_id  chosen by the client, echoed in the reply
  *   20     4    body_len    bytes after the header; must match exactly
+ *
+ * A peer of another version gets MIXUP_EVERSION with a text naming both
+ * versions and what to upgrade. Version 2 (issue 9, the ring owns its
+ * memory) added: release pairs and flags in NEXT, the ring's name, token
+ * and size in the OPEN reply, the BATCH_REF reply (a slot of the ring
+ * instead of the batch's bytes) and the ring segment's header.
  *
  * Decoders check every length and count against the message size and the
  * caller's limits before anything is touched, and return a MIXUP_E* code
@@ -25,14 +31,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mixup.h"
+#include "mixup_errors.h"
+#include "mixup_wire.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "mixupd's wire format assumes a little-endian host"
 #endif
 
 #define MXP_MAGIC 0x5058494du
-#define MXP_VERSION 1u
+#define MXP_VERSION 2u
 #define MXP_HEADER_SIZE 24u
 #define MXP_JOB_MAX 64u        /* bytes in a job name */
 #define MXP_ERRMSG_MAX 1024u   /* bytes of text in an error reply */
@@ -49,6 +56,7 @@ enum mxp_type {
     MXP_BATCH_REP = 0x83,
     MXP_CLOSE_REP = 0x84,
     MXP_STATS_REP = 0x85,
+    MXP_BATCH_REF_REP = 0x86, /* v2: the batch is in a slot of the ring */
     MXP_ERROR_REP = 0xff,
 };
 
@@ -82,11 +90,30 @@ typedef struct mxp_open_req {
     const char *job; /* not NUL-terminated; job_len bytes */
 } mxp_open_req;
 
+/* NEXT body (v2): stream_id u64, flags u32, n_release u32, then
+ * n_release pairs {slot u32, generation u32}: the ring slots of earlier
+ * BATCH_REF replies the client is done with. */
+#define MXP_NEXT_FIXED 16u
+#define MXP_NEXT_REF 1u          /* this client maps the ring: answer with a
+                                    BATCH_REF when possible */
+#define MXP_NEXT_FLAGS_KNOWN 1u
+#define MXP_RELEASE_MAX 1024u    /* release pairs in one NEXT */
+
+typedef struct mxp_next_req {
+    uint64_t stream_id;
+    uint32_t flags;      /* MXP_NEXT_* */
+    uint32_t n_release;  /* <= MXP_RELEASE_MAX */
+    const uint8_t *release; /* n_release pairs, read with
+                               mxp_next_release_at(); points into the
+                               message */
+} mxp_next_req;
+
 typedef struct mxp_request {
     mxp_header hdr;
     union {
         mxp_open_req open;
-        uint64_t stream_id; /* NEXT, CLOSE */
+        mxp_next_req next;  /* NEXT */
+        uint64_t stream_id; /* CLOSE */
         uint32_t stats_format; /* STATS: enum mxp_stats_format */
     } u;
 } mxp_request;
@@ -94,7 +121,9 @@ typedef struct mxp_request {
 /* ---- replies (daemon → client) ---- */
 
 #define MXP_INFO_BODY 48u
-#define MXP_OPEN_REP_BODY 40u
+#define MXP_OPEN_REP_BODY 136u /* v1's 40 bytes, then the ring (v2) */
+#define MXP_RING_NAME_MAX 64u  /* bytes of the ring's name, NUL-padded */
+#define MXP_RING_TOKEN 16u
 #define MXP_STATS_MAX (64u << 20) /* bytes of text in a stats reply */
 
 /* Formats of a STATS request. */
@@ -117,7 +146,34 @@ typedef struct mxp_open_rep {
     uint64_t stream_per_epoch;  /* of them, this stream's (sharded: /W) */
     uint64_t start_epoch;
     uint64_t start_batch;
+    /* v2, zero copy. A POSIX shm name ("/" then at most 62 printable ASCII
+     * bytes, no other '/', no spaces), NUL-padded; "" when the daemon does
+     * not offer the ring to this client. Always NUL-terminated. */
+    char ring_name[MXP_RING_NAME_MAX];
+    uint8_t ring_token[MXP_RING_TOKEN]; /* random, identifies the segment:
+                                           compare with its header's */
+    uint64_t ring_bytes; /* size of the segment */
+    uint32_t max_held;   /* BATCH_REF slots a stream may hold unreleased */
+    /* then 4 reserved bytes on the wire, zero */
 } mxp_open_rep;
+
+/* BATCH_REF reply body (v2): slot u32, generation u32, offset u64, size
+ * u64, stream_id u64, epoch u64, index u64. The slot holds a complete
+ * BATCH reply message (the bytes the socket path would send) of @size
+ * bytes at @offset in the ring segment; decode it in place with
+ * mxp_reply_decode() once mxp_batch_ref_check() accepts the reference and
+ * the slot's generation word still reads @generation. */
+#define MXP_BATCH_REF_BODY 48u
+
+typedef struct mxp_batch_ref {
+    uint32_t slot;
+    uint32_t generation;
+    uint64_t offset; /* from the start of the segment; page-aligned */
+    uint64_t size;   /* of the message in the slot */
+    uint64_t stream_id;
+    uint64_t epoch;
+    uint64_t index;
+} mxp_batch_ref;
 
 typedef struct mxp_stats_rep {
     uint32_t len;
@@ -132,7 +188,7 @@ typedef struct mxp_error_rep {
 
 /* Optional sections of a batch reply (mxp_batch_shape.flags). */
 #define MXP_BATCH_PAIRS 1u /* label1, label2 int32 [B] instead of y */
-#define MXP_BATCH_AUG 2u   /* aug records (mixup_aug, 96 bytes) */
+#define MXP_BATCH_AUG 2u   /* aug records (mxp_aug, 96 bytes) */
 #define MXP_BATCH_AUG2 4u  /* two aug records per sample (before_mix) */
 #define MXP_BATCH_FLAGS_KNOWN 7u
 #define MXP_AUG_RECORD 96u
@@ -171,8 +227,120 @@ typedef struct mxp_reply {
         mxp_error_rep error;
         mxp_batch_rep batch;
         mxp_stats_rep stats;
+        mxp_batch_ref ref;
     } u;
 } mxp_reply;
+
+/* ---- provenance records (the aug section of a batch reply) ---- */
+
+/* One sample's augmentation record, as the host sees it (the public
+ * mixup_aug of mixup.h has the same fields). On the wire it is 96 bytes,
+ * every field little-endian at a fixed offset, written by
+ * mxp_aug_encode() and read by mxp_aug_decode(), never by copying a host
+ * struct:
+ *
+ *   offset size field              offset size field
+ *   0      1    mix_kind           36     16   erase_value[4] f32
+ *   1      1    flip               52     4    reserved1 (0)
+ *   2      1    erase_fill         56     8    erase_noise_seed
+ *   3      1    reserved0 (0)      64     4    cutmix_y0
+ *   4      4    shift_dy f32       68     4    cutmix_y1
+ *   8      4    shift_dx f32       72     4    cutmix_x0
+ *   12     4    crop_y             76     4    cutmix_x1
+ *   16     4    crop_x             80     16   reserved2 (0)
+ *   20     4    erase_y
+ *   24     4    erase_x
+ *   28     4    erase_h
+ *   32     4    erase_w
+ *
+ * Reserved fields are written as zero and ignored when read. */
+typedef struct mxp_aug {
+    uint8_t mix_kind;   /* mixup_mix_kind */
+    uint8_t flip;       /* bit 0: left-right, bit 1: up-down */
+    uint8_t erase_fill; /* 0 not erased, 1 constant, 2 per channel,
+                           3 per-pixel uniform, 4 per-pixel normal */
+    float shift_dy, shift_dx;
+    uint32_t crop_y, crop_x;
+    uint32_t erase_y, erase_x, erase_h, erase_w;
+    float erase_value[4];
+    uint64_t erase_noise_seed;
+    uint32_t cutmix_y0, cutmix_y1, cutmix_x0, cutmix_x1;
+} mxp_aug;
+
+void mxp_aug_encode(uint8_t out[MXP_AUG_RECORD], const mxp_aug *a);
+void mxp_aug_decode(const uint8_t in[MXP_AUG_RECORD], mxp_aug *a);
+
+/* ---- the ring segment's header (v2, zero copy) ----
+ *
+ * At offset 0 of the shared-memory segment that holds the ring's slots,
+ * written by the daemon, checked by a client that maps it:
+ *
+ *   offset size field
+ *   0      4    magic        "MXRG" (0x4752584d as a little-endian u32)
+ *   4      4    version      MXP_VERSION
+ *   8      16   token        = the OPEN reply's ring_token
+ *   24     4    n_slots      >= 1
+ *   28     4    reserved     0
+ *   32     8    slot_size    bytes per slot, a nonzero multiple of 4096
+ *   40     8    data_offset  where slot 0 starts; page-aligned, at or past
+ *                            mxp_ring_head_size(n_slots)
+ *   48     16   reserved     0
+ *   64     4*n  generations  one u32 per slot (MXP_RING_GENS)
+ *
+ * Slot i's message starts at data_offset + i * slot_size. The daemon bumps
+ * a slot's generation word (atomic store, release) before it reuses the
+ * slot; a client reads it (atomic load, acquire) after reading a slot to
+ * know its bytes were not overwritten meanwhile. */
+#define MXP_RING_MAGIC 0x4752584du
+#define MXP_RING_FIXED 64u
+#define MXP_RING_GENS 64u
+#define MXP_RING_PAGE 4096u
+
+typedef struct mxp_ring_head {
+    uint8_t token[MXP_RING_TOKEN];
+    uint32_t n_slots;
+    uint64_t slot_size;
+    uint64_t data_offset;
+} mxp_ring_head;
+
+/* Bytes of the header and generation table for @n_slots: 64 + 4 n rounded
+ * up to a page. */
+size_t mxp_ring_head_size(uint32_t n_slots);
+
+/* Write the 64 fixed bytes (magic, version MXP_VERSION, fields, zero
+ * reserved; not the generation table) into @buf of @cap bytes. Return
+ * MXP_RING_FIXED, or MIXUP_EINVAL when @cap is short or the geometry
+ * breaks a rule mxp_ring_head_decode() checks (the segment's length
+ * aside). */
+int mxp_ring_head_encode(uint8_t *buf, size_t cap, const mxp_ring_head *h);
+
+/* Read and check the header of a mapped segment of @len bytes: magic,
+ * version (MIXUP_EVERSION), reserved bytes, the geometry, and that every
+ * slot lies inside @len (without overflow). Return 0 or MIXUP_EPROTO /
+ * MIXUP_EVERSION with a message in @err. */
+int mxp_ring_head_decode(const uint8_t *buf, size_t len, mxp_ring_head *out,
+                         char *err, size_t errlen);
+
+/* Check a BATCH_REF against the ring it names: slot < n_slots, offset is
+ * the slot's start, and size fits in a slot. Return 0 or MIXUP_EPROTO. */
+int mxp_batch_ref_check(const mxp_batch_ref *ref, const mxp_ring_head *h,
+                        char *err, size_t errlen);
+
+/* Generation word of @slot in a mapped segment (@slot < n_slots, checked
+ * by the caller). */
+static inline uint32_t mxp_ring_gen_load(const uint8_t *segment, uint32_t slot)
+{
+    const uint32_t *w =
+        (const uint32_t *)(const void *)(segment + MXP_RING_GENS + 4u * (size_t)slot);
+    return __atomic_load_n(w, __ATOMIC_ACQUIRE);
+}
+
+static inline void mxp_ring_gen_store(uint8_t *segment, uint32_t slot,
+                                      uint32_t generation)
+{
+    uint32_t *w = (uint32_t *)(void *)(segment + MXP_RING_GENS + 4u * (size_t)slot);
+    __atomic_store_n(w, generation, __ATOMIC_RELEASE);
+}
 
 /* ---- functions ---- */
 
@@ -200,8 +368,17 @@ int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
 int mxp_encode_info_req(uint8_t *buf, size_t cap, uint64_t request_id);
 int mxp_encode_open_req(uint8_t *buf, size_t cap, uint64_t request_id,
                         const mxp_open_req *open);
+/* NEXT with @flags (MXP_NEXT_*) and @n_release (<= MXP_RELEASE_MAX) slots
+ * released, slots[i] at generations[i] (both NULL when @n_release is 0). */
 int mxp_encode_next_req(uint8_t *buf, size_t cap, uint64_t request_id,
-                        uint64_t stream_id);
+                        uint64_t stream_id, uint32_t flags,
+                        const uint32_t *slots, const uint32_t *generations,
+                        uint32_t n_release);
+/* Size of a NEXT request releasing @n_release slots. */
+size_t mxp_next_req_size(uint32_t n_release);
+/* Release pair @i (< next->n_release) of a decoded NEXT. */
+void mxp_next_release_at(const mxp_next_req *next, uint32_t i, uint32_t *slot,
+                         uint32_t *generation);
 int mxp_encode_close_req(uint8_t *buf, size_t cap, uint64_t request_id,
                          uint64_t stream_id);
 int mxp_encode_stats_req(uint8_t *buf, size_t cap, uint64_t request_id,
@@ -210,8 +387,11 @@ int mxp_encode_stats_req(uint8_t *buf, size_t cap, uint64_t request_id,
 /* Reply encoders, same convention. */
 int mxp_encode_info_rep(uint8_t *buf, size_t cap, uint64_t request_id,
                         const mxp_info_rep *info);
+/* MIXUP_EINVAL also when open->ring_name is not a valid ring name. */
 int mxp_encode_open_rep(uint8_t *buf, size_t cap, uint64_t request_id,
                         const mxp_open_rep *open);
+int mxp_encode_batch_ref_rep(uint8_t *buf, size_t cap, uint64_t request_id,
+                             const mxp_batch_ref *ref);
 int mxp_encode_close_rep(uint8_t *buf, size_t cap, uint64_t request_id);
 /* A stats reply carrying @len bytes of @text (at most MXP_STATS_MAX). */
 int mxp_encode_stats_rep(uint8_t *buf, size_t cap, uint64_t request_id,

@@ -236,7 +236,7 @@ static void load(const bat_plan *p, int64_t index, float *dst)
 /* Crop, shift, flip, erase @img (with @tmp as room), drawing from the
  * streams of (seed, epoch, k, @sample); record what was drawn. */
 static void augment(const bat_plan *p, const smp_order *o, uint64_t k,
-                    uint32_t sample, float *img, float *tmp, mixup_aug *rec)
+                    uint32_t sample, float *img, float *tmp, mxp_aug *rec)
 {
     const ds_dataset *ds = p->ds;
     uint32_t h = ds->h, w = ds->w, c = ds->c;
@@ -282,7 +282,7 @@ static void augment(const bat_plan *p, const smp_order *o, uint64_t k,
     }
 }
 
-static void record_box(mixup_aug *rec, const smp_draw *d)
+static void record_box(mxp_aug *rec, const smp_draw *d)
 {
     rec->mix_kind = d->kind;
     if (d->kind == SMP_KIND_CUTMIX) {
@@ -308,17 +308,18 @@ static float *mix(const bat_plan *p, const smp_draw *d, float *a, float *b,
     return a;
 }
 
-/* One sample of the general path; returns the finished float image. */
+/* One sample of the general path; returns the finished float image.
+ * @rec: NULL, or the sample's records (two when augmenting before mix). */
 static float *sample_image(const bat_plan *p, const smp_order *o, uint64_t k,
                            uint32_t j, const smp_draw *d, bat_scratch *s,
-                           mixup_aug *rec)
+                           mxp_aug *rec)
 {
     const ds_dataset *ds = p->ds;
     size_t per = (size_t)ds->h * ds->w * ds->c;
     float *a = s->img[0], *b = s->img[1], *t = s->img[2];
     load(p, d->index1, a);
     if (p->before_mix) {
-        mixup_aug *r1 = rec ? &rec[2 * j] : NULL, *r2 = rec ? &rec[2 * j + 1] : NULL;
+        mxp_aug *r1 = rec ? &rec[0] : NULL, *r2 = rec ? &rec[1] : NULL;
         if (rec)
             augment(p, o, k, j, a, t, r1);
         if (d->kind != SMP_KIND_NONE) {
@@ -341,8 +342,8 @@ static float *sample_image(const bat_plan *p, const smp_order *o, uint64_t k,
         r = mix(p, d, a, b, t);
     }
     if (rec) {
-        record_box(&rec[j], d);
-        augment(p, o, k, j, r, r == a ? b : a, &rec[j]);
+        record_box(rec, d);
+        augment(p, o, k, j, r, r == a ? b : a, rec);
     }
     return r;
 }
@@ -354,11 +355,14 @@ static void build_images(const bat_plan *p, const smp_order *o, uint64_t k,
     const mxp_batch_layout *L = &p->layout;
     size_t per = (size_t)ds->h * ds->w * ds->c;
     size_t out_bytes = per * cvt_dtype_size(p->dtype);
-    mixup_aug *rec = L->aug ? (mixup_aug *)(void *)(msg + L->aug) : NULL;
-    if (rec)
-        memset(rec, 0, L->aug_count * sizeof *rec);
+    size_t per_sample = L->aug ? L->aug_count / p->smp.batch_size : 0;
     for (uint32_t j = 0; j < p->smp.batch_size; j++) {
-        float *img = sample_image(p, o, k, j, &s->draws[j], s, rec);
+        mxp_aug rec[2] = {{0}, {0}};
+        float *img = sample_image(p, o, k, j, &s->draws[j], s,
+                                  per_sample ? rec : NULL);
+        for (size_t r = 0; r < per_sample; r++)
+            mxp_aug_encode(msg + L->aug + (j * per_sample + r) * MXP_AUG_RECORD,
+                           &rec[r]);
         if (p->norm_on)
             aug_normalize_apply(img, (size_t)ds->h * ds->w, ds->c, &p->norm);
         cvt_image(msg + L->x + j * out_bytes, img, ds->h, ds->w, ds->c,

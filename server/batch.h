@@ -16,7 +16,7 @@
  *             s = j for the sample (before_mix: j and B + j for the two
  *             sources); then normalisation (always last); then conversion
  *             to the output dtype and layout.
- * Every drawn parameter is recorded in the reply (mixup_aug records), so a
+ * Every drawn parameter is recorded in the reply (mxp_aug records, proto.h), so a
  * batch can be rebuilt from the dataset and its provenance alone.
  */
 #ifndef SRV_BATCH_H

@@ -34,7 +34,8 @@
 #include "config.h"
 #include "dataset.h"
 #include "log.h"
-#include "mixup.h"
+#include "mixup.h" /* MIXUP_VERSION_* */
+#include "proto.h"
 #include "server.h"
 #include "shm.h"
 
@@ -92,7 +93,7 @@ static int parse_args(int argc, char **argv, args *a)
             return 0;
         case 'V':
             printf("mixupd %d.%d.%d (protocol %u)\n", MIXUP_VERSION_MAJOR,
-                   MIXUP_VERSION_MINOR, MIXUP_VERSION_PATCH, 1u);
+                   MIXUP_VERSION_MINOR, MIXUP_VERSION_PATCH, MXP_VERSION);
             return 0;
         default: usage(stderr); return 1;
         }

@@ -155,7 +155,7 @@ static void handle_open(srv_server *srv, void *control, const mxp_request *req)
 static void handle_next(srv_server *srv, void *control, const mxp_request *req)
 {
     char err[256];
-    int rc = str_next(srv->streams, req->u.stream_id, req->hdr.request_id,
+    int rc = str_next(srv->streams, req->u.next.stream_id, req->hdr.request_id,
                       control, now_ms(srv), err, sizeof err);
     if (rc < 0)
         send_error(srv, control, req->hdr.request_id, rc, err);

@@ -219,7 +219,7 @@ static void load_ref(int64_t i, float s, float *dst)
 }
 
 /* Apply what a record says, with nothing drawn. */
-static void replay_aug(const bat_plan *plan, const mixup_aug *r, float *img)
+static void replay_aug(const bat_plan *plan, const mxp_aug *r, float *img)
 {
     float tmp[PH * PW * PC];
     aug_crop_params cp = {r->crop_y, r->crop_x};
@@ -237,7 +237,7 @@ static void replay_aug(const bat_plan *plan, const mixup_aug *r, float *img)
     aug_erase_apply(img, PH, PW, PC, &plan->erase, &ep);
 }
 
-static void replay_mix(const mixup_aug *r, float lam, float *a, const float *b,
+static void replay_mix(const mxp_aug *r, float lam, float *a, const float *b,
                        float *out)
 {
     if (r->mix_kind == MIXUP_KIND_MIXUP) {
@@ -268,14 +268,17 @@ static void check_rebuilt(int before_mix)
         mxp_reply rep;
         uint8_t *msg = build_k(&plan, k, &rep);
         const mxp_batch_layout *L = &plan.layout;
-        const mixup_aug *rec = (const void *)(msg + L->aug);
+        /* The records as a client reads them: decoded from the wire. */
+        mxp_aug rec[2 * PB];
+        for (size_t i = 0; i < L->aug_count; i++)
+            mxp_aug_decode(msg + L->aug + i * MXP_AUG_RECORD, &rec[i]);
         const int64_t *i1 = (const void *)(msg + L->index1);
         const int64_t *i2 = (const void *)(msg + L->index2);
         const float *lam = (const void *)(msg + L->lam);
         const float *x = (const void *)(msg + L->x);
         for (int j = 0; j < PB; j++) {
             float a[PH * PW * PC], b[PH * PW * PC], out[PH * PW * PC];
-            const mixup_aug *r = before_mix ? &rec[2 * j] : &rec[j];
+            const mxp_aug *r = before_mix ? &rec[2 * j] : &rec[j];
             load_ref(i1[j], s, a);
             load_ref(i2[j], s, b);
             if (before_mix) {

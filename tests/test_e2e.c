@@ -122,14 +122,14 @@ Test(e2e, malformed_requests_get_error_replies_and_service_goes_on, .timeout = 1
     cr_assert_eq(raw_request(d.ipc, shortmsg, 5, &rep, text, sizeof text), MIXUP_EPROTO);
     cr_assert(strstr(text, "header"), "%s", text);
 
-    uint8_t msg[MXP_HEADER_SIZE + 8];
-    mxp_encode_next_req(msg, sizeof msg, 7, 12345);
+    uint8_t msg[MXP_HEADER_SIZE + MXP_NEXT_FIXED];
+    mxp_encode_next_req(msg, sizeof msg, 7, 12345, 0, NULL, NULL, 0);
     msg[4] = 9; /* version 9 */
     cr_assert_eq(raw_request(d.tcp, msg, sizeof msg, &rep, text, sizeof text), MIXUP_EVERSION);
-    cr_assert(strstr(text, "version 9"), "%s", text);
+    cr_assert(strstr(text, "protocol 9, this build speaks 2: upgrade the daemon"), "%s", text);
     cr_assert_eq(rep.hdr.request_id, 7u);
 
-    mxp_encode_next_req(msg, sizeof msg, 8, 12345);
+    mxp_encode_next_req(msg, sizeof msg, 8, 12345, 0, NULL, NULL, 0);
     cr_assert_eq(raw_request(d.ipc, msg, sizeof msg, &rep, text, sizeof text), MIXUP_ENOSTREAM);
     cr_assert(strstr(text, "not open"), "%s", text);
 
@@ -154,7 +154,7 @@ Test(e2e, malformed_requests_get_error_replies_and_service_goes_on, .timeout = 1
     /* A client that asks for a batch and vanishes before the reply. */
     int s = nn_socket(AF_SP, NN_REQ);
     nn_connect(s, d.ipc);
-    mxp_encode_next_req(msg, sizeof msg, 12, 1);
+    mxp_encode_next_req(msg, sizeof msg, 12, 1, 0, NULL, NULL, 0);
     nn_send(s, msg, sizeof msg, 0);
     nn_close(s);
 

@@ -27,6 +27,12 @@ static void put32(uint8_t *p, uint32_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* A NEXT without flags or releases: 40 bytes. */
+static int next0(uint8_t *buf, size_t cap, uint64_t id, uint64_t stream_id)
+{
+    return mxp_encode_next_req(buf, cap, id, stream_id, 0, NULL, NULL, 0);
+}
+
 /* Decode @buf as a request; expect @code and @needle in the message. */
 static void req_fails(const uint8_t *buf, size_t len, const mxp_limits *lim,
                       int code, const char *needle)
@@ -92,24 +98,30 @@ static uint32_t float_bits(float f)
 
 Test(proto, header_bytes_are_little_endian)
 {
-    static const uint8_t want[32] = {
+    static const uint8_t want[48] = {
         'M',  'I',  'X',  'P',                          /* magic */
-        0x01, 0x00,                                     /* version 1 */
+        0x02, 0x00,                                     /* version 2 */
         0x03, 0x00,                                     /* NEXT */
         0x00, 0x00, 0x00, 0x00,                         /* flags */
         0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* request id */
-        0x08, 0x00, 0x00, 0x00,                         /* body_len */
+        0x18, 0x00, 0x00, 0x00,                         /* body_len */
         0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* stream id */
+        0x01, 0x00, 0x00, 0x00,                         /* NEXT flags */
+        0x01, 0x00, 0x00, 0x00,                         /* n_release */
+        0x04, 0x03, 0x02, 0x01,                         /* slot */
+        0xfe, 0xff, 0xff, 0xff,                         /* generation */
     };
-    uint8_t buf[40];
+    uint8_t buf[56];
     memset(buf, 0xee, sizeof buf);
+    const uint32_t slot = 0x01020304u, gen = 0xfffffffeu;
     int n = mxp_encode_next_req(buf, sizeof buf, 0x0102030405060708ull,
-                                0x1122334455667788ull);
-    cr_assert_eq(n, 32);
+                                0x1122334455667788ull, MXP_NEXT_REF, &slot,
+                                &gen, 1);
+    cr_assert_eq(n, 48);
     for (size_t i = 0; i < sizeof want; i++)
         cr_assert_eq(buf[i], want[i], "byte %zu: 0x%02x, want 0x%02x", i,
                      buf[i], want[i]);
-    cr_assert_eq(buf[32], 0xee, "wrote past the message");
+    cr_assert_eq(buf[48], 0xee, "wrote past the message");
 
     mxp_header_encode(buf, MXP_ERROR_REP, 0, 0x01020304u);
     cr_assert_eq(buf[6], 0xff);
@@ -123,13 +135,13 @@ Test(proto, header_bytes_are_little_endian)
 
 Test(proto, header_decode_reads_every_field)
 {
-    uint8_t buf[32];
-    mxp_encode_next_req(buf, sizeof buf, 0xfedcba9876543210ull, 5);
+    uint8_t buf[40];
+    next0(buf, sizeof buf, 0xfedcba9876543210ull, 5);
     mxp_header h;
     char err[128] = "";
-    cr_assert_eq(mxp_header_decode(buf, 32, &LIM, &h, err, sizeof err), 0, "%s",
+    cr_assert_eq(mxp_header_decode(buf, 40, &LIM, &h, err, sizeof err), 0, "%s",
                  err);
-    check_header(&h, MXP_NEXT_REQ, 0xfedcba9876543210ull, 8);
+    check_header(&h, MXP_NEXT_REQ, 0xfedcba9876543210ull, 16);
 }
 
 Test(proto, set_request_id_patches_in_place)
@@ -237,13 +249,14 @@ Test(proto, open_request_round_trip_with_job)
 
 Test(proto, next_and_close_request_round_trip)
 {
-    uint8_t buf[32];
+    uint8_t buf[40];
     mxp_request req;
-    cr_assert_eq(mxp_encode_next_req(buf, sizeof buf, 1, 0xa5a5a5a5a5a5a5a5ull),
-                 32);
-    req_ok(buf, 32, &req);
-    check_header(&req.hdr, MXP_NEXT_REQ, 1, 8);
-    cr_assert_eq(req.u.stream_id, 0xa5a5a5a5a5a5a5a5ull);
+    cr_assert_eq(next0(buf, sizeof buf, 1, 0xa5a5a5a5a5a5a5a5ull), 40);
+    req_ok(buf, 40, &req);
+    check_header(&req.hdr, MXP_NEXT_REQ, 1, 16);
+    cr_assert_eq(req.u.next.stream_id, 0xa5a5a5a5a5a5a5a5ull);
+    cr_assert_eq(req.u.next.flags, 0u);
+    cr_assert_eq(req.u.next.n_release, 0u);
 
     cr_assert_eq(mxp_encode_close_req(buf, sizeof buf, UINT64_MAX, 0), 32);
     req_ok(buf, 32, &req);
@@ -268,7 +281,7 @@ Test(proto, request_encoders_refuse_small_buffers_and_bad_arguments)
     uint8_t buf[256];
     mxp_open_req o = OPEN_FULL;
     cr_assert_eq(mxp_encode_info_req(buf, 23, 1), MIXUP_EINVAL);
-    cr_assert_eq(mxp_encode_next_req(buf, 31, 1, 1), MIXUP_EINVAL);
+    cr_assert_eq(next0(buf, 39, 1, 1), MIXUP_EINVAL);
     cr_assert_eq(mxp_encode_close_req(buf, 31, 1, 1), MIXUP_EINVAL);
     cr_assert_eq(mxp_encode_stats_req(buf, 27, 1, 0), MIXUP_EINVAL);
     cr_assert_eq(mxp_encode_stats_req(buf, sizeof buf, 1, 2), MIXUP_EINVAL);
@@ -602,11 +615,11 @@ Test(proto, rejects_messages_shorter_than_the_header)
 Test(proto, rejects_bad_magic)
 {
     for (int i = 0; i < 4; i++) {
-        uint8_t buf[32];
-        mxp_encode_next_req(buf, sizeof buf, 1, 1);
+        uint8_t buf[40];
+        next0(buf, sizeof buf, 1, 1);
         buf[i] ^= 0x20; /* "mIXP", "MiXP", ... */
-        req_fails(buf, 32, &LIM, MIXUP_EPROTO, "magic");
-        rep_fails(buf, 32, NULL, MIXUP_EPROTO, "magic");
+        req_fails(buf, 40, &LIM, MIXUP_EPROTO, "magic");
+        rep_fails(buf, 40, NULL, MIXUP_EPROTO, "magic");
     }
 }
 
@@ -615,18 +628,18 @@ Test(proto, rejects_other_versions_naming_both)
     static const struct {
         uint16_t v;
         const char *said;
-    } cases[] = {{2, "version 2"}, {0, "version 0"}, {0xffff, "version 65535"},
-                 {0x0100, "version 256"}};
+    } cases[] = {{1, "protocol 1,"}, {3, "protocol 3,"}, {0, "protocol 0,"},
+                 {0xffff, "protocol 65535,"}, {0x0100, "protocol 256,"}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        uint8_t buf[32];
-        mxp_encode_next_req(buf, sizeof buf, 0x77, 1);
+        uint8_t buf[40];
+        next0(buf, sizeof buf, 0x77, 1);
         put16(buf + 4, cases[k].v);
-        req_fails(buf, 32, &LIM, MIXUP_EVERSION, cases[k].said);
-        req_fails(buf, 32, &LIM, MIXUP_EVERSION, "speaks 1");
-        rep_fails(buf, 32, NULL, MIXUP_EVERSION, cases[k].said);
+        req_fails(buf, 40, &LIM, MIXUP_EVERSION, cases[k].said);
+        req_fails(buf, 40, &LIM, MIXUP_EVERSION, "this build speaks 2");
+        rep_fails(buf, 40, NULL, MIXUP_EVERSION, cases[k].said);
         mxp_request req;
         char err[128];
-        mxp_request_decode(buf, 32, &LIM, &req, err, sizeof err);
+        mxp_request_decode(buf, 40, &LIM, &req, err, sizeof err);
         cr_assert_eq(req.hdr.version, cases[k].v);
         cr_assert_eq(req.hdr.request_id, 0x77u, "id kept for the error reply");
     }
@@ -647,21 +660,21 @@ Test(proto, rejects_any_flag)
 
 Test(proto, rejects_body_len_that_does_not_match)
 {
-    uint8_t buf[40];
+    uint8_t buf[48];
     memset(buf, 0, sizeof buf);
-    mxp_encode_next_req(buf, sizeof buf, 1, 1);
+    next0(buf, sizeof buf, 1, 1);
     /* The header claims more than arrived, then less. */
-    put32(buf + 20, 9);
-    req_fails(buf, 32, &LIM, MIXUP_EPROTO, "body_len");
-    put32(buf + 20, 7);
-    req_fails(buf, 32, &LIM, MIXUP_EPROTO, "body_len");
+    put32(buf + 20, 17);
+    req_fails(buf, 40, &LIM, MIXUP_EPROTO, "body_len");
+    put32(buf + 20, 15);
+    req_fails(buf, 40, &LIM, MIXUP_EPROTO, "body_len");
     put32(buf + 20, UINT32_MAX);
-    req_fails(buf, 32, &LIM, MIXUP_EPROTO, "body_len");
-    rep_fails(buf, 32, NULL, MIXUP_EPROTO, "body_len");
+    req_fails(buf, 40, &LIM, MIXUP_EPROTO, "body_len");
+    rep_fails(buf, 40, NULL, MIXUP_EPROTO, "body_len");
     /* The same message received with a byte more or fewer. */
-    put32(buf + 20, 8);
-    req_fails(buf, 33, &LIM, MIXUP_EPROTO, "body_len");
-    req_fails(buf, 31, &LIM, MIXUP_EPROTO, "body_len");
+    put32(buf + 20, 16);
+    req_fails(buf, 41, &LIM, MIXUP_EPROTO, "body_len");
+    req_fails(buf, 39, &LIM, MIXUP_EPROTO, "body_len");
     req_fails(buf, 24, &LIM, MIXUP_EPROTO, "body_len");
 }
 
@@ -712,7 +725,7 @@ Test(proto, rejects_replies_sent_as_requests_and_back)
     int n = mxp_encode_error_rep(buf, sizeof buf, 1, MIXUP_EPROTO, "x");
     req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "type 0xff");
     /* And valid requests are not replies. */
-    n = mxp_encode_next_req(buf, sizeof buf, 1, 1);
+    n = next0(buf, sizeof buf, 1, 1);
     rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "not a reply");
     n = mxp_encode_open_req(buf, sizeof buf, 1, &OPEN_FULL);
     rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "not a reply");
@@ -752,11 +765,13 @@ Test(proto, rejects_wrong_request_body_sizes)
     sized_req_fails(MXP_INFO_REQ, 1, "INFO body of 1 bytes");
     sized_req_fails(MXP_INFO_REQ, 8, "INFO body");
     const uint32_t bad8[] = {0, 4, 7, 9, 16};
-    for (size_t k = 0; k < 5; k++) {
-        sized_req_fails(MXP_NEXT_REQ, bad8[k], "NEXT body");
+    for (size_t k = 0; k < 5; k++)
         sized_req_fails(MXP_CLOSE_REQ, bad8[k], "CLOSE body");
-    }
-    sized_req_fails(MXP_NEXT_REQ, 16, "expected 8");
+    const uint32_t bad16[] = {0, 4, 8, 15};
+    for (size_t k = 0; k < 4; k++)
+        sized_req_fails(MXP_NEXT_REQ, bad16[k], "shorter than its 16 fixed");
+    sized_req_fails(MXP_NEXT_REQ, 17, "n_release 0 needs 16");
+    sized_req_fails(MXP_NEXT_REQ, 24, "n_release 0 needs 16");
     sized_req_fails(MXP_STATS_REQ, 0, "STATS body");
     sized_req_fails(MXP_STATS_REQ, 3, "STATS body");
     sized_req_fails(MXP_STATS_REQ, 8, "STATS body");
@@ -871,7 +886,7 @@ Test(proto, rejects_unknown_stats_format)
 
 static void sized_rep_fails(uint16_t type, uint32_t body, const char *needle)
 {
-    uint8_t buf[MXP_HEADER_SIZE + 128];
+    uint8_t buf[MXP_HEADER_SIZE + 256];
     memset(buf, 0, sizeof buf);
     mxp_header_encode(buf, type, 1, body);
     rep_fails(buf, MXP_HEADER_SIZE + body, NULL, MIXUP_EPROTO, needle);
