@@ -99,6 +99,14 @@ Test(fuzz_corpus, replies_replay_consistently)
     cr_assert_gt(n, 0, "the reply corpus is empty");
 }
 
+Test(fuzz_corpus, ring_headers_replay_consistently)
+{
+    char failure[2048] = "";
+    int n = replay("ring", fz_check_ring, failure, sizeof failure);
+    cr_assert_str_empty(failure, "%s", failure);
+    cr_assert_gt(n, 0, "the ring corpus is empty");
+}
+
 Test(fuzz_corpus, npy_headers_replay_consistently)
 {
     char failure[2048] = "";
@@ -147,13 +155,61 @@ Test(fuzz_corpus, checks_pass_valid_messages_and_clean_rejections)
 {
     uint8_t buf[64];
     char why[512] = "";
-    int n = mxp_encode_next_req(buf, sizeof buf, 3, 4);
+    int n = mxp_encode_next_req(buf, sizeof buf, 3, 4, 0, NULL, NULL, 0);
     cr_assert_eq(fz_check_request(buf, (size_t)n, why, sizeof why), 0, "%s",
                  why);
     n = mxp_encode_close_rep(buf, sizeof buf, 3);
     cr_assert_eq(fz_check_reply(buf, (size_t)n, why, sizeof why), 0, "%s", why);
     /* Rejections are consistent too: a short message, a bad version. */
     cr_assert_eq(fz_check_request(buf, 10, why, sizeof why), 0, "%s", why);
-    buf[4] = 2;
+    buf[4] = 1;
     cr_assert_eq(fz_check_reply(buf, (size_t)n, why, sizeof why), 0, "%s", why);
+}
+
+/* Version 1 messages of the corpus (the seeds of that version, kept as
+ * seed-v1-*, and what the fuzzers found then): now refused, each with
+ * EVERSION and a text naming both versions. Return how many were seen. */
+static int v1_refused(const char *sub, int replies, char *failure, size_t cap)
+{
+    const char *root = getenv("MIXUPD_SOURCE_ROOT");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s",
+             root && *root ? root : ".", sub);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && !*failure) {
+        char path[sizeof dir + sizeof e->d_name + 1];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        size_t len = 0;
+        uint8_t *data = e->d_name[0] == '.' ? NULL : slurp(path, &len);
+        if (data && len >= MXP_HEADER_SIZE && memcmp(data, "MIXP", 4) == 0 &&
+            data[4] == 1 && data[5] == 0) {
+            mxp_request req;
+            mxp_reply rep;
+            char err[256] = "";
+            int rc = replies ? mxp_reply_decode(data, len, NULL, &rep, err, sizeof err)
+                             : mxp_request_decode(data, len, NULL, &req, err, sizeof err);
+            if (rc != MIXUP_EVERSION || !strstr(err, "protocol 1, this build speaks 2"))
+                snprintf(failure, cap, "corpus/%s/%s: %d \"%s\"", sub, e->d_name,
+                         rc, err);
+            n++;
+        }
+        free(data);
+    }
+    closedir(d);
+    return n;
+}
+
+Test(fuzz_corpus, version_1_messages_are_refused_with_eversion)
+{
+    char failure[2048] = "";
+    int n = v1_refused("request", 0, failure, sizeof failure);
+    cr_assert_str_empty(failure, "%s", failure);
+    cr_assert_gt(n, 30, "%d version-1 requests in the corpus", n);
+    n = v1_refused("reply", 1, failure, sizeof failure);
+    cr_assert_str_empty(failure, "%s", failure);
+    cr_assert_gt(n, 30, "%d version-1 replies in the corpus", n);
 }

@@ -10,7 +10,13 @@
  *   exactly the input bytes (the decoder accepts nothing the encoder would
  *   not write), and the encoder refuses a buffer one byte too small;
  * - an accepted batch reply's arrays are aligned, in order, disjoint and
- *   inside the message; re-encoding its head leaves the arrays alone.
+ *   inside the message; re-encoding its head leaves the arrays alone;
+ * - an accepted NEXT's release pairs fill its body exactly, an accepted
+ *   OPEN reply's ring name is a NUL-terminated "" or "/name", an accepted
+ *   BATCH_REF points at a page-aligned extent that does not wrap;
+ * - an accepted ring header describes slots that lie inside the segment
+ *   (recomputed here without the decoder's arithmetic), and re-encodes to
+ *   the same 64 bytes.
  *
  * Two things the decoders accept that the encoders cannot reproduce, and
  * which are therefore compared field by field instead of byte by byte: an
@@ -38,13 +44,9 @@ static uint64_t le64(const uint8_t *p)
     return v;
 }
 
-static int check_rejection(int rc, const char *err, const mxp_header *hdr,
-                           const uint8_t *data, size_t len, char *why,
-                           size_t whylen)
+/* The error text of a rejection: non-empty, terminated, printable. */
+static int check_error_text(int rc, const char *err, char *why, size_t whylen)
 {
-    if (rc != MIXUP_EPROTO && rc != MIXUP_EVERSION && rc != MIXUP_ETOOBIG)
-        return fz_bad(why, whylen, "decoder returned %d, not EPROTO/EVERSION/"
-                   "ETOOBIG", rc);
     const char *nul = memchr(err, 0, FZ_ERRSIZE);
     if (!nul)
         return fz_bad(why, whylen, "error message (code %d) not NUL-terminated",
@@ -55,6 +57,18 @@ static int check_rejection(int rc, const char *err, const mxp_header *hdr,
         if (*p < 0x20 || *p > 0x7e)
             return fz_bad(why, whylen, "error message byte %d is 0x%02x: \"%s\"",
                        (int)(p - err), (unsigned char)*p, err);
+    return 0;
+}
+
+static int check_rejection(int rc, const char *err, const mxp_header *hdr,
+                           const uint8_t *data, size_t len, char *why,
+                           size_t whylen)
+{
+    if (rc != MIXUP_EPROTO && rc != MIXUP_EVERSION && rc != MIXUP_ETOOBIG)
+        return fz_bad(why, whylen, "decoder returned %d, not EPROTO/EVERSION/"
+                   "ETOOBIG", rc);
+    if (check_error_text(rc, err, why, whylen) < 0)
+        return -1;
     if (len >= MXP_HEADER_SIZE && hdr->request_id != le64(data + 12))
         return fz_bad(why, whylen, "request id not kept on rejection (%s)", err);
     return 0;
@@ -97,13 +111,24 @@ static int check_same(const uint8_t *data, size_t len, const uint8_t *out,
 
 /* ------------------------------------------------------------ requests */
 
+static int encode_next(const mxp_next_req *n, uint64_t id, uint8_t *out,
+                       size_t cap)
+{
+    uint32_t slots[MXP_RELEASE_MAX], gens[MXP_RELEASE_MAX];
+    uint32_t count = n->n_release <= MXP_RELEASE_MAX ? n->n_release : 0;
+    for (uint32_t i = 0; i < count; i++)
+        mxp_next_release_at(n, i, &slots[i], &gens[i]);
+    return mxp_encode_next_req(out, cap, id, n->stream_id, n->flags, slots,
+                               gens, count);
+}
+
 static int encode_request(const mxp_request *req, uint8_t *out, size_t cap)
 {
     uint64_t id = req->hdr.request_id;
     switch (req->hdr.type) {
     case MXP_INFO_REQ: return mxp_encode_info_req(out, cap, id);
     case MXP_OPEN_REQ: return mxp_encode_open_req(out, cap, id, &req->u.open);
-    case MXP_NEXT_REQ: return mxp_encode_next_req(out, cap, id, req->u.stream_id);
+    case MXP_NEXT_REQ: return encode_next(&req->u.next, id, out, cap);
     case MXP_CLOSE_REQ:
         return mxp_encode_close_req(out, cap, id, req->u.stream_id);
     case MXP_STATS_REQ:
@@ -128,6 +153,21 @@ static int check_open(const mxp_open_req *o, const uint8_t *data, size_t len,
     return 0;
 }
 
+static int check_next(const mxp_next_req *n, const uint8_t *data, size_t len,
+                      char *why, size_t whylen)
+{
+    if (n->flags & ~MXP_NEXT_FLAGS_KNOWN)
+        return fz_bad(why, whylen, "accepted NEXT flags 0x%x", n->flags);
+    if (n->n_release > MXP_RELEASE_MAX)
+        return fz_bad(why, whylen, "accepted NEXT n_release %u", n->n_release);
+    if (n->release != data + MXP_HEADER_SIZE + MXP_NEXT_FIXED ||
+        len != MXP_HEADER_SIZE + MXP_NEXT_FIXED + 8 * (size_t)n->n_release ||
+        mxp_next_req_size(n->n_release) != len)
+        return fz_bad(why, whylen, "NEXT release pairs (%u) do not fill the "
+                   "%zu-byte message", n->n_release, len);
+    return 0;
+}
+
 int fz_check_request(const uint8_t *data, size_t len, char *why, size_t whylen)
 {
     const mxp_limits lim = {.max_message = FZ_REQUEST_LIMIT};
@@ -145,6 +185,9 @@ int fz_check_request(const uint8_t *data, size_t len, char *why, size_t whylen)
         return -1;
     if (req.hdr.type == MXP_OPEN_REQ &&
         check_open(&req.u.open, data, len, why, whylen) < 0)
+        return -1;
+    if (req.hdr.type == MXP_NEXT_REQ &&
+        check_next(&req.u.next, data, len, why, whylen) < 0)
         return -1;
     if (req.hdr.type == MXP_STATS_REQ && req.u.stats_format > MXP_STATS_TEXT)
         return fz_bad(why, whylen, "accepted STATS format %u",
@@ -306,11 +349,40 @@ static int check_error_rep(const mxp_error_rep *e, const mxp_header *h,
     return rc;
 }
 
+/* What an accepted OPEN reply's ring and a BATCH_REF promise. */
+static int check_ring_fields(const mxp_reply *rep, char *why, size_t whylen)
+{
+    if (rep->hdr.type == MXP_OPEN_REP) {
+        const char *name = rep->u.open.ring_name;
+        size_t n = strnlen(name, MXP_RING_NAME_MAX);
+        if (n == MXP_RING_NAME_MAX)
+            return fz_bad(why, whylen, "accepted a ring name without a NUL");
+        if (n && (name[0] != '/' || strchr(name + 1, '/')))
+            return fz_bad(why, whylen, "accepted ring name \"%s\"", name);
+        for (size_t i = 0; i < n; i++)
+            if (name[i] < 0x21 || name[i] > 0x7e)
+                return fz_bad(why, whylen, "accepted ring name byte 0x%02x",
+                              (unsigned char)name[i]);
+    }
+    if (rep->hdr.type == MXP_BATCH_REF_REP) {
+        const mxp_batch_ref *r = &rep->u.ref;
+        if (r->offset == 0 || r->offset % MXP_RING_PAGE ||
+            r->size < MXP_HEADER_SIZE + MXP_BATCH_FIXED || r->size > UINT32_MAX ||
+            r->offset + r->size < r->offset)
+            return fz_bad(why, whylen, "accepted BATCH_REF at %llu of %llu bytes",
+                          (unsigned long long)r->offset,
+                          (unsigned long long)r->size);
+    }
+    return 0;
+}
+
 /* Re-encode the fixed-size replies and STATS into exactly @len bytes. */
 static int check_simple_rep(const mxp_reply *rep, const uint8_t *data,
                             size_t len, char *why, size_t whylen)
 {
     const mxp_header *h = &rep->hdr;
+    if (check_ring_fields(rep, why, whylen) < 0)
+        return -1;
     if (h->type == MXP_STATS_REP &&
         (rep->u.stats.len != h->body_len || rep->u.stats.len > MXP_STATS_MAX ||
          (const uint8_t *)rep->u.stats.text != data + MXP_HEADER_SIZE))
@@ -332,6 +404,9 @@ static int check_simple_rep(const mxp_reply *rep, const uint8_t *data,
             break;
         case MXP_CLOSE_REP:
             r = mxp_encode_close_rep(out, cap, h->request_id);
+            break;
+        case MXP_BATCH_REF_REP:
+            r = mxp_encode_batch_ref_rep(out, cap, h->request_id, &rep->u.ref);
             break;
         default: /* MXP_STATS_REP */
             r = mxp_encode_stats_rep(out, cap, h->request_id,
@@ -367,6 +442,7 @@ int fz_check_reply(const uint8_t *data, size_t len, char *why, size_t whylen)
     case MXP_OPEN_REP:
     case MXP_CLOSE_REP:
     case MXP_STATS_REP:
+    case MXP_BATCH_REF_REP:
         return check_simple_rep(&rep, data, len, why, whylen);
     case MXP_ERROR_REP:
         return check_error_rep(&rep.u.error, h, data, len, why, whylen);
@@ -377,4 +453,58 @@ int fz_check_reply(const uint8_t *data, size_t len, char *why, size_t whylen)
     default:
         return fz_bad(why, whylen, "accepted type 0x%x as a reply", h->type);
     }
+}
+
+/* ------------------------------------------------------- ring header */
+
+/* The slots of an accepted header, recomputed: every generation word and
+ * every slot inside the segment, and references to them accepted. */
+static int check_ring_geometry(const mxp_ring_head *h, const uint8_t *data,
+                               size_t len, char *why, size_t whylen)
+{
+    unsigned __int128 end = (unsigned __int128)h->n_slots * h->slot_size +
+                            h->data_offset;
+    uint64_t gens_end = MXP_RING_GENS + 4 * (uint64_t)h->n_slots;
+    if (h->n_slots == 0 || h->slot_size == 0 || h->slot_size % MXP_RING_PAGE ||
+        h->data_offset % MXP_RING_PAGE || h->data_offset < gens_end ||
+        mxp_ring_head_size(h->n_slots) > h->data_offset || end > len)
+        return fz_bad(why, whylen, "accepted a ring of %u slots of %llu bytes "
+                      "from %llu in %zu bytes", h->n_slots,
+                      (unsigned long long)h->slot_size,
+                      (unsigned long long)h->data_offset, len);
+    /* The last generation word is readable (AddressSanitizer watches). */
+    volatile uint32_t g = mxp_ring_gen_load(data, h->n_slots - 1);
+    (void)g;
+    mxp_batch_ref ref = {.slot = h->n_slots - 1, .size = h->slot_size,
+                         .offset = h->data_offset +
+                                   (uint64_t)(h->n_slots - 1) * h->slot_size};
+    if (mxp_batch_ref_check(&ref, h, NULL, 0) != 0)
+        return fz_bad(why, whylen, "the last slot's own reference is refused");
+    ref.slot = h->n_slots;
+    ref.offset += h->slot_size;
+    if (h->n_slots < UINT32_MAX && mxp_batch_ref_check(&ref, h, NULL, 0) == 0)
+        return fz_bad(why, whylen, "a reference past the last slot accepted");
+    return 0;
+}
+
+int fz_check_ring(const uint8_t *data, size_t len, char *why, size_t whylen)
+{
+    mxp_ring_head h;
+    char err[FZ_ERRSIZE];
+    memset(err, FZ_FILL, sizeof err);
+    int rc = mxp_ring_head_decode(data, len, &h, err, sizeof err);
+    if (rc < 0) {
+        if (rc != MIXUP_EPROTO && rc != MIXUP_EVERSION)
+            return fz_bad(why, whylen, "ring decoder returned %d", rc);
+        return check_error_text(rc, err, why, whylen);
+    }
+    if (rc > 0)
+        return fz_bad(why, whylen, "ring decoder returned %d", rc);
+    if (check_ring_geometry(&h, data, len, why, whylen) < 0)
+        return -1;
+    uint8_t out[MXP_RING_FIXED];
+    int short_rc = mxp_ring_head_encode(out, MXP_RING_FIXED - 1, &h);
+    int n = mxp_ring_head_encode(out, MXP_RING_FIXED, &h);
+    return check_same(data, MXP_RING_FIXED, out, n, short_rc, "ring header",
+                      why, whylen);
 }

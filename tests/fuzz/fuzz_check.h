@@ -2,7 +2,8 @@
  * fuzz_check.h — consistency checks of the parsers of untrusted bytes,
  * shared by the libFuzzer targets (fuzz_<name>.c) and by the Criterion
  * test that replays their corpus (tests/test_fuzz_corpus.c):
- *   fuzz_check.c       the wire decoders (proto/), targets request, reply;
+ *   fuzz_check.c       the wire decoders (proto/), targets request, reply,
+ *                      ring (the ring segment's header);
  *   fuzz_check_npy.c   the daemon's .npy header parser, target npy;
  *   fuzz_check_json.c  mixupctl's JSON reader, target json.
  *
@@ -45,6 +46,10 @@ int fz_check_request(const uint8_t *data, size_t len, char *why,
 
 /* Run @data through mxp_reply_decode() as the client does (no limit). */
 int fz_check_reply(const uint8_t *data, size_t len, char *why, size_t whylen);
+
+/* Run @data, a whole ring segment, through mxp_ring_head_decode() as a
+ * client does after mapping it. */
+int fz_check_ring(const uint8_t *data, size_t len, char *why, size_t whylen);
 
 /* Read @data as a .npy file: its header through npy_parse_preamble() and
  * npy_parse_dict() (server/dataset_npy.c) as the loader reads it, then the

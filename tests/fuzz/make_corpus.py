@@ -14,6 +14,13 @@ body. This script writes it with struct.pack, independently of proto.c:
 the seeds are a second reading of the format. When the format changes,
 update both and re-run.
 
+Protocol version 2 (MXP_VERSION) is what this script writes. The seeds of
+version 1 were kept, renamed seed-v1-*, and are no longer written: they
+are the safety net of the version check, and tests/test_fuzz_corpus.c
+requires every version-1 message of the corpus to be refused with
+MIXUP_EVERSION. ring/ holds ring segments (the header at offset 0 of the
+shared-memory ring, proto.h) for the ring target.
+
 npy/ holds .npy files as numpy writes them (format 1.0, 2.0, 3.0: magic,
 version, header length, a padded dict literal, the data) and broken ones;
 json/ holds stats texts captured from mixupd and JSON edge cases.
@@ -23,13 +30,16 @@ import struct
 import sys
 
 MAGIC = b"MIXP"
-VERSION = 1
+VERSION = 2
 HEADER = 24
+PAGE = 4096
+RING_MAGIC = b"MXRG"
 ALIGN = 64
 BATCH_FIXED = 64
 
 INFO_REQ, OPEN_REQ, NEXT_REQ, CLOSE_REQ, STATS_REQ = 1, 2, 3, 4, 5
 INFO_REP, OPEN_REP, BATCH_REP, CLOSE_REP, STATS_REP = 0x81, 0x82, 0x83, 0x84, 0x85
+BATCH_REF_REP = 0x86
 ERROR_REP = 0xFF
 
 
@@ -46,6 +56,39 @@ def open_body(mode=0, prefetch=0, seed=0, epoch=0, batch=0, rank=0, world=0,
     n = len(job) if job_len is None else job_len
     return struct.pack("<IIQQQIIHHI", mode, prefetch, seed, epoch, batch, rank,
                        world, n, reserved[0], reserved[1]) + job
+
+
+def next_body(stream=1, flags=0, pairs=(), n=None):
+    """NEXT v2: stream u64, flags u32, n_release u32, {slot, generation}."""
+    body = struct.pack("<QII", stream, flags, len(pairs) if n is None else n)
+    return body + b"".join(struct.pack("<II", s, g) for s, g in pairs)
+
+
+def open_rep_body(name=b"/mixupd-1234-ring", token=bytes(range(16)),
+                  ring_bytes=1 << 20, max_held=8, reserved=0, stream=7):
+    """OPEN reply v2: v1's 40 bytes, ring_name[64], token[16], ring_bytes,
+    max_held, reserved."""
+    return (struct.pack("<QQQQQ", stream, 234, 29, 4, 117)
+            + name.ljust(64, b"\0")[:64] + token
+            + struct.pack("<QII", ring_bytes, max_held, reserved))
+
+
+def ref_body(slot=1, gen=3, offset=2 * PAGE, size=4096, stream=7, epoch=0,
+             index=5):
+    return struct.pack("<IIQQQQQ", slot, gen, offset, size, stream, epoch, index)
+
+
+def ring(n_slots=2, slot_size=PAGE, data_offset=PAGE, version=VERSION,
+         magic=RING_MAGIC, reserved=0, tail=0, length=None, gens=None):
+    """A ring segment: header, generation table, slots (zeros)."""
+    head = (magic + struct.pack("<I", version) + bytes(range(0x40, 0x50))
+            + struct.pack("<IIQQ", n_slots, reserved, slot_size, data_offset)
+            + b"\0" * 16)
+    words = gens if gens is not None else list(range(1, min(n_slots, 1024) + 1))
+    table = b"".join(struct.pack("<I", g) for g in words)
+    total = data_offset + n_slots * slot_size + tail if length is None else length
+    seg = (head + table)[:total]
+    return seg + b"\0" * (total - len(seg))
 
 
 def align(v):
@@ -87,9 +130,15 @@ def requests():
         "open-sharded-job": msg(OPEN_REQ, 4, open_body(mode=1, rank=3, world=8,
                                                        job=job)),
         "open-shared-job64": msg(OPEN_REQ, 5, open_body(mode=2, job=b"j" * 64)),
-        "next": msg(NEXT_REQ, 6, struct.pack("<Q", 1)),
+        "next": msg(NEXT_REQ, 6, next_body()),
+        "next-ref": msg(NEXT_REQ, 6, next_body(flags=1)),
+        "next-release-1": msg(NEXT_REQ, 6, next_body(1, 1, [(3, 7)])),
+        "next-release-3": msg(NEXT_REQ, 6, next_body(1, 0, [(0, 1), (1, 2),
+                                                         (2**32 - 1, 2**32 - 1)])),
+        "next-release-max": msg(NEXT_REQ, 6, next_body(
+            1, 1, [(i, i * 7) for i in range(1024)])),
         "close": msg(CLOSE_REQ, 7, struct.pack("<Q", 1)),
-        "next-max-ids": msg(NEXT_REQ, 2**64 - 1, struct.pack("<Q", 2**64 - 1)),
+        "next-max-ids": msg(NEXT_REQ, 2**64 - 1, next_body(2**64 - 1)),
         "stats-json": msg(STATS_REQ, 8, struct.pack("<I", 0)),
         "stats-text": msg(STATS_REQ, 9, struct.pack("<I", 1)),
         # invalid headers
@@ -97,11 +146,12 @@ def requests():
         "truncated-header": msg(INFO_REQ, 8)[:13],
         "header-23": msg(INFO_REQ, 8)[:23],
         "bad-magic": msg(INFO_REQ, 9, magic=b"MIXQ"),
-        "version-2": msg(INFO_REQ, 10, version=2),
-        "version-0": msg(NEXT_REQ, 10, struct.pack("<Q", 1), version=0),
+        "version-1": msg(INFO_REQ, 10, version=1),
+        "version-3": msg(INFO_REQ, 10, version=3),
+        "version-0": msg(NEXT_REQ, 10, next_body(), version=0),
         "flags": msg(INFO_REQ, 11, flags=1),
-        "body-len-long": header(NEXT_REQ, 12, 9) + struct.pack("<Q", 1),
-        "body-len-short": header(NEXT_REQ, 12, 7) + struct.pack("<Q", 1),
+        "body-len-long": header(NEXT_REQ, 12, 17) + next_body(),
+        "body-len-short": header(NEXT_REQ, 12, 15) + next_body(),
         "too-big": msg(NEXT_REQ, 13, b"\0" * (4096 - HEADER + 1)),
         "unknown-type": msg(0x7, 14),
         "reply-as-request": msg(INFO_REP, 15, b"\0" * 48),
@@ -109,6 +159,16 @@ def requests():
         # invalid bodies
         "info-with-body": msg(INFO_REQ, 16, b"\0" * 8),
         "next-short": msg(NEXT_REQ, 17, b"\0" * 4),
+        "next-v1-body": msg(NEXT_REQ, 17, struct.pack("<Q", 1)),
+        "next-flags-2": msg(NEXT_REQ, 17, next_body(flags=2)),
+        "next-flags-high": msg(NEXT_REQ, 17, next_body(flags=0x80000001)),
+        "next-release-past-end": msg(NEXT_REQ, 17, next_body(n=2, pairs=[(1, 1)])
+                                     [:16] + struct.pack("<II", 1, 1)),
+        "next-release-short": msg(NEXT_REQ, 17, next_body(pairs=[(1, 1)])[:-1]),
+        "next-release-extra": msg(NEXT_REQ, 17, next_body(n=0, pairs=[(1, 1)])),
+        "next-release-1025": msg(NEXT_REQ, 17, next_body(
+            pairs=[(i, 0) for i in range(1025)])),
+        "next-release-huge": msg(NEXT_REQ, 17, next_body(n=2**32 - 1)),
         "close-long": msg(CLOSE_REQ, 18, b"\0" * 16),
         "open-short": msg(OPEN_REQ, 19, open_body()[:47]),
         "open-reserved16": msg(OPEN_REQ, 20, open_body(reserved=(1, 0))),
@@ -134,7 +194,15 @@ def replies():
         "info": msg(INFO_REP, 1, info),
         "info-nan-alpha": msg(INFO_REP, 1, info[:36] + b"\x01\x00\xc0\x7f"
                               + info[40:]),
-        "open": msg(OPEN_REP, 2, struct.pack("<QQQQQ", 7, 234, 29, 4, 117)),
+        "open": msg(OPEN_REP, 2, open_rep_body()),
+        "open-no-ring": msg(OPEN_REP, 2, open_rep_body(name=b"", token=b"\0" * 16,
+                                                       ring_bytes=0, max_held=0)),
+        "open-name-63": msg(OPEN_REP, 2, open_rep_body(name=b"/" + b"r" * 62)),
+        "batch-ref": msg(BATCH_REF_REP, 2, ref_body()),
+        "batch-ref-max": msg(BATCH_REF_REP, 2, ref_body(2**32 - 1, 2**32 - 1,
+                                                        2**64 - 2**32, 2**32 - 1,
+                                                        2**64 - 1, 2**64 - 1,
+                                                        2**64 - 1)),
         "close": msg(CLOSE_REP, 3),
         "stats-json": msg(STATS_REP, 3, b'{"requests": 12, "bad_requests": 1}\n'),
         "stats-empty": msg(STATS_REP, 3),
@@ -149,13 +217,32 @@ def replies():
         "empty": b"",
         "truncated-header": msg(CLOSE_REP, 8)[:20],
         "bad-magic": msg(CLOSE_REP, 9, magic=b"PXIM"),
-        "version-2": msg(CLOSE_REP, 10, version=2),
+        "version-1": msg(CLOSE_REP, 10, version=1),
+        "version-3": msg(CLOSE_REP, 10, version=3),
         "flags": msg(CLOSE_REP, 11, flags=0x80000000),
         "body-len-long": header(OPEN_REP, 12, 41) + b"\0" * 40,
-        "request-as-reply": msg(NEXT_REQ, 13, struct.pack("<Q", 1)),
+        "request-as-reply": msg(NEXT_REQ, 13, next_body()),
         "info-short": msg(INFO_REP, 14, info[:44]),
-        "open-long": msg(OPEN_REP, 15, b"\0" * 48),
-        "open-short": msg(OPEN_REP, 15, b"\0" * 32),
+        "open-long": msg(OPEN_REP, 15, b"\0" * 144),
+        "open-short": msg(OPEN_REP, 15, b"\0" * 128),
+        "open-v1-body": msg(OPEN_REP, 15, b"\0" * 40),
+        "open-name-64": msg(OPEN_REP, 15, open_rep_body(name=b"/" + b"r" * 63)),
+        "open-name-no-slash": msg(OPEN_REP, 15, open_rep_body(name=b"ring")),
+        "open-name-two-slashes": msg(OPEN_REP, 15, open_rep_body(name=b"/a/b")),
+        "open-name-space": msg(OPEN_REP, 15, open_rep_body(name=b"/a b")),
+        "open-name-high": msg(OPEN_REP, 15, open_rep_body(name=b"/caf\xc3\xa9")),
+        "open-name-ctrl": msg(OPEN_REP, 15, open_rep_body(name=b"/a\x1bb")),
+        "open-name-nul-inside": msg(OPEN_REP, 15, open_rep_body(name=b"/a\0b")),
+        "open-name-slash-only": msg(OPEN_REP, 2, open_rep_body(name=b"/")),
+        "open-reserved": msg(OPEN_REP, 15, open_rep_body(reserved=1)),
+        "batch-ref-short": msg(BATCH_REF_REP, 15, ref_body()[:-1]),
+        "batch-ref-long": msg(BATCH_REF_REP, 15, ref_body() + b"\0"),
+        "batch-ref-offset-0": msg(BATCH_REF_REP, 15, ref_body(offset=0)),
+        "batch-ref-unaligned": msg(BATCH_REF_REP, 15, ref_body(offset=PAGE + 64)),
+        "batch-ref-size-small": msg(BATCH_REF_REP, 15, ref_body(size=87)),
+        "batch-ref-size-4g": msg(BATCH_REF_REP, 15, ref_body(size=2**32)),
+        "batch-ref-wraps": msg(BATCH_REF_REP, 15, ref_body(offset=2**64 - PAGE,
+                                                           size=2 * PAGE)),
         "close-with-body": msg(CLOSE_REP, 16, b"\0"),
         "error-short": msg(ERROR_REP, 17, b"\xfb\xff\xff\xff"),
         "error-positive": msg(ERROR_REP, 18, struct.pack("<iI", 5, 2) + b"no"),
@@ -171,6 +258,36 @@ def replies():
         "batch-trailing": batch(25, 1, 1, 1, 1, 1, extra=1),
         "batch-truncated": batch(26, 2, 2, 2, 1, 2)[:-4],
         "batch-short-fixed": msg(BATCH_REP, 27, b"\0" * 63),
+    }
+
+
+def rings():
+    return {
+        # valid
+        "two-slots": ring(),
+        "one-slot-big": ring(n_slots=1, slot_size=3 * PAGE),
+        "gap-after-head": ring(n_slots=3, data_offset=3 * PAGE),
+        "tail": ring(tail=100),
+        # invalid
+        "empty": b"",
+        "short-header": ring()[:63],
+        "bad-magic": ring(magic=b"MXRH"),
+        "version-1": ring(version=1),
+        "version-3": ring(version=3),
+        "reserved": ring(reserved=1),
+        "reserved-tail": ring()[:48] + b"\1" + ring()[49:],
+        "slots-0": ring(n_slots=0, length=2 * PAGE),
+        "slot-size-0": ring(slot_size=0, length=2 * PAGE),
+        "slot-size-unaligned": ring(slot_size=PAGE + 1),
+        "data-offset-0": ring(data_offset=0, length=3 * PAGE),
+        "data-offset-unaligned": ring(data_offset=PAGE + 64),
+        "data-offset-in-table": ring(n_slots=1009, data_offset=PAGE, length=2 * PAGE),
+        "truncated-slot": ring()[:-1],
+        "slots-overflow": ring(n_slots=2**32 - 1, slot_size=2**52, length=2 * PAGE),
+        "offset-overflow": ring(n_slots=1, slot_size=PAGE, data_offset=2**64 - PAGE,
+                                length=2 * PAGE),
+        "sum-overflow": ring(n_slots=2, slot_size=2**63, data_offset=PAGE,
+                             length=2 * PAGE),
     }
 
 
@@ -434,6 +551,7 @@ def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus")
     write(os.path.join(root, "request"), requests())
     write(os.path.join(root, "reply"), replies())
+    write(os.path.join(root, "ring"), rings())
     write(os.path.join(root, "npy"), npys())
     write(os.path.join(root, "json"), jsons())
 
