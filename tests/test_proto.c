@@ -11,7 +11,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mixup.h"
 #include "proto.h"
+
+/* mixup_aug as version 1 put it on the wire (a host struct); the public
+ * mixup_aug keeps this layout, the wire record is now written by
+ * mxp_aug_encode(). */
+typedef struct mixup_aug_v1_layout_ {
+    uint8_t mix_kind, flip, erase_fill, reserved0;
+    float shift_dy, shift_dx;
+    uint32_t crop_y, crop_x;
+    uint32_t erase_y, erase_x, erase_h, erase_w;
+    float erase_value[4];
+    uint32_t reserved1;
+    uint64_t erase_noise_seed;
+    uint32_t cutmix_y0, cutmix_y1, cutmix_x0, cutmix_x1;
+    uint32_t reserved2[4];
+} mixup_aug_v1_layout_;
 
 static const mxp_limits LIM = {.max_message = 4096};
 
@@ -1064,4 +1080,508 @@ Test(proto, batch_reply_respects_the_limit)
     cr_assert_eq(mxp_reply_decode(buf, l.total, &exact, &rep, err, sizeof err),
                  0, "%s", err);
     free(buf);
+}
+
+/* ------------------------------------------------------- version 2 */
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+Test(proto_v2, version_mismatch_says_what_to_upgrade_both_ways)
+{
+    uint8_t buf[40];
+    next0(buf, sizeof buf, 1, 1);
+    put16(buf + 4, 1); /* an old client asks this daemon */
+    req_fails(buf, 40, &LIM, MIXUP_EVERSION,
+              "peer speaks mixupd protocol 1, this build speaks 2: upgrade "
+              "the client library");
+    put16(buf + 4, 3); /* a newer client */
+    req_fails(buf, 40, &LIM, MIXUP_EVERSION, "protocol 3, this build speaks 2: "
+                                             "upgrade the daemon");
+    mxp_encode_close_rep(buf, sizeof buf, 1);
+    put16(buf + 4, 1); /* an old daemon answers this client */
+    rep_fails(buf, 24, NULL, MIXUP_EVERSION,
+              "peer speaks mixupd protocol 1, this build speaks 2: upgrade "
+              "the daemon");
+    put16(buf + 4, 3);
+    rep_fails(buf, 24, NULL, MIXUP_EVERSION, "upgrade the client library");
+    mxp_header h;
+    char err[160];
+    cr_assert_eq(mxp_header_decode(buf, 24, NULL, &h, err, sizeof err),
+                 MIXUP_EVERSION);
+    cr_assert(strstr(err, "upgrade the client library or the daemon"), "%s", err);
+}
+
+Test(proto_v2, new_error_codes_are_appended)
+{
+    cr_assert_eq(MIXUP_ESYS, -19);
+    cr_assert_eq(MIXUP_ESTALE, -20);
+    cr_assert_eq(MIXUP_EHELD, -21);
+    cr_assert_eq(MIXUP_EAUTH, -22);
+    cr_assert_str_eq(mixup_strerror(MIXUP_ESTALE),
+                     "stale batch reference: the slot was reused");
+    cr_assert_str_eq(mixup_strerror(MIXUP_EHELD),
+                     "too many batches held: release some");
+    cr_assert_str_eq(mixup_strerror(MIXUP_EAUTH), "not authorised");
+    cr_assert_str_eq(mixup_err_name(MIXUP_EAUTH), "MIXUP_EAUTH");
+    cr_assert_str_eq(mxp_type_name(MXP_BATCH_REF_REP), "BATCH_REF reply");
+}
+
+Test(proto_v2, next_request_round_trip_with_releases)
+{
+    enum { N = MXP_RELEASE_MAX };
+    static uint32_t slots[N], gens[N];
+    for (uint32_t i = 0; i < N; i++) {
+        slots[i] = i * 2654435761u;
+        gens[i] = ~i;
+    }
+    const uint32_t counts[] = {0, 1, 3, N};
+    size_t cap = mxp_next_req_size(N);
+    uint8_t *buf = malloc(cap);
+    cr_assert(buf);
+    cr_assert_eq(cap, (size_t)(MXP_HEADER_SIZE + 16 + 8 * N));
+    for (size_t k = 0; k < 4; k++) {
+        uint32_t n = counts[k];
+        int len = mxp_encode_next_req(buf, cap, 9, 0x1234, MXP_NEXT_REF, slots,
+                                      gens, n);
+        cr_assert_eq(len, (int)mxp_next_req_size(n));
+        /* A full list (8 KiB) is over the 4096 bytes of LIM. */
+        const mxp_limits lim = {.max_message = (uint32_t)cap};
+        mxp_request req;
+        char err[256] = "";
+        cr_assert_eq(mxp_request_decode(buf, (size_t)len, &lim, &req, err,
+                                        sizeof err), 0, "%s", err);
+        check_header(&req.hdr, MXP_NEXT_REQ, 9, 16 + 8 * n);
+        cr_assert_eq(req.u.next.stream_id, 0x1234u);
+        cr_assert_eq(req.u.next.flags, MXP_NEXT_REF);
+        cr_assert_eq(req.u.next.n_release, n);
+        cr_assert_eq(req.u.next.release, buf + MXP_HEADER_SIZE + 16);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t s, g;
+            mxp_next_release_at(&req.u.next, i, &s, &g);
+            cr_assert_eq(s, slots[i]);
+            cr_assert_eq(g, gens[i]);
+        }
+        /* One byte short of the buffer it needs. */
+        cr_assert_eq(mxp_encode_next_req(buf, (size_t)len - 1, 9, 1, 0, slots,
+                                         gens, n),
+                     MIXUP_EINVAL);
+    }
+    free(buf);
+}
+
+Test(proto_v2, next_encoder_refuses_bad_arguments)
+{
+    uint8_t buf[64];
+    uint32_t s = 1, g = 1;
+    cr_assert_eq(mxp_encode_next_req(buf, sizeof buf, 1, 1, 2, NULL, NULL, 0),
+                 MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_next_req(buf, sizeof buf, 1, 1, 0, NULL, &g, 1),
+                 MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_next_req(buf, sizeof buf, 1, 1, 0, &s, NULL, 1),
+                 MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_next_req(buf, SIZE_MAX, 1, 1, 0, &s, &g,
+                                     MXP_RELEASE_MAX + 1),
+                 MIXUP_EINVAL);
+}
+
+Test(proto_v2, next_decoder_rejects_bad_flags_and_counts)
+{
+    uint8_t buf[MXP_HEADER_SIZE + 16 + 16];
+    uint32_t s[2] = {1, 2}, g[2] = {3, 4};
+    int n = mxp_encode_next_req(buf, sizeof buf, 1, 1, 0, s, g, 2);
+    cr_assert_eq(n, (int)sizeof buf);
+    for (int bit = 1; bit < 32; bit++) {
+        put32(buf + MXP_HEADER_SIZE + 8, 1u << bit);
+        req_fails(buf, sizeof buf, &LIM, MIXUP_EPROTO, "NEXT flags");
+    }
+    put32(buf + MXP_HEADER_SIZE + 8, MXP_NEXT_REF);
+    /* n_release past the end, short of it, past the max, huge. */
+    put32(buf + MXP_HEADER_SIZE + 12, 3);
+    req_fails(buf, sizeof buf, &LIM, MIXUP_EPROTO, "n_release 3 needs 40");
+    put32(buf + MXP_HEADER_SIZE + 12, 1);
+    req_fails(buf, sizeof buf, &LIM, MIXUP_EPROTO, "n_release 1 needs 24");
+    put32(buf + MXP_HEADER_SIZE + 12, MXP_RELEASE_MAX + 1);
+    req_fails(buf, sizeof buf, &LIM, MIXUP_EPROTO, "at most 1024");
+    put32(buf + MXP_HEADER_SIZE + 12, UINT32_MAX);
+    req_fails(buf, sizeof buf, &LIM, MIXUP_EPROTO, "at most 1024");
+    /* A pair cut in half: the body no longer matches the count. */
+    put32(buf + MXP_HEADER_SIZE + 12, 2);
+    put32(buf + 20, 16 + 12);
+    req_fails(buf, sizeof buf - 4, &LIM, MIXUP_EPROTO, "n_release 2 needs 32");
+    /* A v1 NEXT body (the stream id alone). */
+    put32(buf + 20, 8);
+    req_fails(buf, MXP_HEADER_SIZE + 8, &LIM, MIXUP_EPROTO, "16 fixed bytes");
+}
+
+static mxp_open_rep open_v2(const char *name)
+{
+    mxp_open_rep o = {
+        .stream_id = 0x1122334455667788ull,
+        .batches_per_epoch = 234,
+        .stream_per_epoch = 29,
+        .start_epoch = 4,
+        .start_batch = UINT64_MAX,
+        .ring_bytes = 0x0102030405060708ull,
+        .max_held = 0xa0b0c0d0u,
+    };
+    strncpy(o.ring_name, name, sizeof o.ring_name - 1);
+    for (int i = 0; i < 16; i++)
+        o.ring_token[i] = (uint8_t)(0xf0 + i);
+    return o;
+}
+
+Test(proto_v2, open_reply_round_trip_with_ring)
+{
+    char longest[MXP_RING_NAME_MAX];
+    memset(longest, 'r', sizeof longest - 1);
+    longest[0] = '/';
+    longest[sizeof longest - 1] = 0; /* 63 bytes and the NUL */
+    const char *names[] = {"/mixupd-4242-ring", "", "/", longest};
+    for (size_t k = 0; k < 4; k++) {
+        mxp_open_rep o = open_v2(names[k]);
+        uint8_t buf[MXP_HEADER_SIZE + MXP_OPEN_REP_BODY];
+        cr_assert_eq(MXP_OPEN_REP_BODY, 136u);
+        cr_assert_eq(mxp_encode_open_rep(buf, sizeof buf, 4, &o), (int)sizeof buf);
+        mxp_reply rep;
+        rep_ok(buf, sizeof buf, &rep);
+        check_header(&rep.hdr, MXP_OPEN_REP, 4, MXP_OPEN_REP_BODY);
+        cr_assert_eq(rep.u.open.stream_id, o.stream_id);
+        cr_assert_eq(rep.u.open.start_batch, o.start_batch);
+        cr_assert_str_eq(rep.u.open.ring_name, names[k]);
+        for (int i = 0; i < 16; i++)
+            cr_assert_eq(rep.u.open.ring_token[i], o.ring_token[i]);
+        cr_assert_eq(rep.u.open.ring_bytes, o.ring_bytes);
+        cr_assert_eq(rep.u.open.max_held, o.max_held);
+        /* Fixed offsets: name at 40, token at 104, size at 120. */
+        cr_assert_eq(buf[MXP_HEADER_SIZE + 40], names[k][0]);
+        cr_assert_eq(buf[MXP_HEADER_SIZE + 104], 0xf0);
+        cr_assert_eq(buf[MXP_HEADER_SIZE + 120], 0x08);
+        cr_assert_eq(buf[MXP_HEADER_SIZE + 128], 0xd0);
+    }
+}
+
+Test(proto_v2, open_reply_rejects_bad_ring_names_and_reserved)
+{
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } bad[] = {{"ring", 4},  {"/a/b", 4},  {"/a b", 4},  {"/a\x1b", 3},
+               {"/caf\xc3\xa9", 6}, {"/a\0b", 4}, {"\0/", 2}, {"/\x7f", 2}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        mxp_open_rep o = open_v2("");
+        uint8_t buf[MXP_HEADER_SIZE + MXP_OPEN_REP_BODY];
+        cr_assert_eq(mxp_encode_open_rep(buf, sizeof buf, 4, &o), (int)sizeof buf);
+        memcpy(buf + MXP_HEADER_SIZE + 40, bad[k].bytes, bad[k].len);
+        rep_fails(buf, sizeof buf, NULL, MIXUP_EPROTO, "ring_name");
+        memcpy(o.ring_name, bad[k].bytes, bad[k].len);
+        cr_assert_eq(mxp_encode_open_rep(buf, sizeof buf, 4, &o), MIXUP_EINVAL,
+                     "encoder took bad name %zu", k);
+    }
+    /* 64 bytes without a NUL. */
+    mxp_open_rep o = open_v2("");
+    uint8_t buf[MXP_HEADER_SIZE + MXP_OPEN_REP_BODY];
+    mxp_encode_open_rep(buf, sizeof buf, 4, &o);
+    buf[MXP_HEADER_SIZE + 40] = '/';
+    memset(buf + MXP_HEADER_SIZE + 41, 'r', 63);
+    rep_fails(buf, sizeof buf, NULL, MIXUP_EPROTO, "ring_name byte 63");
+    mxp_encode_open_rep(buf, sizeof buf, 4, &o);
+    buf[MXP_HEADER_SIZE + 135] = 1;
+    rep_fails(buf, sizeof buf, NULL, MIXUP_EPROTO, "reserved bytes 132..135");
+    /* A version-1 body. */
+    mxp_header_encode(buf, MXP_OPEN_REP, 4, 40);
+    rep_fails(buf, MXP_HEADER_SIZE + 40, NULL, MIXUP_EPROTO, "expected 136");
+}
+
+static const mxp_batch_ref REF = {
+    .slot = 7,
+    .generation = 0xfffffff0u,
+    .offset = 9 * 4096,
+    .size = 123456,
+    .stream_id = 0x8877665544332211ull,
+    .epoch = 3,
+    .index = UINT64_MAX,
+};
+
+Test(proto_v2, batch_ref_round_trip)
+{
+    uint8_t buf[MXP_HEADER_SIZE + MXP_BATCH_REF_BODY + 1];
+    cr_assert_eq(MXP_BATCH_REF_BODY, 48u);
+    int n = mxp_encode_batch_ref_rep(buf, sizeof buf, 5, &REF);
+    cr_assert_eq(n, (int)(MXP_HEADER_SIZE + MXP_BATCH_REF_BODY));
+    mxp_reply rep;
+    rep_ok(buf, (size_t)n, &rep);
+    check_header(&rep.hdr, MXP_BATCH_REF_REP, 5, MXP_BATCH_REF_BODY);
+    cr_assert_eq(rep.u.ref.slot, REF.slot);
+    cr_assert_eq(rep.u.ref.generation, REF.generation);
+    cr_assert_eq(rep.u.ref.offset, REF.offset);
+    cr_assert_eq(rep.u.ref.size, REF.size);
+    cr_assert_eq(rep.u.ref.stream_id, REF.stream_id);
+    cr_assert_eq(rep.u.ref.epoch, REF.epoch);
+    cr_assert_eq(rep.u.ref.index, REF.index);
+    cr_assert_eq(mxp_encode_batch_ref_rep(buf, (size_t)n - 1, 5, &REF),
+                 MIXUP_EINVAL);
+    /* Not a request. */
+    req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "not a request");
+}
+
+Test(proto_v2, batch_ref_rejects_bad_sizes_and_extents)
+{
+    sized_rep_fails(MXP_BATCH_REF_REP, MXP_BATCH_REF_BODY - 1, "BATCH_REF reply body");
+    sized_rep_fails(MXP_BATCH_REF_REP, MXP_BATCH_REF_BODY + 1, "BATCH_REF reply body");
+    sized_rep_fails(MXP_BATCH_REF_REP, 0, "expected 48");
+    static const struct {
+        uint64_t offset, size;
+        const char *said;
+    } bad[] = {{0, 4096, "offset 0"},
+               {4096 + 64, 4096, "page-aligned"},
+               {4096, 87, "size 87"},
+               {4096, (uint64_t)UINT32_MAX + 1, "size 4294967296"},
+               {UINT64_MAX - 4095, 8192, "out of range"}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        uint8_t buf[MXP_HEADER_SIZE + MXP_BATCH_REF_BODY];
+        mxp_encode_batch_ref_rep(buf, sizeof buf, 5, &REF);
+        put64(buf + MXP_HEADER_SIZE + 8, bad[k].offset);
+        put64(buf + MXP_HEADER_SIZE + 16, bad[k].size);
+        rep_fails(buf, sizeof buf, NULL, MIXUP_EPROTO, bad[k].said);
+        mxp_batch_ref r = REF;
+        r.offset = bad[k].offset;
+        r.size = bad[k].size;
+        cr_assert_eq(mxp_encode_batch_ref_rep(buf, sizeof buf, 5, &r), MIXUP_EINVAL);
+    }
+}
+
+/* ------------------------------------------------------ aug records */
+
+/* The record's old host layout (mixup_aug as it went on the wire in
+ * version 1): the encoder must write the same bytes. */
+Test(proto_v2, aug_record_bytes_are_the_old_struct_layout)
+{
+    cr_assert_eq(sizeof(mixup_aug_v1_layout_), 96u);
+    mxp_aug a = {
+        .mix_kind = 2, .flip = 3, .erase_fill = 4,
+        .shift_dy = -1.5f, .shift_dx = 2.25f,
+        .crop_y = 0x01020304u, .crop_x = 5,
+        .erase_y = 6, .erase_x = 7, .erase_h = 8, .erase_w = 0xfffffff9u,
+        .erase_value = {0.5f, -0.25f, 1e-30f, 3.0f},
+        .erase_noise_seed = 0x0123456789abcdefull,
+        .cutmix_y0 = 10, .cutmix_y1 = 11, .cutmix_x0 = 12, .cutmix_x1 = 13,
+    };
+    mixup_aug_v1_layout_ old;
+    memset(&old, 0, sizeof old);
+    old.mix_kind = a.mix_kind;
+    old.flip = a.flip;
+    old.erase_fill = a.erase_fill;
+    old.shift_dy = a.shift_dy;
+    old.shift_dx = a.shift_dx;
+    old.crop_y = a.crop_y;
+    old.crop_x = a.crop_x;
+    old.erase_y = a.erase_y;
+    old.erase_x = a.erase_x;
+    old.erase_h = a.erase_h;
+    old.erase_w = a.erase_w;
+    memcpy(old.erase_value, a.erase_value, sizeof old.erase_value);
+    old.erase_noise_seed = a.erase_noise_seed;
+    old.cutmix_y0 = a.cutmix_y0;
+    old.cutmix_y1 = a.cutmix_y1;
+    old.cutmix_x0 = a.cutmix_x0;
+    old.cutmix_x1 = a.cutmix_x1;
+    uint8_t rec[MXP_AUG_RECORD + 1];
+    memset(rec, 0xee, sizeof rec);
+    mxp_aug_encode(rec, &a);
+    const uint8_t *want = (const uint8_t *)&old;
+    for (size_t i = 0; i < MXP_AUG_RECORD; i++)
+        cr_assert_eq(rec[i], want[i], "byte %zu: 0x%02x, old layout 0x%02x", i,
+                     rec[i], want[i]);
+    cr_assert_eq(rec[MXP_AUG_RECORD], 0xee, "wrote past the record");
+    /* And back, reserved bytes ignored. */
+    memset(rec + 80, 0xff, 16);
+    rec[3] = 0xff;
+    mxp_aug b;
+    mxp_aug_decode(rec, &b);
+    cr_assert_eq(b.mix_kind, a.mix_kind);
+    cr_assert_eq(b.flip, a.flip);
+    cr_assert_eq(b.erase_fill, a.erase_fill);
+    cr_assert_eq(float_bits(b.shift_dy), float_bits(a.shift_dy));
+    cr_assert_eq(float_bits(b.shift_dx), float_bits(a.shift_dx));
+    cr_assert_eq(b.crop_y, a.crop_y);
+    cr_assert_eq(b.crop_x, a.crop_x);
+    cr_assert_eq(b.erase_y, a.erase_y);
+    cr_assert_eq(b.erase_x, a.erase_x);
+    cr_assert_eq(b.erase_h, a.erase_h);
+    cr_assert_eq(b.erase_w, a.erase_w);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(float_bits(b.erase_value[i]), float_bits(a.erase_value[i]));
+    cr_assert_eq(b.erase_noise_seed, a.erase_noise_seed);
+    cr_assert_eq(b.cutmix_y0, a.cutmix_y0);
+    cr_assert_eq(b.cutmix_y1, a.cutmix_y1);
+    cr_assert_eq(b.cutmix_x0, a.cutmix_x0);
+    cr_assert_eq(b.cutmix_x1, a.cutmix_x1);
+}
+
+/* ------------------------------------------------------ ring header */
+
+static mxp_ring_head ring_head(uint32_t n, uint64_t slot_size)
+{
+    mxp_ring_head h = {.n_slots = n, .slot_size = slot_size,
+                       .data_offset = mxp_ring_head_size(n)};
+    for (int i = 0; i < 16; i++)
+        h.token[i] = (uint8_t)(i * 17);
+    return h;
+}
+
+/* A segment of @len bytes (zeroed) with @h's header at offset 0. */
+static uint8_t *segment(const mxp_ring_head *h, size_t len)
+{
+    uint8_t *seg = calloc(1, len);
+    cr_assert(seg);
+    cr_assert_eq(mxp_ring_head_encode(seg, len, h), (int)MXP_RING_FIXED);
+    return seg;
+}
+
+static void ring_fails(const uint8_t *seg, size_t len, int code,
+                       const char *needle)
+{
+    mxp_ring_head h;
+    char err[256];
+    memset(err, 0x5a, sizeof err);
+    int rc = mxp_ring_head_decode(seg, len, &h, err, sizeof err);
+    cr_assert(memchr(err, 0, sizeof err), "error message not terminated");
+    cr_assert_eq(rc, code, "rc %d, want %d (%s)", rc, code, err);
+    cr_assert(strstr(err, needle), "error \"%s\" does not mention \"%s\"", err,
+              needle);
+}
+
+Test(proto_v2, ring_head_size_rounds_to_pages)
+{
+    cr_assert_eq(mxp_ring_head_size(0), 4096u);
+    cr_assert_eq(mxp_ring_head_size(1), 4096u);
+    cr_assert_eq(mxp_ring_head_size(1008), 4096u); /* 64 + 4032 */
+    cr_assert_eq(mxp_ring_head_size(1009), 8192u);
+    cr_assert_eq(mxp_ring_head_size(UINT32_MAX),
+                 ((64 + 4 * (size_t)UINT32_MAX) + 4095) / 4096 * 4096);
+}
+
+Test(proto_v2, ring_head_round_trip_and_layout)
+{
+    mxp_ring_head h = ring_head(3, 2 * 4096);
+    size_t len = h.data_offset + 3 * h.slot_size;
+    uint8_t *seg = segment(&h, len);
+    cr_assert_eq(seg[0], 'M');
+    cr_assert_eq(seg[1], 'X');
+    cr_assert_eq(seg[2], 'R');
+    cr_assert_eq(seg[3], 'G');
+    cr_assert_eq(seg[4], MXP_VERSION);
+    cr_assert_eq(seg[8 + 15], 15 * 17);
+    cr_assert_eq(seg[24], 3);
+    cr_assert_eq(seg[33], 0x20); /* slot_size 8192 */
+    cr_assert_eq(seg[41], 0x10); /* data_offset 4096 */
+    mxp_ring_head got;
+    char err[256] = "";
+    cr_assert_eq(mxp_ring_head_decode(seg, len, &got, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(got.n_slots, 3u);
+    cr_assert_eq(got.slot_size, 8192u);
+    cr_assert_eq(got.data_offset, 4096u);
+    for (int i = 0; i < 16; i++)
+        cr_assert_eq(got.token[i], h.token[i]);
+    /* The generation words, at 64 + 4 i, little-endian. */
+    mxp_ring_gen_store(seg, 2, 0x01020304u);
+    cr_assert_eq(seg[MXP_RING_GENS + 8], 0x04);
+    cr_assert_eq(seg[MXP_RING_GENS + 11], 0x01);
+    cr_assert_eq(mxp_ring_gen_load(seg, 2), 0x01020304u);
+    cr_assert_eq(mxp_ring_gen_load(seg, 0), 0u);
+    /* References to its slots. */
+    mxp_batch_ref r = {.slot = 2, .offset = 4096 + 2 * 8192, .size = 8192};
+    cr_assert_eq(mxp_batch_ref_check(&r, &got, err, sizeof err), 0, "%s", err);
+    r.size = 8193;
+    cr_assert_eq(mxp_batch_ref_check(&r, &got, err, sizeof err), MIXUP_EPROTO);
+    r.size = 100;
+    r.offset += 4096;
+    cr_assert_eq(mxp_batch_ref_check(&r, &got, err, sizeof err), MIXUP_EPROTO);
+    cr_assert(strstr(err, "starts at 20480"), "%s", err);
+    r.slot = 3;
+    r.offset = 4096 + 3 * 8192;
+    cr_assert_eq(mxp_batch_ref_check(&r, &got, err, sizeof err), MIXUP_EPROTO);
+    cr_assert(strstr(err, "slot 3 of a ring of 3"), "%s", err);
+    /* One byte short of the last slot. */
+    ring_fails(seg, len - 1, MIXUP_EPROTO, "does not fit");
+    ring_fails(seg, 63, MIXUP_EPROTO, "shorter than its 64-byte header");
+    free(seg);
+}
+
+Test(proto_v2, ring_head_rejects_bad_fields)
+{
+    mxp_ring_head h = ring_head(2, 4096);
+    size_t len = 3 * 4096;
+    uint8_t *seg = segment(&h, len);
+    seg[3] = 'H';
+    ring_fails(seg, len, MIXUP_EPROTO, "magic");
+    seg[3] = 'G';
+    put32(seg + 4, 1);
+    ring_fails(seg, len, MIXUP_EVERSION, "ring written by mixupd protocol 1, "
+                                         "this build speaks 2");
+    put32(seg + 4, MXP_VERSION);
+    put32(seg + 28, 1);
+    ring_fails(seg, len, MIXUP_EPROTO, "reserved");
+    put32(seg + 28, 0);
+    seg[63] = 1;
+    ring_fails(seg, len, MIXUP_EPROTO, "reserved");
+    seg[63] = 0;
+    put32(seg + 24, 0);
+    ring_fails(seg, len, MIXUP_EPROTO, "n_slots is 0");
+    put32(seg + 24, 2);
+    put64(seg + 32, 0);
+    ring_fails(seg, len, MIXUP_EPROTO, "slot_size 0");
+    put64(seg + 32, 4097);
+    ring_fails(seg, len, MIXUP_EPROTO, "slot_size 4097");
+    put64(seg + 32, 4096);
+    put64(seg + 40, 0);
+    ring_fails(seg, len, MIXUP_EPROTO, "data_offset 0");
+    put64(seg + 40, 4096 + 64);
+    ring_fails(seg, len, MIXUP_EPROTO, "data_offset 4160");
+    /* The generation table of 1009 slots runs into the second page. */
+    put64(seg + 40, 4096);
+    put32(seg + 24, 1009);
+    ring_fails(seg, len, MIXUP_EPROTO, "at least 8192");
+    put32(seg + 24, 2);
+    mxp_ring_head got;
+    cr_assert_eq(mxp_ring_head_decode(seg, len, &got, NULL, 0), 0);
+    free(seg);
+}
+
+Test(proto_v2, ring_head_rejects_overflowing_geometry)
+{
+    uint8_t seg[2 * 4096];
+    mxp_ring_head h = ring_head(1, 4096);
+    memset(seg, 0, sizeof seg);
+    cr_assert_eq(mxp_ring_head_encode(seg, sizeof seg, &h), 64);
+    mxp_ring_head got;
+    cr_assert_eq(mxp_ring_head_decode(seg, sizeof seg, &got, NULL, 0), 0);
+    /* n_slots * slot_size wraps; data_offset + slots wraps. */
+    put32(seg + 24, UINT32_MAX);
+    put64(seg + 32, 1ull << 52);
+    put64(seg + 40, mxp_ring_head_size(UINT32_MAX));
+    ring_fails(seg, sizeof seg, MIXUP_EPROTO, "does not fit");
+    put32(seg + 24, 2);
+    put64(seg + 32, 1ull << 63);
+    put64(seg + 40, 4096);
+    ring_fails(seg, sizeof seg, MIXUP_EPROTO, "does not fit");
+    put32(seg + 24, 1);
+    put64(seg + 32, 4096);
+    put64(seg + 40, UINT64_MAX - 4095);
+    ring_fails(seg, sizeof seg, MIXUP_EPROTO, "does not fit");
+    /* The encoder refuses what the decoder would, and a short buffer. */
+    h.slot_size = 100;
+    cr_assert_eq(mxp_ring_head_encode(seg, sizeof seg, &h), MIXUP_EINVAL);
+    h = ring_head(1, 4096);
+    h.data_offset = 0;
+    cr_assert_eq(mxp_ring_head_encode(seg, sizeof seg, &h), MIXUP_EINVAL);
+    h = ring_head(2, 1ull << 63);
+    cr_assert_eq(mxp_ring_head_encode(seg, sizeof seg, &h), MIXUP_EINVAL);
+    h = ring_head(1, 4096);
+    cr_assert_eq(mxp_ring_head_encode(seg, 63, &h), MIXUP_EINVAL);
 }
