@@ -24,12 +24,15 @@
 #include "mixup_errors.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum cfg_type {
     CFG_UINT32,
@@ -59,6 +62,7 @@ typedef struct cfg_option {
 } cfg_option;
 
 const char *const cfg_log_level_names[4] = {"error", "warn", "info", "debug"};
+const char *const cfg_shm_delivery_names[2] = {"auto", "off"};
 static const char *const format_names[] = {"npy", "idx", "cifar"};
 const char *const cfg_mix_names[4] = {"mixup", "mixup_batch", "cutmix", "none"};
 static const char *const pairing_names[] = {"disjoint", "within"};
@@ -74,6 +78,7 @@ static const char *const layout_names[] = {"NHWC", "NCHW"};
 
 static int check_name(const char *v);
 static int check_endpoint(const char *v);
+static int check_file_mode(const char *v);
 
 #define FIELD(sec, k, t, f) \
     .section = sec, .key = k, .type = t, .offset = offsetof(cfg_config, f)
@@ -99,6 +104,27 @@ static const cfg_option options[] = {
      .help = "Slots one stream may hold ahead of demand."},
     {FIELD("server", "max_streams", CFG_UINT32, max_streams), .def = "256",
      .min = 1, .max = 65536, .help = "Streams open at the same time."},
+    {FIELD("server", "shm_delivery", CFG_ENUM, shm_delivery), .def = "auto",
+     .values = cfg_shm_delivery_names, .n_values = 2,
+     .help = "auto: clients on this host that can map the ring read batches "
+             "in place (zero copy); off: every batch is copied to its "
+             "client's socket."},
+    {FIELD("server", "shm_mode", CFG_STRING, shm_mode), SIZE(shm_mode),
+     .def = "0600", .min = 4, .max = 4, .check = check_file_mode,
+     .expect = "an octal mode 0600 or 0640 (group may read)",
+     .help = "File mode of the ring's shared memory: 0640 lets trainers of "
+             "the daemon's group map it (read-only; never writable)."},
+    {FIELD("server", "max_held", CFG_UINT32, max_held), .def = "4",
+     .min = 1, .max = 256, /* 256 releases fit a NEXT of max_request */
+     .help = "Batches one zero-copy client may hold (read in place) at "
+             "once; asking for more is an error (MIXUP_EHELD). At most "
+             "ring_slots - 1 is used, so one client never holds the whole "
+             "ring."},
+    {FIELD("server", "max_copy_bytes", CFG_UINT64, max_copy_bytes),
+     .def = "268435456", .min = 1, .max = UINT64_MAX / 2,
+     .help = "Bytes of batches copied to sockets and not yet known to have "
+             "arrived, all clients together (at least one batch): with the "
+             "ring, the bound of the daemon's batch memory."},
     {FIELD("server", "max_request", CFG_UINT32, max_request), .def = "4096",
      .min = 64, .max = 1048576, .runtime = 1,
      .help = "Largest request accepted, in bytes (header included)."},
@@ -342,6 +368,11 @@ static int check_name(const char *v)
 {
     return strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                      "0123456789_-") == strlen(v);
+}
+
+static int check_file_mode(const char *v)
+{
+    return !strcmp(v, "0600") || !strcmp(v, "0640");
 }
 
 static int check_endpoint(const char *v)
@@ -614,14 +645,41 @@ static int on_pair(void *user, const char *section, const char *key,
     return 0;
 }
 
+/* fopen for reading, refusing anything but a regular file: a FIFO with
+ * no writer would block open(2) forever (O_NONBLOCK returns at once). */
+static int open_regular(const char *path, FILE **out, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fmt(err, errlen, "%s: not a regular file (%s)", path,
+            S_ISFIFO(st.st_mode)  ? "a FIFO"
+            : S_ISDIR(st.st_mode) ? "a directory"
+                                  : "a device or socket");
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    *out = fdopen(fd, "r");
+    if (!*out) {
+        fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
 int cfg_load_file(cfg_config *cfg, const char *path, char *err, size_t errlen)
 {
     load_state st = {.cfg = cfg};
-    st.f = fopen(path, "r");
-    if (!st.f) {
-        fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (open_regular(path, &st.f, err, errlen) < 0)
         return MIXUP_EIO;
-    }
     int rc = ini_parse_stream(read_line, &st, on_pair, &st);
     int io_failed = ferror(st.f);
     fclose(st.f);

@@ -18,6 +18,8 @@
 #define CFG_MAX_ENDPOINTS 16
 #define CFG_STR_MAX 1024
 
+extern const char *const cfg_shm_delivery_names[2];
+
 typedef struct cfg_config {
     /* [server] */
     char endpoints[CFG_MAX_ENDPOINTS][CFG_STR_MAX]; /* repeatable key */
@@ -28,6 +30,10 @@ typedef struct cfg_config {
     uint32_t ring_slots;  /* batch slots prepared ahead, all streams */
     uint32_t prefetch;    /* slots one stream may hold ahead of demand */
     uint32_t max_streams;
+    uint32_t max_held;    /* batches one client may hold lent */
+    uint64_t max_copy_bytes; /* copies to sockets in flight, all clients */
+    int shm_delivery;     /* 0 auto, 1 off */
+    char shm_mode[8];     /* octal file mode of the ring segment */
     uint32_t max_request; /* bytes of a request, header included */
     uint32_t stream_timeout; /* seconds a stream may sit idle */
     uint32_t shared_lease;   /* seconds to acknowledge a shared batch */

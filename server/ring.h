@@ -1,12 +1,32 @@
 /*
- * ring.h — the fixed pool of batch slots, sized at start-up.
+ * ring.h — the batch ring: every byte of every batch lives here.
  *
- * A slot holds one batch reply being computed or waiting for its request.
- * Its buffer is a nanomsg message (nn_allocmsg), so a ready batch leaves
- * with nn_sendmsg(NN_MSG) without a copy; the slot then takes a fresh
- * buffer the next time it is acquired. The pool bounds memory: nothing
- * grows with the number of requests, and a full ring is backpressure.
- * Loop thread only.
+ * A fixed set of slots in one shared-memory segment, sized at start-up
+ * (server.ring_slots slots of one batch reply each, page-aligned). Local
+ * clients map the segment read-only and read batches in place; remote ones
+ * get a copy through their socket. Nothing is allocated per batch.
+ *
+ * Each slot has one lifecycle, and every transition is a function here:
+ *
+ *     FREE --acquire--> FILLING --filled--> READY --lend--> LENT ----+
+ *       ^                                     |                      |
+ *       |                                     +--send--> SENDING ----+
+ *       +---------------------release (from READY, LENT, SENDING)----+
+ *
+ *   FILLING  a worker writes the slot (the only time anyone writes it)
+ *   READY    complete, waiting for a request
+ *   LENT     a local client reads it in place until it releases it
+ *   SENDING  its bytes are being copied into a remote client's reply
+ *
+ * The generation of a slot changes at every acquire, and is published in
+ * the segment's generation table when the slot is lent: a client compares
+ * it with the one of its reference, so a reference that outlived its
+ * batch is an error, never other bytes. Which stream a slot is for is not
+ * the ring's business (streams.h). Loop thread only, but for the bytes of
+ * a FILLING slot, which belong to the worker filling it.
+ *
+ * Invariant (ring_check): the counts per state sum to the ring size and
+ * the free list holds exactly the FREE slots.
  */
 #ifndef SRV_RING_H
 #define SRV_RING_H
@@ -14,58 +34,82 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sampler.h"
-#include "workers.h"
+#include "shm.h"
 
 typedef enum ring_state {
     RING_FREE = 0,
-    RING_FILLING, /* a worker is writing it */
-    RING_READY,   /* complete, waiting to be sent */
+    RING_FILLING,
+    RING_READY,
+    RING_LENT,
+    RING_SENDING,
+    RING_N_STATES
 } ring_state;
 
-/* Who waits for a slot's batch. */
-typedef enum ring_owner_kind {
-    RING_OWNER_QUEUE = 0, /* a producer's queue (owner: its producer) */
-    RING_OWNER_REDO,      /* one stream's recomputation (owner: the stream) */
-} ring_owner_kind;
-
 typedef struct ring_slot {
-    wrk_job job;               /* first: the job is the slot */
+    uint8_t *data;       /* the slot's bytes in the segment */
+    void *scratch;       /* working memory of the worker filling it */
+    uint32_t index;
+    uint32_t generation; /* changes at every acquire; never 0 */
     ring_state state;
-    void *owner;               /* NULL when its owner went away */
-    ring_owner_kind owner_kind;
-    smp_order *order;          /* the epoch's order (a reference) */
-    uint64_t epoch, k;
-    uint64_t stream_id;
-    uint8_t *msg;              /* nn_allocmsg buffer, or NULL */
-    void *scratch;             /* the worker's room while building it */
-    size_t size;
-    const void *plan;          /* bat_plan used by run() */
-    void *ctx;                 /* the stream table, for done() */
-    struct ring_slot *next_free;
+    uint32_t next_free;  /* free list: index + 1 of the next, 0 ends */
 } ring_slot;
 
+typedef struct ring_config {
+    const char *instance; /* server.name: the segment's name says whose */
+    uint32_t slots;
+    size_t msg_size;      /* bytes of one batch reply */
+    size_t scratch_size;  /* per slot, in the daemon's heap */
+    unsigned mode;        /* of the segment (0600: this user only) */
+} ring_config;
+
 typedef struct ring {
+    shm_segment seg;
     ring_slot *slots;
-    uint32_t n, n_free;
-    size_t msg_size;
-    ring_slot *free_list;
+    uint32_t n;
+    size_t msg_size, slot_size, data_offset;
+    uint32_t free_head;  /* index + 1, 0 when full */
+    uint32_t count[RING_N_STATES];
+    uint8_t token[16];   /* random: tells this segment from any other */
 } ring;
 
-/* @scratch_size: working memory each slot's batch needs (allocated here,
- * once: nothing is allocated while serving). Return 0 or MIXUP_ENOMEM. */
-int ring_init(ring *r, uint32_t n, size_t msg_size, size_t scratch_size);
+/* Create the segment (space reserved: a full /dev/shm is an error here,
+ * MIXUP_ENOSPC) and the slots. Return 0 or a MIXUP_E* code with @err. On
+ * failure nothing is left behind. */
+int ring_init(ring *r, const ring_config *cfg, char *err, size_t errlen);
 
-/* A free slot with a message buffer of msg_size bytes, or NULL when the
- * ring is full or nanomsg cannot allocate. */
+/* FREE -> FILLING, with a new generation. NULL when no slot is free (a
+ * full ring is backpressure, not an error). */
 ring_slot *ring_acquire(ring *r);
 
-/* Give the slot back and drop its order reference. A buffer that was not
- * sent stays with the slot for the next batch; one that was sent must have
- * been set to NULL by the sender (nanomsg owns it then). */
-void ring_release(ring *r, ring_slot *slot);
+/* FILLING -> READY. */
+void ring_filled(ring *r, ring_slot *s);
 
-/* Free what is left; every slot must be FREE or READY (no worker running). */
+/* READY -> LENT: publishes the generation for the client to check. */
+void ring_lend(ring *r, ring_slot *s);
+
+/* READY -> SENDING. */
+void ring_send(ring *r, ring_slot *s);
+
+/* READY, LENT or SENDING -> FREE. A FILLING slot cannot be released: its
+ * worker still writes it (streams.c releases it when the worker is done). */
+void ring_release(ring *r, ring_slot *s);
+
+/* The slot @index if it is LENT with @generation, else NULL: what a
+ * client's release names must be exactly what it was lent. */
+ring_slot *ring_lent_slot(ring *r, uint32_t index, uint32_t generation);
+
+static inline uint32_t ring_count(const ring *r, ring_state st)
+{
+    return r->count[st];
+}
+
+/* Check the invariants. Return 0, or -1 (tests). */
+int ring_check(const ring *r);
+
+/* Name of a state, for stats. */
+const char *ring_state_name(ring_state st);
+
+/* Unmap and unlink the segment, free the slots. No worker may be running. */
 void ring_destroy(ring *r);
 
 #endif

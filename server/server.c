@@ -4,6 +4,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
 #include <stdio.h>
@@ -38,6 +39,10 @@ struct srv_server {
     uint64_t config_digest; /* FNV-1a of the effective configuration */
     uint64_t conn_accepted, conn_closed; /* as last logged */
     uint64_t errors_by_code[32]; /* error replies, index = -code */
+    int lend;             /* server.shm_delivery = auto */
+    uint32_t max_held;
+    size_t max_copy_bytes;
+    uint64_t copied_at_trim; /* batches_copied when the heap was trimmed */
     bat_plan plan;
     wrk_pool pool;
     ring ring;
@@ -73,11 +78,36 @@ static void send_msg(srv_server *srv, void *control, void *msg, size_t size)
     srv->stats.bytes_sent += size;
 }
 
-static void send_batch(void *ctx, void *control, uint8_t *msg, size_t size)
+static void send_small(srv_server *srv, void *control, const uint8_t *buf,
+                       int len);
+
+/* The socket path: the slot's bytes go into a message of nanomsg's own
+ * (the slot is free again at once); the copy counts against
+ * server.max_copy_bytes until the client's next request (streams.c). */
+static void send_copy(void *ctx, void *control, const uint8_t *bytes,
+                      size_t size)
 {
     srv_server *srv = ctx;
+    uint8_t *msg = nn_allocmsg(size, 0);
+    if (!msg) {
+        log_warn("no memory for a reply of %zu bytes", size);
+        nn_freemsg(control);
+        return;
+    }
+    memcpy(msg, bytes, size);
     srv->stats.batches_sent++;
     send_msg(srv, control, msg, size);
+}
+
+/* The zero-copy path: a reference to the lent slot. */
+static void send_ref(void *ctx, void *control, uint64_t request_id,
+                     const mxp_batch_ref *ref)
+{
+    srv_server *srv = ctx;
+    uint8_t buf[MXP_HEADER_SIZE + MXP_BATCH_REF_BODY];
+    int len = mxp_encode_batch_ref_rep(buf, sizeof buf, request_id, ref);
+    srv->stats.batches_sent++;
+    send_small(srv, control, buf, len);
 }
 
 static void send_error(srv_server *srv, void *control, uint64_t request_id,
@@ -142,7 +172,14 @@ static void handle_open(srv_server *srv, void *control, const mxp_request *req)
         send_error(srv, control, req->hdr.request_id, rc, err);
         return;
     }
-    log_info("stream %llx opened: seed %llu, start %llu:%llu",
+    size_t name_len = strlen(srv->ring.seg.name);
+    if (srv->lend && name_len < sizeof rep.ring_name) {
+        memcpy(rep.ring_name, srv->ring.seg.name, name_len + 1);
+        memcpy(rep.ring_token, srv->ring.token, sizeof rep.ring_token);
+        rep.ring_bytes = srv->ring.seg.size;
+        rep.max_held = srv->max_held;
+    }
+    log_debug("stream %llx opened: seed %llu, start %llu:%llu",
              (unsigned long long)rep.stream_id,
              (unsigned long long)req->u.open.seed,
              (unsigned long long)rep.start_epoch,
@@ -155,7 +192,7 @@ static void handle_open(srv_server *srv, void *control, const mxp_request *req)
 static void handle_next(srv_server *srv, void *control, const mxp_request *req)
 {
     char err[256];
-    int rc = str_next(srv->streams, req->u.next.stream_id, req->hdr.request_id,
+    int rc = str_next(srv->streams, &req->u.next, req->hdr.request_id,
                       control, now_ms(srv), err, sizeof err);
     if (rc < 0)
         send_error(srv, control, req->hdr.request_id, rc, err);
@@ -171,7 +208,7 @@ static void handle_close(srv_server *srv, void *control, const mxp_request *req)
         send_error(srv, control, req->hdr.request_id, rc, err);
         return;
     }
-    log_info("stream %llx closed by its client",
+    log_debug("stream %llx closed by its client",
              (unsigned long long)req->u.stream_id);
     uint8_t buf[MXP_HEADER_SIZE];
     send_small(srv, control, buf,
@@ -205,6 +242,29 @@ static uint64_t digest_config(const cfg_config *cfg)
         h = (h ^ (uint8_t)text[i]) * 1099511628211ull;
     free(text);
     return h;
+}
+
+/* The ring's slots by state and how batches left: lent in place or
+ * copied to a socket (with the copies' budget). */
+static void describe_ring_json(srv_server *srv, const str_counters *c,
+                               FILE *out)
+{
+    fprintf(out, "\"slots\": {");
+    for (int st = 0; st < RING_N_STATES; st++)
+        fprintf(out, "%s\"%s\": %u", st ? ", " : "",
+                ring_state_name((ring_state)st),
+                ring_count(&srv->ring, (ring_state)st));
+    fprintf(out, "}, \"ring_segment\": \"%s\", \"slot_bytes\": %zu, "
+            "\"shm_delivery\": \"%s\", \"max_held\": %u, "
+            "\"transport\": {\"lent\": %llu, \"copied\": %llu}, "
+            "\"copy_bytes\": {\"in_flight\": %zu, \"max\": %zu, "
+            "\"waits\": %llu}, ",
+            srv->ring.seg.name, srv->ring.slot_size,
+            srv->lend ? "auto" : "off", srv->lend ? srv->max_held : 0,
+            (unsigned long long)c->batches_lent,
+            (unsigned long long)c->batches_copied,
+            str_copy_bytes(srv->streams), srv->max_copy_bytes,
+            (unsigned long long)c->copy_waits);
 }
 
 static void describe_json(srv_server *srv, FILE *out)
@@ -241,6 +301,7 @@ static void describe_json(srv_server *srv, FILE *out)
             (unsigned long long)c->streams_expired);
     bat_describe_json(&srv->plan, out);
     fputs(", ", out);
+    describe_ring_json(srv, c, out);
     fprintf(out, "\"connections\": {\"open\": %llu, \"accepted\": %llu, "
             "\"closed\": %llu}, ",
             (unsigned long long)nn_get_statistic(srv->sock, NN_STAT_CURRENT_CONNECTIONS),
@@ -375,11 +436,26 @@ static void log_connections(srv_server *srv)
     srv->conn_closed = closed;
 }
 
+/* The heap keeps freed batch copies for the next ones (main.c): no page
+ * faults per batch. Once a second, if copies were made, give back what is
+ * free, so that memory of clients that went away (nanomsg frees their
+ * replies) returns to the system; it costs one batch's page faults a
+ * second. */
+static void trim_heap(srv_server *srv)
+{
+    uint64_t copied = str_get_counters(srv->streams)->batches_copied;
+    if (copied != srv->copied_at_trim) {
+        malloc_trim(0);
+        srv->copied_at_trim = copied;
+    }
+}
+
 static void on_timer(uv_timer_t *timer)
 {
     srv_server *srv = timer->data;
     log_connections(srv);
     str_tick(srv->streams, now_ms(srv));
+    trim_heap(srv);
 }
 
 static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
@@ -442,19 +518,37 @@ static int start_compute(srv_server *srv, const cfg_config *cfg,
     int rc = bat_plan_from_config(&srv->plan, ds, cfg, err, errlen);
     if (rc < 0)
         return rc;
-    if ((rc = ring_init(&srv->ring, cfg->ring_slots, srv->plan.layout.total,
-                        srv->plan.scratch_bytes)) < 0) {
-        snprintf(err, errlen, "out of memory for %u ring slots", cfg->ring_slots);
-        return rc;
+    size_t batch_bytes = srv->plan.layout.total;
+    if (cfg->max_copy_bytes < batch_bytes) {
+        snprintf(err, errlen, "server.max_copy_bytes = %llu is below one "
+                 "batch (%zu bytes with these settings)",
+                 (unsigned long long)cfg->max_copy_bytes, batch_bytes);
+        return MIXUP_ECONFIG;
     }
+    ring_config rc_cfg = {
+        .instance = cfg->name,
+        .slots = cfg->ring_slots,
+        .msg_size = batch_bytes,
+        .scratch_size = srv->plan.scratch_bytes,
+        .mode = (unsigned)strtoul(cfg->shm_mode, NULL, 8),
+    };
+    if ((rc = ring_init(&srv->ring, &rc_cfg, err, errlen)) < 0)
+        return rc;
+    srv->lend = cfg->shm_delivery == 0;
+    srv->max_held = cfg->max_held < cfg->ring_slots ? cfg->max_held
+                                                    : cfg->ring_slots - 1;
     str_limits lim = {
         .max_streams = cfg->max_streams,
         .prefetch = cfg->prefetch,
+        .max_held = srv->lend ? srv->max_held : 0,
+        .max_copy_bytes = cfg->max_copy_bytes,
         .idle_timeout_ms = (uint64_t)cfg->stream_timeout * 1000,
         .shared_lease_ms = (uint64_t)cfg->shared_lease * 1000,
     };
+    srv->max_copy_bytes = cfg->max_copy_bytes;
+    str_io io = {.send_copy = send_copy, .send_ref = send_ref, .ctx = srv};
     rc = str_table_new(&srv->streams, &lim, &srv->plan, &srv->pool,
-                       &srv->ring, send_batch, srv);
+                       &srv->ring, &io);
     if (rc < 0) {
         snprintf(err, errlen, "out of memory for %u streams", cfg->max_streams);
         return rc;
@@ -463,6 +557,9 @@ static int start_compute(srv_server *srv, const cfg_config *cfg,
         snprintf(err, errlen, "cannot start %u worker threads", cfg->workers);
         return rc;
     }
+    log_info("ring: %u slots of %zu bytes in %s (mode %s), %s", srv->ring.n,
+             srv->ring.slot_size, srv->ring.seg.name, cfg->shm_mode,
+             srv->lend ? "lent to local clients" : "copied to every client");
     return 0;
 }
 
@@ -506,8 +603,7 @@ void srv_stop(srv_server *srv)
         str_drop_pending(srv->streams);
     wrk_pool_stop(&srv->pool);
     str_table_free(srv->streams);
-    if (srv->ring.slots)
-        ring_destroy(&srv->ring);
+    ring_destroy(&srv->ring);
     if (srv->sock >= 0)
         nn_close(srv->sock);
     for (int i = 0; i < srv->n_ipc; i++)
@@ -543,6 +639,6 @@ void srv_get_stats(const srv_server *srv, srv_stats *out)
 {
     *out = srv->stats;
     out->streams_open = str_count(srv->streams);
-    out->ring_free = srv->ring.n_free;
+    out->ring_free = ring_count(&srv->ring, RING_FREE);
     out->ring_slots = srv->ring.n;
 }

@@ -88,6 +88,14 @@ int shm_segment_create(shm_segment *seg, const char *instance,
                        const char *what, size_t size, char *err,
                        size_t errlen)
 {
+    return shm_segment_create_mode(seg, instance, what, size, 0600, err,
+                                   errlen);
+}
+
+int shm_segment_create_mode(shm_segment *seg, const char *instance,
+                            const char *what, size_t size, unsigned mode,
+                            char *err, size_t errlen)
+{
     memset(seg, 0, sizeof *seg);
     if (size == 0 || size > (size_t)INT64_MAX) {
         snprintf(err, errlen, "shared memory for %s: size %zu out of range",
@@ -104,7 +112,13 @@ int shm_segment_create(shm_segment *seg, const char *instance,
         memset(seg, 0, sizeof *seg);
         return MIXUP_ESYS;
     }
-    rc = reserve(fd, seg, what, err, errlen);
+    if ((mode & 0777) != 0600 && fchmod(fd, mode & 0777) < 0) {
+        snprintf(err, errlen, "%s: chmod %03o: %s", seg->name, mode & 0777,
+                 strerror(errno));
+        rc = MIXUP_ESYS;
+    } else {
+        rc = reserve(fd, seg, what, err, errlen);
+    }
     if (rc == 0)
         rc = map_fd(fd, seg, err, errlen);
     close(fd); /* the mapping keeps the segment */

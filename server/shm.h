@@ -25,6 +25,12 @@ int shm_segment_create(shm_segment *seg, const char *instance,
                        const char *what, size_t size, char *err,
                        size_t errlen);
 
+/* The same with the segment's file mode (the umask does not apply):
+ * 0600 for this user only, 0640 to let a group map it read-only. */
+int shm_segment_create_mode(shm_segment *seg, const char *instance,
+                            const char *what, size_t size, unsigned mode,
+                            char *err, size_t errlen);
+
 /* Make the mapping read-only (after loading). */
 int shm_segment_seal(shm_segment *seg, char *err, size_t errlen);
 

@@ -20,6 +20,18 @@
  * shared batch sent to a member that never acknowledged it (by asking for
  * the next one, or closing) within `shared_lease` goes to another member.
  *
+ * A ready batch reaches its client in one of two ways: lent (the slot
+ * itself, for a client that maps the ring: it reads the batch in place
+ * and releases it with a later request; at most `max_held` at a time) or
+ * copied into a reply on its socket. A copy is in flight until the
+ * client's next request shows it arrived; copies in flight are bounded by
+ * `max_copy_bytes` together, and a stream whose copy would pass the bound
+ * waits. So the daemon's batch memory is the ring plus that bound,
+ * whatever clients do.
+ *
+ * The modules behind this header: sched.c, jobs.c, streams.c,
+ * streams_describe.c (streams_internal.h).
+ *
  * Loop thread only.
  */
 #ifndef SRV_STREAMS_H
@@ -34,14 +46,23 @@
 #include "ring.h"
 #include "workers.h"
 
-/* Sends a ready batch as the reply to a request: takes ownership of
- * @control (the routing header) and of @msg. */
-typedef void (*str_send_fn)(void *ctx, void *control, uint8_t *msg,
-                            size_t size);
+/* How a ready batch leaves. Both take ownership of @control (the
+ * request's routing header). */
+typedef struct str_io {
+    /* Copy @size bytes of a slot into a reply and send it. */
+    void (*send_copy)(void *ctx, void *control, const uint8_t *bytes,
+                      size_t size);
+    /* Send a reference to a lent slot. */
+    void (*send_ref)(void *ctx, void *control, uint64_t request_id,
+                     const mxp_batch_ref *ref);
+    void *ctx;
+} str_io;
 
 typedef struct str_limits {
     uint32_t max_streams;
     uint32_t prefetch;
+    uint32_t max_held;      /* slots one client may hold lent */
+    size_t max_copy_bytes;  /* copies in flight, all clients together */
     uint64_t idle_timeout_ms;
     uint64_t shared_lease_ms;
 } str_limits;
@@ -49,6 +70,8 @@ typedef struct str_limits {
 typedef struct str_counters {
     uint64_t streams_opened, streams_closed, streams_expired;
     uint64_t batches_computed, batches_sent, batches_recomputed;
+    uint64_t batches_lent, batches_copied; /* batches_sent by transport */
+    uint64_t copy_waits;        /* a copy waited for the budget */
     uint64_t slots_reclaimed;   /* taken back from a stalled producer */
     uint64_t shared_redelivered; /* lease lapsed: handed to another member */
 } str_counters;
@@ -58,7 +81,7 @@ typedef struct str_table str_table;
 /* Return 0 or MIXUP_ENOMEM. */
 int str_table_new(str_table **out, const str_limits *lim,
                   const bat_plan *plan, wrk_pool *pool, ring *ring,
-                  str_send_fn send, void *send_ctx);
+                  const str_io *io);
 
 /* Close every stream and free the table. Workers must be stopped first. */
 void str_table_free(str_table *t);
@@ -71,13 +94,17 @@ void str_table_free(str_table *t);
 int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
              uint64_t now_ms, mxp_open_rep *rep, char *err, size_t errlen);
 
-/* A NEXT request. On 0 the stream owns @control and will answer through
- * the send function (now, or when the batch is ready). Else MIXUP_ENOSTREAM
- * with @err, and @control stays the caller's. */
-int str_next(str_table *t, uint64_t stream_id, uint64_t request_id,
+/* A NEXT request: first the slots it releases, then its batch. On 0 the
+ * stream owns @control and will answer through the io functions (now, or
+ * when the batch is ready). Else, with @err and nothing changed:
+ * MIXUP_ENOSTREAM; MIXUP_ESTALE when a released slot is not one lent to
+ * this stream with that generation; MIXUP_EHELD when the request asks for
+ * a reference while the stream holds max_held slots. @control stays the
+ * caller's then. */
+int str_next(str_table *t, const mxp_next_req *req, uint64_t request_id,
              void *control, uint64_t now_ms, char *err, size_t errlen);
 
-/* Close a stream. Return 0 or MIXUP_ENOSTREAM. */
+/* Close a stream (its lent slots come back). Return 0 or MIXUP_ENOSTREAM. */
 int str_close(str_table *t, uint64_t stream_id);
 
 /* Once a second: close streams idle past the timeout, re-queue shared
@@ -94,6 +121,8 @@ uint32_t str_count(const str_table *t);
 /* Streams with a request waiting for its batch. */
 uint32_t str_waiting(const str_table *t);
 uint32_t str_slots_held(const str_table *t);
+/* Bytes of copies in flight (bounded by max_copy_bytes). */
+size_t str_copy_bytes(const str_table *t);
 const str_counters *str_get_counters(const str_table *t);
 
 /* Describe jobs and streams (positions, batches sent, rates) as JSON

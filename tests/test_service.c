@@ -141,10 +141,11 @@ Test(service, one_daemon_per_name_and_recovery_after_sigkill, .timeout = 120)
     struct stat st;
     cr_assert_eq(stat(d.ipc + 6, &st), 0, "the killed daemon's socket file");
 
-    /* ...and the next start reclaims them and serves. */
+    /* ...and the next start reclaims them (the dataset and the ring) and
+     * serves. */
     d.pid = tu_spawn_daemon(d.config, d.log);
     wait_ready(&d);
-    cr_assert(log_has(&d, "removed 1 shared-memory segment(s) left by a killed mixupd"));
+    cr_assert(log_has(&d, "removed 2 shared-memory segment(s) left by a killed mixupd"));
     pull_one(&d, 2);
     stop_daemon(&d); /* asserts nothing left in /dev/shm or the ipc file */
     cleanup(&d);
