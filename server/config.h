@@ -27,6 +27,7 @@ typedef struct cfg_config {
     uint32_t workers;     /* worker threads */
     uint32_t ring_slots;  /* batch slots prepared ahead, all streams */
     uint32_t prefetch;    /* slots one stream may hold ahead of demand */
+    int prefetch_given;   /* 0 while prefetch follows ring_slots */
     uint32_t max_streams;
     uint32_t max_request; /* bytes of a request, header included */
     uint32_t stream_timeout; /* seconds a stream may sit idle */
