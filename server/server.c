@@ -403,8 +403,12 @@ static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
     for (int i = 0; i < cfg->n_endpoints; i++) {
         const char *ep = cfg->endpoints[i];
         if (nn_bind(srv->sock, ep) < 0) {
-            snprintf(err, errlen, "cannot bind server.endpoint %s: %s", ep,
-                     nn_strerror(nn_errno()));
+            int e = nn_errno();
+            snprintf(err, errlen, "cannot bind server.endpoint %s: %s%s", ep,
+                     nn_strerror(e), e == EADDRINUSE
+                         ? " (another daemon listens there: give this one "
+                           "its own server.endpoint)"
+                         : "");
             return MIXUP_ECONNECT;
         }
         if (strncmp(ep, "ipc://", 6) == 0)
