@@ -518,10 +518,11 @@ void srv_stop(srv_server *srv)
         if (unlink(srv->ipc_paths[i]) < 0 && errno != ENOENT)
             log_warn("cannot remove %s: %s", srv->ipc_paths[i],
                      strerror(errno));
-    /* The closed handles still point into srv until the loop has run
-     * their close callbacks; free it from the last one. */
-    if (srv->poll_started || srv->timer_started)
-        uv_run(srv->loop, UV_RUN_NOWAIT);
+    /* The closed handles (the worker pool's async one too, even when
+     * start-up failed before the poll and the timer, e.g. an endpoint in
+     * use) still point into srv until the loop has run their close
+     * callbacks: run them before freeing it. */
+    uv_run(srv->loop, UV_RUN_NOWAIT);
     free(srv);
 }
 

@@ -199,8 +199,9 @@ Test(service, second_daemon_clashes_name_the_setting, .timeout = 120)
     snprintf(e.name, sizeof e.name, "%s", tu_unique("clash2"));
     snprintf(e.config, sizeof e.config, "%s/second.conf", d.dir);
     write_config(&e, 1, 2, NULL);
-    cr_assert_eq(tu_stop_daemon(tu_spawn_daemon(e.config, log2), 0), 1);
+    int status = tu_stop_daemon(tu_spawn_daemon(e.config, log2), 0);
     text = tu_read_file(log2);
+    cr_assert_eq(status, 1, "status %d:\n%s", status, text);
     snprintf(want, sizeof want, "cannot bind server.endpoint %s: Address "
              "already in use (another daemon listens there: give this one "
              "its own server.endpoint)", d.ipc);
