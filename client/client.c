@@ -15,13 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "mixup.h"
 #include "proto.h"
 
-#define CLIENT_DEFAULT_TIMEOUT_MS 30000
+#define CLIENT_DEFAULT_TIMEOUT_MS MIXUP_DEFAULT_TIMEOUT_MS
 #define CLIENT_CLOSE_TIMEOUT_MS 1000
 
 struct mixup_client {
@@ -120,6 +121,34 @@ static int open_socket(mixup_client *c, const char *const *eps, size_t n)
     return 0;
 }
 
+/* nanomsg connects in the background and retries forever, so a socket
+ * file that is missing or not ours to open would only show as a timeout
+ * later. With one endpoint say so now; with several, the others are the
+ * point (failover), so nothing is checked. */
+static int check_ipc_endpoint(mixup_client *c, const char *const *eps,
+                              size_t n)
+{
+    if (n != 1 || !eps[0] || strncmp(eps[0], "ipc://", 6) != 0)
+        return 0;
+    const char *path = eps[0] + 6;
+    struct stat st;
+    const char *why = NULL;
+    if (stat(path, &st) < 0 || (S_ISSOCK(st.st_mode) && access(path, W_OK) < 0))
+        why = errno == ENOENT ? "no such socket file (is mixupd running, "
+                                "and listening there?)"
+            : errno == EACCES ? "permission denied (connecting needs write "
+                                "permission on the socket and search "
+                                "permission on its directories: see the "
+                                "daemon's server.ipc_mode and ipc_group)"
+                              : strerror(errno);
+    else if (!S_ISSOCK(st.st_mode))
+        why = "it is not a socket";
+    if (why)
+        return set_error(c, MIXUP_ECONNECT, "endpoint '%s': cannot open %s: "
+                         "%s", eps[0], path, why);
+    return 0;
+}
+
 /* Request ids start at a random point: the daemon recognises a retried
  * OPEN by its id, so ids of different clients should not meet. */
 static uint64_t first_request_id(void)
@@ -146,7 +175,10 @@ MIXUP_API int mixup_client_connect(mixup_client **out,
         return MIXUP_ENOMEM;
     c->timeout_ms = opts ? opts->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
     c->next_request_id = first_request_id();
-    int rc = open_socket(c, endpoints, n_endpoints);
+    c->sock = -1;
+    int rc = check_ipc_endpoint(c, endpoints, n_endpoints);
+    if (rc == 0)
+        rc = open_socket(c, endpoints, n_endpoints);
     if (rc < 0) {
         memcpy(connect_error, c->err, sizeof connect_error);
         if (c->sock >= 0)

@@ -96,6 +96,17 @@ typedef struct mixup_info {
     uint32_t protocol_version;
 } mixup_info;
 
+/**
+ * Defaults shared by libmixup, mixupctl and the Python package.
+ * MIXUP_DEFAULT_TIMEOUT_MS: how long a request waits for its reply (the
+ * daemon's description, a stream's opening, a batch) unless told
+ * otherwise. mixup_default_endpoint() says where a client connects when
+ * it is given no endpoint.
+ */
+#define MIXUP_DEFAULT_TIMEOUT_MS 30000
+#define MIXUP_DEFAULT_ENDPOINT "ipc:///tmp/mixupd.ipc"           /* mixupd's own */
+#define MIXUP_SERVICE_ENDPOINT "ipc:///run/mixupd/mixupd.ipc"    /* the unit's */
+
 /** Options of mixup_client_connect(). Start from mixup_client_options_init(). */
 typedef struct mixup_client_options {
     int timeout_ms; /* per request: send and receive; -1 waits forever */
@@ -153,9 +164,19 @@ typedef struct mixup_client mixup_client;
 /* ------------------------------------------------------------------ calls */
 
 /**
- * mixup_client_options_init() - fill @opts with defaults (timeout 30 s).
+ * mixup_client_options_init() - fill @opts with defaults (timeout
+ * MIXUP_DEFAULT_TIMEOUT_MS, 30 s).
  */
 MIXUP_API void mixup_client_options_init(mixup_client_options *opts);
+
+/**
+ * mixup_default_endpoint() - where to connect when no endpoint is given:
+ * $MIXUPD_ENDPOINT when set and not empty; else MIXUP_SERVICE_ENDPOINT
+ * when that socket exists (mixupd running as the systemd service); else
+ * MIXUP_DEFAULT_ENDPOINT (mixupd run without a configuration).
+ * Return: a string that stays valid until the environment changes.
+ */
+MIXUP_API const char *mixup_default_endpoint(void);
 
 /**
  * mixup_stream_options_init() - fill @opts with defaults: independent
@@ -174,9 +195,12 @@ MIXUP_API void mixup_stream_options_init(mixup_stream_options *opts);
  * @n_endpoints: number of @endpoints, at least 1.
  * @opts: NULL for defaults.
  * Connecting is asynchronous: a daemon that is not there shows up as
- * MIXUP_ETIMEDOUT at the first request, not here.
+ * MIXUP_ETIMEDOUT at the first request, not here, except that a single
+ * ipc:// endpoint whose socket file does not exist or may not be opened
+ * (permissions) is MIXUP_ECONNECT at once, the message naming the path
+ * and the reason (mixup_client_error(NULL)).
  * Return: 0, MIXUP_EINVAL (bad argument), MIXUP_ECONNECT (an address
- * nanomsg rejects), MIXUP_ENOMEM.
+ * nanomsg rejects, a missing or forbidden ipc socket), MIXUP_ENOMEM.
  */
 MIXUP_API int mixup_client_connect(mixup_client **out,
                                    const char *const *endpoints,

@@ -14,6 +14,8 @@
  *                                 a batch as a grid of images, and a legend
  *   jobs                          jobs and streams with positions and rates
  *   stats [--json]                the daemon's counters (a table, or JSON)
+ *   help [COMMAND]                these, with every option's default
+ *                                 (also COMMAND --help, and --version)
  *
  * Exit status: 0 success, 1 failure (daemon absent or refusing, I/O),
  * 2 bad usage. dump and bench draw a progress line on stderr when it is a
@@ -42,10 +44,11 @@
 #include "progress.h"
 
 #define MAX_ENDPOINTS 16
-#define DEFAULT_ENDPOINT "ipc:///tmp/mixupd.ipc"
-#define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_TIMEOUT_MS MIXUP_DEFAULT_TIMEOUT_MS /* libmixup's and Python's */
 #define PING_TIMEOUT_MS 2000 /* unless --timeout says otherwise */
 #define PREVIEW_MAX_BATCHES 64
+#define CTL_STR_(x) #x
+#define CTL_STR(x) CTL_STR_(x)
 
 typedef struct ctl {
     const char *endpoints[MAX_ENDPOINTS];
@@ -56,40 +59,99 @@ typedef struct ctl {
     mixup_client *client;
 } ctl;
 
+/* Each command's help, defaults included: `mixupctl help COMMAND` and
+ * `mixupctl COMMAND --help` print it. */
+typedef struct command_help {
+    const char *name;
+    const char *synopsis;
+    const char *text;
+} command_help;
+
+static const command_help commands[] = {
+    {"info", "info", "  what the daemon serves: samples, shape, classes, batch size,\n"
+     "  batches per epoch, alpha, shuffle, protocol version\n"},
+    {"ping", "ping [--timeout MS]",
+     "  exit 0 when the daemon answers within MS milliseconds, 1 otherwise\n"
+     "  (for health checks)\n"
+     "  --timeout MS   default: the global --timeout when given, else "
+     CTL_STR(PING_TIMEOUT_MS) "\n"},
+    {"dump", "dump --batches N --out DIR",
+     "  receive N batches and write them as NumPy files into DIR (created):\n"
+     "  x.npy y.npy index1.npy index2.npy lam.npy position.npy, and the\n"
+     "  augmentation records when the daemon augments\n"
+     "  --batches N    batches to receive (required, >= 1)\n"
+     "  --out DIR      where to write (required)\n"},
+    {"bench", "bench [--seconds S] [--clients K]",
+     "  receive for S seconds with K clients, each with its own stream;\n"
+     "  print samples/s, batches/s and MB/s (per client and in total)\n"
+     "  --seconds S    default 5\n"
+     "  --clients K    1 .. 256, default 1\n"},
+    {"preview", "preview --out FILE.png [--batches N] [--scale S] [--cols C] "
+     "[--names SET]",
+     "  N batches as a grid of images, and a legend of each tile's labels\n"
+     "  and lambda on stdout\n"
+     "  --out FILE.png  the picture (required)\n"
+     "  --batches N     1 .. " CTL_STR(PREVIEW_MAX_BATCHES) ", default 1\n"
+     "  --scale S       enlargement, default: tiles of about "
+     CTL_STR(PREVIEW_TARGET_PX) " px\n"
+     "  --cols C        tiles to a row, default up to "
+     CTL_STR(PREVIEW_MAX_COLS) "\n"
+     "  --names SET     auto (default), fashion-mnist, cifar10, numbers\n"},
+    {"jobs", "jobs", "  jobs and streams: positions, batches sent, rates\n"},
+    {"stats", "stats [--json]",
+     "  the daemon's counters and settings as a table\n"
+     "  --json         the daemon's JSON instead\n"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const command_help *find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: mixupctl [--endpoint ADDR]... [--timeout MS] [--seed S]\n"
             "                [--start EPOCH:BATCH] [--mode MODE] [--job NAME]\n"
             "                [--rank R] [--world W] COMMAND [options]\n"
-            "modes: independent (default), sharded (--job, --rank, --world),\n"
-            "       shared (--job)\n"
-            "commands:\n"
-            "  info                         what the daemon serves\n"
-            "  ping [--timeout MS]          exit 0 when the daemon answers "
-            "within MS\n"
-            "                               (default %d; for health checks)\n"
-            "  dump --batches N --out DIR   write x.npy y.npy index1.npy "
-            "index2.npy lam.npy position.npy\n"
-            "  bench --seconds S [--clients K]\n"
-            "                               print samples/s and batches/s "
-            "(per client and total)\n"
-            "  preview --out FILE.png [--batches N] [--scale S] [--cols C]\n"
-            "          [--names auto|fashion-mnist|cifar10|numbers]\n"
-            "                               N batches (default 1) as a grid "
-            "of images, enlarged\n"
-            "                               S times (default: tiles of about "
-            "%d px), C to a row\n"
-            "                               (default up to %d); prints each "
-            "tile's labels and lambda\n"
-            "  jobs                         jobs and streams: positions, rates\n"
-            "  stats [--json]               the daemon's counters: a table, "
-            "or its JSON\n"
-            "dump and bench show progress on stderr when it is a terminal.\n"
-            "default endpoint: $MIXUPD_ENDPOINT, else " DEFAULT_ENDPOINT
-            ", timeout %d ms\n",
-            PING_TIMEOUT_MS, PREVIEW_TARGET_PX, PREVIEW_MAX_COLS,
-            DEFAULT_TIMEOUT_MS);
+            "       mixupctl help [COMMAND] | COMMAND --help | --version\n"
+            "options (before the command):\n"
+            "  --endpoint ADDR  repeatable; default $MIXUPD_ENDPOINT, else\n"
+            "                   " MIXUP_SERVICE_ENDPOINT " when it exists (the\n"
+            "                   service), else " MIXUP_DEFAULT_ENDPOINT
+            " (now: %s)\n"
+            "  --timeout MS     per request, default %d\n"
+            "  --seed S         the stream's seed, default 0\n"
+            "  --start E:B      first batch, default 0:0\n"
+            "  --mode MODE      independent (default), sharded (--job, --rank,\n"
+            "                   --world), shared (--job)\n"
+            "commands:\n", mixup_default_endpoint(), DEFAULT_TIMEOUT_MS);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %s\n", commands[i].synopsis);
+    fprintf(out, "dump and bench show progress on stderr when it is a "
+            "terminal.\n`mixupctl help COMMAND` gives its options and defaults.\n"
+            "exit status: 0 success, 1 failure, 2 bad usage\n");
+}
+
+static void command_usage(FILE *out, const command_help *h)
+{
+    fprintf(out, "usage: mixupctl [global options] %s\n%s", h->synopsis,
+            h->text);
+}
+
+/* The value of the option at argv[*i] for command @cmd, or NULL after
+ * saying that it is missing. */
+static const char *opt_value(const char *cmd, int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "mixupctl: %s: %s needs a value\n", cmd, argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -130,11 +192,13 @@ static int parse_global(int argc, char **argv, ctl *c)
         {"rank", required_argument, 0, 'r'},
         {"world", required_argument, 0, 'w'},
         {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
     int o;
     uint64_t v;
-    while ((o = getopt_long(argc, argv, "+e:t:s:S:m:j:r:w:h", opts, NULL)) != -1) {
+    opterr = 0; /* our messages, not getopt's */
+    while ((o = getopt_long(argc, argv, "+:e:t:s:S:m:j:r:w:h", opts, NULL)) != -1) {
         switch (o) {
         case 'e':
             if (c->n_endpoints == MAX_ENDPOINTS) {
@@ -190,14 +254,21 @@ static int parse_global(int argc, char **argv, ctl *c)
                 c->stream.world = (uint32_t)v;
             break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
+        case 'V':
+            printf("mixupctl %d.%d.%d\n", MIXUP_VERSION_MAJOR,
+                   MIXUP_VERSION_MINOR, MIXUP_VERSION_PATCH);
+            exit(0);
+        case ':':
+            fprintf(stderr, "mixupctl: %s needs a value\n", argv[optind - 1]);
+            return -1;
+        default:
+            fprintf(stderr, "mixupctl: unknown option '%s' (mixupctl help "
+                    "lists them)\n", argv[optind - 1]);
+            return -1;
         }
     }
     if (c->n_endpoints == 0)
-        c->endpoints[c->n_endpoints++] = getenv("MIXUPD_ENDPOINT") &&
-                                                 *getenv("MIXUPD_ENDPOINT")
-                                             ? getenv("MIXUPD_ENDPOINT")
-                                             : DEFAULT_ENDPOINT;
+        c->endpoints[c->n_endpoints++] = mixup_default_endpoint();
     return 0;
 }
 
@@ -221,8 +292,22 @@ static int connect_and_open(ctl *c, int open_stream)
     return 0;
 }
 
-static int cmd_info(ctl *c)
+static int no_arguments(int argc, char **argv)
 {
+    if (argc > 1) {
+        fprintf(stderr, "mixupctl: %s takes no arguments, got '%s'\n",
+                argv[0], argv[1]);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_info(ctl *c, int argc, char **argv)
+{
+    if (no_arguments(argc, argv) < 0)
+        return 2;
+    if (connect_and_open(c, 0))
+        return 1;
     mixup_info i;
     int rc = mixup_client_info(c->client, &i);
     if (rc < 0)
@@ -242,13 +327,18 @@ static int cmd_dump(ctl *c, int argc, char **argv)
     uint64_t batches = 0;
     const char *out = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--batches") && i + 1 < argc) {
-            if (parse_u64(argv[++i], &batches) || batches == 0) {
-                fprintf(stderr, "mixupctl: dump --batches wants a count >= 1\n");
+        const char *v;
+        if (!strcmp(argv[i], "--batches")) {
+            if (!(v = opt_value("dump", argc, argv, &i)))
+                return 2;
+            if (parse_u64(v, &batches) || batches == 0) {
+                fprintf(stderr, "mixupctl: dump --batches wants a count >= 1, "
+                        "got '%s'\n", v);
                 return 2;
             }
-        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
-            out = argv[++i];
+        } else if (!strcmp(argv[i], "--out")) {
+            if (!(out = opt_value("dump", argc, argv, &i)))
+                return 2;
         } else {
             fprintf(stderr, "mixupctl: dump: unknown argument '%s'\n", argv[i]);
             return 2;
@@ -388,15 +478,20 @@ static int cmd_bench(ctl *c, int argc, char **argv)
     double seconds = 5;
     uint64_t clients = 1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+        const char *v;
+        if (!strcmp(argv[i], "--seconds")) {
             char *end;
-            seconds = strtod(argv[++i], &end);
-            if (*end || !(seconds > 0)) {
+            if (!(v = opt_value("bench", argc, argv, &i)))
+                return 2;
+            seconds = strtod(v, &end);
+            if (!*v || *end || !(seconds > 0)) {
                 fprintf(stderr, "mixupctl: bench --seconds wants a positive number\n");
                 return 2;
             }
-        } else if (!strcmp(argv[i], "--clients") && i + 1 < argc) {
-            if (parse_u64(argv[++i], &clients) || clients < 1 || clients > 256) {
+        } else if (!strcmp(argv[i], "--clients")) {
+            if (!(v = opt_value("bench", argc, argv, &i)))
+                return 2;
+            if (parse_u64(v, &clients) || clients < 1 || clients > 256) {
                 fprintf(stderr, "mixupctl: bench --clients wants 1 .. 256\n");
                 return 2;
             }
@@ -505,8 +600,10 @@ static int cmd_ping(ctl *c, int argc, char **argv)
 {
     uint64_t ms = c->timeout_given ? (uint64_t)c->timeout_ms : PING_TIMEOUT_MS;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-            if (parse_u64(argv[++i], &ms) || ms < 1 || ms > INT32_MAX) {
+        if (!strcmp(argv[i], "--timeout")) {
+            if (!opt_value("ping", argc, argv, &i))
+                return 2;
+            if (parse_u64(argv[i], &ms) || ms < 1 || ms > INT32_MAX) {
                 fprintf(stderr, "mixupctl: ping --timeout wants milliseconds "
                         ">= 1, got '%s'\n", argv[i]);
                 return 2;
@@ -564,10 +661,9 @@ static int parse_preview(int argc, char **argv, preview_args *a)
             fprintf(stderr, "mixupctl: preview: unknown argument '%s'\n", opt);
             return -1;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "mixupctl: preview: '%s' needs a value\n", opt);
+        if (!opt_value("preview", argc, argv, &i))
             return -1;
-        }
+        i--; /* taken again below */
         if (!strcmp(opt, "--out")) {
             a->out = argv[++i];
         } else if (!strcmp(opt, "--names")) {
@@ -742,9 +838,30 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
+    if (!strcmp(cmd, "help")) {
+        const command_help *h = sub_argc > 1 ? find_command(sub_argv[1]) : NULL;
+        if (sub_argc > 2 || (sub_argc == 2 && !h)) {
+            fprintf(stderr, "mixupctl: help takes one command name, got '%s'\n",
+                    sub_argv[sub_argc - 1]);
+            return 2;
+        }
+        h ? command_usage(stdout, h) : usage(stdout);
+        return 0;
+    }
+    const command_help *h = find_command(cmd);
+    if (!h) {
+        fprintf(stderr, "mixupctl: unknown command '%s'\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    for (int i = 1; i < sub_argc; i++)
+        if (!strcmp(sub_argv[i], "--help") || !strcmp(sub_argv[i], "-h")) {
+            command_usage(stdout, h);
+            return 0;
+        }
     int status;
     if (!strcmp(cmd, "info"))
-        status = connect_and_open(&c, 0) ? 1 : cmd_info(&c);
+        status = cmd_info(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "dump"))
         status = cmd_dump(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "bench"))
@@ -755,13 +872,8 @@ int main(int argc, char **argv)
         status = cmd_preview(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "jobs"))
         status = cmd_stats(&c, sub_argc, sub_argv, 0);
-    else if (!strcmp(cmd, "stats"))
+    else
         status = cmd_stats(&c, sub_argc, sub_argv, 1);
-    else {
-        fprintf(stderr, "mixupctl: unknown command '%s'\n", cmd);
-        usage(stderr);
-        status = 2;
-    }
     mixup_client_close(c.client);
     return status;
 }

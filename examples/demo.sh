@@ -1,15 +1,21 @@
 #!/bin/bash
 # The main job: install, build, start mixupd on Fashion-MNIST, pull batches
 # with mixupctl (a few saved as .npy files, then a throughput run), print
-# the figures, stop the daemon.
+# the figures, stop the daemon. Its files (socket, log, batches, picture)
+# live in build/demo/, and nothing is left in /tmp.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+echo "== dependencies"
 tests/deps.sh
-[ -d build ] || meson setup build >/dev/null
-meson compile -C build >/dev/null
+echo "== building (meson + ninja)"
+[ -d build ] || meson setup build | tail -n 3
+meson compile -C build |
+    awk '/^\[[0-9]+\/[0-9]+\]/ && ++n % 10 == 1 { print "   " $0 } END { print "   built" }'
 
-out=$(mktemp -d /tmp/mixupd-demo.XXXXXX)
+out="$root/build/demo"
+rm -rf "$out"
+mkdir -p "$out"
 endpoint="ipc://$out/mixupd.ipc"
 build/server/mixupd --config conf/mixupd.conf --set "server.endpoint=$endpoint" \
     --set server.name=demo 2>"$out/mixupd.log" &
@@ -28,10 +34,14 @@ x, y, lam = np.load(d + "/x.npy"), np.load(d + "/y.npy"), np.load(d + "/lam.npy"
 i1, i2 = np.load(d + "/index1.npy"), np.load(d + "/index2.npy")
 print(f"x {x.shape} {x.dtype} in [{x.min():.3f}, {x.max():.3f}], y {y.shape}")
 print(f"lambda: mean {lam.mean():.3f}, min {lam.min():.3f}, max {lam.max():.3f}")
+# Fashion-MNIST's classes, as `mixupctl preview` names them.
+names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+         "Shirt", "Sneaker", "Bag", "Ankle boot"]
 for j in range(3):
-    top = np.argsort(y[j])[::-1][:2]
+    top = [int(c) for c in np.argsort(y[j])[::-1][:2] if y[j][c] > 0]
+    labels = " + ".join(f"{names[c]} {y[j][c]:.3f}" for c in top)
     print(f"sample {j}: {lam[j]:.3f} x #{i1[j]} + {1-lam[j]:.3f} x #{i2[j]}"
-          f" -> label weights {dict((int(c), round(float(y[j][c]), 3)) for c in top)}")
+          f" -> {labels}")
 PY
 echo "== a batch as a picture: $out/grid.png"
 $ctl --seed 1 preview --out "$out/grid.png" | sed -n 1,8p

@@ -84,6 +84,7 @@ static int check_file_mode(const char *v);
     .section = sec, .key = k, .type = t, .offset = offsetof(cfg_config, f)
 #define SIZE(f) .size = sizeof(((cfg_config *)0)->f)
 #define FASHION "/usr/share/datasets/fashion-mnist/"
+#define PREFETCH_DEFAULT "4"
 
 static const cfg_option options[] = {
     {FIELD("server", "endpoint", CFG_STRING_LIST, endpoints), SIZE(endpoints[0]),
@@ -99,9 +100,10 @@ static const cfg_option options[] = {
     {FIELD("server", "ring_slots", CFG_UINT32, ring_slots), .def = "16",
      .min = 1, .max = 4096,
      .help = "Batch slots prepared ahead, shared by all streams."},
-    {FIELD("server", "prefetch", CFG_UINT32, prefetch), .def = "4",
+    {FIELD("server", "prefetch", CFG_UINT32, prefetch), .def = PREFETCH_DEFAULT,
      .min = 1, .max = 1024,
-     .help = "Slots one stream may hold ahead of demand."},
+     .help = "Slots one stream may hold ahead of demand; unless given, "
+             "the default follows a smaller ring_slots."},
     {FIELD("server", "max_streams", CFG_UINT32, max_streams), .def = "256",
      .min = 1, .max = 65536, .help = "Streams open at the same time."},
     {FIELD("server", "shm_delivery", CFG_ENUM, shm_delivery), .def = "auto",
@@ -552,13 +554,30 @@ static int parse_value(const cfg_option *o, const char *v, cfg_config *cfg,
     return -1;
 }
 
+/* Defaults that depend on another option: `ring_slots = 2` alone is a
+ * valid setting, so prefetch's default follows a smaller ring_slots until
+ * prefetch itself is given (then cfg_validate() checks the pair). */
+static void follow_defaults(cfg_config *cfg, const cfg_option *o)
+{
+    uint32_t def = (uint32_t)strtoul(PREFETCH_DEFAULT, NULL, 10);
+    if (o->offset == offsetof(cfg_config, prefetch))
+        cfg->prefetch_given = 1;
+    else if (o->offset == offsetof(cfg_config, ring_slots) &&
+             !cfg->prefetch_given)
+        cfg->prefetch = cfg->ring_slots < def ? cfg->ring_slots : def;
+}
+
 /* Look the key up and apply the value; shared by the file and --set. */
 static int apply(cfg_config *cfg, const char *section, const char *key,
                  const char *value, char *why, size_t n)
 {
     const cfg_option *o = find_option(section, key);
-    if (o)
-        return parse_value(o, value, cfg, why, n);
+    if (o) {
+        int rc = parse_value(o, value, cfg, why, n);
+        if (rc == 0)
+            follow_defaults(cfg, o);
+        return rc;
+    }
     if (!*section)
         fmt(why, n, "key %s is outside any [section]", key);
     else if (!section_known(section))
@@ -582,6 +601,7 @@ void cfg_defaults(cfg_config *cfg)
         }
     }
     cfg->endpoints_given = 0;
+    cfg->prefetch_given = 0;
 }
 
 /* ------------------------------------------------------------- file */

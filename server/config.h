@@ -29,6 +29,7 @@ typedef struct cfg_config {
     uint32_t workers;     /* worker threads */
     uint32_t ring_slots;  /* batch slots prepared ahead, all streams */
     uint32_t prefetch;    /* slots one stream may hold ahead of demand */
+    int prefetch_given;   /* 0 while prefetch follows ring_slots */
     uint32_t max_streams;
     uint32_t max_held;    /* batches one client may hold lent */
     uint64_t max_copy_bytes; /* copies to sockets in flight, all clients */

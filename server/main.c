@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "batch.h"
@@ -46,7 +47,9 @@ static void usage(FILE *out)
             "              [--check] [--print-config] [--help] [--version]\n"
             "\n"
             "Serves mixup-mixed batches of a dataset to training processes.\n"
-            "  --config FILE    read an INI configuration file\n"
+            "  --config FILE    read an INI configuration file (default:\n"
+            "                   $MIXUPD_CONFIG, else " MIXUPD_DEFAULT_CONFIG ",\n"
+            "                   when it exists; else the built-in defaults)\n"
             "  --set S.K=V      override one option (repeatable; after the file)\n"
             "  --check          validate the configuration and the dataset, exit\n"
             "  --print-config   print the effective configuration, exit\n"
@@ -57,10 +60,13 @@ static void usage(FILE *out)
 
 typedef struct args {
     const char *config;
+    const char *no_config; /* no --config, and this default does not exist */
     const char *sets[64];
     int n_sets;
     int check, print_config;
 } args;
+
+static void default_config(args *a);
 
 /* Return -1 to continue, else an exit status. */
 static int parse_args(int argc, char **argv, args *a)
@@ -102,7 +108,31 @@ static int parse_args(int argc, char **argv, args *a)
         fprintf(stderr, "mixupd: unexpected argument '%s'\n", argv[optind]);
         return 1;
     }
+    default_config(a);
     return -1;
+}
+
+/* Without --config: $MIXUPD_CONFIG, else the installed file (the unit and
+ * `meson install` use the same path), when it exists. */
+static void default_config(args *a)
+{
+    if (a->config)
+        return;
+    const char *env = getenv("MIXUPD_CONFIG");
+    const char *path = env && *env ? env : MIXUPD_DEFAULT_CONFIG;
+    if (access(path, F_OK) == 0)
+        a->config = path;
+    else
+        a->no_config = path;
+}
+
+static void log_config_source(const args *a)
+{
+    if (a->config)
+        log_info("configuration: %s", a->config);
+    else
+        log_warn("configuration: built-in defaults (no --config given, and "
+                 "%s does not exist)", a->no_config);
 }
 
 /* File, then --set overrides, then cross-checks. */
@@ -371,6 +401,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mixupd: %s\n", err);
         return 1;
     }
+    log_config_source(&a);
     signal(SIGPIPE, SIG_IGN);
     keep_heap();
     shm_lock lock = {.fd = -1};

@@ -479,8 +479,12 @@ static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
     for (int i = 0; i < cfg->n_endpoints; i++) {
         const char *ep = cfg->endpoints[i];
         if (nn_bind(srv->sock, ep) < 0) {
-            snprintf(err, errlen, "cannot bind server.endpoint %s: %s", ep,
-                     nn_strerror(nn_errno()));
+            int e = nn_errno();
+            snprintf(err, errlen, "cannot bind server.endpoint %s: %s%s", ep,
+                     nn_strerror(e), e == EADDRINUSE
+                         ? " (another daemon listens there: give this one "
+                           "its own server.endpoint)"
+                         : "");
             return MIXUP_ECONNECT;
         }
         if (strncmp(ep, "ipc://", 6) == 0)
@@ -610,10 +614,11 @@ void srv_stop(srv_server *srv)
         if (unlink(srv->ipc_paths[i]) < 0 && errno != ENOENT)
             log_warn("cannot remove %s: %s", srv->ipc_paths[i],
                      strerror(errno));
-    /* The closed handles still point into srv until the loop has run
-     * their close callbacks; free it from the last one. */
-    if (srv->poll_started || srv->timer_started)
-        uv_run(srv->loop, UV_RUN_NOWAIT);
+    /* The closed handles (the worker pool's async one too, even when
+     * start-up failed before the poll and the timer, e.g. an endpoint in
+     * use) still point into srv until the loop has run their close
+     * callbacks: run them before freeing it. */
+    uv_run(srv->loop, UV_RUN_NOWAIT);
     free(srv);
 }
 

@@ -222,7 +222,8 @@ int shm_lock_instance(shm_lock *lock, const char *instance, char *err,
         char buf[32] = {0};
         ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
         snprintf(err, errlen, "another mixupd named '%s' is running (pid %s); "
-                 "give this one another server.name", instance,
+                 "give this one another server.name (--set "
+                 "server.name=NAME) and its own server.endpoint", instance,
                  n > 0 ? buf : "unknown");
         close(fd);
         return MIXUP_ESTATE;

@@ -95,10 +95,18 @@ mixup_client *connect_to(const char *ep, int timeout_ms)
  * died at start-up fails the test at once instead of after a long wait. */
 void wait_ready(daemon_ctx *d)
 {
-    mixup_client *c = connect_to(d->ipc, 200);
+    mixup_client *c = NULL;
+    mixup_client_options o;
+    mixup_client_options_init(&o);
+    o.timeout_ms = 200;
+    const char *eps[] = {d->ipc};
     for (int attempt = 0; attempt < 150; attempt++) {
         mixup_info info;
-        if (mixup_client_info(c, &info) == 0) {
+        /* Until the daemon binds, its socket file does not exist, which
+         * libmixup reports at once (MIXUP_ECONNECT): try again. */
+        if (!c && mixup_client_connect(&c, eps, 1, &o) < 0)
+            usleep(200 * 1000);
+        else if (mixup_client_info(c, &info) == 0) {
             mixup_client_close(c);
             return;
         }

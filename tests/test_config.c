@@ -640,14 +640,43 @@ Test(config, example_config_loads)
     cr_assert_eq(cfg_load_file(&cfg_a, path, err, sizeof err), 0, "%s", err);
     cr_assert_eq(cfg_validate(&cfg_a, err, sizeof err), 0, "%s", err);
     cr_assert_eq(cfg_a.n_endpoints, 2);
-    cr_assert_str_eq(cfg_a.endpoints[0], "ipc:///tmp/mixupd.ipc");
+    /* the socket of the unit's RuntimeDirectory=mixupd */
+    cr_assert_str_eq(cfg_a.endpoints[0], "ipc:///run/mixupd/mixupd.ipc");
     cr_assert_str_eq(cfg_a.endpoints[1], "tcp://127.0.0.1:5555");
     cr_assert_str_eq(cfg_a.format, "idx");
     cr_assert_str_eq(cfg_a.images, FASHION "train-images-idx3-ubyte.gz");
     cr_assert_str_eq(cfg_a.labels, FASHION "train-labels-idx1-ubyte.gz");
     /* apart from the extra endpoint, the example spells out the defaults */
     cfg_defaults(&cfg_b);
-    set_ok(&cfg_b, "server.endpoint=ipc:///tmp/mixupd.ipc");
+    set_ok(&cfg_b, "server.endpoint=ipc:///run/mixupd/mixupd.ipc");
     set_ok(&cfg_b, "server.endpoint=tcp://127.0.0.1:5555");
     assert_same(&cfg_a, &cfg_b);
+}
+
+/* Defaults that depend on each other (issue 13): `ring_slots = 2` alone is
+ * valid, prefetch following it until prefetch itself is given. */
+Test(config, prefetch_default_follows_ring_slots)
+{
+    char err[512] = "";
+    cfg_defaults(&cfg_a);
+    set_ok(&cfg_a, "server.ring_slots=2");
+    cr_assert_eq(cfg_a.prefetch, 2);
+    cr_assert_eq(cfg_validate(&cfg_a, err, sizeof err), 0, "%s", err);
+    set_ok(&cfg_a, "server.ring_slots=64");
+    cr_assert_eq(cfg_a.prefetch, 4, "back to the default, not 64");
+
+    /* A prefetch given is kept, and checked against ring_slots. */
+    cfg_defaults(&cfg_a);
+    set_ok(&cfg_a, "server.prefetch=3");
+    set_ok(&cfg_a, "server.ring_slots=2");
+    cr_assert_eq(cfg_a.prefetch, 3);
+    cr_assert_eq(cfg_validate(&cfg_a, err, sizeof err), MIXUP_ECONFIG);
+    assert_has(err, "server.prefetch = 3 exceeds server.ring_slots = 2");
+
+    /* The same from a file. */
+    cfg_defaults(&cfg_a);
+    cr_assert_eq(load_text(&cfg_a, "[server]\nring_slots = 1\n", err,
+                           sizeof err), 0, "%s", err);
+    cr_assert_eq(cfg_a.prefetch, 1);
+    cr_assert_eq(cfg_validate(&cfg_a, err, sizeof err), 0, "%s", err);
 }

@@ -217,31 +217,115 @@ Test(mixupctl, ping_fails_within_its_timeout_when_nobody_answers, .timeout = 120
     char *dir = tu_tmpdir("noping");
     char ipc[600];
     snprintf(ipc, sizeof ipc, "ipc://%s/nobody.ipc", dir);
-    const char *eps[] = {ipc, "tcp://127.0.0.1:1"};
-    for (int i = 0; i < 2; i++) {
-        run_result r = ctl(dir, "--endpoint", eps[i], "ping", "--timeout", "300", NULL);
-        cr_assert_eq(r.status, 1, "ping %s: status %d", eps[i], r.status);
-        cr_assert(r.seconds >= 0.25 && r.seconds < 5.0,
-                  "ping %s took %.2f s with a 300 ms timeout", eps[i], r.seconds);
-        cr_assert(strstr(r.err, "no answer from") && strstr(r.err, "within 300 ms"),
+    const char *tcp = "tcp://127.0.0.1:1";
+    run_result r = ctl(dir, "--endpoint", tcp, "ping", "--timeout", "300", NULL);
+    cr_assert_eq(r.status, 1, "ping %s: status %d", tcp, r.status);
+    cr_assert(r.seconds >= 0.25 && r.seconds < 5.0,
+              "ping %s took %.2f s with a 300 ms timeout", tcp, r.seconds);
+    cr_assert(strstr(r.err, "no answer from") && strstr(r.err, "within 300 ms"),
+              "unclear message: %s", r.err);
+    cr_assert_str_empty(r.out);
+    run_free(&r);
+    r = ctl(dir, "--endpoint", tcp, "--timeout", "300", "stats", NULL);
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "no reply within 300 ms"), "%s", r.err);
+    run_free(&r);
+    /* An ipc socket that does not exist: said at once, whatever the
+     * timeout, for every command. */
+    const char *cmds[][3] = {{"ping", NULL}, {"stats", NULL},
+                             {"preview", "--out", "x.png"}};
+    for (size_t i = 0; i < 3; i++) {
+        r = ctl(dir, "--endpoint", ipc, "--timeout", "30000", cmds[i][0],
+                cmds[i][1], cmds[i][2], NULL);
+        cr_assert_eq(r.status, 1, "%s", cmds[i][0]);
+        cr_assert_lt(r.seconds, 2.0, "%s took %.2f s", cmds[i][0], r.seconds);
+        cr_assert(strstr(r.err, ipc + 6) && strstr(r.err, "no such socket file"),
                   "unclear message: %s", r.err);
-        cr_assert_str_empty(r.out);
         run_free(&r);
     }
-    /* stats and preview against nobody: a clear error, not a hang. */
-    run_result r = ctl(dir, "--endpoint", ipc, "--timeout", "300", "stats", NULL);
-    cr_assert_eq(r.status, 1);
-    cr_assert(strstr(r.err, "no reply within 300 ms"), "%s", r.err);
-    run_free(&r);
-    r = ctl(dir, "--endpoint", ipc, "--timeout", "300", "preview", "--out", "x.png", NULL);
-    cr_assert_eq(r.status, 1);
-    cr_assert(strstr(r.err, "no reply within 300 ms"), "%s", r.err);
-    run_free(&r);
     /* Usage errors are 2, and say what was expected. */
     r = ctl(dir, "ping", "--timeout", "0", NULL);
     cr_assert_eq(r.status, 2);
     cr_assert(strstr(r.err, "milliseconds"), "%s", r.err);
     run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ------------------------------------------------------------ usage */
+
+static void expect_usage(const char *dir, int status, const char *want,
+                         run_result r)
+{
+    cr_assert_eq(r.status, status, "status %d, wanted %d\n%s%s", r.status,
+                 status, r.out, r.err);
+    cr_assert(strstr(status ? r.err : r.out, want), "'%s' missing:\n%s%s",
+              want, r.out, r.err);
+    (void)dir;
+    run_free(&r);
+}
+
+Test(mixupctl, version_help_and_usage_errors, .timeout = 60)
+{
+    char *dir = tu_tmpdir("usage");
+    char ver[64];
+    snprintf(ver, sizeof ver, "mixupctl %d.%d.%d\n", MIXUP_VERSION_MAJOR,
+             MIXUP_VERSION_MINOR, MIXUP_VERSION_PATCH);
+    expect_usage(dir, 0, ver, ctl(dir, "--version", NULL));
+    /* help: every command, the defaults */
+    run_result r = ctl(dir, "help", NULL);
+    const char *cmds[] = {"info", "ping", "dump", "bench", "preview", "jobs",
+                          "stats"};
+    for (size_t i = 0; i < 7; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "\n  %s", cmds[i]);
+        cr_assert(strstr(r.out, line), "help lacks %s:\n%s", cmds[i], r.out);
+        /* COMMAND --help and help COMMAND: the same text, exit 0 */
+        run_result a = ctl(dir, cmds[i], "--help", NULL);
+        run_result b = ctl(dir, "help", cmds[i], NULL);
+        cr_assert_eq(a.status, 0, "%s --help: %s", cmds[i], a.err);
+        cr_assert_eq(b.status, 0);
+        snprintf(line, sizeof line, "usage: mixupctl [global options] %s",
+                 cmds[i]);
+        cr_assert(strstr(a.out, line), "%s", a.out);
+        cr_assert_str_eq(a.out, b.out);
+        run_free(&a);
+        run_free(&b);
+    }
+    cr_assert(strstr(r.out, "default 30000"), "%s", r.out);
+    cr_assert(strstr(r.out, "ipc:///tmp/mixupd.ipc"), "%s", r.out);
+    run_free(&r);
+    expect_usage(dir, 0, "--seconds S    default 5",
+                 ctl(dir, "bench", "--help", NULL));
+    expect_usage(dir, 0, "--batches N     1 .. 64, default 1",
+                 ctl(dir, "help", "preview", NULL));
+    /* missing values, extra and unknown arguments: 2, and what is wrong */
+    expect_usage(dir, 2, "mixupctl: dump: --batches needs a value",
+                 ctl(dir, "dump", "--batches", NULL));
+    expect_usage(dir, 2, "mixupctl: dump: --out needs a value",
+                 ctl(dir, "dump", "--batches", "2", "--out", NULL));
+    expect_usage(dir, 2, "bench: --seconds needs a value",
+                 ctl(dir, "bench", "--seconds", NULL));
+    expect_usage(dir, 2, "ping: --timeout needs a value",
+                 ctl(dir, "ping", "--timeout", NULL));
+    expect_usage(dir, 2, "preview: --scale needs a value",
+                 ctl(dir, "preview", "--out", "x.png", "--scale", NULL));
+    expect_usage(dir, 2, "mixupctl: --timeout needs a value",
+                 ctl(dir, "--timeout", NULL));
+    expect_usage(dir, 2, "mixupctl: --endpoint needs a value",
+                 ctl(dir, "--endpoint", NULL));
+    expect_usage(dir, 2, "info takes no arguments, got 'extra'",
+                 ctl(dir, "info", "extra", NULL));
+    expect_usage(dir, 2, "unknown argument 'extra'",
+                 ctl(dir, "jobs", "extra", NULL));
+    expect_usage(dir, 2, "unknown argument 'extra'",
+                 ctl(dir, "bench", "--seconds", "1", "extra", NULL));
+    expect_usage(dir, 2, "unknown command 'frobnicate'",
+                 ctl(dir, "frobnicate", NULL));
+    expect_usage(dir, 2, "unknown option '--bogus'",
+                 ctl(dir, "--bogus", "info", NULL));
+    expect_usage(dir, 2, "help takes one command name",
+                 ctl(dir, "help", "nothing", NULL));
     tu_rmtree(dir);
     free(dir);
 }

@@ -174,3 +174,44 @@ Test(service, sigterm_stops_within_a_second, .timeout = 60)
     mixup_client_close(c);
     cleanup(&d);
 }
+
+/* A second daemon on the same host (issue 13): each clash names the
+ * setting to change, and the log says which configuration file was read. */
+Test(service, second_daemon_clashes_name_the_setting, .timeout = 120)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "clash");
+    ref_init();
+    start_daemon(&d, 1, 4);
+    char want[700];
+    snprintf(want, sizeof want, "configuration: %s", d.config);
+    cr_assert(log_has(&d, want), "log lacks '%s'", want);
+
+    /* Same name: server.name. */
+    char log2[600], *text;
+    snprintf(log2, sizeof log2, "%s/second.log", d.dir);
+    cr_assert_eq(tu_stop_daemon(tu_spawn_daemon(d.config, log2), 0), 1);
+    text = tu_read_file(log2);
+    cr_assert(strstr(text, "give this one another server.name"), "%s", text);
+    free(text);
+
+    /* Another name, the same endpoint: server.endpoint. */
+    daemon_ctx e = d;
+    snprintf(e.name, sizeof e.name, "%s", tu_unique("clash2"));
+    snprintf(e.config, sizeof e.config, "%s/second.conf", d.dir);
+    write_config(&e, 1, 2, NULL);
+    int status = tu_stop_daemon(tu_spawn_daemon(e.config, log2), 0);
+    text = tu_read_file(log2);
+    cr_assert_eq(status, 1, "status %d:\n%s", status, text);
+    snprintf(want, sizeof want, "cannot bind server.endpoint %s: Address "
+             "already in use (another daemon listens there: give this one "
+             "its own server.endpoint)", d.ipc);
+    cr_assert(strstr(text, want), "%s", text);
+    free(text);
+    snprintf(want, sizeof want, "mixupd.%s.", e.name);
+    cr_assert_eq(tu_count_shm(want), 0, "the refused daemon left its segment");
+
+    pull_one(&d, 1); /* the first one is unharmed */
+    stop_daemon(&d);
+    cleanup(&d);
+}

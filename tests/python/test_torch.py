@@ -14,7 +14,7 @@ from conftest import B, BPE, BUILD, C, H, K, W, mixupctl_dump  # noqa: E402
 
 
 def test_tensors_share_the_messages_memory(daemon, tmp_path):
-    ds = mt.MixupDataset(daemon.endpoint, seed=21)
+    ds = mt.MixupDataset(daemon.endpoint, seed=21, channels_first=None)
     it = iter(ds)
     x, y = next(it)
     assert x.dtype == torch.float32 and tuple(x.shape) == (B, H, W, C)
@@ -98,7 +98,7 @@ def test_dataloader_with_workers_that_would_duplicate_is_refused(daemon,
 
 def test_shared_mode_spreads_an_epoch_over_workers(daemon):
     ds = mt.MixupDataset(daemon.endpoint, mode="shared", job="torch-shared",
-                         seed=25)
+                         seed=25, channels_first=None)
     loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
     got = {x.numpy().tobytes() for x, _ in loader}
     with mixupd.Client(daemon.endpoint, seed=25) as c:
@@ -128,7 +128,8 @@ RANK_SCRIPT = textwrap.dedent("""
     import mixupd.torch as mt
     dist.init_process_group("gloo", init_method=sys.argv[3],
                             rank=int(sys.argv[4]), world_size=2)
-    ds = mt.MixupDataset(sys.argv[2], job="dist-job", seed=31)
+    ds = mt.MixupDataset(sys.argv[2], job="dist-job", seed=31,
+                         channels_first=None)
     try:
         xs = [x.numpy().copy() for x, _ in ds]
     except Exception as e:
@@ -168,3 +169,43 @@ def test_each_rank_of_a_torch_distributed_run_gets_its_shard(daemon,
         assert got.shape == (BPE // 2, B, H, W, C)
         # rank r gets batches r, r + 2, r + 4, ... of the job's epoch
         assert got.tobytes() == want[r::2].tobytes()
+
+
+# ---- issue 13: defaults that fit PyTorch
+
+def test_channels_first_is_the_default(daemon):
+    ds = mt.MixupDataset(daemon.endpoint, seed=21)
+    x, _ = next(iter(ds))
+    assert tuple(x.shape) == (B, C, H, W)
+    ds.close()
+    ds = mt.MixupDataset(daemon.endpoint, seed=21, channels_first=None)
+    x, _ = next(iter(ds))
+    assert tuple(x.shape) == (B, H, W, C)     # the daemon's layout
+    ds.close()
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_dataloader_that_rebatches_is_refused(daemon, batch_size):
+    ds = mt.MixupDataset(daemon.endpoint, seed=23)
+    kw = {} if batch_size == 1 else {"batch_size": batch_size}
+    loader = torch.utils.data.DataLoader(ds, num_workers=0, **kw)
+    with pytest.raises(RuntimeError, match=r"batch_size=None"):
+        next(iter(loader))
+    ds.close()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_epochs_advance_the_same_with_0_and_1_workers(daemon, workers):
+    ds = mt.MixupDataset(daemon.endpoint, seed=25, start=(0, BPE - 2))
+    loader = torch.utils.data.DataLoader(ds, batch_size=None,
+                                         num_workers=workers)
+    firsts = []
+    for _ in range(3):
+        xs = [x for x, _ in loader]
+        firsts.append(xs[0].numpy().copy())
+        assert len(xs) == (2 if not firsts[1:] else BPE)
+    assert ds.epoch == 3
+    with mixupd.Client(daemon.endpoint, seed=25, start=(2, 0)) as c:
+        want = c.next().x
+    assert np.array_equal(firsts[2], np.moveaxis(want, 3, 1))
+    ds.close()

@@ -12,9 +12,9 @@ The package is ctypes over libmixup (the C client library): see the
 README, "Python client". mixupd.torch is imported on demand (it needs
 torch).
 """
-from ._lib import path as library_path
-from .client import (AUG_DTYPE, Batch, Client, Info, MODES, Position,
-                     daemon_info, live_batches)
+from ._lib import default_endpoint, path as library_path
+from .client import (AUG_DTYPE, DEFAULT_TIMEOUT, Batch, Client, Info, MODES,
+                     Position, daemon_info, live_batches)
 from .daemon import Daemon, find_binary
 from .errors import (DaemonTimeout, EndpointError, InvalidArgument,
                      MixupError, ModeError, PositionError, ProtocolError,
@@ -28,7 +28,8 @@ __all__ = [
     "live_batches", "Daemon", "find_binary", "MixupError", "DaemonTimeout",
     "EndpointError", "InvalidArgument", "ModeError", "PositionError",
     "ProtocolError", "StateError", "StreamLost", "VersionError",
-    "MixupGenerator", "MixupSequence", "library_path",
+    "MixupGenerator", "MixupSequence", "library_path", "default_endpoint",
+    "DEFAULT_TIMEOUT",
 ]
 
 

@@ -7,7 +7,8 @@ The library is looked for, in order, at:
   1. $MIXUPD_LIBRARY (a path to libmixup.so*);
   2. the path meson wrote into mixupd/_config.py (the build tree's library
      when imported from the build tree, the installed one after
-     `meson install`);
+     `meson install`), and the installed one relative to this package
+     (a copy installed with DESTDIR, or a moved prefix);
   3. the system's search path (ctypes.util.find_library("mixup")).
 """
 import ctypes
@@ -86,6 +87,9 @@ MODE_INDEPENDENT, MODE_SHARDED, MODE_SHARED = 0, 1, 2
 DTYPE_FLOAT32, DTYPE_FLOAT16, DTYPE_BFLOAT16 = 1, 2, 3
 LAYOUT_NHWC, LAYOUT_NCHW = 0, 1
 MIX_NONE, MIX_MIXUP, MIX_CUTMIX = 0, 1, 2
+# MIXUP_DEFAULT_TIMEOUT_MS of mixup.h: every request's default wait, as in
+# libmixup and mixupctl (a test compares them).
+DEFAULT_TIMEOUT_MS = 30000
 
 # struct mixup_aug (96 bytes, little-endian, as on the wire), as a numpy
 # structured dtype: batch.aug is an array of these.
@@ -116,6 +120,7 @@ _SIGNATURES = {
     "mixup_client_close": (None, [ClientP]),
     "mixup_client_error": (c_char_p, [ClientP]),
     "mixup_client_set_timeout": (c_int, [ClientP, c_int]),
+    "mixup_default_endpoint": (c_char_p, []),
 }
 
 
@@ -127,6 +132,11 @@ def _candidates():
     try:
         from . import _config
         found.append(("mixupd/_config.py", _config.LIBRARY))
+        rel = getattr(_config, "LIBRARY_RELATIVE", "")
+        if rel:
+            here = os.path.dirname(os.path.abspath(__file__))
+            found.append(("mixupd/_config.py, relative to the package",
+                          os.path.normpath(os.path.join(here, rel))))
     except ImportError:
         pass
     name = ctypes.util.find_library("mixup")
@@ -154,6 +164,9 @@ def _check_layout(lib, path):
 def _load():
     tried = []
     for origin, path in _candidates():
+        if os.path.isabs(path) and not os.path.exists(path):
+            tried.append(f"{path} (from {origin}): no such file")
+            continue
         try:
             lib = ctypes.CDLL(path)
         except OSError as e:
@@ -178,6 +191,13 @@ _libc = ctypes.CDLL(None)
 free = _libc.free
 free.restype = None
 free.argtypes = [ctypes.c_void_p]
+
+
+def default_endpoint() -> str:
+    """Where a client given no endpoint connects, as mixupctl does:
+    $MIXUPD_ENDPOINT, else the service's socket when it exists, else
+    mixupd's own default (libmixup's mixup_default_endpoint())."""
+    return lib.mixup_default_endpoint().decode()
 
 
 def err_name(code):

@@ -9,12 +9,15 @@ long as the Batch or any array (or any torch tensor made from one) refers
 to it, and is released (mixup_batch_release) when the last one goes. There
 is no way to free a batch while an array still points into it.
 """
+from __future__ import annotations
+
 import collections
 import json as _json
 import numbers
 import operator
 import os
 import threading
+from typing import Any, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -45,6 +48,11 @@ _U32 = 2**32 - 1
 _U64 = 2**64 - 1
 _MS_MAX = 2**31 - 1
 JOB_MAX = 64
+# One default for libmixup, mixupctl and this package (mixup.h's
+# MIXUP_DEFAULT_TIMEOUT_MS): how long a request waits for its reply.
+DEFAULT_TIMEOUT = _lib.DEFAULT_TIMEOUT_MS / 1000
+
+Endpoint = Union[str, bytes, Sequence[Union[str, bytes]], None]
 
 
 # ------------------------------------------------------------------ batches
@@ -89,7 +97,7 @@ def _array(owner, addr, shape, typestr):
     return np.asarray(_View(owner, addr, shape, typestr))
 
 
-def live_batches():
+def live_batches() -> int:
     """Number of received batches whose message is still held (by a Batch
     or by an array made from one). Drops as soon as the last reference to
     a batch goes."""
@@ -179,7 +187,7 @@ class Batch:
             self.aug = raw.view(AUG_DTYPE).reshape(n, per)
 
     @property
-    def position(self):
+    def position(self) -> Position:
         return Position(self.epoch, self.index)
 
     @property
@@ -231,7 +239,8 @@ def _timeout_ms(value, name):
     return max(int(round(float(value) * 1000)), 1)
 
 
-def check_position(start, name="start"):
+def check_position(start: Optional[Tuple[int, int]],
+                   name: str = "start") -> Position:
     """A (epoch, batch) pair of non-negative integers, as a Position."""
     if start is None:
         return Position(0, 0)
@@ -244,6 +253,8 @@ def check_position(start, name="start"):
 
 
 def _endpoints(endpoint):
+    if endpoint is None:
+        endpoint = _lib.default_endpoint()
     eps = [endpoint] if isinstance(endpoint, (str, bytes)) else endpoint
     try:
         eps = list(eps)
@@ -296,7 +307,12 @@ def _connect(eps, timeout_ms):
     ptr = _lib.ClientP()
     rc = _lib.lib.mixup_client_connect(ptr, arr, len(eps), opts)
     if rc < 0:
-        # The client is gone with its message: say what we know.
+        # The client is gone; libmixup keeps connect's message, which
+        # names a missing or forbidden ipc socket and why.
+        msg = (_lib.lib.mixup_client_error(None) or b"").decode(
+            errors="replace")
+        if ": cannot open " in msg:
+            raise from_code(rc, msg)
         names = ", ".join(repr(e.decode()) for e in eps)
         raise from_code(rc, f"nanomsg rejects endpoint {names} "
                         f"({_lib.strerror(rc)}); expected ipc:///path or "
@@ -304,7 +320,8 @@ def _connect(eps, timeout_ms):
     return ptr
 
 
-def daemon_info(endpoint, timeout=5.0):
+def daemon_info(endpoint: Endpoint = None,
+                timeout: Optional[float] = DEFAULT_TIMEOUT) -> Info:
     """What the daemon at endpoint serves (an Info), without opening a
     stream."""
     ptr = _connect(_endpoints(endpoint), _timeout_ms(timeout, "timeout"))
@@ -332,11 +349,14 @@ def _info(i):
 class Client:
     """A connection to mixupd and one stream of batches.
 
-    Client(endpoint, mode="independent", seed=0, job=None, rank=None,
+    Client(endpoint=None, mode="independent", seed=0, job=None, rank=None,
            world=None, start=None, prefetch=0, timeout=30.0,
-           connect_timeout=5.0)
+           connect_timeout=30.0)
 
-    endpoint: "ipc:///path" or "tcp://host:port", or a list of them, as
+    endpoint: None for mixupctl's default ($MIXUPD_ENDPOINT, else the
+        service's ipc:///run/mixupd/mixupd.ipc when it exists, else
+        ipc:///tmp/mixupd.ipc); "ipc:///path" or "tcp://host:port", or a
+        list of them, as
         libmixup takes them: requests go to the first daemon that is up,
         and an independent or sharded stream moves to the next one (or to
         a restarted daemon) at its position, with the same bytes.
@@ -350,8 +370,9 @@ class Client:
         daemon's server.prefetch.
     timeout: seconds to wait for a batch (None: forever).
     connect_timeout: seconds to wait for the first replies (the daemon's
-        description, opening the stream); the daemon answers these without
-        computing anything, so a missing daemon is reported quickly.
+        description, opening the stream). Both default to libmixup's and
+        mixupctl's 30 s (DEFAULT_TIMEOUT); a missing ipc socket file is
+        reported at once whatever the timeout.
 
     Raises TypeError/ValueError for bad arguments before anything is sent,
     and MixupError subclasses (DaemonTimeout, EndpointError, ...) carrying
@@ -360,9 +381,12 @@ class Client:
     across fork(): create one in each process.
     """
 
-    def __init__(self, endpoint, mode="independent", seed=0, job=None,
-                 rank=None, world=None, start=None, prefetch=0,
-                 timeout=30.0, connect_timeout=5.0):
+    def __init__(self, endpoint: Endpoint = None, mode: str = "independent",
+                 seed: int = 0, job: Optional[str] = None,
+                 rank: Optional[int] = None, world: Optional[int] = None,
+                 start: Optional[Tuple[int, int]] = None, prefetch: int = 0,
+                 timeout: Optional[float] = DEFAULT_TIMEOUT,
+                 connect_timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
         self._ptr = None
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -393,9 +417,9 @@ class Client:
             raise
 
     @staticmethod
-    def _check_args(endpoint, mode="independent", seed=0, job=None,
+    def _check_args(endpoint=None, mode="independent", seed=0, job=None,
                     rank=None, world=None, start=None, prefetch=0,
-                    timeout=30.0, connect_timeout=5.0):
+                    timeout=DEFAULT_TIMEOUT, connect_timeout=DEFAULT_TIMEOUT):
         """Every argument checked and normalised, before anything is sent:
         TypeError for a wrong type, ValueError for a wrong value."""
         if not isinstance(mode, str) or mode not in MODES:
@@ -467,7 +491,7 @@ class Client:
 
     # -------------------------------------------------------------- batches
 
-    def next(self):
+    def next(self) -> Batch:
         """Receive the stream's next batch (a Batch)."""
         out = _lib.BatchP()
         self._call(_lib.lib.mixup_next, out)
@@ -476,11 +500,11 @@ class Client:
 
     __next__ = next
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Batch]:
         return self
 
     @property
-    def batches_per_epoch(self):
+    def batches_per_epoch(self) -> int:
         """Batches this stream gets per epoch (sharded: its share)."""
         return self._per_epoch
 
@@ -503,7 +527,7 @@ class Client:
         return Position(int(e.value), int(b.value))
 
     @property
-    def last_position(self):
+    def last_position(self) -> Optional[Position]:
         """Position of the batch next() returned last, or None."""
         if not self._has_batch:
             return None
@@ -511,7 +535,7 @@ class Client:
         self._call(_lib.lib.mixup_client_position, e, b)
         return Position(int(e.value), int(b.value))
 
-    def seek(self, start):
+    def seek(self, start: Tuple[int, int]) -> None:
         """Close the stream and open it again at start=(epoch, batch)."""
         start = check_position(start)
         self._call(_lib.lib.mixup_client_set_timeout, self._connect_ms)
@@ -524,7 +548,7 @@ class Client:
                 self._call(_lib.lib.mixup_client_set_timeout,
                            self._timeout_ms)
 
-    def stats(self, json=True):
+    def stats(self, json: bool = True) -> Any:
         """The daemon's statistics: a dict (json=True) or a text table."""
         text = _lib.ctypes.c_void_p()
         self._call(_lib.lib.mixup_client_stats, 1 if json else 0, text)
@@ -536,7 +560,7 @@ class Client:
 
     # -------------------------------------------------------------- lifetime
 
-    def close(self):
+    def close(self) -> None:
         """Close the stream and the connection. Batches already received
         stay valid. Closing twice is harmless."""
         with self._lock:

@@ -10,6 +10,8 @@ server.name (so that several run side by side), and its own session, so
 that Ctrl-C in the terminal reaches the Python program only and the
 program stops the daemon in order.
 """
+from __future__ import annotations
+
 import itertools
 import os
 import shutil
@@ -17,6 +19,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -91,20 +94,59 @@ class Daemon:
             raise
 
     @classmethod
-    def from_arrays(cls, images, labels, settings=None, **kwargs):
-        """A daemon serving numpy arrays: images uint8 or float32 [N, H, W,
-        C], labels integer [N]. They are written as .npy files into the
-        daemon's directory."""
+    def from_arrays(cls, images: Any, labels: Any,
+                    settings: Optional[Dict[str, Any]] = None,
+                    **kwargs: Any) -> "Daemon":
+        """A daemon serving numpy arrays, for scripts and notebooks.
+
+        images: uint8 or float32 [N, H, W] or [N, H, W, C] (float64 is
+            converted to float32, with a ValueError if a value does not
+            fit; other dtypes are refused, saying which to convert to);
+        labels: integer class numbers [N];
+        settings, **kwargs: as for Daemon (e.g. {"batch.size": 64}).
+
+        The arrays are written as .npy files into the daemon's directory
+        (the daemon reads and copies them into shared memory), removed
+        with it by cleanup() or the with block; if the daemon does not
+        start, they are removed before the error is raised.
+        """
+        images = np.asarray(images)
+        if images.dtype == np.float64:
+            with np.errstate(over="ignore"):
+                f32 = images.astype(np.float32)
+            if not np.isfinite(f32).all() and np.isfinite(images).all():
+                raise ValueError("images: float64 values beyond float32's "
+                                 "range; scale them first")
+            images = f32
+        elif images.dtype not in (np.uint8, np.float32):
+            raise ValueError(f"images must be uint8 or float32 (float64 is "
+                             f"converted), got {images.dtype}: convert with "
+                             f"images.astype(np.float32)")
+        labels = np.asarray(labels)
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be integer class numbers, got "
+                             f"{labels.dtype}")
         own = kwargs.get("workdir") is None
         workdir = kwargs.pop("workdir", None) or \
             tempfile.mkdtemp(prefix="mixupd-py-")
-        np.save(os.path.join(workdir, "images.npy"), images)
-        np.save(os.path.join(workdir, "labels.npy"), labels)
-        s = {"dataset.format": "npy",
-             "dataset.images": os.path.join(workdir, "images.npy"),
-             "dataset.labels": os.path.join(workdir, "labels.npy")}
-        s.update(settings or {})
-        d = cls(s, workdir=workdir, **kwargs)
+        try:
+            np.save(os.path.join(workdir, "images.npy"), images)
+            np.save(os.path.join(workdir, "labels.npy"), labels)
+            s = {"dataset.format": "npy",
+                 "dataset.images": os.path.join(workdir, "images.npy"),
+                 "dataset.labels": os.path.join(workdir, "labels.npy")}
+            s.update(settings or {})
+            d = cls(s, workdir=workdir, **kwargs)
+        except BaseException:
+            if own:
+                shutil.rmtree(workdir, ignore_errors=True)
+            else:
+                for f in ("images.npy", "labels.npy", "mixupd.log"):
+                    try:
+                        os.unlink(os.path.join(workdir, f))
+                    except FileNotFoundError:
+                        pass
+            raise
         d._own_dir = own
         return d
 

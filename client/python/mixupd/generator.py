@@ -20,7 +20,8 @@ instead of training on something else.
 import math
 import operator
 
-from .client import Client, Position, check_position, daemon_info
+from .client import (DEFAULT_TIMEOUT, Client, Position, check_position,
+                     daemon_info)
 
 
 def _check_daemon(info, batch_size, alpha):
@@ -52,8 +53,8 @@ class MixupGenerator:
         self.client_args = client_args
         a = Client._check_args(endpoint, **client_args)
         # Asked without opening a stream (which would join a job).
-        self.info = daemon_info(endpoint, client_args.get("connect_timeout",
-                                                          5.0))
+        self.info = daemon_info(
+            endpoint, client_args.get("connect_timeout", DEFAULT_TIMEOUT))
         _check_daemon(self.info, batch_size, alpha)
         self.steps_per_epoch = self.info.batches_per_epoch // (a["world"]
                                                                or 1)

@@ -18,17 +18,29 @@ exception: there each batch of the job goes to exactly one worker).
 Epochs: each iteration yields the rest of the current epoch of the stream
 and the next one goes on with the next epoch, so a run resumed with
 start=(epoch, batch) finishes that epoch first. set_epoch(e) chooses the
-epoch the next iteration yields, as DistributedSampler.set_epoch does; call
-it every epoch when a DataLoader worker process (num_workers=1 without
-persistent_workers) iterates a fresh copy of the dataset each time.
+epoch the next iteration yields, as DistributedSampler.set_epoch does.
+The epoch lives in a shared-memory value, so a DataLoader worker process
+(num_workers=1, which iterates a fresh copy of the dataset each epoch)
+advances it for the parent: epochs go on the same with num_workers 0 and 1.
+
+x is channels-first ([B, C, H, W], what nn.Conv2d wants) unless
+channels_first=False or None (the daemon's layout). A DataLoader that would
+batch the batches again (batch_size not None, its default is 1) is refused:
+use DataLoader(ds, batch_size=None).
 """
+from __future__ import annotations
+
+import multiprocessing
 import os
+import sys
+from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.utils.data
 
-from .client import Client, Position, check_position, daemon_info
+from .client import (DEFAULT_TIMEOUT, Client, Position, check_position,
+                     daemon_info)
 
 __all__ = ["MixupDataset", "distributed_rank_world", "tensors"]
 
@@ -74,13 +86,30 @@ def distributed_rank_world():
     return rank, world
 
 
+def _rebatching_loader() -> bool:
+    """Whether the DataLoader calling iter() on the dataset would collate
+    several of our batches into one (batch_size not None: its fetcher has
+    auto_collation). torch does not tell a dataset
+    about its loader: the caller's frame is looked at, and any other
+    caller (or another torch version) is let through."""
+    try:
+        from torch.utils.data._utils.fetch import _IterableDatasetFetcher
+        frame = sys._getframe(2)
+    except (ImportError, ValueError):
+        return False
+    fetcher = frame.f_locals.get("self")
+    return isinstance(fetcher, _IterableDatasetFetcher) and \
+        bool(getattr(fetcher, "auto_collation", False))
+
+
 class MixupDataset(torch.utils.data.IterableDataset):
-    """MixupDataset(endpoint, job=None, mode=None, seed=0, rank=None,
-    world=None, start=None, channels_first=None, **client_args)
+    """MixupDataset(endpoint=None, job=None, mode=None, seed=0, rank=None,
+    world=None, start=None, channels_first=True, **client_args)
 
     Yields (x, y) tensors as tensors() makes them: with the daemon's
-    default output, x float32 [B, H, W, C] (channels_first=True: the
-    [B, C, H, W] view convolutions want) and y float32 [B, K].
+    default output, x float32 [B, C, H, W] (the view convolutions want;
+    channels_first=False gives [B, H, W, C], None the daemon's layout) and
+    y float32 [B, K]. endpoint None is mixupctl's default.
 
     mode: None picks "sharded" when job is given, else "independent".
     In sharded mode rank and world default to distributed_rank_world(), so
@@ -89,9 +118,12 @@ class MixupDataset(torch.utils.data.IterableDataset):
     contract). client_args go to mixupd.Client (timeout, prefetch, ...).
     """
 
-    def __init__(self, endpoint, job=None, mode=None, seed=0, rank=None,
-                 world=None, start=None, channels_first=None,
-                 **client_args):
+    def __init__(self, endpoint: Any = None, job: Optional[str] = None,
+                 mode: Optional[str] = None, seed: int = 0,
+                 rank: Optional[int] = None, world: Optional[int] = None,
+                 start: Optional[Tuple[int, int]] = None,
+                 channels_first: Optional[bool] = True,
+                 **client_args: Any) -> None:
         super().__init__()
         auto_rank, auto_world = distributed_rank_world() \
             if mode in (None, "sharded") else (0, 1)
@@ -116,7 +148,9 @@ class MixupDataset(torch.utils.data.IterableDataset):
         # without opening a stream (that happens where it is iterated).
         Client._check_args(endpoint, **self._args)
         self.mode, self.rank, self.world = mode, rank, world
-        self._epoch = self._start.epoch
+        # Shared with DataLoader worker processes (inherited when they
+        # start), so that the epoch a worker finished counts here too.
+        self._shared_epoch = multiprocessing.RawValue("Q", self._start.epoch)
         self._client = None
         self._pending = None  # shared mode: first batch of the next epoch
         self._bpe = None      # the daemon's batches per epoch, once asked
@@ -127,18 +161,26 @@ class MixupDataset(torch.utils.data.IterableDataset):
         """Batches of one epoch of this stream (sharded: the rank's share)."""
         if self._bpe is None:
             self._bpe = daemon_info(self.endpoint,
-                                    self._args.get("connect_timeout", 5.0)
+                                    self._args.get("connect_timeout", DEFAULT_TIMEOUT)
                                     ).batches_per_epoch
         return self._bpe // self.world if self.mode == "sharded" \
             else self._bpe
 
-    def set_epoch(self, epoch):
+    @property
+    def _epoch(self) -> int:
+        return int(self._shared_epoch.value)
+
+    @_epoch.setter
+    def _epoch(self, epoch: int) -> None:
+        self._shared_epoch.value = epoch
+
+    def set_epoch(self, epoch: int) -> None:
         """The epoch the next iteration yields (from its first batch).
         A shared stream goes where its job is and ignores it."""
         self._epoch = check_position((epoch, 0), "epoch").epoch
 
     @property
-    def epoch(self):
+    def epoch(self) -> int:
         return self._epoch
 
     @property
@@ -188,7 +230,17 @@ class MixupDataset(torch.utils.data.IterableDataset):
     def _tensors(self, b):
         return tensors(b, self.channels_first)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tuple[torch.Tensor, Any]]:
+        if _rebatching_loader():
+            raise RuntimeError(
+                "mixupd.torch.MixupDataset yields whole batches, and this "
+                "DataLoader's batch_size (not None; 1 by default) would "
+                "stack them into batches of batches: use DataLoader("
+                "dataset, batch_size=None) (the batch size is the daemon's "
+                "batch.size)")
+        return self._iterate()
+
+    def _iterate(self):
         # A generator: nothing happens (no connection is made) until the
         # first batch is asked for, in the process that asks.
         self._refuse_duplicating_workers()
