@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lend.h"
 #include "mixup.h"
 #include "proto.h"
 
@@ -46,6 +47,11 @@ struct mixup_client {
     mixup_stream_options opts; /* as opened, to reopen after a failover */
     char job[MXP_JOB_MAX + 1];
     uint64_t reopens;
+    mixup_transport transport;  /* asked for at connect */
+    cl_ring *ring;              /* mapped: batches are lent, not copied */
+    char no_ring[256];          /* why not, when the daemon offered it */
+    uint8_t next_req[MXP_HEADER_SIZE + MXP_NEXT_FIXED + 8 * MXP_RELEASE_MAX];
+    int next_len;               /* the NEXT in flight, resent as it was */
     char err[MXP_ERRMSG_MAX + 256];
 };
 
@@ -64,7 +70,8 @@ static int set_error(mixup_client *c, int code, const char *fmt, ...)
 
 MIXUP_API void mixup_client_options_init(mixup_client_options *opts)
 {
-    opts->timeout_ms = CLIENT_DEFAULT_TIMEOUT_MS;
+    *opts = (mixup_client_options){.timeout_ms = CLIENT_DEFAULT_TIMEOUT_MS,
+                                   .transport = MIXUP_TRANSPORT_AUTO};
 }
 
 MIXUP_API void mixup_stream_options_init(mixup_stream_options *opts)
@@ -168,12 +175,14 @@ MIXUP_API int mixup_client_connect(mixup_client **out,
     if (!out || !endpoints || n_endpoints == 0)
         return MIXUP_EINVAL;
     *out = NULL;
-    if (opts && opts->timeout_ms < -1)
+    if (opts && (opts->timeout_ms < -1 ||
+                 (unsigned)opts->transport > MIXUP_TRANSPORT_SOCKET))
         return MIXUP_EINVAL;
     mixup_client *c = calloc(1, sizeof *c);
     if (!c)
         return MIXUP_ENOMEM;
     c->timeout_ms = opts ? opts->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
+    c->transport = opts ? opts->transport : MIXUP_TRANSPORT_AUTO;
     c->next_request_id = first_request_id();
     c->sock = -1;
     int rc = check_ipc_endpoint(c, endpoints, n_endpoints);
@@ -277,6 +286,24 @@ MIXUP_API int mixup_client_info(mixup_client *c, mixup_info *info)
     return 0;
 }
 
+/* Zero copy when the daemon offers its ring, the client did not ask for
+ * the socket, and the ring can be mapped here (same host, permission). */
+static void use_ring(mixup_client *c, const mxp_open_rep *rep)
+{
+    c->no_ring[0] = 0;
+    if (c->ring && cl_ring_is(c->ring, rep))
+        return;
+    cl_ring_unref(c->ring);
+    c->ring = NULL;
+    if (!rep->ring_name[0])
+        snprintf(c->no_ring, sizeof c->no_ring,
+                 "the daemon does not lend batches (server.shm_delivery = off)");
+    else if (c->transport == MIXUP_TRANSPORT_SOCKET)
+        snprintf(c->no_ring, sizeof c->no_ring, "the socket was asked for");
+    else
+        cl_ring_map(&c->ring, rep, c->no_ring, sizeof c->no_ring);
+}
+
 MIXUP_API int mixup_stream_open(mixup_client *c,
                                 const mixup_stream_options *opts)
 {
@@ -346,6 +373,7 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
     c->world = opts->mode == MIXUP_MODE_SHARDED ? opts->world : 1;
     c->has_position = 0;
     c->retry_next = 0;
+    use_ring(c, &rep.u.open);
     nn_freemsg(msg);
     return 0;
 }
@@ -414,15 +442,14 @@ static int make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
     size_t y_bytes = L->y ? B * b->shape.classes * 4 : 0;
     size_t aug_bytes = L->aug_count * sizeof(mixup_aug);
     /* Room for the worst case: every array copied. */
-    size_t head = (sizeof(mixup_batch) + 15) & ~(size_t)15;
+    size_t head = (sizeof(cl_batch) + 15) & ~(size_t)15;
     size_t spare_bytes = 16 * 9 + B * 28 + aug_bytes;
     if (((uintptr_t)base & 3u) != 0)
         spare_bytes += x_bytes + y_bytes;
     uint8_t *mem = malloc(head + spare_bytes);
-    if (!mem) {
-        nn_freemsg(msg);
+    if (!mem)
         return set_error(c, MIXUP_ENOMEM, "out of memory for a batch");
-    }
+    memset(mem, 0, head); /* the cl_batch around the public part */
     mixup_batch *batch = (mixup_batch *)(void *)mem;
     uint8_t *spare = mem + head;
     *batch = (mixup_batch){
@@ -471,6 +498,8 @@ static int reopen(mixup_client *c)
     uint64_t e = c->pos_epoch, k = c->pos_batch;
     if (had && mixup_client_resume_position(c, &o.start_epoch, &o.start_batch) < 0)
         return MIXUP_ENOSTREAM;
+    if (c->ring) /* the old stream's slots are not ours anymore */
+        cl_ring_detach_all(c->ring);
     c->has_stream = 0;
     int rc = mixup_stream_open(c, &o);
     if (rc < 0)
@@ -502,30 +531,92 @@ MIXUP_API int mixup_next(mixup_client *c, mixup_batch **out)
 }
 
 /* One NEXT request and its reply. */
+/* A NEXT carrying the releases queued since the last one; a retry sends
+ * the same bytes again (the daemon knows the request id and skips the
+ * releases it already made). */
+static void encode_next(mixup_client *c, uint64_t id)
+{
+    uint32_t slots[MXP_RELEASE_MAX], gens[MXP_RELEASE_MAX];
+    uint32_t n = c->ring ? cl_ring_take_releases(c->ring, slots, gens,
+                                                 MXP_RELEASE_MAX)
+                         : 0;
+    c->next_len = mxp_encode_next_req(c->next_req, sizeof c->next_req, id,
+                                      c->stream_id,
+                                      c->ring ? MXP_NEXT_REF : 0, slots, gens,
+                                      n);
+}
+
+/* A batch lent in the daemon's ring: its arrays are read in place. */
+static int make_lent_batch(mixup_client *c, const mxp_reply *ref_rep,
+                           mixup_batch **out)
+{
+    const mxp_batch_ref *ref = &ref_rep->u.ref;
+    char err[256];
+    const uint8_t *slot = NULL;
+    mxp_reply rep;
+    int rc = c->ring ? cl_ring_locate(c->ring, ref, &slot, err, sizeof err)
+                     : MIXUP_EPROTO;
+    if (!c->ring)
+        snprintf(err, sizeof err, "a reference to the ring, which this "
+                 "client has not mapped");
+    if (rc == 0 &&
+        (rc = mxp_reply_decode(slot, ref->size, NULL, &rep, err, sizeof err)) == 0 &&
+        (rep.hdr.type != MXP_BATCH_REP || rep.u.batch.stream_id != ref->stream_id ||
+         rep.u.batch.epoch != ref->epoch || rep.u.batch.index != ref->index)) {
+        snprintf(err, sizeof err, "slot %u does not hold batch %llu:%llu of "
+                 "stream %llx", ref->slot, (unsigned long long)ref->epoch,
+                 (unsigned long long)ref->index,
+                 (unsigned long long)ref->stream_id);
+        rc = MIXUP_EPROTO;
+    }
+    if (rc == 0)
+        rc = make_batch(c, (void *)slot, &rep, out);
+    if (rc < 0) {
+        if (c->ring && rc != MIXUP_ESTALE)
+            cl_ring_give_back(c->ring, ref->slot, ref->generation);
+        return rc == MIXUP_ENOMEM ? rc
+                                  : set_error(c, rc, "batch reference: %s", err);
+    }
+    cl_ring_hold(c->ring, (cl_batch *)(void *)*out, ref);
+    return 0;
+}
+
+/* One NEXT request and its reply. */
 static int next_once(mixup_client *c, mixup_batch **out)
 {
     uint64_t id = c->retry_next ? c->retry_request_id : c->next_request_id++;
-    uint8_t req[MXP_HEADER_SIZE + MXP_NEXT_FIXED];
-    int len = mxp_encode_next_req(req, sizeof req, id, c->stream_id, 0, NULL,
-                                  NULL, 0);
+    if (!c->retry_next)
+        encode_next(c, id);
     void *msg;
     mxp_reply rep;
-    int rc = roundtrip(c, req, (size_t)len, id, &msg, &rep);
+    int rc = roundtrip(c, c->next_req, (size_t)c->next_len, id, &msg, &rep);
     if (rc == MIXUP_ETIMEDOUT || rc == MIXUP_EINTR) {
         c->retry_next = 1;
         c->retry_request_id = id;
         return rc;
     }
     c->retry_next = 0;
-    if (rc < 0 || (rc = expect_type(c, msg, &rep, MXP_BATCH_REP)) < 0)
+    if (rc < 0)
         return rc;
-    if (rep.u.batch.stream_id != c->stream_id) {
+    uint64_t stream_id = rep.hdr.type == MXP_BATCH_REF_REP
+                             ? rep.u.ref.stream_id
+                             : rep.u.batch.stream_id;
+    if (rep.hdr.type != MXP_BATCH_REF_REP &&
+        (rc = expect_type(c, msg, &rep, MXP_BATCH_REP)) < 0)
+        return rc;
+    if (stream_id != c->stream_id) {
         nn_freemsg(msg);
         return set_error(c, MIXUP_EPROTO, "batch of stream %llx, expected %llx",
-                         (unsigned long long)rep.u.batch.stream_id,
+                         (unsigned long long)stream_id,
                          (unsigned long long)c->stream_id);
     }
-    if ((rc = make_batch(c, msg, &rep, out)) < 0)
+    if (rep.hdr.type == MXP_BATCH_REF_REP) {
+        rc = make_lent_batch(c, &rep, out);
+        nn_freemsg(msg);
+    } else if ((rc = make_batch(c, msg, &rep, out)) < 0) {
+        nn_freemsg(msg);
+    }
+    if (rc < 0)
         return rc;
     c->has_position = 1;
     c->pos_epoch = (*out)->epoch;
@@ -537,8 +628,44 @@ MIXUP_API void mixup_batch_release(mixup_batch *batch)
 {
     if (!batch)
         return;
-    nn_freemsg(batch->message_);
-    free(batch);
+    cl_batch *b = (cl_batch *)(void *)batch;
+    if (b->ring) {
+        cl_ring_release(b);
+        free(b->own);
+    } else {
+        nn_freemsg(batch->message_);
+    }
+    free(b);
+}
+
+MIXUP_API int mixup_batch_keep(mixup_batch *batch)
+{
+    if (!batch)
+        return MIXUP_EINVAL;
+    cl_batch *b = (cl_batch *)(void *)batch;
+    return b->ring ? cl_ring_keep(b) : 0;
+}
+
+MIXUP_API int mixup_batch_lent(const mixup_batch *batch)
+{
+    return batch && ((const cl_batch *)(const void *)batch)->ring ? 1 : 0;
+}
+
+MIXUP_API int mixup_batch_check(const mixup_batch *batch)
+{
+    if (!batch)
+        return MIXUP_EINVAL;
+    return cl_batch_check((const cl_batch *)(const void *)batch);
+}
+
+MIXUP_API const char *mixup_client_transport(const mixup_client *c)
+{
+    return c && c->ring ? "shm" : "socket";
+}
+
+MIXUP_API const char *mixup_client_transport_note(const mixup_client *c)
+{
+    return c ? c->no_ring : "";
 }
 
 MIXUP_API int mixup_client_position(const mixup_client *c, uint64_t *epoch,
@@ -625,6 +752,8 @@ MIXUP_API int mixup_stream_close(mixup_client *c)
     int len = mxp_encode_close_req(req, sizeof req, id, c->stream_id);
     c->has_stream = 0;
     c->retry_next = 0;
+    if (c->ring) /* held batches keep their bytes: copies of their own */
+        cl_ring_detach_all(c->ring);
     void *msg;
     mxp_reply rep;
     int rc = roundtrip(c, req, (size_t)len, id, &msg, &rep);
@@ -645,6 +774,7 @@ MIXUP_API void mixup_client_close(mixup_client *c)
         apply_timeout(c->sock, t);
         mixup_stream_close(c); /* best effort: the daemon expires it anyway */
     }
+    cl_ring_unref(c->ring);
     nn_close(c->sock);
     free(c);
 }

@@ -22,8 +22,18 @@
  * mixup_client_error() gives the full message of the client's last
  * failure, including the daemon's own words when the daemon refused.
  *
- * Throughput: batches are large messages that nanomsg allocates and
- * mixup_batch_release() frees. With several receiving threads, glibc
+ * Zero copy: on the daemon's host, a client maps the daemon's ring of
+ * batch slots read-only and batches are read in place: mixup_next()
+ * receives a small reference, and the batch's arrays point into the
+ * slot, which stays the client's until mixup_batch_release() (the release
+ * travels with the next request). A client holds at most the daemon's
+ * server.max_held batches at once: one more is MIXUP_EHELD. Elsewhere (or
+ * with MIXUP_TRANSPORT_SOCKET, or a daemon with server.shm_delivery =
+ * off) the bytes come through the socket; both give the same bytes.
+ *
+ * Throughput on the socket path: batches are large messages that nanomsg
+ * allocates and mixup_batch_release() frees. With several receiving
+ * threads, glibc
  * returns that memory to the kernel after every batch and page-faults it
  * back for the next (measured: half the throughput with two clients in
  * one process). A process that receives batches in several threads should
@@ -31,10 +41,13 @@
  * (or MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824 in the
  * environment). The library does not change the process's allocator.
  *
- * A mixup_client is used from one thread at a time. Batches are
- * independent of the client that received them: they stay valid after
- * further mixup_next() calls and after mixup_client_close(), until
- * mixup_batch_release().
+ * A mixup_client is used from one thread at a time; a batch may be
+ * released from any thread. Batches stay valid after further mixup_next()
+ * calls and after mixup_client_close(), until mixup_batch_release(): a
+ * lent batch still held when its stream ends (mixup_stream_close(),
+ * mixup_client_close(), a stream reopened on another daemon) gets a
+ * private copy of its bytes at the same address first, so its pointers
+ * and anything made from them stay valid.
  *
  * The bytes of batch (epoch, index) are a pure function of the daemon's
  * dataset and pipeline settings and of the stream's seed; see DESIGN.md.
@@ -107,9 +120,17 @@ typedef struct mixup_info {
 #define MIXUP_DEFAULT_ENDPOINT "ipc:///tmp/mixupd.ipc"           /* mixupd's own */
 #define MIXUP_SERVICE_ENDPOINT "ipc:///run/mixupd/mixupd.ipc"    /* the unit's */
 
+/** How batches travel (mixup_client_options.transport). */
+typedef enum mixup_transport {
+    MIXUP_TRANSPORT_AUTO = 0,   /* in place when the daemon's ring can be
+                                   mapped (same host), else the socket */
+    MIXUP_TRANSPORT_SOCKET = 1, /* always copied through the socket */
+} mixup_transport;
+
 /** Options of mixup_client_connect(). Start from mixup_client_options_init(). */
 typedef struct mixup_client_options {
     int timeout_ms; /* per request: send and receive; -1 waits forever */
+    mixup_transport transport;
 } mixup_client_options;
 
 /** Options of mixup_stream_open(). Start from mixup_stream_options_init(). */
@@ -127,10 +148,11 @@ typedef struct mixup_stream_options {
 } mixup_stream_options;
 
 /**
- * A received batch, valid until mixup_batch_release(). x, y and lam point
- * into the received message (no copy); index1 and index2 may be small
- * aligned copies (nanomsg delivers messages 4-byte aligned). Row j of
- * every per-sample array
+ * A received batch, valid until mixup_batch_release(). x, y, lam and the
+ * index arrays point into the daemon's ring slot (zero copy) or into the
+ * received message (socket; there index1 and index2 may be small aligned
+ * copies: nanomsg delivers messages 4-byte aligned). aug is always a
+ * decoded copy. Row j of every per-sample array
  * describes sample j: x[j] = lam[j]*D[index1[j]] + (1-lam[j])*D[index2[j]].
  */
 typedef struct mixup_batch {
@@ -155,7 +177,7 @@ typedef struct mixup_batch {
     const int32_t *label2;  /* [B] with labels = pairs, else NULL */
     const mixup_aug *aug;   /* [B * aug_per_sample], or NULL */
     uint32_t aug_per_sample; /* 0, 1, or 2 (augmented before mixing) */
-    void *message_;        /* private: the received message */
+    void *message_;        /* private: the batch's message (read only) */
     size_t message_size_;  /* private */
 } mixup_batch;
 
@@ -249,9 +271,50 @@ MIXUP_API int mixup_stream_open(mixup_client *client,
 MIXUP_API int mixup_next(mixup_client *client, mixup_batch **out);
 
 /**
- * mixup_batch_release() - free a batch and its message. NULL is a no-op.
+ * mixup_batch_release() - free a batch and its message, or give its ring
+ * slot back (with the client's next request). Any thread. NULL is a no-op.
  */
 MIXUP_API void mixup_batch_release(mixup_batch *batch);
+
+/**
+ * mixup_batch_keep() - make a batch independent of the daemon's ring: a
+ * lent batch is copied into memory of its own (its array pointers move:
+ * read them from the struct again) and its slot goes back with the next
+ * request. For a program that keeps more batches than server.max_held;
+ * a batch that came through the socket is left as it is.
+ * Return: 0, MIXUP_ENOMEM (the batch stays lent), MIXUP_EINVAL for NULL.
+ */
+MIXUP_API int mixup_batch_keep(mixup_batch *batch);
+
+/**
+ * mixup_batch_lent() - does the batch read the daemon's ring in place?
+ * Its memory is then read-only (a write is a segmentation fault).
+ * Return: 1 if so, 0 if its bytes are the library's (socket) or NULL.
+ */
+MIXUP_API int mixup_batch_lent(const mixup_batch *batch);
+
+/**
+ * mixup_batch_check() - are a batch's bytes still those it was received
+ * with? A lent batch's slot is only reused after its release, or after
+ * its stream expired on the daemon (server.stream_timeout) — then this
+ * says so instead of the arrays silently changing.
+ * Return: 0; MIXUP_ESTALE when the slot was reused; MIXUP_EINVAL for NULL.
+ */
+MIXUP_API int mixup_batch_check(const mixup_batch *batch);
+
+/**
+ * mixup_client_transport() - how the current stream's batches arrive:
+ * "shm" (read in place in the daemon's ring) or "socket" (copied).
+ * Return: a static string.
+ */
+MIXUP_API const char *mixup_client_transport(const mixup_client *client);
+
+/**
+ * mixup_client_transport_note() - why the stream uses the socket although
+ * the transport is MIXUP_TRANSPORT_AUTO (e.g. "cannot open the daemon's
+ * ring /mixupd...: Permission denied"); "" otherwise.
+ */
+MIXUP_API const char *mixup_client_transport_note(const mixup_client *client);
 
 /**
  * mixup_client_position() - where the stream is.

@@ -119,9 +119,9 @@ static const cfg_option options[] = {
     {FIELD("server", "max_held", CFG_UINT32, max_held), .def = "4",
      .min = 1, .max = 256, /* 256 releases fit a NEXT of max_request */
      .help = "Batches one zero-copy client may hold (read in place) at "
-             "once; asking for more is an error (MIXUP_EHELD). At most "
-             "ring_slots - 1 is used, so one client never holds the whole "
-             "ring."},
+             "once; asking for more is an error (MIXUP_EHELD). Lent slots "
+             "of all clients together stay below ring_slots (past that, "
+             "batches are copied), so clients never wait on each other."},
     {FIELD("server", "max_copy_bytes", CFG_UINT64, max_copy_bytes),
      .def = "268435456", .min = 1, .max = UINT64_MAX / 2,
      .help = "Bytes of batches copied to sockets and not yet known to have "

@@ -539,8 +539,7 @@ static int start_compute(srv_server *srv, const cfg_config *cfg,
     if ((rc = ring_init(&srv->ring, &rc_cfg, err, errlen)) < 0)
         return rc;
     srv->lend = cfg->shm_delivery == 0;
-    srv->max_held = cfg->max_held < cfg->ring_slots ? cfg->max_held
-                                                    : cfg->ring_slots - 1;
+    srv->max_held = cfg->max_held;
     str_limits lim = {
         .max_streams = cfg->max_streams,
         .prefetch = cfg->prefetch,

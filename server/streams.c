@@ -34,11 +34,21 @@ static void copy_arrived(str_table *t, str_stream *s)
     s->copy_bytes = 0;
 }
 
-static int can_deliver(const str_table *t, const str_stream *s)
+enum { BY_NONE = -1, BY_COPY = 0, BY_LOAN = 1 };
+
+/* How @s's waiting request can take a batch now. A loan needs the
+ * client to hold fewer than max_held and the ring to keep at least one
+ * slot that is not lent: otherwise clients that hold slots while they ask
+ * for more could take the whole ring and wait on each other forever. Then
+ * the batch is copied instead (the client reads the same bytes). */
+static int delivery_mode(const str_table *t, const str_stream *s)
 {
-    if (s->want_ref)
-        return s->n_held < t->lim.max_held;
-    return t->copy_bytes + t->ring->msg_size <= t->lim.max_copy_bytes;
+    if (s->want_ref && s->n_held < t->lim.max_held &&
+        ring_count(t->ring, RING_LENT) + 1 < t->ring->n)
+        return BY_LOAN;
+    if (t->copy_bytes + t->ring->msg_size <= t->lim.max_copy_bytes)
+        return BY_COPY;
+    return BY_NONE;
 }
 
 static void note_blocked(str_table *t)
@@ -48,7 +58,7 @@ static void note_blocked(str_table *t)
 }
 
 /* The slot's batch goes to @s's waiting request: lent or copied. */
-static void deliver(str_table *t, str_stream *s, ring_slot *slot)
+static void deliver(str_table *t, str_stream *s, ring_slot *slot, int mode)
 {
     sch_work *w = sch_work_of(t, slot);
     uint64_t epoch = w->epoch, k = w->k;
@@ -57,7 +67,7 @@ static void deliver(str_table *t, str_stream *s, ring_slot *slot)
     size_t size = t->ring->msg_size;
     mxp_set_request_id(slot->data, s->wait_req);
     mxp_set_batch_stream_id(slot->data, s->id);
-    if (s->want_ref) {
+    if (mode == BY_LOAN) {
         ring_lend(t->ring, slot);
         s->held[s->n_held++] = slot;
         s->last_lent = slot->index;
@@ -115,7 +125,8 @@ static void stream_try_deliver(str_table *t, str_stream *s)
         return;
     if (!slot && !(slot = sch_queue_peek_ready(&s->prod)))
         return;
-    if (!can_deliver(t, s)) {
+    int mode = delivery_mode(t, s);
+    if (mode == BY_NONE) {
         note_blocked(t);
         return;
     }
@@ -125,7 +136,7 @@ static void stream_try_deliver(str_table *t, str_stream *s)
     } else {
         sch_queue_pop(&s->prod);
     }
-    deliver(t, s, slot);
+    deliver(t, s, slot, mode);
 }
 
 /* Hand the job's batches to its waiting members, first come first served:
@@ -147,10 +158,11 @@ void str_job_dispatch(str_table *t, str_job *job)
             ring_slot *slot = sch_queue_peek_ready(&job->prod);
             if (!slot)
                 return;
-            if (can_deliver(t, s)) {
+            int mode = delivery_mode(t, s);
+            if (mode != BY_NONE) {
                 sch_queue_pop(&job->prod);
                 job_wait_remove(job, s);
-                deliver(t, s, slot);
+                deliver(t, s, slot, mode);
             } else {
                 note_blocked(t);
             }
@@ -499,11 +511,15 @@ static int held_at(const str_stream *s, uint32_t index, uint32_t generation)
     return -1;
 }
 
-/* Check every release first, so that a bad one changes nothing. */
+/* Check every release first, so that a bad one changes nothing. A
+ * request sent again (after a timeout, or by REQ on a new connection)
+ * names releases that its first copy already made: those are skipped. */
 static int apply_releases(str_table *t, str_stream *s, const mxp_next_req *req,
-                          char *err, size_t errlen)
+                          uint64_t request_id, char *err, size_t errlen)
 {
-    for (uint32_t i = 0; i < req->n_release; i++) {
+    int again = (s->waiting && request_id == s->wait_req) ||
+                (s->answered && request_id == s->last_req);
+    for (uint32_t i = 0; i < req->n_release && !again; i++) {
         uint32_t index, gen;
         mxp_next_release_at(req, i, &index, &gen);
         if (held_at(s, index, gen) < 0)
@@ -548,7 +564,7 @@ int str_next(str_table *t, const mxp_next_req *req, uint64_t request_id,
                    "stream %llx is not open here (closed, expired after "
                    "server.stream_timeout, or opened on another daemon)",
                    (unsigned long long)req->stream_id);
-    int rc = apply_releases(t, s, req, err, errlen);
+    int rc = apply_releases(t, s, req, request_id, err, errlen);
     if (rc < 0)
         return rc;
     s->last_active_ms = now_ms;

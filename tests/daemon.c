@@ -211,8 +211,9 @@ void *pull(void *arg)
         snprintf(p->error, sizeof p->error, "%s", mixup_client_error(c));
         p->failures++;
     }
+    /* Kept for checking after the fact: more than server.max_held. */
     for (int i = 0; i < p->batches && !p->failures; i++)
-        if (mixup_next(c, &p->got[i]) < 0) {
+        if (mixup_next(c, &p->got[i]) < 0 || mixup_batch_keep(p->got[i]) < 0) {
             snprintf(p->error, sizeof p->error, "%s", mixup_client_error(c));
             p->failures++;
         }

@@ -193,7 +193,7 @@ Test(e2e, library_errors_carry_the_daemons_words, .timeout = 60)
     cr_assert_eq(e, 0u);
     cr_assert_eq(k, (uint64_t)BPE - 1);
     mixup_batch *b2;
-    cr_assert_eq(mixup_next(c, &b2), 0); /* crosses into epoch 1 */
+    cr_assert_eq(mixup_next(c, &b2), 0, "%s", mixup_client_error(c)); /* crosses into epoch 1 */
     cr_assert_eq(b2->epoch, 1u);
     cr_assert_eq(b2->index, 0u);
     mixup_info info;
