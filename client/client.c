@@ -648,7 +648,8 @@ MIXUP_API int mixup_batch_keep(mixup_batch *batch)
 
 MIXUP_API int mixup_batch_lent(const mixup_batch *batch)
 {
-    return batch && ((const cl_batch *)(const void *)batch)->ring ? 1 : 0;
+    const cl_batch *b = (const cl_batch *)(const void *)batch;
+    return b && b->ring && !b->own ? 1 : 0;
 }
 
 MIXUP_API int mixup_batch_check(const mixup_batch *batch)

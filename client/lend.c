@@ -204,27 +204,35 @@ static void repoint(mixup_batch *b, const uint8_t *from, size_t size,
     }
 }
 
-/* Copy held @b into memory of its own (r->mu held). */
-static int detach_one(cl_ring *r, cl_batch *b)
+/* Copy @b's bytes into memory of its own and point it there (r->mu held;
+ * @b held, or already detached in place). */
+static int copy_out(cl_ring *r, cl_batch *b)
 {
-    unlink_held(r, b);
-    b->detached = 1;
     const uint8_t *from = r->base + r->head.data_offset +
                           (size_t)b->slot * r->head.slot_size;
     size_t size = b->pub.message_size_;
     uint8_t *copy = aligned_alloc(64, (size + 63) & ~(size_t)63);
-    if (!copy) {
-        b->generation = 0; /* left pointing at the slot: stale soon */
+    if (!copy)
         return MIXUP_ENOMEM;
-    }
     memcpy(copy, from, size);
     /* Copied before the daemon could reuse the slot? */
-    if (mxp_ring_gen_load(r->base, b->slot) != b->generation)
+    if (!b->detached && mxp_ring_gen_load(r->base, b->slot) != b->generation)
         b->generation = 0; /* cl_batch_check() says stale */
     repoint(&b->pub, from, size, copy);
     b->pub.message_ = copy;
     b->own = copy;
     return 0;
+}
+
+/* Copy held @b into memory of its own (r->mu held). */
+static int detach_one(cl_ring *r, cl_batch *b)
+{
+    int rc = copy_out(r, b);
+    unlink_held(r, b);
+    b->detached = 1;
+    if (rc < 0)
+        b->generation = 0; /* left pointing at the slot: stale soon */
+    return rc;
 }
 
 /* Turn held @b's slot, in this mapping, into private memory holding the
@@ -276,19 +284,16 @@ int cl_ring_keep(cl_batch *b)
     cl_ring *r = b->ring;
     pthread_mutex_lock(&r->mu);
     int rc = 0;
-    if (!b->detached) {
-        uint32_t slot = b->slot, gen = b->generation;
-        rc = detach_one(r, b);
-        if (rc == 0)
-            queue_release(r, slot, gen);
-        else
-            b->detached = 0; /* still held: relink */
-        if (rc < 0) {
-            b->next = r->held;
-            if (r->held)
-                r->held->prev = b;
-            r->held = b;
-            r->n_held++;
+    if (b->own) {
+        /* kept already */
+    } else if (b->detached) {
+        rc = copy_out(r, b); /* its private copy in the ring's place */
+    } else {
+        uint32_t generation = b->generation; /* as lent: what to release */
+        if ((rc = copy_out(r, b)) == 0) {
+            unlink_held(r, b);
+            b->detached = 1;
+            queue_release(r, b->slot, generation);
         }
     }
     pthread_mutex_unlock(&r->mu);

@@ -287,9 +287,10 @@ MIXUP_API void mixup_batch_release(mixup_batch *batch);
 MIXUP_API int mixup_batch_keep(mixup_batch *batch);
 
 /**
- * mixup_batch_lent() - does the batch read the daemon's ring in place?
- * Its memory is then read-only (a write is a segmentation fault).
- * Return: 1 if so, 0 if its bytes are the library's (socket) or NULL.
+ * mixup_batch_lent() - was the batch lent from the daemon's ring (and not
+ * kept since)? Its memory is then read-only (a write is a segmentation
+ * fault), also after its stream ended.
+ * Return: 1 if so, 0 if its bytes are the library's (socket, kept) or NULL.
  */
 MIXUP_API int mixup_batch_lent(const mixup_batch *batch);
 

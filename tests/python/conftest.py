@@ -39,7 +39,9 @@ def make_data():
 def start_daemon(**settings):
     images, labels = make_data()
     s = {"batch.size": B, "batch.alpha": ALPHA, "dataset.classes": K,
-         "server.workers": 2, "server.ring_slots": 16, "server.prefetch": 4}
+         "server.workers": 2, "server.ring_slots": 16, "server.prefetch": 4,
+         # Tests keep up to 6 zero-copy batches to compare them.
+         "server.max_held": 8}
     s.update({k.replace("__", "."): v for k, v in settings.items()})
     return mixupd.Daemon.from_arrays(images, labels, s)
 

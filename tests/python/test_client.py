@@ -14,6 +14,13 @@ def take(client, n):
     return [client.next() for _ in range(n)]
 
 
+def skip(client, n):
+    """Read n batches without keeping them (a client holds at most
+    server.max_held batches read in place)."""
+    for _ in range(n):
+        client.next()
+
+
 def test_info_describes_the_daemon(daemon):
     with mixupd.Client(daemon.endpoint) as c:
         i = c.info
@@ -49,14 +56,24 @@ def test_start_position_crosses_epochs_like_mixupctl(daemon, tmp_path):
     assert_same_bytes(stack(got), want)
 
 
-def test_arrays_are_views_on_the_message(daemon):
-    with mixupd.Client(daemon.endpoint, seed=1) as c:
+@pytest.mark.parametrize("zero_copy", [True, False])
+def test_arrays_are_views_on_the_message(daemon, zero_copy):
+    with mixupd.Client(daemon.endpoint, seed=1, zero_copy=zero_copy) as c:
+        assert c.transport == ("shm" if zero_copy else "socket"), \
+            c.transport_note
         b = c.next()
+    assert b.lent == zero_copy
     for a in (b.x, b.y, b.index1, b.index2, b.lam):
         assert not a.flags.owndata and a.base is not None
-        assert a.flags.writeable
+        # The daemon's ring is mapped read-only: numpy refuses writes.
+        assert a.flags.writeable == (not zero_copy)
     # x and y lie in one message: no copy was made of either.
     assert b.x.base._owner is b._message is b.y.base._owner
+    if zero_copy:
+        with pytest.raises(ValueError, match="read-only"):
+            b.x[0, 0, 0, 0] = 1.0
+        b.keep()                      # a copy of its own, writable
+        assert not b.lent and b.x.flags.writeable and b.valid()
 
 
 def test_arrays_stay_valid_after_more_batches_and_close(daemon):
@@ -68,7 +85,7 @@ def test_arrays_stay_valid_after_more_batches_and_close(daemon):
     saved = [a.copy() for a in (x, y, lam, i1)]
     msg = weakref.ref(first._message)
     del first
-    take(c, 3 * BPE)          # many more batches, over epoch boundaries
+    skip(c, 3 * BPE)          # many more batches, over epoch boundaries
     c.close()
     gc.collect()
     assert msg() is not None  # x, y, ... still refer to it
@@ -94,7 +111,7 @@ def test_dropped_batches_are_freed_at_once(daemon):
 
 def test_resume_from_a_saved_position(daemon):
     with mixupd.Client(daemon.endpoint, seed=5) as c:
-        take(c, BPE - 3)
+        skip(c, BPE - 3)
         saved = c.position            # what a checkpoint stores
         assert saved == (0, BPE - 3)
         ahead = take(c, 6)            # crosses into epoch 1

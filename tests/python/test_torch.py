@@ -201,7 +201,7 @@ def test_epochs_advance_the_same_with_0_and_1_workers(daemon, workers):
                                          num_workers=workers)
     firsts = []
     for _ in range(3):
-        xs = [x for x, _ in loader]
+        xs = [x.clone() for x, _ in loader]  # more than server.max_held
         firsts.append(xs[0].numpy().copy())
         assert len(xs) == (2 if not firsts[1:] else BPE)
     assert ds.epoch == 3

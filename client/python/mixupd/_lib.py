@@ -37,7 +37,7 @@ class Info(ctypes.Structure):
 
 
 class ClientOptions(ctypes.Structure):
-    _fields_ = [("timeout_ms", c_int)]
+    _fields_ = [("timeout_ms", c_int), ("transport", c_int)]
 
 
 class StreamOptions(ctypes.Structure):
@@ -87,6 +87,7 @@ MODE_INDEPENDENT, MODE_SHARDED, MODE_SHARED = 0, 1, 2
 DTYPE_FLOAT32, DTYPE_FLOAT16, DTYPE_BFLOAT16 = 1, 2, 3
 LAYOUT_NHWC, LAYOUT_NCHW = 0, 1
 MIX_NONE, MIX_MIXUP, MIX_CUTMIX = 0, 1, 2
+TRANSPORT_AUTO, TRANSPORT_SOCKET = 0, 1
 # MIXUP_DEFAULT_TIMEOUT_MS of mixup.h: every request's default wait, as in
 # libmixup and mixupctl (a test compares them).
 DEFAULT_TIMEOUT_MS = 30000
@@ -108,6 +109,11 @@ _SIGNATURES = {
     "mixup_stream_open": (c_int, [ClientP, ctypes.POINTER(StreamOptions)]),
     "mixup_next": (c_int, [ClientP, ctypes.POINTER(BatchP)]),
     "mixup_batch_release": (None, [BatchP]),
+    "mixup_batch_keep": (c_int, [BatchP]),
+    "mixup_batch_check": (c_int, [BatchP]),
+    "mixup_batch_lent": (c_int, [BatchP]),
+    "mixup_client_transport": (c_char_p, [ClientP]),
+    "mixup_client_transport_note": (c_char_p, [ClientP]),
     "mixup_client_position": (c_int, [ClientP, ctypes.POINTER(c_u64),
                                       ctypes.POINTER(c_u64)]),
     "mixup_client_resume_position": (c_int, [ClientP, ctypes.POINTER(c_u64),

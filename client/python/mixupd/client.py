@@ -1,7 +1,9 @@
 """Client: one connection to mixupd (one or more daemons) and one stream.
 
 Batches are zero-copy: libmixup hands over a mixup_batch whose arrays point
-into the received nanomsg message; a _Message object owns that batch, and
+into the daemon's ring (a client on the daemon's host maps it read-only;
+the slot is the client's until the batch is released) or into the
+received nanomsg message (elsewhere); a _Message object owns that batch, and
 every numpy array of it is made from a small view object exposing
 ``__array_interface__`` that holds a reference to the _Message. numpy keeps
 the view object as the array's ``.base``, so the message lives exactly as
@@ -83,18 +85,21 @@ class _View:
 
     __slots__ = ("__array_interface__", "_owner")
 
-    def __init__(self, owner, addr, shape, typestr):
+    def __init__(self, owner, addr, shape, typestr, readonly):
         self._owner = owner
         self.__array_interface__ = {
             "version": 3, "shape": shape, "typestr": typestr,
-            "data": (addr, False),  # writable: the message is ours alone
+            # A socket batch's message is ours alone (writable); a lent
+            # one is the daemon's ring, mapped read-only: numpy refuses
+            # writes instead of the process faulting.
+            "data": (addr, readonly),
         }
 
 
-def _array(owner, addr, shape, typestr):
+def _array(owner, addr, shape, typestr, readonly=False):
     if not addr:
         raise from_code(_EPROTO, "the batch has no data for an array")
-    return np.asarray(_View(owner, addr, shape, typestr))
+    return np.asarray(_View(owner, addr, shape, typestr, readonly))
 
 
 def live_batches() -> int:
@@ -145,18 +150,28 @@ class Batch:
        (n = 1, or 2 when augmented before mixing), or None;
     epoch, index: the batch's position (also ``position``).
 
-    The arrays are views on the received message (no copy), writable, and
-    valid for as long as they are referenced, whatever happens to the
-    client.
+    The arrays are views (no copy) on the daemon's ring slot (``lent``:
+    read-only; the slot goes back to the daemon when the last array and
+    the Batch are gone) or on the received message (writable), valid for
+    as long as they are referenced, whatever happens to the client. The
+    daemon lets a client hold server.max_held lent batches at once: keep
+    more with ``batch.keep()`` (copies it) or ``np.array(batch.x)``.
     """
 
     __slots__ = ("x", "y", "index1", "index2", "lam", "label1", "label2",
-                 "aug", "epoch", "index", "dtype", "layout", "_message")
+                 "aug", "epoch", "index", "dtype", "layout", "lent",
+                 "_message")
 
     def __init__(self, ptr):
         msg = _Message(ptr)   # owns the batch from here on, even on error
-        b = ptr.contents
         self._message = msg
+        self._views(ptr)
+
+    def _views(self, ptr):
+        msg = self._message
+        b = ptr.contents
+        self.lent = bool(_lib.lib.mixup_batch_lent(ptr))
+        ro = self.lent
         self.epoch = int(b.epoch)
         self.index = int(b.index)
         xt = _X_TYPES.get(b.dtype)
@@ -168,18 +183,18 @@ class Batch:
         self.dtype = xt[0]
         n, h, w, c = b.size, b.height, b.width, b.channels
         shape = (n, h, w, c) if self.layout == "NHWC" else (n, c, h, w)
-        self.x = _array(msg, getattr(b, xt[2]), shape, xt[1])
-        self.y = _array(msg, b.y, (n, b.classes), "<f4") if b.y else None
+        self.x = _array(msg, getattr(b, xt[2]), shape, xt[1], ro)
+        self.y = _array(msg, b.y, (n, b.classes), "<f4", ro) if b.y else None
         self.label1 = self.label2 = None
         if b.label1 or b.label2:
-            self.label1 = _array(msg, b.label1, (n,), "<i4")
-            self.label2 = _array(msg, b.label2, (n,), "<i4")
+            self.label1 = _array(msg, b.label1, (n,), "<i4", ro)
+            self.label2 = _array(msg, b.label2, (n,), "<i4", ro)
         elif self.y is None:
             raise from_code(_EPROTO, f"batch {self.epoch}:{self.index} has "
                             f"neither mixed labels nor label pairs")
-        self.index1 = _array(msg, b.index1, (n,), "<i8")
-        self.index2 = _array(msg, b.index2, (n,), "<i8")
-        self.lam = _array(msg, b.lam, (n,), "<f4")
+        self.index1 = _array(msg, b.index1, (n,), "<i8", ro)
+        self.index2 = _array(msg, b.index2, (n,), "<i8", ro)
+        self.lam = _array(msg, b.lam, (n,), "<f4", ro)
         per = b.aug_per_sample
         self.aug = None
         if b.aug and per:
@@ -189,6 +204,25 @@ class Batch:
     @property
     def position(self) -> Position:
         return Position(self.epoch, self.index)
+
+    def keep(self) -> "Batch":
+        """Make the batch independent of the daemon's ring: a lent batch is
+        copied into memory of its own (writable) and its slot goes back
+        with the next request. This Batch's arrays are made anew; arrays
+        taken from it before still read the slot. Returns self."""
+        ptr = self._message._ptr
+        if self.lent:
+            rc = _lib.lib.mixup_batch_keep(ptr)
+            if rc < 0:
+                raise from_code(rc, "cannot copy the batch out of the ring")
+            self._views(ptr)
+        return self
+
+    def valid(self) -> bool:
+        """True while the arrays still hold the bytes they were received
+        with: a lent slot is only reused after its release, or once its
+        stream expired on the daemon (server.stream_timeout)."""
+        return _lib.lib.mixup_batch_check(self._message._ptr) == 0
 
     @property
     def size(self):
@@ -299,10 +333,11 @@ def _job(job, mode):
 
 # ------------------------------------------------------------------ client
 
-def _connect(eps, timeout_ms):
+def _connect(eps, timeout_ms, zero_copy=True):
     opts = _lib.ClientOptions()
     _lib.lib.mixup_client_options_init(opts)
     opts.timeout_ms = timeout_ms
+    opts.transport = _lib.TRANSPORT_AUTO if zero_copy else _lib.TRANSPORT_SOCKET
     arr = (_lib.c_char_p * len(eps))(*eps)
     ptr = _lib.ClientP()
     rc = _lib.lib.mixup_client_connect(ptr, arr, len(eps), opts)
@@ -351,7 +386,7 @@ class Client:
 
     Client(endpoint=None, mode="independent", seed=0, job=None, rank=None,
            world=None, start=None, prefetch=0, timeout=30.0,
-           connect_timeout=30.0)
+           connect_timeout=30.0, zero_copy=True)
 
     endpoint: None for mixupctl's default ($MIXUPD_ENDPOINT, else the
         service's ipc:///run/mixupd/mixupd.ipc when it exists, else
@@ -373,6 +408,9 @@ class Client:
         description, opening the stream). Both default to libmixup's and
         mixupctl's 30 s (DEFAULT_TIMEOUT); a missing ipc socket file is
         reported at once whatever the timeout.
+    zero_copy: True (default) reads batches in place in the daemon's ring
+        when the daemon runs on this host and lets this user map it (see
+        ``transport``); False always copies them through the socket.
 
     Raises TypeError/ValueError for bad arguments before anything is sent,
     and MixupError subclasses (DaemonTimeout, EndpointError, ...) carrying
@@ -386,7 +424,8 @@ class Client:
                  rank: Optional[int] = None, world: Optional[int] = None,
                  start: Optional[Tuple[int, int]] = None, prefetch: int = 0,
                  timeout: Optional[float] = DEFAULT_TIMEOUT,
-                 connect_timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
+                 connect_timeout: Optional[float] = DEFAULT_TIMEOUT,
+                 zero_copy: bool = True) -> None:
         self._ptr = None
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -398,7 +437,10 @@ class Client:
         self._start = a["start"]
         self._timeout_ms = a["timeout_ms"]
         self._connect_ms = a["connect_ms"]
-        self._ptr = _connect(a["endpoints"], self._connect_ms)
+        if not isinstance(zero_copy, bool):
+            raise TypeError(f"zero_copy must be True or False, got "
+                            f"{type(zero_copy).__name__} {zero_copy!r}")
+        self._ptr = _connect(a["endpoints"], self._connect_ms, zero_copy)
         self._job = a["job"]  # kept alive: _opts.job points into it
         self._opts = _lib.StreamOptions()
         _lib.lib.mixup_stream_options_init(self._opts)
@@ -502,6 +544,20 @@ class Client:
 
     def __iter__(self) -> Iterator[Batch]:
         return self
+
+    @property
+    def transport(self) -> str:
+        """"shm" (batches read in place in the daemon's ring) or "socket"
+        (copied); ``transport_note`` says why not "shm" when zero_copy was
+        asked for."""
+        with self._lock:
+            return _lib.lib.mixup_client_transport(self._handle()).decode()
+
+    @property
+    def transport_note(self) -> str:
+        with self._lock:
+            note = _lib.lib.mixup_client_transport_note(self._handle())
+        return note.decode(errors="replace") if note else ""
 
     @property
     def batches_per_epoch(self) -> int:

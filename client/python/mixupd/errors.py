@@ -59,6 +59,19 @@ class ModeError(MixupError):
     not apply to the stream's mode."""
 
 
+class HeldLimit(MixupError):
+    """The client holds as many batches read in place in the daemon's ring
+    as the daemon lends one client (server.max_held). Drop references to
+    old batches (their arrays and tensors), keep a batch beyond that with
+    ``batch.keep()`` (a copy), or use ``zero_copy=False``."""
+
+    def __init__(self, code, message):
+        super().__init__(code, f"{message}; in Python: drop old batches "
+                         f"(and arrays or tensors made from them), keep one "
+                         f"with batch.keep() or np.array(...), or connect "
+                         f"with zero_copy=False")
+
+
 class StateError(MixupError):
     """An operation that is not valid now (no stream open, client closed)."""
 
@@ -73,6 +86,7 @@ _BY_NAME = {
     "MIXUP_EPOSITION": PositionError,
     "MIXUP_EMODE": ModeError,
     "MIXUP_ESTATE": StateError,
+    "MIXUP_EHELD": HeldLimit,
 }
 
 CODES = _lib.error_codes()           # {code: "MIXUP_E..."}

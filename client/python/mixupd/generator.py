@@ -46,6 +46,12 @@ class MixupGenerator:
     start, mode, job, rank, world, timeout, ...), closed when the generator
     is closed or collected. ``steps_per_epoch`` is the stream's batches per
     epoch.
+
+    Keras queues what a generator yields (max_queue_size, 10 by default),
+    more than the daemon lends one client (server.max_held): a batch read
+    in place in the daemon's ring is copied out (Batch.keep(), one copy in
+    this process; the socket path makes two) before it is yielded, and its
+    slot goes back at once. X and y are writable.
     """
 
     def __init__(self, endpoint, batch_size=None, alpha=None, **client_args):
@@ -72,7 +78,7 @@ class MixupGenerator:
     def _generate(client):
         with client:
             while True:
-                b = client.next()
+                b = client.next().keep()
                 yield b.x, b.labels
 
     def __len__(self):
@@ -131,7 +137,7 @@ class MixupSequence:
         if i != self._next_i:
             self._client.seek(Position(self._epoch,
                                        self._rank + i * self._world))
-        b = self._client.next()
+        b = self._client.next().keep()  # Keras queues them: see MixupGenerator
         self._next_i = i + 1
         return b.x, b.labels
 

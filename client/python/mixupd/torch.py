@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import warnings
 import sys
 from typing import Any, Iterator, Optional, Tuple
 
@@ -45,8 +46,24 @@ from .client import (DEFAULT_TIMEOUT, Client, Position, check_position,
 __all__ = ["MixupDataset", "distributed_rank_world", "tensors"]
 
 
+def _shared(array):
+    # A lent batch's arrays are the daemon's ring, mapped read-only: the
+    # tensor shares that memory (no copy), and torch, which has no
+    # read-only tensors, would warn about it at every batch. Writing into
+    # such a tensor is a segmentation fault: modify a copy, or use
+    # zero_copy=False.
+    if array.flags.writeable:
+        return torch.from_numpy(array)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(array)
+
+
 def tensors(batch, channels_first=None):
-    """(x, y) torch tensors of a mixupd.Batch, sharing its memory.
+    """(x, y) torch tensors of a mixupd.Batch, sharing its memory: with
+    zero copy (batch.lent) that is the daemon's read-only ring, so the
+    tensors must not be modified in place (clone() first, or make the
+    Client/dataset with zero_copy=False).
 
     x keeps the batch's dtype (float32, float16, or bfloat16 made from the
     bit patterns without a copy). channels_first: None keeps the daemon's
@@ -56,17 +73,17 @@ def tensors(batch, channels_first=None):
     (label1, label2, lam) with the labels as int64 (a copy of B integers,
     the type cross_entropy wants)."""
     if batch.dtype == "bfloat16":
-        x = torch.from_numpy(batch.x.view(np.int16)).view(torch.bfloat16)
+        x = _shared(batch.x.view(np.int16)).view(torch.bfloat16)
     else:
-        x = torch.from_numpy(batch.x)
+        x = _shared(batch.x)
     nchw = batch.layout == "NCHW"
     if channels_first is not None and bool(channels_first) != nchw:
         x = x.permute(0, 3, 1, 2) if channels_first else x.permute(0, 2, 3, 1)
     if batch.y is not None:
-        return x, torch.from_numpy(batch.y)
-    return x, (torch.from_numpy(batch.label1).long(),
-               torch.from_numpy(batch.label2).long(),
-               torch.from_numpy(batch.lam))
+        return x, _shared(batch.y)
+    return x, (_shared(batch.label1).long(),
+               _shared(batch.label2).long(),
+               _shared(batch.lam))
 
 
 def distributed_rank_world():
