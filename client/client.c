@@ -42,10 +42,12 @@ struct mixup_client {
     uint64_t retry_request_id;
     int retry_open;           /* the last OPEN got no reply: reuse its id */
     uint64_t retry_open_id;   /* ... if the same OPEN is asked again */
-    uint8_t last_open[MXP_HEADER_SIZE + MXP_OPEN_FIXED + MXP_JOB_MAX];
+    uint8_t last_open[MXP_HEADER_SIZE + MXP_OPEN_FIXED + MXP_JOB_MAX +
+                      MXP_PIPELINE_MAX];
     int last_open_len;
     mixup_stream_options opts; /* as opened, to reopen after a failover */
     char job[MXP_JOB_MAX + 1];
+    char pipeline[MXP_PIPELINE_MAX + 1];
     uint64_t reopens;
     mixup_transport transport;  /* asked for at connect */
     cl_ring *ring;              /* mapped: batches are lent, not copied */
@@ -259,11 +261,20 @@ static int expect_type(mixup_client *c, void *msg, const mxp_reply *rep,
 
 MIXUP_API int mixup_client_info(mixup_client *c, mixup_info *info)
 {
+    return mixup_pipeline_info(c, NULL, info);
+}
+
+MIXUP_API int mixup_pipeline_info(mixup_client *c, const char *pipeline,
+                                  mixup_info *info)
+{
     if (!c || !info)
         return MIXUP_EINVAL;
-    uint8_t req[MXP_HEADER_SIZE];
+    uint8_t req[MXP_HEADER_SIZE + MXP_PIPELINE_MAX];
     uint64_t id = c->next_request_id++;
-    int len = mxp_encode_info_req(req, sizeof req, id);
+    int len = mxp_encode_info_req(req, sizeof req, id, pipeline);
+    if (len < 0)
+        return set_error(c, MIXUP_EINVAL, "pipeline name '%s' is not 1 .. %u "
+                         "of A-Z a-z 0-9 _ -", pipeline, MXP_PIPELINE_MAX);
     void *msg;
     mxp_reply rep;
     int rc = roundtrip(c, req, (size_t)len, id, &msg, &rep);
@@ -281,7 +292,12 @@ MIXUP_API int mixup_client_info(mixup_client *c, mixup_info *info)
         .alpha = i->alpha,
         .shuffle = i->shuffle,
         .protocol_version = rep.hdr.version,
+        .keep_last = (i->flags & MXP_INFO_KEEP_LAST) != 0,
     };
+    snprintf(info->pipeline, sizeof info->pipeline, "%.*s",
+             (int)i->pipeline_len, i->pipeline);
+    snprintf(info->pipelines, sizeof info->pipelines, "%.*s",
+             (int)i->pipelines_len, i->pipelines);
     nn_freemsg(msg);
     return 0;
 }
@@ -338,8 +354,14 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
         .prefetch = opts->prefetch,
         .job_len = (uint16_t)job_len,
         .job = opts->job,
+        .pipeline_len = (uint16_t)(opts->pipeline ? strlen(opts->pipeline) : 0),
+        .pipeline = opts->pipeline,
     };
-    uint8_t req[MXP_HEADER_SIZE + MXP_OPEN_FIXED + MXP_JOB_MAX];
+    if (o.pipeline_len > MXP_PIPELINE_MAX)
+        return set_error(c, MIXUP_EINVAL, "pipeline name of %u bytes (at "
+                         "most %u)", o.pipeline_len, MXP_PIPELINE_MAX);
+    uint8_t req[MXP_HEADER_SIZE + MXP_OPEN_FIXED + MXP_JOB_MAX +
+                MXP_PIPELINE_MAX];
     /* A retry after a timeout or a signal reuses the id, so that the
      * daemon answers with the stream it may have opened already. */
     uint64_t id = c->retry_open ? c->retry_open_id : c->next_request_id++;
@@ -364,6 +386,10 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
     if (opts->job) {
         memmove(c->job, opts->job, job_len + 1); /* may be c->job itself */
         c->opts.job = c->job;
+    }
+    if (opts->pipeline) {
+        memmove(c->pipeline, opts->pipeline, o.pipeline_len + 1u);
+        c->opts.pipeline = c->pipeline;
     }
     c->stream_id = rep.u.open.stream_id;
     c->batches_per_epoch = rep.u.open.batches_per_epoch;

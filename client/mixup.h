@@ -107,6 +107,13 @@ typedef struct mixup_info {
     float alpha;                /* Beta(alpha, alpha); 0 = no mixing */
     uint32_t shuffle;           /* 1 when each epoch is permuted */
     uint32_t protocol_version;
+    uint32_t keep_last;         /* 1: batch.drop_last = false, an epoch
+                                   serves every sample once, its last
+                                   batch partial (evaluation); then
+                                   batches_per_epoch is ceil(N / B) */
+    char pipeline[MIXUP_PIPELINE_MAX + 1]; /* the pipeline described */
+    char pipelines[MIXUP_PIPELINE_LIST_MAX]; /* the daemon's pipelines,
+                                                 ','-separated, main first */
 } mixup_info;
 
 /**
@@ -145,6 +152,9 @@ typedef struct mixup_stream_options {
     uint32_t rank;        /* sharded: this trainer's rank, < world */
     uint32_t world;       /* sharded: number of trainers */
     uint32_t prefetch;    /* batches prepared ahead; 0: daemon default */
+    const char *pipeline; /* the daemon's pipeline to draw from (a
+                             [pipeline NAME] of its configuration);
+                             NULL or "": main */
 } mixup_stream_options;
 
 /**
@@ -235,6 +245,15 @@ MIXUP_API int mixup_client_connect(mixup_client **out,
  * daemon's error code.
  */
 MIXUP_API int mixup_client_info(mixup_client *client, mixup_info *info);
+
+/**
+ * mixup_pipeline_info() - mixup_client_info() of the daemon's pipeline
+ * @pipeline (NULL or "": main).
+ * Return: as mixup_client_info(); MIXUP_EINVAL for a name the daemon does
+ * not serve (the message, mixup_client_error(), lists those it serves).
+ */
+MIXUP_API int mixup_pipeline_info(mixup_client *client, const char *pipeline,
+                                  mixup_info *info);
 
 /**
  * mixup_stream_open() - open the client's stream (one per client).

@@ -3,6 +3,7 @@
  *
  *   mixupctl [--endpoint ADDR]... [--timeout MS] [--seed S] [--start E:B]
  *            [--mode independent|sharded|shared] [--job NAME]
+ *            [--pipeline NAME]
  *            [--rank R] [--world W] COMMAND [options]
  *
  *   info                          what the daemon serves
@@ -97,7 +98,7 @@ static const command_help commands[] = {
      "  --cols C        tiles to a row, default up to "
      CTL_STR(PREVIEW_MAX_COLS) "\n"
      "  --names SET     auto (default), fashion-mnist, cifar10, numbers\n"},
-    {"jobs", "jobs", "  jobs and streams: positions, batches sent, rates\n"},
+    {"jobs", "jobs [--json]", "  jobs and streams: positions, batches sent, rates (the tables\n  of stats)\n"},
     {"stats", "stats [--json]",
      "  the daemon's counters and settings as a table\n"
      "  --json         the daemon's JSON instead\n"},
@@ -117,7 +118,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: mixupctl [--endpoint ADDR]... [--timeout MS] [--seed S]\n"
             "                [--start EPOCH:BATCH] [--mode MODE] [--job NAME]\n"
-            "                [--rank R] [--world W] COMMAND [options]\n"
+            "                [--rank R] [--world W] [--pipeline NAME]\n"
+            "                COMMAND [options]\n"
             "       mixupctl help [COMMAND] | COMMAND --help | --version\n"
             "options (before the command):\n"
             "  --endpoint ADDR  repeatable; default $MIXUPD_ENDPOINT, else\n"
@@ -129,6 +131,8 @@ static void usage(FILE *out)
             "  --start E:B      first batch, default 0:0\n"
             "  --mode MODE      independent (default), sharded (--job, --rank,\n"
             "                   --world), shared (--job)\n"
+            "  --pipeline NAME  the daemon's pipeline (its [pipeline NAME]),\n"
+            "                   default main; `info` lists them\n"
             "commands:\n", mixup_default_endpoint(), DEFAULT_TIMEOUT_MS);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %s\n", commands[i].synopsis);
@@ -191,6 +195,7 @@ static int parse_global(int argc, char **argv, ctl *c)
         {"job", required_argument, 0, 'j'},
         {"rank", required_argument, 0, 'r'},
         {"world", required_argument, 0, 'w'},
+        {"pipeline", required_argument, 0, 'p'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
@@ -198,7 +203,7 @@ static int parse_global(int argc, char **argv, ctl *c)
     int o;
     uint64_t v;
     opterr = 0; /* our messages, not getopt's */
-    while ((o = getopt_long(argc, argv, "+:e:t:s:S:m:j:r:w:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "+:e:t:s:S:m:j:r:w:p:h", opts, NULL)) != -1) {
         switch (o) {
         case 'e':
             if (c->n_endpoints == MAX_ENDPOINTS) {
@@ -241,6 +246,7 @@ static int parse_global(int argc, char **argv, ctl *c)
             }
             break;
         case 'j': c->stream.job = optarg; break;
+        case 'p': c->stream.pipeline = optarg; break;
         case 'r':
         case 'w':
             if (parse_u64(optarg, &v) || v > UINT32_MAX) {
@@ -309,14 +315,19 @@ static int cmd_info(ctl *c, int argc, char **argv)
     if (connect_and_open(c, 0))
         return 1;
     mixup_info i;
-    int rc = mixup_client_info(c->client, &i);
+    int rc = mixup_pipeline_info(c->client, c->stream.pipeline, &i);
     if (rc < 0)
         return fail(c, rc, "info");
-    printf("samples: %" PRIu64 "\nshape: %ux%ux%u\nclasses: %u\n"
-           "batch_size: %u\nbatches_per_epoch: %" PRIu64 "\nalpha: %g\n"
-           "shuffle: %u\nprotocol: %u\n",
-           i.samples, i.height, i.width, i.channels, i.classes, i.batch_size,
-           i.batches_per_epoch, (double)i.alpha, i.shuffle, i.protocol_version);
+    printf("pipeline: %s\nsamples: %" PRIu64 "\nshape: %ux%ux%u\n"
+           "classes: %u\nbatch_size: %u\nbatches_per_epoch: %" PRIu64 "\n"
+           "alpha: %g\nshuffle: %u\ndrop_last: %u\nprotocol: %u\n"
+           "pipelines: ",
+           i.pipeline, i.samples, i.height, i.width, i.channels, i.classes,
+           i.batch_size, i.batches_per_epoch, (double)i.alpha, i.shuffle,
+           !i.keep_last, i.protocol_version);
+    for (const char *p = i.pipelines; *p; p++)
+        putchar(*p == ',' ? ' ' : *p);
+    putchar('\n');
     return 0;
 }
 
@@ -546,12 +557,16 @@ static int cmd_bench(ctl *c, int argc, char **argv)
     return status;
 }
 
-static int cmd_stats(ctl *c, int argc, char **argv, int table)
+/* stats: the table, or (--json) the daemon's JSON as it came, checked:
+ * JSON that does not parse is still printed, but the exit status says so.
+ * jobs: the jobs and streams tables of the same JSON (--json: as stats
+ * --json), so that jobs and stats never disagree. */
+static int cmd_stats(ctl *c, int argc, char **argv, int jobs_only)
 {
     int json = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
-            json = table = 1;
+            json = 1;
         else {
             fprintf(stderr, "mixupctl: %s: unknown argument '%s'\n", argv[0], argv[i]);
             return 2;
@@ -560,35 +575,34 @@ static int cmd_stats(ctl *c, int argc, char **argv, int table)
     if (connect_and_open(c, 0))
         return 1;
     char *text;
-    int rc = mixup_client_stats(c->client, table, &text);
+    int rc = mixup_client_stats(c->client, 1, &text);
     if (rc < 0)
         return fail(c, rc, argv[0]);
     int status = 0;
-    if (!table) {
+    jval st;
+    char why[128];
+    int ok = json_parse(text, &st, why, sizeof why) == 0;
+    if (ok && st.t != J_OBJ) {
+        snprintf(why, sizeof why, "not an object");
+        json_free(&st);
+        ok = 0;
+    }
+    if (json || !ok) {
+        size_t n = strlen(text);
         fputs(text, stdout);
+        if (n && text[n - 1] != '\n')
+            putchar('\n');
+    }
+    if (!ok) {
+        fprintf(stderr, "mixupctl: %s: the daemon's JSON does not parse: %s\n",
+                argv[0], why);
+        status = 1;
     } else {
-        jval st;
-        char why[128];
-        int ok = json_parse(text, &st, why, sizeof why) == 0;
-        if (ok && st.t != J_OBJ) {
-            snprintf(why, sizeof why, "not an object");
-            json_free(&st);
-            ok = 0;
-        }
-        if (json || !ok) {
-            size_t n = strlen(text);
-            fputs(text, stdout);
-            if (n && text[n - 1] != '\n')
-                putchar('\n');
-        }
-        if (!ok) {
-            fprintf(stderr, "mixupctl: stats: the daemon's JSON does not parse: %s\n", why);
-            status = 1;
-        } else {
-            if (!json)
-                stats_print_table(&st);
-            json_free(&st);
-        }
+        if (!json && jobs_only)
+            stats_print_jobs(&st);
+        else if (!json)
+            stats_print_table(&st);
+        json_free(&st);
     }
     free(text);
     return status;
@@ -776,7 +790,7 @@ static int cmd_preview(ctl *c, int argc, char **argv)
     if (connect_and_open(c, 0))
         return 1;
     mixup_info info;
-    int rc = mixup_client_info(c->client, &info);
+    int rc = mixup_pipeline_info(c->client, c->stream.pipeline, &info);
     if (rc < 0)
         return fail(c, rc, "info");
     preview_grid g;
@@ -871,9 +885,9 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "preview"))
         status = cmd_preview(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "jobs"))
-        status = cmd_stats(&c, sub_argc, sub_argv, 0);
-    else
         status = cmd_stats(&c, sub_argc, sub_argv, 1);
+    else
+        status = cmd_stats(&c, sub_argc, sub_argv, 0);
     mixup_client_close(c.client);
     return status;
 }

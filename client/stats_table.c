@@ -88,15 +88,30 @@ static int is_table(const jval *v)
     return 1;
 }
 
-/* An object as a section: its name, then "  key  value" lines. */
+/* The members of @obj as "  key  value" lines, a nested object's as
+ * "  key.member  value" (settings such as shift.fill are shown, not
+ * counted). */
+static void print_members(const char *prefix, const jval *obj)
+{
+    for (size_t i = 0; i < obj->n; i++) {
+        char name[128], cell[512];
+        snprintf(name, sizeof name, "%s%s", prefix, obj->keys[i]);
+        if (obj->items[i].t == J_OBJ) {
+            char inner[130];
+            snprintf(inner, sizeof inner, "%s.", name);
+            print_members(inner, &obj->items[i]);
+            continue;
+        }
+        format_value(obj->keys[i], &obj->items[i], cell, sizeof cell);
+        printf("  %-24s %s\n", name, cell);
+    }
+}
+
+/* An object as a section: its name, then its members. */
 static void print_section(const char *name, const jval *obj)
 {
     printf("\n%s\n", name);
-    for (size_t i = 0; i < obj->n; i++) {
-        char cell[512];
-        format_value(obj->keys[i], &obj->items[i], cell, sizeof cell);
-        printf("  %-24s %s\n", obj->keys[i], cell);
-    }
+    print_members("", obj);
     const jval *slots = json_get(obj, "slots"), *held = json_get(obj, "held");
     if (!strcmp(name, "ring") && slots && held && slots->t == J_NUM &&
         held->t == J_NUM && slots->num > 0)
@@ -172,8 +187,22 @@ void stats_print_table(const jval *st)
         format_value(st->keys[i], v, cell, sizeof cell);
         printf("  %-24s %s\n", st->keys[i], cell);
     }
+    const jval *pipes = json_get(st, "pipelines");
+    for (size_t i = 0; pipes && is_table(pipes) && i < pipes->n; i++) {
+        const jval *name = json_get(&pipes->items[i], "name");
+        char title[96];
+        snprintf(title, sizeof title, "pipeline %s",
+                 name && name->t == J_STR ? name->s : "?");
+        print_section(title, &pipes->items[i]);
+    }
+    stats_print_jobs(st);
+}
+
+void stats_print_jobs(const jval *st)
+{
     for (size_t i = 0; i < st->n; i++)
-        if (st->items[i].t == J_ARR && is_table(&st->items[i]))
+        if (st->items[i].t == J_ARR && is_table(&st->items[i]) &&
+            strcmp(st->keys[i], "pipelines"))
             print_table(st->keys[i], &st->items[i]);
 }
 

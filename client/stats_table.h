@@ -8,7 +8,13 @@
 
 #include "json.h"
 
-/* Print @st (a parsed stats object) on stdout. */
+/* Print @st (a parsed stats object) on stdout: sections (nested
+ * objects flattened as key.member), counters, one section per pipeline,
+ * then the jobs and streams tables. */
 void stats_print_table(const jval *st);
+
+/* Only the jobs and streams tables of @st: what `mixupctl jobs` shows,
+ * from the same JSON as `stats`, so that the two always agree. */
+void stats_print_jobs(const jval *st);
 
 #endif

@@ -5,9 +5,12 @@ Trains the same small convolutional network (PyTorch, CPU) twice from the
 same initial weights: once on mixup batches (alpha = 0.2) and once on
 plain batches (alpha = 0: lambda = 1, no mixing), each for a few epochs,
 and prints the test accuracy (the 10 000 t10k images) after every epoch.
-Each run starts its own mixupd on the training set of the
-dataset-fashion-mnist package (alpha is a setting of the daemon), and
-stops it at the end.
+Each run starts its own mixupd (alpha is a setting of the daemon), and
+stops it at the end. The daemon serves two pipelines of the
+dataset-fashion-mnist package: main, the training set, mixed; and val,
+the t10k files in order, unmixed, every image once per epoch
+(batch.shuffle = false, batch.drop_last = false): the test accuracy comes
+from there, as a trainer's validation set would.
 
     examples/train_fashion_mnist.py [--epochs 5] [--steps N] [--batch 128]
                                     [--alphas 0.2,0] [--build DIR]
@@ -25,12 +28,10 @@ a few epochs of a small network on Fashion-MNIST are a much weaker test
 of a regulariser, so expect the two runs to be close.
 """
 import argparse
-import gzip
 import os
 import sys
 import time
 
-import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = "/usr/share/datasets/fashion-mnist"
@@ -55,17 +56,6 @@ def parse_args():
     return p.parse_args()
 
 
-def read_idx(path):
-    """An IDX file (gzip'd) as a numpy array: magic 0x0000 08 ndim, then
-    ndim big-endian u32 sizes, then unsigned bytes."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big")
-                  for i in range(ndim))
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
 def make_model(torch):
     nn = torch.nn
     return nn.Sequential(
@@ -74,24 +64,34 @@ def make_model(torch):
         nn.Flatten(), nn.Linear(64 * 7 * 7, 10))
 
 
-def accuracy(torch, model, x_test, y_test):
+def accuracy(torch, model, val):
+    """One epoch of the val pipeline: each test image once, one-hot
+    labels, the last batch partial."""
     model.eval()
-    correct = 0
+    correct = seen = 0
     with torch.no_grad():
-        for i in range(0, len(x_test), 1000):
-            pred = model(x_test[i:i + 1000]).argmax(1)
-            correct += int((pred == y_test[i:i + 1000]).sum())
+        for x, y in val:
+            correct += int((model(x).argmax(1) == y.argmax(1)).sum())
+            seen += len(x)
     model.train()
-    return correct / len(x_test)
+    assert seen == 10000, seen
+    return correct / seen
 
 
-def run(mixupd, torch, alpha, a, x_test, y_test):
+def run(mixupd, torch, alpha, a):
     settings = {
         "dataset.format": "idx",
         "dataset.images": f"{DATA}/train-images-idx3-ubyte.gz",
         "dataset.labels": f"{DATA}/train-labels-idx1-ubyte.gz",
         "batch.size": a.batch, "batch.alpha": alpha,
         "server.workers": 1, "server.log_level": "warn",
+        # The evaluation pipeline: every key not given is main's.
+        "pipeline.val.dataset.images": f"{DATA}/t10k-images-idx3-ubyte.gz",
+        "pipeline.val.dataset.labels": f"{DATA}/t10k-labels-idx1-ubyte.gz",
+        "pipeline.val.batch.size": 1000,
+        "pipeline.val.batch.mix": "none",
+        "pipeline.val.batch.shuffle": False,
+        "pipeline.val.batch.drop_last": False,
     }
     torch.manual_seed(0)                 # the same initial weights
     model = make_model(torch)
@@ -100,6 +100,8 @@ def run(mixupd, torch, alpha, a, x_test, y_test):
     with mixupd.Daemon(settings) as d:
         ds = mixupd.torch.MixupDataset(d.endpoint, seed=a.seed,
                                        channels_first=True)
+        val = mixupd.torch.MixupDataset(d.endpoint, pipeline="val",
+                                        channels_first=True)
         steps = len(ds) if not a.steps else min(a.steps, len(ds))
         print(f"alpha = {alpha:g}: {steps} batches of {a.batch} per epoch")
         for epoch in range(a.epochs):
@@ -115,12 +117,13 @@ def run(mixupd, torch, alpha, a, x_test, y_test):
                 total += float(loss)
                 if step + 1 == steps:
                     break
-            acc = accuracy(torch, model, x_test, y_test)
+            acc = accuracy(torch, model, val)
             accs.append(acc)
             print(f"  epoch {epoch + 1}: train loss {total / steps:.4f}, "
                   f"test accuracy {100 * acc:.2f} %  "
                   f"({time.monotonic() - t0:.0f} s)", flush=True)
         ds.close()
+        val.close()
     return accs
 
 
@@ -134,13 +137,7 @@ def main():
     import mixupd.torch  # noqa: F401
     torch.set_num_threads(a.threads)
     alphas = [float(s) for s in a.alphas.split(",")]
-    x_test = torch.from_numpy(
-        read_idx(f"{DATA}/t10k-images-idx3-ubyte.gz").astype(np.float32)
-        / 255).unsqueeze(1)
-    y_test = torch.from_numpy(
-        read_idx(f"{DATA}/t10k-labels-idx1-ubyte.gz").astype(np.int64))
-    results = {alpha: run(mixupd, torch, alpha, a, x_test, y_test)
-               for alpha in alphas}
+    results = {alpha: run(mixupd, torch, alpha, a) for alpha in alphas}
     print("\ntest accuracy per epoch (%)")
     print("epoch  " + "  ".join(f"alpha={al:<5g}" for al in alphas))
     for e in range(a.epochs):

@@ -6,6 +6,11 @@
 #ifndef MIXUP_WIRE_H
 #define MIXUP_WIRE_H
 
+/** Bytes of a pipeline's name, and of the list of a daemon's pipelines
+ * (mixup_info), the terminating NUL included in the latter. */
+#define MIXUP_PIPELINE_MAX 32
+#define MIXUP_PIPELINE_LIST_MAX 512
+
 /** Element type of a batch's images. */
 typedef enum mixup_dtype {
     MIXUP_FLOAT32 = 1,

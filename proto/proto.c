@@ -100,6 +100,11 @@ void mxp_header_encode(uint8_t *buf, uint16_t type, uint64_t request_id,
     put_u32(buf + 20, body_len);
 }
 
+size_t mxp_message_size(const uint8_t *buf)
+{
+    return MXP_HEADER_SIZE + (size_t)get_u32(buf + 20);
+}
+
 void mxp_set_request_id(uint8_t *buf, uint64_t request_id)
 {
     put_u64(buf + 12, request_id);
@@ -205,6 +210,28 @@ void mxp_next_release_at(const mxp_next_req *n, uint32_t i, uint32_t *slot,
     *generation = get_u32(n->release + 8u * (size_t)i + 4);
 }
 
+static int pipeline_char_ok(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+}
+
+/* A pipeline name of a request or reply: @len bytes at @name. */
+static int check_pipeline(const char *what, const char *name, size_t len,
+                          char *err, size_t errlen)
+{
+    if (len > MXP_PIPELINE_MAX)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "%s pipeline name of %zu bytes (at most %u)", what, len,
+                    MXP_PIPELINE_MAX);
+    for (size_t i = 0; i < len; i++)
+        if (!pipeline_char_ok(name[i]))
+            return fail(MIXUP_EPROTO, err, errlen,
+                        "%s pipeline name byte %zu is not one of A-Z a-z "
+                        "0-9 _ -", what, i);
+    return 0;
+}
+
 static int decode_open(const uint8_t *b, const mxp_header *hdr,
                        mxp_open_req *o, char *err, size_t errlen)
 {
@@ -220,11 +247,11 @@ static int decode_open(const uint8_t *b, const mxp_header *hdr,
     o->rank = get_u32(b + 32);
     o->world = get_u32(b + 36);
     o->job_len = get_u16(b + 40);
-    uint16_t reserved16 = get_u16(b + 42);
+    o->pipeline_len = get_u16(b + 42);
     uint32_t reserved32 = get_u32(b + 44);
-    if (reserved16 || reserved32)
+    if (reserved32)
         return fail(MIXUP_EPROTO, err, errlen,
-                    "OPEN reserved bytes 42..47 must be zero");
+                    "OPEN reserved bytes 44..47 must be zero");
     if (o->mode > MIXUP_MODE_SHARED)
         return fail(MIXUP_EPROTO, err, errlen,
                     "OPEN mode %u unknown (0 independent, 1 sharded, 2 shared)",
@@ -233,11 +260,21 @@ static int decode_open(const uint8_t *b, const mxp_header *hdr,
         return fail(MIXUP_EPROTO, err, errlen,
                     "OPEN job name of %u bytes (at most %u)", o->job_len,
                     MXP_JOB_MAX);
-    if (hdr->body_len != MXP_OPEN_FIXED + o->job_len)
+    if (o->pipeline_len > MXP_PIPELINE_MAX)
         return fail(MIXUP_EPROTO, err, errlen,
-                    "OPEN body of %u bytes but job_len %u needs %u",
-                    hdr->body_len, o->job_len, MXP_OPEN_FIXED + o->job_len);
+                    "OPEN pipeline name of %u bytes (at most %u)",
+                    o->pipeline_len, MXP_PIPELINE_MAX);
+    uint32_t need = MXP_OPEN_FIXED + (uint32_t)o->job_len + o->pipeline_len;
+    if (hdr->body_len != need)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "OPEN body of %u bytes but job_len %u and pipeline_len "
+                    "%u need %u", hdr->body_len, o->job_len, o->pipeline_len,
+                    need);
     o->job = (const char *)b + MXP_OPEN_FIXED;
+    o->pipeline = o->job + o->job_len;
+    int rc = check_pipeline("OPEN", o->pipeline, o->pipeline_len, err, errlen);
+    if (rc < 0)
+        return rc;
     /* No quotes or backslashes either: names appear in JSON stats. */
     for (uint16_t i = 0; i < o->job_len; i++)
         if (o->job[i] < 0x21 || o->job[i] > 0x7e || o->job[i] == '"' ||
@@ -260,7 +297,12 @@ int mxp_request_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
     const uint8_t *b = buf + MXP_HEADER_SIZE;
     switch (req->hdr.type) {
     case MXP_INFO_REQ:
-        return want_body(&req->hdr, 0, err, errlen);
+        req->u.info.pipeline_len = (uint16_t)(req->hdr.body_len <= MXP_PIPELINE_MAX
+                                                  ? req->hdr.body_len
+                                                  : 0);
+        req->u.info.pipeline = (const char *)b;
+        return check_pipeline("INFO", (const char *)b, req->hdr.body_len,
+                              err, errlen);
     case MXP_OPEN_REQ:
         return decode_open(b, &req->hdr, &req->u.open, err, errlen);
     case MXP_NEXT_REQ:
@@ -404,6 +446,38 @@ static int decode_batch_ref(const uint8_t *b, mxp_batch_ref *r, char *err,
     return check_ref_extent(r, err, errlen);
 }
 
+/* The INFO reply's flags and names (after v1's 48 bytes). */
+static int decode_info_tail(const uint8_t *b, const mxp_header *hdr,
+                            mxp_info_rep *i, char *err, size_t errlen)
+{
+    i->flags = get_u32(b + 48);
+    i->pipeline_len = get_u16(b + 52);
+    i->pipelines_len = get_u16(b + 54);
+    if (i->flags & ~MXP_INFO_FLAGS_KNOWN)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "INFO reply flags 0x%x not understood (known: 0x%x)",
+                    i->flags, MXP_INFO_FLAGS_KNOWN);
+    if (i->pipelines_len > MXP_PIPELINE_LIST_MAX)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "INFO reply pipeline list of %u bytes (at most %u)",
+                    i->pipelines_len, MXP_PIPELINE_LIST_MAX);
+    uint32_t need = MXP_INFO_BODY + (uint32_t)i->pipeline_len + i->pipelines_len;
+    if (hdr->body_len != need)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "INFO reply body of %u bytes but its names need %u",
+                    hdr->body_len, need);
+    i->pipeline = (const char *)b + MXP_INFO_BODY;
+    i->pipelines = i->pipeline + i->pipeline_len;
+    int rc = check_pipeline("INFO reply", i->pipeline, i->pipeline_len, err,
+                            errlen);
+    for (uint16_t k = 0; rc == 0 && k < i->pipelines_len; k++)
+        if (!pipeline_char_ok(i->pipelines[k]) && i->pipelines[k] != ',')
+            rc = fail(MIXUP_EPROTO, err, errlen,
+                      "INFO reply pipeline list byte %u is not a name's or "
+                      "','", k);
+    return rc;
+}
+
 int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
                      mxp_reply *rep, char *err, size_t errlen)
 {
@@ -416,8 +490,10 @@ int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
     const uint8_t *b = buf + MXP_HEADER_SIZE;
     switch (rep->hdr.type) {
     case MXP_INFO_REP: {
-        if ((rc = want_body(&rep->hdr, MXP_INFO_BODY, err, errlen)) < 0)
-            return rc;
+        if (rep->hdr.body_len < MXP_INFO_BODY)
+            return fail(MIXUP_EPROTO, err, errlen,
+                        "INFO reply body of %u bytes is shorter than its %u "
+                        "fixed bytes", rep->hdr.body_len, MXP_INFO_BODY);
         mxp_info_rep *i = &rep->u.info;
         i->samples = get_u64(b);
         i->batches_per_epoch = get_u64(b + 8);
@@ -429,7 +505,7 @@ int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
         i->alpha = get_f32(b + 36);
         i->shuffle = get_u32(b + 40);
         i->source_dtype = get_u32(b + 44);
-        return 0;
+        return decode_info_tail(b, &rep->hdr, i, err, errlen);
     }
     case MXP_OPEN_REP:
         if ((rc = want_body(&rep->hdr, MXP_OPEN_REP_BODY, err, errlen)) < 0)
@@ -474,20 +550,26 @@ int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
     }
 }
 
-int mxp_encode_info_req(uint8_t *buf, size_t cap, uint64_t request_id)
+int mxp_encode_info_req(uint8_t *buf, size_t cap, uint64_t request_id,
+                        const char *pipeline)
 {
-    if (cap < MXP_HEADER_SIZE)
+    size_t len = pipeline ? strlen(pipeline) : 0;
+    if (cap < MXP_HEADER_SIZE + len ||
+        check_pipeline("INFO", pipeline, len, NULL, 0) < 0)
         return MIXUP_EINVAL;
-    mxp_header_encode(buf, MXP_INFO_REQ, request_id, 0);
-    return MXP_HEADER_SIZE;
+    mxp_header_encode(buf, MXP_INFO_REQ, request_id, (uint32_t)len);
+    if (len)
+        memcpy(buf + MXP_HEADER_SIZE, pipeline, len);
+    return (int)(MXP_HEADER_SIZE + len);
 }
 
 int mxp_encode_open_req(uint8_t *buf, size_t cap, uint64_t request_id,
                         const mxp_open_req *o)
 {
-    size_t body = MXP_OPEN_FIXED + o->job_len;
+    size_t body = MXP_OPEN_FIXED + (size_t)o->job_len + o->pipeline_len;
     if (o->job_len > MXP_JOB_MAX || (o->job_len && !o->job) ||
-        cap < MXP_HEADER_SIZE + body)
+        (o->pipeline_len && !o->pipeline) || cap < MXP_HEADER_SIZE + body ||
+        check_pipeline("OPEN", o->pipeline, o->pipeline_len, NULL, 0) < 0)
         return MIXUP_EINVAL;
     mxp_header_encode(buf, MXP_OPEN_REQ, request_id, (uint32_t)body);
     uint8_t *b = buf + MXP_HEADER_SIZE;
@@ -499,10 +581,12 @@ int mxp_encode_open_req(uint8_t *buf, size_t cap, uint64_t request_id,
     put_u32(b + 32, o->rank);
     put_u32(b + 36, o->world);
     put_u16(b + 40, o->job_len);
-    put_u16(b + 42, 0);
+    put_u16(b + 42, o->pipeline_len);
     put_u32(b + 44, 0);
     if (o->job_len)
         memcpy(b + MXP_OPEN_FIXED, o->job, o->job_len);
+    if (o->pipeline_len)
+        memcpy(b + MXP_OPEN_FIXED + o->job_len, o->pipeline, o->pipeline_len);
     return (int)(MXP_HEADER_SIZE + body);
 }
 
@@ -557,9 +641,14 @@ int mxp_encode_close_req(uint8_t *buf, size_t cap, uint64_t request_id,
 int mxp_encode_info_rep(uint8_t *buf, size_t cap, uint64_t request_id,
                         const mxp_info_rep *i)
 {
-    if (cap < MXP_HEADER_SIZE + MXP_INFO_BODY)
+    size_t body = MXP_INFO_BODY + (size_t)i->pipeline_len + i->pipelines_len;
+    if (cap < MXP_HEADER_SIZE + body || (i->flags & ~MXP_INFO_FLAGS_KNOWN) ||
+        i->pipelines_len > MXP_PIPELINE_LIST_MAX ||
+        (i->pipeline_len && !i->pipeline) ||
+        (i->pipelines_len && !i->pipelines) ||
+        check_pipeline("INFO", i->pipeline, i->pipeline_len, NULL, 0) < 0)
         return MIXUP_EINVAL;
-    mxp_header_encode(buf, MXP_INFO_REP, request_id, MXP_INFO_BODY);
+    mxp_header_encode(buf, MXP_INFO_REP, request_id, (uint32_t)body);
     uint8_t *b = buf + MXP_HEADER_SIZE;
     put_u64(b, i->samples);
     put_u64(b + 8, i->batches_per_epoch);
@@ -571,7 +660,15 @@ int mxp_encode_info_rep(uint8_t *buf, size_t cap, uint64_t request_id,
     put_f32(b + 36, i->alpha);
     put_u32(b + 40, i->shuffle);
     put_u32(b + 44, i->source_dtype);
-    return MXP_HEADER_SIZE + MXP_INFO_BODY;
+    put_u32(b + 48, i->flags);
+    put_u16(b + 52, i->pipeline_len);
+    put_u16(b + 54, i->pipelines_len);
+    if (i->pipeline_len)
+        memcpy(b + MXP_INFO_BODY, i->pipeline, i->pipeline_len);
+    if (i->pipelines_len)
+        memcpy(b + MXP_INFO_BODY + i->pipeline_len, i->pipelines,
+               i->pipelines_len);
+    return (int)(MXP_HEADER_SIZE + body);
 }
 
 int mxp_encode_open_rep(uint8_t *buf, size_t cap, uint64_t request_id,

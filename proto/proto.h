@@ -15,7 +15,10 @@
  * versions and what to upgrade. Version 2 (issue 9, the ring owns its
  * memory) added: release pairs and flags in NEXT, the ring's name, token
  * and size in the OPEN reply, the BATCH_REF reply (a slot of the ring
- * instead of the batch's bytes) and the ring segment's header.
+ * instead of the batch's bytes) and the ring segment's header; then
+ * (issue 13, several pipelines per daemon) a pipeline name in OPEN and
+ * INFO requests and, in the INFO reply, flags, the pipeline's name and
+ * the list of the daemon's pipelines.
  *
  * Decoders check every length and count against the message size and the
  * caller's limits before anything is touched, and return a MIXUP_E* code
@@ -42,6 +45,10 @@
 #define MXP_VERSION 2u
 #define MXP_HEADER_SIZE 24u
 #define MXP_JOB_MAX 64u        /* bytes in a job name */
+#define MXP_PIPELINE_MAX 32u   /* = MIXUP_PIPELINE_MAX: bytes in a pipeline
+                                  name ("" is main) */
+#define MXP_PIPELINE_LIST_MAX 511u /* bytes of the INFO reply's list: one
+                                      less than MIXUP_PIPELINE_LIST_MAX */
 #define MXP_ERRMSG_MAX 1024u   /* bytes of text in an error reply */
 #define MXP_ALIGN 64u          /* batch arrays start on this boundary */
 
@@ -78,6 +85,10 @@ typedef struct mxp_limits {
 
 #define MXP_OPEN_FIXED 48u /* body bytes of an OPEN request before the job name */
 
+/* OPEN body: mode u32, prefetch u32, seed u64, start_epoch u64,
+ * start_batch u64, rank u32, world u32, job_len u16, pipeline_len u16,
+ * 4 reserved bytes (zero); then the job name, then the pipeline name
+ * (A-Z a-z 0-9 _ -; empty: main). */
 typedef struct mxp_open_req {
     uint32_t mode; /* mixup_mode */
     uint64_t seed;
@@ -88,7 +99,16 @@ typedef struct mxp_open_req {
     uint32_t prefetch; /* 0: the daemon's default */
     uint16_t job_len;
     const char *job; /* not NUL-terminated; job_len bytes */
+    uint16_t pipeline_len; /* <= MXP_PIPELINE_MAX; 0: main */
+    const char *pipeline;  /* not NUL-terminated */
 } mxp_open_req;
+
+/* INFO body: the pipeline's name (0 .. MXP_PIPELINE_MAX bytes, the same
+ * characters as in OPEN; empty: main). */
+typedef struct mxp_info_req {
+    uint16_t pipeline_len;
+    const char *pipeline; /* not NUL-terminated; points into the message */
+} mxp_info_req;
 
 /* NEXT body (v2): stream_id u64, flags u32, n_release u32, then
  * n_release pairs {slot u32, generation u32}: the ring slots of earlier
@@ -111,6 +131,7 @@ typedef struct mxp_next_req {
 typedef struct mxp_request {
     mxp_header hdr;
     union {
+        mxp_info_req info;
         mxp_open_req open;
         mxp_next_req next;  /* NEXT */
         uint64_t stream_id; /* CLOSE */
@@ -120,7 +141,14 @@ typedef struct mxp_request {
 
 /* ---- replies (daemon → client) ---- */
 
-#define MXP_INFO_BODY 48u
+/* INFO reply body: v1's 48 bytes (samples .. source_dtype), then flags
+ * u32, pipeline_len u16, pipelines_len u16, the pipeline's name, and the
+ * names of every pipeline of the daemon separated by ',' (main first). */
+#define MXP_INFO_BODY 56u /* fixed part */
+#define MXP_INFO_BODY_MAX (MXP_INFO_BODY + MXP_PIPELINE_MAX + MXP_PIPELINE_LIST_MAX)
+#define MXP_INFO_KEEP_LAST 1u /* batch.drop_last = false: an epoch ends
+                                 with a partial batch, every sample once */
+#define MXP_INFO_FLAGS_KNOWN 1u
 #define MXP_OPEN_REP_BODY 136u /* v1's 40 bytes, then the ring (v2) */
 #define MXP_RING_NAME_MAX 64u  /* bytes of the ring's name, NUL-padded */
 #define MXP_RING_TOKEN 16u
@@ -138,6 +166,10 @@ typedef struct mxp_info_rep {
     float alpha;
     uint32_t shuffle;
     uint32_t source_dtype; /* 1 uint8, 2 float32 */
+    uint32_t flags;        /* MXP_INFO_* */
+    uint16_t pipeline_len, pipelines_len;
+    const char *pipeline;  /* not NUL-terminated */
+    const char *pipelines; /* not NUL-terminated */
 } mxp_info_rep;
 
 typedef struct mxp_open_rep {
@@ -365,7 +397,9 @@ int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
 
 /* Request encoders: write into @buf (capacity @cap) and return the size,
  * or MIXUP_EINVAL if it does not fit or an argument is out of range. */
-int mxp_encode_info_req(uint8_t *buf, size_t cap, uint64_t request_id);
+/* @pipeline: NULL or "" for main. */
+int mxp_encode_info_req(uint8_t *buf, size_t cap, uint64_t request_id,
+                        const char *pipeline);
 int mxp_encode_open_req(uint8_t *buf, size_t cap, uint64_t request_id,
                         const mxp_open_req *open);
 /* NEXT with @flags (MXP_NEXT_*) and @n_release (<= MXP_RELEASE_MAX) slots
@@ -412,6 +446,11 @@ void mxp_encode_batch_head(uint8_t *buf, uint64_t request_id,
                            uint64_t stream_id, uint64_t epoch, uint64_t index,
                            const mxp_batch_shape *shape,
                            const mxp_batch_layout *layout);
+
+/* Size of an encoded message (header and body) from its header: a
+ * prepared batch may be shorter than its slot (the last, partial batch of
+ * an evaluation epoch). */
+size_t mxp_message_size(const uint8_t *buf);
 
 /* Patch the request id of an encoded message (a prepared batch is
  * written before the request that will take it arrives). */

@@ -143,7 +143,14 @@ static int plan_batch(bat_plan *p, const cfg_config *cfg, char *err,
         .pairing = (smp_pairing)cfg->pairing,
         .cutmix_alpha = cfg->cutmix_alpha, .switch_prob = cfg->switch_prob,
         .skip_prob = 1.0 - cfg->mix_prob, .height = ds->h, .width = ds->w,
+        .keep_last = !cfg->drop_last,
     };
+    if (p->smp.keep_last && smp_samples_per_batch(&p->smp) != cfg->batch_size) {
+        snprintf(err, errlen, "batch.drop_last = false needs batch.mix = "
+                 "none or batch.pairing = within (disjoint pairs take 2B "
+                 "samples, which a last partial batch cannot pair)");
+        return MIXUP_ECONFIG;
+    }
     if (smp_batches_per_epoch(&p->smp) == 0) {
         snprintf(err, errlen,
                  "batch.size = %u needs at least %llu samples per epoch, "
@@ -325,7 +332,7 @@ static float *sample_image(const bat_plan *p, const smp_order *o, uint64_t k,
         if (d->kind != SMP_KIND_NONE) {
             load(p, d->index2, b);
             if (rec)
-                augment(p, o, k, p->smp.batch_size + j, b, t, r2);
+                augment(p, o, k, p->smp.batch_size + j, b, t, r2); /* B */
         }
         if (r1)
             record_box(r1, d);
@@ -355,8 +362,8 @@ static void build_images(const bat_plan *p, const smp_order *o, uint64_t k,
     const mxp_batch_layout *L = &p->layout;
     size_t per = (size_t)ds->h * ds->w * ds->c;
     size_t out_bytes = per * cvt_dtype_size(p->dtype);
-    size_t per_sample = L->aug ? L->aug_count / p->smp.batch_size : 0;
-    for (uint32_t j = 0; j < p->smp.batch_size; j++) {
+    size_t per_sample = L->aug ? L->aug_count / p->shape.size : 0;
+    for (uint32_t j = 0; j < p->shape.size; j++) {
         mxp_aug rec[2] = {{0}, {0}};
         float *img = sample_image(p, o, k, j, &s->draws[j], s,
                                   per_sample ? rec : NULL);
@@ -377,7 +384,7 @@ static void build_images_fast(const bat_plan *p, uint8_t *msg,
     const ds_dataset *ds = p->ds;
     size_t per = (size_t)ds->h * ds->w * ds->c;
     float *x = (float *)(void *)(msg + p->layout.x);
-    for (uint32_t j = 0; j < p->smp.batch_size; j++) {
+    for (uint32_t j = 0; j < p->shape.size; j++) {
         if (ds->dtype == DS_U8) {
             const uint8_t *img = ds->images;
             krn_mix_u8(x + j * per, img + d[j].index1 * per,
@@ -407,7 +414,7 @@ static void build_labels(const bat_plan *p, uint8_t *msg, bat_scratch *s)
 {
     const ds_dataset *ds = p->ds;
     const mxp_batch_layout *L = &p->layout;
-    for (uint32_t j = 0; j < p->smp.batch_size; j++) {
+    for (uint32_t j = 0; j < p->shape.size; j++) {
         const smp_draw *d = &s->draws[j];
         if (p->pairs) {
             ((int32_t *)(void *)(msg + L->label1))[j] = ds->labels[d->index1];
@@ -429,6 +436,16 @@ static void build_labels(const bat_plan *p, uint8_t *msg, bat_scratch *s)
 void bat_build_with(const bat_plan *plan, const smp_order *order, uint64_t k,
                     uint64_t stream_id, uint8_t *msg, void *scratch)
 {
+    uint32_t len = smp_batch_len(&plan->smp, k);
+    bat_plan part;
+    if (len < plan->shape.size) {
+        /* The last batch of an evaluation epoch: its real size, in the
+         * front of a slot sized for B; the sampler keeps counting in B. */
+        part = *plan;
+        part.shape.size = len;
+        mxp_batch_layout_compute(&part.shape, &part.layout);
+        plan = &part;
+    }
     const mxp_batch_layout *L = &plan->layout;
     mxp_encode_batch_head(msg, 0, stream_id, order->epoch, k, &plan->shape,
                           L);
@@ -437,7 +454,7 @@ void bat_build_with(const bat_plan *plan, const smp_order *order, uint64_t k,
     int64_t *index1 = (int64_t *)(void *)(msg + L->index1);
     int64_t *index2 = (int64_t *)(void *)(msg + L->index2);
     float *lam = (float *)(void *)(msg + L->lam);
-    for (uint32_t j = 0; j < plan->smp.batch_size; j++) {
+    for (uint32_t j = 0; j < plan->shape.size; j++) {
         index1[j] = s.draws[j].index1;
         index2[j] = s.draws[j].index2;
         lam[j] = s.draws[j].lam;
@@ -459,28 +476,68 @@ void bat_build(const bat_plan *plan, const smp_order *order, uint64_t k,
     free(scratch);
 }
 
+/* A number as people write it: the shortest text that reads back to the
+ * same double (or, for a float setting, the same float): 0.2, not
+ * 0.20000000000000001. */
+static const char *num(char buf[32], double v, int is_float)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, 32, "%.*g", prec, v);
+        double back = strtod(buf, NULL);
+        if (is_float ? (float)back == (float)v : back == v)
+            break;
+    }
+    return buf;
+}
+
+/* Names of the fills as the settings spell them, by aug_fill value. */
+static const char *shift_fill_name(aug_fill f)
+{
+    static const char *const n[5] = {"constant", "nearest", "reflect", "wrap",
+                                     "mirror"};
+    return n[f];
+}
+
+static const char *crop_fill_name(aug_fill f)
+{
+    static const char *const n[5] = {"constant", "edge", "symmetric", "wrap",
+                                     "reflect"};
+    return n[f];
+}
+
 void bat_describe_json(const bat_plan *p, FILE *out)
 {
     static const char *const mixes[4] = {"mixup", "mixup_batch", "cutmix", "none"};
-    fprintf(out, "\"pipeline\": {\"batch_size\": %u, \"alpha\": %.17g, "
-            "\"mix\": \"%s\", \"pairing\": \"%s\", \"cutmix_alpha\": %.17g, "
-            "\"switch_prob\": %.17g, \"mix_prob\": %.17g, "
-            "\"label_smoothing\": %.9g, \"labels\": \"%s\", "
-            "\"order\": \"%s\", \"scale\": %.9g, \"dtype\": %d, "
-            "\"layout\": %d, \"flip\": [%.17g, %.17g], "
-            "\"shift\": {\"height\": %.17g, \"width\": %.17g, \"fill\": %d, "
-            "\"cval\": %.9g}, \"crop\": {\"pad\": %u, \"fill\": %d, "
-            "\"value\": %.9g}, \"erase\": {\"p\": %.17g, \"fill\": %d}, "
+    static const char *const dtypes[4] = {"", "float32", "float16", "bfloat16"};
+    static const char *const erases[5] = {"none", "constant", "channel",
+                                          "uniform", "normal"};
+    char a[32], b[32], c[32], d[32], e[32];
+    fprintf(out, "{\"batch_size\": %u, \"alpha\": %s, \"shuffle\": %s, "
+            "\"drop_last\": %s, \"mix\": \"%s\", \"pairing\": \"%s\", "
+            "\"cutmix_alpha\": %s, \"switch_prob\": %s, \"mix_prob\": %s, "
+            "\"label_smoothing\": %s, \"labels\": \"%s\", ",
+            p->smp.batch_size, num(a, p->smp.alpha, 0),
+            p->smp.shuffle ? "true" : "false",
+            p->smp.keep_last ? "false" : "true", mixes[p->smp.mix],
+            p->smp.pairing ? "within" : "disjoint",
+            num(b, p->smp.cutmix_alpha, 0), num(c, p->smp.switch_prob, 0),
+            num(d, 1.0 - p->smp.skip_prob, 0), num(e, p->smoothing, 1),
+            p->pairs ? "pairs" : "mixed");
+    fprintf(out, "\"order\": \"%s\", \"scale\": %s, \"dtype\": \"%s\", "
+            "\"layout\": \"%s\", \"flip\": {\"horizontal\": %s, "
+            "\"vertical\": %s}, ",
+            p->before_mix ? "before_mix" : "after_mix", num(a, p->scale, 1),
+            dtypes[p->dtype], p->out_layout == CVT_NCHW ? "NCHW" : "NHWC",
+            num(b, p->flip_on ? p->flip.p_horizontal : 0, 0),
+            num(c, p->flip_on ? p->flip.p_vertical : 0, 0));
+    fprintf(out, "\"shift\": {\"height\": %s, \"width\": %s, \"fill\": \"%s\", "
+            "\"cval\": %s}, \"crop\": {\"pad\": %u, \"fill\": \"%s\", "
+            "\"value\": %s}, \"erase\": {\"p\": %s, \"fill\": \"%s\"}, "
             "\"normalize\": %s}",
-            p->smp.batch_size, p->smp.alpha, mixes[p->smp.mix],
-            p->smp.pairing ? "within" : "disjoint", p->smp.cutmix_alpha,
-            p->smp.switch_prob, 1.0 - p->smp.skip_prob, (double)p->smoothing,
-            p->pairs ? "pairs" : "mixed",
-            p->before_mix ? "before_mix" : "after_mix", (double)p->scale,
-            (int)p->dtype, (int)p->out_layout, p->flip_on ? p->flip.p_horizontal : 0,
-            p->flip_on ? p->flip.p_vertical : 0, p->shift.height_range,
-            p->shift.width_range, (int)p->shift.fill, (double)p->shift.cval,
-            p->crop.pad, (int)p->crop.fill, (double)p->crop.value,
-            p->erase_on ? p->erase.p : 0, (int)p->erase.fill,
+            num(a, p->shift.height_range, 0), num(b, p->shift.width_range, 0),
+            shift_fill_name(p->shift.fill), num(c, p->shift.cval, 1),
+            p->crop.pad, crop_fill_name(p->crop.fill),
+            num(d, p->crop.value, 1), num(e, p->erase_on ? p->erase.p : 0, 0),
+            erases[p->erase_on ? p->erase.fill : 0],
             p->norm_on ? "true" : "false");
 }

@@ -170,6 +170,10 @@ static const cfg_option options[] = {
      .help = "Seed for clients that do not give one."},
     {FIELD("batch", "shuffle", CFG_BOOL, shuffle), .def = "true",
      .help = "Permute the dataset at every epoch."},
+    {FIELD("batch", "drop_last", CFG_BOOL, drop_last), .def = "true",
+     .help = "Drop the samples that do not fill a last batch; false serves "
+             "it with its real size, so that an epoch covers every sample "
+             "once (evaluation; needs mix = none or pairing = within)."},
     {FIELD("batch", "mix", CFG_ENUM, mix), .def = "mixup",
      .values = cfg_mix_names, .n_values = 4,
      .help = "mixup: lambda per sample (the seed); mixup_batch: one lambda "
@@ -587,6 +591,165 @@ static int apply(cfg_config *cfg, const char *section, const char *key,
     return -1;
 }
 
+
+/* ------------------------------------------------------------- pipelines */
+
+static const char *const pipeline_sections[] = {"dataset", "batch", "augment",
+                                                "output"};
+
+static int pipeline_name_ok(const char *v, size_t len)
+{
+    if (len < 1 || len > CFG_PIPELINE_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                    "0123456789_-", v[i]))
+            return 0;
+    return 1;
+}
+
+static cfg_pipeline *pipeline_get(cfg_config *cfg, const char *name,
+                                  char *why, size_t n)
+{
+    if (!pipeline_name_ok(name, strlen(name))) {
+        fmt(why, n, "pipeline name '%s' is not 1 .. %d characters of "
+            "A-Z a-z 0-9 _ -", name, CFG_PIPELINE_NAME_MAX);
+        return NULL;
+    }
+    if (!strcmp(name, "main")) {
+        fmt(why, n, "pipeline 'main' is the [dataset], [batch], [augment] "
+            "and [output] sections; [pipeline NAME] declares another one");
+        return NULL;
+    }
+    int i = cfg_pipeline_find(cfg, name);
+    if (i > 0)
+        return &cfg->pipelines[i - 1];
+    if (cfg->n_pipelines == CFG_MAX_PIPELINES) {
+        fmt(why, n, "pipeline '%s': too many pipelines (at most %d besides "
+            "main)", name, CFG_MAX_PIPELINES);
+        return NULL;
+    }
+    cfg_pipeline *p = &cfg->pipelines[cfg->n_pipelines++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    return p;
+}
+
+/* Check "section.key" = value as pipeline @p would apply it (on the
+ * defaults, so that a bad key or value is reported where it is written),
+ * then remember it. */
+static int pipeline_add(cfg_pipeline *p, const char *skey, const char *value,
+                        char *why, size_t n)
+{
+    const char *dot = strchr(skey, '.');
+    char section[16];
+    size_t slen = dot ? (size_t)(dot - skey) : 0;
+    int allowed = 0;
+    if (dot && slen < sizeof section) {
+        memcpy(section, skey, slen);
+        section[slen] = 0;
+        for (size_t i = 0; i < 4; i++)
+            allowed |= !strcmp(section, pipeline_sections[i]);
+    }
+    if (!allowed) {
+        if (dot && slen < sizeof section && section_known(section))
+            fmt(why, n, "pipeline '%s': %s applies to the whole daemon; a "
+                "pipeline sets dataset.*, batch.*, augment.* or output.*",
+                p->name, skey);
+        else
+            fmt(why, n, "pipeline '%s': key %s is not section.key with a "
+                "section of dataset, batch, augment, output", p->name, skey);
+        return -1;
+    }
+    cfg_config *scratch = malloc(sizeof *scratch);
+    if (!scratch) {
+        fmt(why, n, "out of memory");
+        return -1;
+    }
+    cfg_defaults(scratch);
+    char inner[512];
+    int rc = apply(scratch, section, dot + 1, value, inner, sizeof inner);
+    free(scratch);
+    if (rc < 0) {
+        fmt(why, n, "pipeline '%s': %s", p->name, inner);
+        return -1;
+    }
+    size_t need = strlen(skey) + strlen(value) + 2;
+    if (p->sets_len + need >= sizeof p->sets) {
+        fmt(why, n, "pipeline '%s': its settings exceed %d bytes", p->name,
+            CFG_PIPELINE_SETS);
+        return -1;
+    }
+    p->sets_len += (size_t)snprintf(p->sets + p->sets_len,
+                                    sizeof p->sets - p->sets_len, "%s=%s\n",
+                                    skey, value);
+    return 0;
+}
+
+/* A key of section "pipeline NAME" in a file. */
+static int apply_pipeline_section(cfg_config *cfg, const char *section,
+                                  const char *key, const char *value,
+                                  char *why, size_t n)
+{
+    const char *name = section + strlen("pipeline");
+    name += strspn(name, " \t");
+    cfg_pipeline *p = pipeline_get(cfg, name, why, n);
+    return p ? pipeline_add(p, key, value, why, n) : -1;
+}
+
+int cfg_pipeline_find(const cfg_config *cfg, const char *name)
+{
+    if (!strcmp(name, "main"))
+        return 0;
+    for (int i = 0; i < cfg->n_pipelines; i++)
+        if (!strcmp(cfg->pipelines[i].name, name))
+            return i + 1;
+    return -1;
+}
+
+int cfg_pipeline_resolve(const cfg_config *main, int i, cfg_config *out,
+                         char *err, size_t errlen)
+{
+    const cfg_pipeline *p = &main->pipelines[i];
+    *out = *main;
+    out->n_pipelines = 0;
+    char line[CFG_PIPELINE_SETS];
+    const char *at = p->sets;
+    while (*at) {
+        const char *end = strchr(at, '\n');
+        size_t len = (size_t)(end - at);
+        memcpy(line, at, len);
+        line[len] = 0;
+        at = end + 1;
+        char *eq = strchr(line, '='), *dot = strchr(line, '.');
+        *eq = 0;
+        *dot = 0;
+        char why[512];
+        if (apply(out, line, dot + 1, eq + 1, why, sizeof why) < 0) {
+            fmt(err, errlen, "pipeline '%s': %s", p->name, why);
+            return MIXUP_ECONFIG;
+        }
+    }
+    return 0;
+}
+
+int cfg_same_dataset(const cfg_config *a, const cfg_config *b)
+{
+    return !strcmp(a->format, b->format) && !strcmp(a->images, b->images) &&
+           !strcmp(a->labels, b->labels) && a->classes == b->classes;
+}
+
+static int pipelines_differ(const cfg_config *a, const cfg_config *b)
+{
+    if (a->n_pipelines != b->n_pipelines)
+        return 1;
+    for (int i = 0; i < a->n_pipelines; i++)
+        if (strcmp(a->pipelines[i].name, b->pipelines[i].name) ||
+            strcmp(a->pipelines[i].sets, b->pipelines[i].sets))
+            return 1;
+    return 0;
+}
+
 /* ------------------------------------------------------------- defaults */
 
 void cfg_defaults(cfg_config *cfg)
@@ -659,7 +822,12 @@ static int on_pair(void *user, const char *section, const char *key,
 {
     load_state *st = user;
     char why[512];
-    if (apply(st->cfg, section, key, value, why, sizeof why) == 0)
+    int rc = strncmp(section, "pipeline", 8) == 0 &&
+                     (section[8] == ' ' || section[8] == '\t' || !section[8])
+                 ? apply_pipeline_section(st->cfg, section, key, value, why,
+                                          sizeof why)
+                 : apply(st->cfg, section, key, value, why, sizeof why);
+    if (rc == 0)
         return 1;
     note_error(st, why);
     return 0;
@@ -755,9 +923,19 @@ int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen)
     } else {
         *eq = 0;
         *dot = 0;
-        if (apply(cfg, trim(copy), trim(dot + 1), trim(eq + 1), err,
-                  errlen) == 0)
+        char *section = trim(copy), *key = trim(dot + 1), *value = trim(eq + 1);
+        if (!strcmp(section, "pipeline")) {
+            /* pipeline.NAME.section.key=value */
+            char *kdot = strchr(key, '.');
+            cfg_pipeline *p = NULL;
+            if (!kdot)
+                fmt(err, errlen, "expected pipeline.NAME.section.key=value");
+            else if ((*kdot = 0, p = pipeline_get(cfg, key, err, errlen)) &&
+                     pipeline_add(p, kdot + 1, value, err, errlen) == 0)
+                rc = 0;
+        } else if (apply(cfg, section, key, value, err, errlen) == 0) {
             rc = 0;
+        }
     }
     free(copy);
     return rc;
@@ -785,7 +963,22 @@ int cfg_validate(const cfg_config *cfg, char *err, size_t errlen)
             "dataset.format = cifar)");
         return MIXUP_ECONFIG;
     }
-    return 0;
+    if (cfg->n_pipelines == 0)
+        return 0;
+    cfg_config *p = malloc(sizeof *p);
+    if (!p) {
+        fmt(err, errlen, "out of memory");
+        return MIXUP_ENOMEM;
+    }
+    int rc = 0;
+    for (int i = 0; i < cfg->n_pipelines && rc == 0; i++) {
+        char why[512];
+        rc = cfg_pipeline_resolve(cfg, i, p, err, errlen);
+        if (rc == 0 && (rc = cfg_validate(p, why, sizeof why)) < 0)
+            fmt(err, errlen, "pipeline '%s': %s", cfg->pipelines[i].name, why);
+    }
+    free(p);
+    return rc;
 }
 
 /* ------------------------------------------------------------- output */
@@ -845,6 +1038,17 @@ void cfg_print(const cfg_config *cfg, FILE *out)
             fprintf(out, "%s = %s\n", o->key, buf);
         }
     }
+    for (int i = 0; i < cfg->n_pipelines; i++) {
+        const cfg_pipeline *p = &cfg->pipelines[i];
+        fprintf(out, "\n[pipeline %s]\n", p->name);
+        for (const char *at = p->sets; *at;) {
+            const char *end = strchr(at, '\n');
+            const char *eq = memchr(at, '=', (size_t)(end - at));
+            fprintf(out, "%.*s = %.*s\n", (int)(eq - at), at,
+                    (int)(end - eq - 1), eq + 1);
+            at = end + 1;
+        }
+    }
 }
 
 void cfg_print_help(FILE *out)
@@ -861,6 +1065,14 @@ void cfg_print_help(FILE *out)
                 o->runtime ? "changes on reload" : "needs a restart");
         fprintf(out, "      %s\n", o->help);
     }
+    fprintf(out, "\nPipelines: the sections above form the pipeline 'main'. "
+                 "A section\n[pipeline NAME] (at most %d, NAME 1 .. %d of "
+                 "A-Z a-z 0-9 _ -) declares\nanother one: keys written as "
+                 "--set takes them (dataset.images = ...,\nbatch.mix = none), "
+                 "every other key taking main's value; on the command\n"
+                 "line: --set pipeline.NAME.batch.size=64. Clients choose one "
+                 "when they open a\nstream.\n", CFG_MAX_PIPELINES,
+            CFG_PIPELINE_NAME_MAX);
 }
 
 /* Compare option @o in @a and @b; on a difference leave the first
@@ -918,6 +1130,11 @@ int cfg_reload(cfg_config *cur, const cfg_config *next,
             left++;
         note(ctx, applied, msg);
     }
+    if (pipelines_differ(cur, next)) {
+        note(ctx, 0, "[pipeline ...] sections changed: needs a restart "
+             "(kept the running pipelines)");
+        left++;
+    }
     return left;
 }
 
@@ -931,6 +1148,10 @@ int cfg_check_reload(const cfg_config *cur, const cfg_config *next, char *err,
             continue;
         fmt(err, errlen, "%s.%s changed (%s -> %s) and needs a restart",
             o->section, o->key, shown(a, sa), shown(b, sb));
+        return MIXUP_ECONFIG;
+    }
+    if (pipelines_differ(cur, next)) {
+        fmt(err, errlen, "[pipeline ...] sections changed and need a restart");
         return MIXUP_ECONFIG;
     }
     return 0;

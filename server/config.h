@@ -17,6 +17,18 @@
 
 #define CFG_MAX_ENDPOINTS 16
 #define CFG_STR_MAX 1024
+#define CFG_MAX_PIPELINES 8     /* besides main */
+#define CFG_PIPELINE_NAME_MAX 16
+#define CFG_PIPELINE_SETS 4096  /* bytes of one pipeline's own settings */
+
+/* A pipeline declared by a section [pipeline NAME]: the settings it gives,
+ * as "section.key=value\n" lines in the order given (a later line wins).
+ * Every other option takes main's value (cfg_pipeline_resolve()). */
+typedef struct cfg_pipeline {
+    char name[CFG_PIPELINE_NAME_MAX + 1];
+    char sets[CFG_PIPELINE_SETS];
+    size_t sets_len;
+} cfg_pipeline;
 
 extern const char *const cfg_shm_delivery_names[2];
 
@@ -51,6 +63,7 @@ typedef struct cfg_config {
     double alpha;
     uint64_t seed;
     int shuffle;
+    int drop_last;        /* 0: the last partial batch is served */
     int mix;              /* mixup, mixup_batch, cutmix, none */
     int pairing;          /* disjoint, within */
     double cutmix_alpha;
@@ -75,6 +88,9 @@ typedef struct cfg_config {
     int out_dtype;        /* float32, float16, bfloat16 */
     int out_layout;       /* NHWC, NCHW */
     double out_scale;     /* 0: 1/255 for uint8 data, 1 for float32 */
+    /* [pipeline NAME] sections; the sections above are pipeline "main" */
+    cfg_pipeline pipelines[CFG_MAX_PIPELINES];
+    int n_pipelines;
 } cfg_config;
 
 /* Names of enum options, index = stored value (for the pipeline). */
@@ -121,6 +137,19 @@ int cfg_check_reload(const cfg_config *cur, const cfg_config *next, char *err,
 int cfg_reload(cfg_config *cur, const cfg_config *next,
                void (*note)(void *ctx, int applied, const char *msg),
                void *ctx);
+
+/* The effective configuration of pipeline @i (0 .. n_pipelines - 1):
+ * @main's values with the pipeline's own settings applied over them
+ * (out->n_pipelines is 0). Return 0 or MIXUP_ECONFIG with @err naming the
+ * pipeline and the key. */
+int cfg_pipeline_resolve(const cfg_config *main, int i, cfg_config *out,
+                         char *err, size_t errlen);
+
+/* Index of pipeline @name (1-based: 0 is main, -1 unknown). */
+int cfg_pipeline_find(const cfg_config *cfg, const char *name);
+
+/* Whether two configurations load the same dataset files ([dataset]). */
+int cfg_same_dataset(const cfg_config *a, const cfg_config *b);
 
 /* Print every option with its type, default, bounds and help. */
 void cfg_print_help(FILE *out);

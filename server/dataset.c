@@ -230,7 +230,8 @@ static int load_probed(ds_dataset *ds, const ds_loader *ld, void *st,
     if (rc == 0)
         rc = compute_layout(p, &L, err, errlen);
     if (rc == 0)
-        rc = shm_segment_create(&ds->seg, instance, "dataset",
+        rc = shm_segment_create(&ds->seg, instance,
+                                src->segment ? src->segment : "dataset",
                                 (size_t)L.total, err, errlen);
     if (rc < 0)
         return rc;

@@ -33,6 +33,8 @@ typedef struct ds_source {
     const char *labels; /* path; ignored (may be NULL) for CIFAR */
     uint32_t classes;   /* 0: infer (max label + 1, or the row width of
                            one-hot labels); else labels must be < classes */
+    const char *segment; /* last part of the segment's name (no '.' or
+                            '/'); NULL: "dataset" */
 } ds_source;
 
 typedef struct ds_dataset {

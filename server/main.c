@@ -152,28 +152,93 @@ static int build_config(const args *a, cfg_config *cfg, char *err,
     return cfg_validate(cfg, err, errlen) < 0 ? -1 : 0;
 }
 
-static int load_dataset(const cfg_config *cfg, ds_dataset *ds)
+/* The pipelines to serve: main (the file's sections), then each
+ * [pipeline NAME] resolved over main, with their datasets. Pipelines
+ * whose [dataset] settings are the same files share one load. */
+typedef struct pipelines {
+    int n;
+    srv_pipeline_def defs[SRV_MAX_PIPELINES];
+    cfg_config *cfgs[SRV_MAX_PIPELINES]; /* [0] is the main configuration */
+    ds_dataset ds[SRV_MAX_PIPELINES];    /* loaded ones, n_ds of them */
+    int n_ds;
+} pipelines;
+
+static int load_one(const cfg_config *cfg, const char *pipeline,
+                    ds_dataset *ds)
 {
-    char err[1024];
+    char err[1024], segment[32];
+    snprintf(segment, sizeof segment, strcmp(pipeline, "main")
+                                          ? "dataset-%s" : "dataset",
+             pipeline);
     ds_source src = {
         .format = ds_format_parse(cfg->format),
         .images = cfg->images,
         .labels = cfg->labels,
         .classes = cfg->classes,
+        .segment = segment,
     };
+    if (ds_load(ds, &src, cfg->name, err, sizeof err) < 0) {
+        if (strcmp(pipeline, "main"))
+            log_error("pipeline %s: %s", pipeline, err);
+        else
+            log_error("%s", err);
+        return -1;
+    }
+    log_info("dataset %s: %" PRIu64 " samples of %ux%ux%u %s, %u classes, "
+             "%" PRIu64 " bytes in shared memory (%s), loaded for pipeline %s",
+             cfg->format, ds->n, ds->h, ds->w, ds->c,
+             ds->dtype == DS_U8 ? "uint8" : "float32", ds->classes, ds->bytes,
+             ds->seg.name, pipeline);
+    return 0;
+}
+
+static void unload_pipelines(pipelines *P)
+{
+    for (int i = 0; i < P->n_ds; i++)
+        ds_unload(&P->ds[i]);
+    for (int i = 1; i < P->n; i++)
+        free(P->cfgs[i]);
+    P->n = P->n_ds = 0;
+}
+
+static int load_pipelines(cfg_config *cfg, pipelines *P)
+{
+    char err[1024];
     int stale = shm_reclaim_stale(cfg->name);
     if (stale > 0)
         log_warn("removed %d shared-memory segment(s) left by a killed "
                  "mixupd '%s'", stale, cfg->name);
-    if (ds_load(ds, &src, cfg->name, err, sizeof err) < 0) {
-        log_error("%s", err);
-        return -1;
+    P->cfgs[0] = cfg;
+    P->n = 1;
+    for (int i = 0; i < cfg->n_pipelines; i++) {
+        P->cfgs[P->n] = malloc(sizeof *cfg);
+        if (!P->cfgs[P->n] ||
+            cfg_pipeline_resolve(cfg, i, P->cfgs[P->n], err, sizeof err) < 0) {
+            log_error("%s", P->cfgs[P->n] ? err : "out of memory");
+            free(P->cfgs[P->n]);
+            unload_pipelines(P);
+            return -1;
+        }
+        P->n++;
     }
-    log_info("dataset %s: %" PRIu64 " samples of %ux%ux%u %s, %u classes, "
-             "%" PRIu64 " bytes in shared memory (%s)",
-             cfg->format, ds->n, ds->h, ds->w, ds->c,
-             ds->dtype == DS_U8 ? "uint8" : "float32", ds->classes, ds->bytes,
-             ds->seg.name);
+    for (int i = 0; i < P->n; i++) {
+        const char *name = i ? cfg->pipelines[i - 1].name : "main";
+        P->defs[i] = (srv_pipeline_def){.name = name, .cfg = P->cfgs[i]};
+        for (int j = 0; j < i && !P->defs[i].ds; j++)
+            if (cfg_same_dataset(P->cfgs[i], P->cfgs[j])) {
+                P->defs[i].ds = P->defs[j].ds;
+                log_info("pipeline %s: same dataset as pipeline %s, loaded "
+                         "once (%s)", name, P->defs[j].name,
+                         P->defs[j].ds->seg.name);
+            }
+        if (P->defs[i].ds)
+            continue;
+        if (load_one(P->cfgs[i], name, &P->ds[P->n_ds]) < 0) {
+            unload_pipelines(P);
+            return -1;
+        }
+        P->defs[i].ds = &P->ds[P->n_ds++];
+    }
     return 0;
 }
 
@@ -339,24 +404,26 @@ static void close_handles(daemon_state *d)
         uv_close(h[i], NULL);
 }
 
-static int serve(const args *a, cfg_config *cfg, const ds_dataset *ds)
+static int serve(const args *a, cfg_config *cfg, const pipelines *P)
 {
     static daemon_state d;
     d.args = a;
     d.cfg = cfg;
     uv_loop_init(&d.loop);
     char err[512];
-    if (srv_start(&d.srv, &d.loop, cfg, ds, err, sizeof err) < 0) {
+    if (srv_start(&d.srv, &d.loop, cfg, P->defs, P->n, err, sizeof err) < 0) {
         log_error("%s", err);
         uv_loop_close(&d.loop);
         return -1;
     }
     init_handles(&d);
     start_summary(&d);
-    log_info("ready: %u workers, %u ring slots, batch %u, alpha %g",
-             cfg->workers, cfg->ring_slots, cfg->batch_size, cfg->alpha);
-    sd_notifyf(0, "READY=1\nSTATUS=serving %llu samples on %d endpoint(s)",
-               (unsigned long long)ds->n, cfg->n_endpoints);
+    log_info("ready: %d pipeline(s), %u workers, %u ring slots each, "
+             "batch %u, alpha %g", P->n, cfg->workers, cfg->ring_slots,
+             cfg->batch_size, cfg->alpha);
+    sd_notifyf(0, "READY=1\nSTATUS=serving %llu samples in %d pipeline(s) "
+               "on %d endpoint(s)", (unsigned long long)P->defs[0].ds->n,
+               P->n, cfg->n_endpoints);
 
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
@@ -368,14 +435,16 @@ static int serve(const args *a, cfg_config *cfg, const ds_dataset *ds)
     return 0;
 }
 
-static int check_only(const cfg_config *cfg, const ds_dataset *ds)
+static int check_only(const pipelines *P)
 {
     bat_plan plan;
     char err[512];
-    if (bat_plan_from_config(&plan, ds, cfg, err, sizeof err) < 0) {
-        log_error("%s", err);
-        return 1;
-    }
+    for (int i = 0; i < P->n; i++)
+        if (bat_plan_from_config(&plan, P->defs[i].ds, P->defs[i].cfg, err,
+                                 sizeof err) < 0) {
+            log_error("pipeline %s: %s", P->defs[i].name, err);
+            return 1;
+        }
     printf("mixupd: configuration and dataset are valid\n");
     return 0;
 }
@@ -409,16 +478,16 @@ int main(int argc, char **argv)
         log_error("%s", err);
         return 1;
     }
-    ds_dataset ds = {0};
-    if (load_dataset(&cfg, &ds) < 0) {
+    static pipelines P;
+    if (load_pipelines(&cfg, &P) < 0) {
         shm_unlock_instance(&lock);
         return 1;
     }
     if (a.check)
-        rc = check_only(&cfg, &ds);
+        rc = check_only(&P);
     else
-        rc = serve(&a, &cfg, &ds) < 0 ? 1 : 0;
-    ds_unload(&ds);
+        rc = serve(&a, &cfg, &P) < 0 ? 1 : 0;
+    unload_pipelines(&P);
     shm_unlock_instance(&lock);
     log_info("stopped");
     log_open("", err, sizeof err);

@@ -47,7 +47,8 @@ int ring_init(ring *r, const ring_config *cfg, char *err, size_t errlen)
         return MIXUP_ETOOBIG;
     }
     size_t total = r->data_offset + r->slot_size * cfg->slots;
-    int rc = shm_segment_create_mode(&r->seg, cfg->instance, "ring", total,
+    int rc = shm_segment_create_mode(&r->seg, cfg->instance,
+                                     cfg->what ? cfg->what : "ring", total,
                                      cfg->mode, err, errlen);
     if (rc < 0)
         return rc;

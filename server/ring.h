@@ -56,6 +56,7 @@ typedef struct ring_slot {
 
 typedef struct ring_config {
     const char *instance; /* server.name: the segment's name says whose */
+    const char *what;     /* last part of the name; NULL: "ring" */
     uint32_t slots;
     size_t msg_size;      /* bytes of one batch reply */
     size_t scratch_size;  /* per slot, in the daemon's heap */

@@ -15,7 +15,16 @@ uint64_t smp_samples_per_batch(const smp_settings *st)
 
 uint64_t smp_batches_per_epoch(const smp_settings *st)
 {
-    return st->n / smp_samples_per_batch(st);
+    uint64_t per = smp_samples_per_batch(st);
+    return st->keep_last ? (st->n + per - 1) / per : st->n / per;
+}
+
+uint32_t smp_batch_len(const smp_settings *st, uint64_t k)
+{
+    uint64_t per = smp_samples_per_batch(st);
+    if (st->keep_last && (k + 1) * per > st->n)
+        return (uint32_t)(st->n - k * per);
+    return st->batch_size;
 }
 
 void smp_permutation(uint32_t *perm, uint64_t n, uint64_t seed,
@@ -94,7 +103,7 @@ static void draw_mix(const smp_settings *st, const smp_order *o, uint64_t k,
 void smp_batch_plan(const smp_settings *st, const smp_order *order,
                     uint64_t k, smp_draw *out)
 {
-    uint32_t B = st->batch_size;
+    uint32_t B = smp_batch_len(st, k);
     const uint32_t *first = order->index + smp_samples_per_batch(st) * k;
     for (uint32_t j = 0; j < B; j++) {
         smp_draw *d = &out[j];
@@ -120,7 +129,7 @@ void smp_batch_draws(const smp_settings *st, const smp_order *order,
                      uint64_t k, int64_t *index1, int64_t *index2,
                      float *lam)
 {
-    uint32_t B = st->batch_size;
+    uint32_t B = smp_batch_len(st, k);
     smp_draw small[64];
     smp_draw *d = B <= 64 ? small : malloc(B * sizeof *d);
     if (!d)

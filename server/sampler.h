@@ -18,6 +18,11 @@
  *                      switch_prob, else mixup (timm's switch)
  *   mix_prob < 1       a sample (or batch) is mixed with that probability,
  *                      else lambda = 1 (drawn as u < 1 - mix_prob: skip)
+ *   keep_last          (batch.drop_last = false, evaluation) an epoch has
+ *                      ceil(N / B) batches, the last one holding the
+ *                      N mod B samples left (B samples per batch only:
+ *                      mix = none or pairing = within, where the partner
+ *                      of j is sample b-1-j of a batch of b)
  * Selections draw from their own stream (PRNG_MIX_SELECT), boxes from
  * PRNG_CUTMIX, so the default's lambdas stay what they were.
  */
@@ -53,6 +58,7 @@ typedef struct smp_settings {
                             batch) is not mixed; 0 by default, so that a
                             zeroed struct is the seed's behaviour */
     uint32_t height, width; /* for CutMix boxes */
+    int keep_last;       /* serve the last partial batch (see above) */
 } smp_settings;
 
 /* What the sampler decided for one sample. */
@@ -76,8 +82,13 @@ typedef struct smp_order {
  * within). */
 uint64_t smp_samples_per_batch(const smp_settings *st);
 
-/* floor(N / samples_per_batch): floor(N / 2B) by default. */
+/* floor(N / samples_per_batch): floor(N / 2B) by default; ceil(N / B)
+ * with keep_last. */
 uint64_t smp_batches_per_epoch(const smp_settings *st);
+
+/* Samples in batch @k: B, but for the last batch of an epoch with
+ * keep_last, which has the samples left. */
+uint32_t smp_batch_len(const smp_settings *st, uint64_t k);
 
 /* Fill @perm[0..n) with the order of @epoch: Fisher–Yates driven by
  * prng stream (seed, PERMUTATION, epoch), or the identity if !shuffle. */
@@ -97,7 +108,7 @@ void smp_batch_draws(const smp_settings *st, const smp_order *order,
                      float *lam);
 
 /* The same with the mixing kind and CutMix box of each sample: @out has
- * B entries. */
+ * smp_batch_len(st, k) entries (at most B). */
 void smp_batch_plan(const smp_settings *st, const smp_order *order,
                     uint64_t k, smp_draw *out);
 

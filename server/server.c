@@ -25,6 +25,15 @@
 #define SRV_NN_RCVMAX (1 << 20)
 #define SRV_RECV_BURST 64 /* requests handled per wake-up before yielding */
 
+/* One named pipeline: its dataset (maybe shared with another pipeline),
+ * the plan of its batches, its ring and its streams. */
+typedef struct srv_pipe {
+    char name[CFG_PIPELINE_NAME_MAX + 1];
+    bat_plan plan;
+    ring ring;
+    str_table *streams;
+} srv_pipe;
+
 struct srv_server {
     uv_loop_t *loop;
     int sock;
@@ -43,10 +52,9 @@ struct srv_server {
     uint32_t max_held;
     size_t max_copy_bytes;
     uint64_t copied_at_trim; /* batches_copied when the heap was trimmed */
-    bat_plan plan;
     wrk_pool pool;
-    ring ring;
-    str_table *streams;
+    srv_pipe pipes[SRV_MAX_PIPELINES]; /* [0] is main */
+    int n_pipes;
     srv_stats stats;
 };
 
@@ -140,47 +148,100 @@ static void send_small(srv_server *srv, void *control, const uint8_t *buf,
 
 /* ------------------------------------------------------------ requests */
 
-static void handle_info(srv_server *srv, void *control, uint64_t req_id)
+/* The pipeline a request names ("" is main), or NULL with @err listing
+ * the known ones. */
+static srv_pipe *find_pipe(srv_server *srv, const char *name, size_t len,
+                           char *err, size_t errlen)
 {
-    const ds_dataset *ds = srv->plan.ds;
+    if (len == 0)
+        return &srv->pipes[0];
+    for (int i = 0; i < srv->n_pipes; i++)
+        if (strlen(srv->pipes[i].name) == len &&
+            !memcmp(srv->pipes[i].name, name, len))
+            return &srv->pipes[i];
+    size_t at = (size_t)snprintf(err, errlen, "unknown pipeline '%.*s' "
+                                 "(this daemon serves:", (int)len, name);
+    for (int i = 0; i < srv->n_pipes && at < errlen; i++)
+        at += (size_t)snprintf(err + at, errlen - at, " %s",
+                               srv->pipes[i].name);
+    if (at < errlen)
+        snprintf(err + at, errlen - at, ")");
+    return NULL;
+}
+
+/* The pipeline whose table a stream id belongs to (str_id_tag). */
+static srv_pipe *pipe_of_stream(srv_server *srv, uint64_t stream_id)
+{
+    uint32_t tag = str_id_tag(stream_id);
+    return tag < (uint32_t)srv->n_pipes ? &srv->pipes[tag] : &srv->pipes[0];
+}
+
+/* The pipelines' names, comma-separated (INFO). */
+static size_t pipeline_list(const srv_server *srv, char *buf, size_t cap)
+{
+    size_t at = 0;
+    for (int i = 0; i < srv->n_pipes && at < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s%s", i ? "," : "",
+                               srv->pipes[i].name);
+    return at < cap ? at : cap - 1;
+}
+
+static void handle_info(srv_server *srv, void *control, const mxp_request *req)
+{
+    char err[512], list[MXP_PIPELINE_LIST_MAX];
+    srv_pipe *p = find_pipe(srv, req->u.info.pipeline,
+                            req->u.info.pipeline_len, err, sizeof err);
+    if (!p) {
+        send_error(srv, control, req->hdr.request_id, MIXUP_EINVAL, err);
+        return;
+    }
+    const ds_dataset *ds = p->plan.ds;
     mxp_info_rep info = {
         .samples = ds->n,
-        .batches_per_epoch = smp_batches_per_epoch(&srv->plan.smp),
+        .batches_per_epoch = smp_batches_per_epoch(&p->plan.smp),
         .height = ds->h,
         .width = ds->w,
         .channels = ds->c,
         .classes = ds->classes,
-        .batch_size = srv->plan.smp.batch_size,
-        .alpha = (float)srv->plan.smp.alpha,
-        .shuffle = (uint32_t)srv->plan.smp.shuffle,
+        .batch_size = p->plan.smp.batch_size,
+        .alpha = (float)p->plan.smp.alpha,
+        .shuffle = (uint32_t)p->plan.smp.shuffle,
         .source_dtype = ds->dtype,
+        .flags = p->plan.smp.keep_last ? MXP_INFO_KEEP_LAST : 0,
+        .pipeline = p->name,
+        .pipeline_len = (uint16_t)strlen(p->name),
+        .pipelines = list,
+        .pipelines_len = (uint16_t)pipeline_list(srv, list, sizeof list),
     };
-    uint8_t buf[MXP_HEADER_SIZE + MXP_INFO_BODY];
+    uint8_t buf[MXP_HEADER_SIZE + MXP_INFO_BODY_MAX];
     send_small(srv, control, buf,
-               mxp_encode_info_rep(buf, sizeof buf, req_id, &info));
+               mxp_encode_info_rep(buf, sizeof buf, req->hdr.request_id,
+                                   &info));
 }
 
 static void handle_open(srv_server *srv, void *control, const mxp_request *req)
 {
-    char err[256];
+    char err[512];
     mxp_open_rep rep;
-    int rc = str_open(srv->streams, &req->u.open, req->hdr.request_id,
-                      now_ms(srv), &rep, err,
-                      sizeof err);
+    srv_pipe *p = find_pipe(srv, req->u.open.pipeline,
+                            req->u.open.pipeline_len, err, sizeof err);
+    int rc = p ? str_open(p->streams, &req->u.open, req->hdr.request_id,
+                          now_ms(srv), &rep, err, sizeof err)
+               : MIXUP_EINVAL;
     if (rc < 0) {
         log_info("OPEN refused: %s", err);
         send_error(srv, control, req->hdr.request_id, rc, err);
         return;
     }
-    size_t name_len = strlen(srv->ring.seg.name);
+    size_t name_len = strlen(p->ring.seg.name);
     if (srv->lend && name_len < sizeof rep.ring_name) {
-        memcpy(rep.ring_name, srv->ring.seg.name, name_len + 1);
-        memcpy(rep.ring_token, srv->ring.token, sizeof rep.ring_token);
-        rep.ring_bytes = srv->ring.seg.size;
+        memcpy(rep.ring_name, p->ring.seg.name, name_len + 1);
+        memcpy(rep.ring_token, p->ring.token, sizeof rep.ring_token);
+        rep.ring_bytes = p->ring.seg.size;
         rep.max_held = srv->max_held;
     }
-    log_debug("stream %llx opened: seed %llu, start %llu:%llu",
-             (unsigned long long)rep.stream_id,
+    log_debug("stream %llx opened in pipeline %s: seed %llu, start %llu:%llu",
+             (unsigned long long)rep.stream_id, p->name,
              (unsigned long long)req->u.open.seed,
              (unsigned long long)rep.start_epoch,
              (unsigned long long)rep.start_batch);
@@ -192,7 +253,8 @@ static void handle_open(srv_server *srv, void *control, const mxp_request *req)
 static void handle_next(srv_server *srv, void *control, const mxp_request *req)
 {
     char err[256];
-    int rc = str_next(srv->streams, &req->u.next, req->hdr.request_id,
+    srv_pipe *p = pipe_of_stream(srv, req->u.next.stream_id);
+    int rc = str_next(p->streams, &req->u.next, req->hdr.request_id,
                       control, now_ms(srv), err, sizeof err);
     if (rc < 0)
         send_error(srv, control, req->hdr.request_id, rc, err);
@@ -200,7 +262,8 @@ static void handle_next(srv_server *srv, void *control, const mxp_request *req)
 
 static void handle_close(srv_server *srv, void *control, const mxp_request *req)
 {
-    int rc = str_close(srv->streams, req->u.stream_id);
+    int rc = str_close(pipe_of_stream(srv, req->u.stream_id)->streams,
+                       req->u.stream_id);
     if (rc < 0) {
         char err[128];
         snprintf(err, sizeof err, "stream %llx is not open",
@@ -228,6 +291,19 @@ static double worker_busy(srv_server *srv)
     return (double)busy / (up_ns * srv->pool.n_threads);
 }
 
+/* Distinct datasets the pipelines use (a shared one counts once). */
+static unsigned datasets_loaded(const srv_server *srv)
+{
+    unsigned n = 0;
+    for (int i = 0; i < srv->n_pipes; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++)
+            seen |= srv->pipes[j].plan.ds == srv->pipes[i].plan.ds;
+        n += !seen;
+    }
+    return n;
+}
+
 static uint64_t digest_config(const cfg_config *cfg)
 {
     char *text = NULL;
@@ -244,64 +320,145 @@ static uint64_t digest_config(const cfg_config *cfg)
     return h;
 }
 
-/* The ring's slots by state and how batches left: lent in place or
- * copied to a socket (with the copies' budget). */
+/* Counters of every pipeline's streams, summed. */
+static void sum_counters(const srv_server *srv, str_counters *sum)
+{
+    *sum = (str_counters){0};
+    for (int i = 0; i < srv->n_pipes; i++) {
+        const str_counters *c = str_get_counters(srv->pipes[i].streams);
+        sum->streams_opened += c->streams_opened;
+        sum->streams_closed += c->streams_closed;
+        sum->streams_expired += c->streams_expired;
+        sum->batches_computed += c->batches_computed;
+        sum->batches_sent += c->batches_sent;
+        sum->batches_recomputed += c->batches_recomputed;
+        sum->batches_lent += c->batches_lent;
+        sum->batches_copied += c->batches_copied;
+        sum->copy_waits += c->copy_waits;
+        sum->slots_reclaimed += c->slots_reclaimed;
+        sum->shared_redelivered += c->shared_redelivered;
+    }
+}
+
+static size_t copy_bytes_in_flight(const srv_server *srv)
+{
+    size_t sum = 0;
+    for (int i = 0; i < srv->n_pipes; i++)
+        sum += str_copy_bytes(srv->pipes[i].streams);
+    return sum;
+}
+
+/* The rings' slots by state (all pipelines) and how batches left: lent
+ * in place or copied to a socket (with the copies' budget). */
 static void describe_ring_json(srv_server *srv, const str_counters *c,
                                FILE *out)
 {
     fprintf(out, "\"slots\": {");
-    for (int st = 0; st < RING_N_STATES; st++)
+    for (int st = 0; st < RING_N_STATES; st++) {
+        uint32_t n = 0;
+        for (int i = 0; i < srv->n_pipes; i++)
+            n += ring_count(&srv->pipes[i].ring, (ring_state)st);
         fprintf(out, "%s\"%s\": %u", st ? ", " : "",
-                ring_state_name((ring_state)st),
-                ring_count(&srv->ring, (ring_state)st));
+                ring_state_name((ring_state)st), n);
+    }
     fprintf(out, "}, \"ring_segment\": \"%s\", \"slot_bytes\": %zu, "
             "\"shm_delivery\": \"%s\", \"max_held\": %u, "
             "\"transport\": {\"lent\": %llu, \"copied\": %llu}, "
             "\"copy_bytes\": {\"in_flight\": %zu, \"max\": %zu, "
             "\"waits\": %llu}, ",
-            srv->ring.seg.name, srv->ring.slot_size,
+            srv->pipes[0].ring.seg.name, srv->pipes[0].ring.slot_size,
             srv->lend ? "auto" : "off", srv->lend ? srv->max_held : 0,
             (unsigned long long)c->batches_lent,
             (unsigned long long)c->batches_copied,
-            str_copy_bytes(srv->streams), srv->max_copy_bytes,
+            copy_bytes_in_flight(srv), srv->max_copy_bytes,
             (unsigned long long)c->copy_waits);
 }
 
+static void describe_dataset_json(const ds_dataset *ds, FILE *out)
+{
+    fprintf(out, "\"dataset\": {\"samples\": %llu, \"shape\": [%u, %u, %u], "
+            "\"classes\": %u, \"dtype\": \"%s\", \"bytes\": %llu, "
+            "\"segment\": \"%s\"}",
+            (unsigned long long)ds->n, ds->h, ds->w, ds->c, ds->classes,
+            ds->dtype == DS_U8 ? "uint8" : "float32",
+            (unsigned long long)ds->bytes, ds->seg.name);
+}
+
+/* Each pipeline: its dataset (the segment tells a shared one), epoch,
+ * settings, ring and streams. */
+static void describe_pipelines_json(srv_server *srv, FILE *out)
+{
+    fputs("\"pipelines\": [", out);
+    for (int i = 0; i < srv->n_pipes; i++) {
+        const srv_pipe *p = &srv->pipes[i];
+        fprintf(out, "%s{\"name\": \"%s\", ", i ? ", " : "", p->name);
+        describe_dataset_json(p->plan.ds, out);
+        fprintf(out, ", \"batches_per_epoch\": %llu, \"streams_open\": %u, "
+                "\"ring_segment\": \"%s\", \"ring_slots\": %u, "
+                "\"slot_bytes\": %zu, \"settings\": ",
+                (unsigned long long)smp_batches_per_epoch(&p->plan.smp),
+                str_count(p->streams), p->ring.seg.name, p->ring.n,
+                p->ring.slot_size);
+        bat_describe_json(&p->plan, out);
+        fputs("}", out);
+    }
+    fputs("], ", out);
+}
+
+static void describe_streams_json(srv_server *srv, FILE *out)
+{
+    int first = 1;
+    fputs("\"jobs\": [", out);
+    for (int i = 0; i < srv->n_pipes; i++)
+        str_describe_jobs_json(srv->pipes[i].streams, srv->pipes[i].name,
+                               &first, out);
+    fputs("], \"streams\": [", out);
+    first = 1;
+    for (int i = 0; i < srv->n_pipes; i++)
+        str_describe_streams_json(srv->pipes[i].streams, srv->pipes[i].name,
+                                  now_ms(srv), &first, out);
+    fputs("]", out);
+}
+
+/* The top level describes the daemon and its main pipeline (dataset,
+ * batch_size, pipeline); counters are of all pipelines together. */
 static void describe_json(srv_server *srv, FILE *out)
 {
-    const ds_dataset *ds = srv->plan.ds;
-    const str_counters *c = str_get_counters(srv->streams);
+    const srv_pipe *m = &srv->pipes[0];
+    str_counters c;
+    sum_counters(srv, &c);
     srv_stats st;
     srv_get_stats(srv, &st);
-    fprintf(out, "{\"uptime_s\": %.1f, \"dataset\": {\"samples\": %llu, "
-            "\"shape\": [%u, %u, %u], \"classes\": %u, \"bytes\": %llu}, "
-            "\"batch_size\": %u, \"batches_per_epoch\": %llu, "
+    fprintf(out, "{\"uptime_s\": %.1f, ",
+            (double)(now_ms(srv) - srv->started_ms) / 1000.0);
+    describe_dataset_json(m->plan.ds, out);
+    fprintf(out, ", \"batch_size\": %u, \"batches_per_epoch\": %llu, "
             "\"ring\": {\"slots\": %u, \"held\": %u}, "
             "\"requests\": %llu, \"bad_requests\": %llu, "
             "\"errors_sent\": %llu, \"batches_sent\": %llu, "
             "\"bytes_sent\": %llu, \"batches_computed\": %llu, "
             "\"batches_recomputed\": %llu, \"slots_reclaimed\": %llu, "
             "\"shared_redelivered\": %llu, \"streams_open\": %u, "
-            "\"streams_opened\": %llu, \"streams_expired\": %llu, ",
-            (double)(now_ms(srv) - srv->started_ms) / 1000.0,
-            (unsigned long long)ds->n, ds->h, ds->w, ds->c, ds->classes,
-            (unsigned long long)ds->bytes, srv->plan.smp.batch_size,
-            (unsigned long long)smp_batches_per_epoch(&srv->plan.smp),
+            "\"streams_opened\": %llu, \"streams_expired\": %llu, "
+            "\"datasets_loaded\": %u, ",
+            m->plan.smp.batch_size,
+            (unsigned long long)smp_batches_per_epoch(&m->plan.smp),
             st.ring_slots, st.ring_slots - st.ring_free,
             (unsigned long long)st.requests,
             (unsigned long long)st.bad_requests,
             (unsigned long long)st.errors_sent,
             (unsigned long long)st.batches_sent,
             (unsigned long long)st.bytes_sent,
-            (unsigned long long)c->batches_computed,
-            (unsigned long long)c->batches_recomputed,
-            (unsigned long long)c->slots_reclaimed,
-            (unsigned long long)c->shared_redelivered, st.streams_open,
-            (unsigned long long)c->streams_opened,
-            (unsigned long long)c->streams_expired);
-    bat_describe_json(&srv->plan, out);
+            (unsigned long long)c.batches_computed,
+            (unsigned long long)c.batches_recomputed,
+            (unsigned long long)c.slots_reclaimed,
+            (unsigned long long)c.shared_redelivered, st.streams_open,
+            (unsigned long long)c.streams_opened,
+            (unsigned long long)c.streams_expired, datasets_loaded(srv));
+    fputs("\"pipeline\": ", out);
+    bat_describe_json(&m->plan, out);
     fputs(", ", out);
-    describe_ring_json(srv, c, out);
+    describe_ring_json(srv, &c, out);
     fprintf(out, "\"connections\": {\"open\": %llu, \"accepted\": %llu, "
             "\"closed\": %llu}, ",
             (unsigned long long)nn_get_statistic(srv->sock, NN_STAT_CURRENT_CONNECTIONS),
@@ -321,7 +478,8 @@ static void describe_json(srv_server *srv, FILE *out)
             first = 0;
         }
     fputs("}, ", out);
-    str_describe_json(srv->streams, out);
+    describe_pipelines_json(srv, out);
+    describe_streams_json(srv, out);
     fputs("}\n", out);
 }
 
@@ -338,7 +496,9 @@ static void handle_stats(srv_server *srv, void *control, const mxp_request *req)
     if (req->u.stats_format == MXP_STATS_JSON)
         describe_json(srv, out);
     else
-        str_describe_text(srv->streams, out);
+        for (int i = 0; i < srv->n_pipes; i++)
+            str_describe_text(srv->pipes[i].streams, srv->pipes[i].name,
+                              now_ms(srv), out);
     fclose(out);
     if (len > MXP_STATS_MAX) { /* cut JSON would not parse: refuse */
         free(text);
@@ -376,7 +536,7 @@ static void handle_request(srv_server *srv, void *control, uint8_t *body,
     log_debug("%s request %llu (%zu bytes)", mxp_type_name(req.hdr.type),
               (unsigned long long)req.hdr.request_id, len);
     switch (req.hdr.type) {
-    case MXP_INFO_REQ: handle_info(srv, control, req.hdr.request_id); break;
+    case MXP_INFO_REQ: handle_info(srv, control, &req); break;
     case MXP_OPEN_REQ: handle_open(srv, control, &req); break;
     case MXP_NEXT_REQ: handle_next(srv, control, &req); break;
     case MXP_CLOSE_REQ: handle_close(srv, control, &req); break;
@@ -443,7 +603,9 @@ static void log_connections(srv_server *srv)
  * second. */
 static void trim_heap(srv_server *srv)
 {
-    uint64_t copied = str_get_counters(srv->streams)->batches_copied;
+    str_counters c;
+    sum_counters(srv, &c);
+    uint64_t copied = c.batches_copied;
     if (copied != srv->copied_at_trim) {
         malloc_trim(0);
         srv->copied_at_trim = copied;
@@ -454,7 +616,8 @@ static void on_timer(uv_timer_t *timer)
 {
     srv_server *srv = timer->data;
     log_connections(srv);
-    str_tick(srv->streams, now_ms(srv));
+    for (int i = 0; i < srv->n_pipes; i++)
+        str_tick(srv->pipes[i].streams, now_ms(srv));
     trim_heap(srv);
 }
 
@@ -472,9 +635,11 @@ static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
                   sizeof rcvmax);
     /* nanomsg's 128 KiB send buffer cuts a batch into many writes and
      * context switches; ask for one batch (the kernel caps it). */
-    int sndbuf = srv->plan.layout.total < (4u << 20)
-                     ? (int)srv->plan.layout.total
-                     : 4 << 20;
+    size_t largest = 0;
+    for (int i = 0; i < srv->n_pipes; i++)
+        if (srv->pipes[i].plan.layout.total > largest)
+            largest = srv->pipes[i].plan.layout.total;
+    int sndbuf = largest < (4u << 20) ? (int)largest : 4 << 20;
     nn_setsockopt(srv->sock, NN_SOL_SOCKET, NN_SNDBUF, &sndbuf, sizeof sndbuf);
     for (int i = 0; i < cfg->n_endpoints; i++) {
         const char *ep = cfg->endpoints[i];
@@ -516,30 +681,42 @@ static int start_poll(srv_server *srv, char *err, size_t errlen)
     return 0;
 }
 
-static int start_compute(srv_server *srv, const cfg_config *cfg,
-                         const ds_dataset *ds, char *err, size_t errlen)
+/* Pipeline @i: its plan, its ring (segment "ring", or "ring-NAME"
+ * beside main's) and its streams. */
+static int start_pipe(srv_server *srv, int i, const cfg_config *cfg,
+                      const srv_pipeline_def *def, char *err, size_t errlen)
 {
-    int rc = bat_plan_from_config(&srv->plan, ds, cfg, err, errlen);
-    if (rc < 0)
+    srv_pipe *p = &srv->pipes[i];
+    char why[512], what[32];
+    snprintf(p->name, sizeof p->name, "%s", def->name);
+    int rc = bat_plan_from_config(&p->plan, def->ds, def->cfg, why,
+                                  sizeof why);
+    if (rc < 0) {
+        if (i)
+            snprintf(err, errlen, "pipeline '%s': %s", p->name, why);
+        else
+            snprintf(err, errlen, "%s", why);
         return rc;
-    size_t batch_bytes = srv->plan.layout.total;
+    }
+    size_t batch_bytes = p->plan.layout.total;
     if (cfg->max_copy_bytes < batch_bytes) {
         snprintf(err, errlen, "server.max_copy_bytes = %llu is below one "
-                 "batch (%zu bytes with these settings)",
-                 (unsigned long long)cfg->max_copy_bytes, batch_bytes);
+                 "batch of pipeline '%s' (%zu bytes with its settings)",
+                 (unsigned long long)cfg->max_copy_bytes, p->name,
+                 batch_bytes);
         return MIXUP_ECONFIG;
     }
+    snprintf(what, sizeof what, i ? "ring-%s" : "ring", p->name);
     ring_config rc_cfg = {
         .instance = cfg->name,
+        .what = what,
         .slots = cfg->ring_slots,
         .msg_size = batch_bytes,
-        .scratch_size = srv->plan.scratch_bytes,
+        .scratch_size = p->plan.scratch_bytes,
         .mode = (unsigned)strtoul(cfg->shm_mode, NULL, 8),
     };
-    if ((rc = ring_init(&srv->ring, &rc_cfg, err, errlen)) < 0)
+    if ((rc = ring_init(&p->ring, &rc_cfg, err, errlen)) < 0)
         return rc;
-    srv->lend = cfg->shm_delivery == 0;
-    srv->max_held = cfg->max_held;
     str_limits lim = {
         .max_streams = cfg->max_streams,
         .prefetch = cfg->prefetch,
@@ -547,27 +724,47 @@ static int start_compute(srv_server *srv, const cfg_config *cfg,
         .max_copy_bytes = cfg->max_copy_bytes,
         .idle_timeout_ms = (uint64_t)cfg->stream_timeout * 1000,
         .shared_lease_ms = (uint64_t)cfg->shared_lease * 1000,
+        .id_tag = (uint32_t)i,
     };
-    srv->max_copy_bytes = cfg->max_copy_bytes;
     str_io io = {.send_copy = send_copy, .send_ref = send_ref, .ctx = srv};
-    rc = str_table_new(&srv->streams, &lim, &srv->plan, &srv->pool,
-                       &srv->ring, &io);
+    rc = str_table_new(&p->streams, &lim, &p->plan, &srv->pool, &p->ring,
+                       &io);
     if (rc < 0) {
         snprintf(err, errlen, "out of memory for %u streams", cfg->max_streams);
         return rc;
     }
-    if ((rc = wrk_pool_start(&srv->pool, srv->loop, cfg->workers)) < 0) {
+    log_info("pipeline %s: ring of %u slots of %zu bytes in %s (mode %s), "
+             "%llu batches per epoch", p->name, p->ring.n, p->ring.slot_size,
+             p->ring.seg.name, cfg->shm_mode,
+             (unsigned long long)smp_batches_per_epoch(&p->plan.smp));
+    return 0;
+}
+
+static int start_compute(srv_server *srv, const cfg_config *cfg,
+                         const srv_pipeline_def *defs, int n, char *err,
+                         size_t errlen)
+{
+    srv->lend = cfg->shm_delivery == 0;
+    srv->max_held = cfg->max_held;
+    srv->max_copy_bytes = cfg->max_copy_bytes;
+    for (int i = 0; i < n; i++) {
+        int rc = start_pipe(srv, i, cfg, &defs[i], err, errlen);
+        srv->n_pipes = i + 1; /* srv_stop frees what was made */
+        if (rc < 0)
+            return rc;
+    }
+    int rc = wrk_pool_start(&srv->pool, srv->loop, cfg->workers);
+    if (rc < 0) {
         snprintf(err, errlen, "cannot start %u worker threads", cfg->workers);
         return rc;
     }
-    log_info("ring: %u slots of %zu bytes in %s (mode %s), %s", srv->ring.n,
-             srv->ring.slot_size, srv->ring.seg.name, cfg->shm_mode,
-             srv->lend ? "lent to local clients" : "copied to every client");
+    log_info("batches %s", srv->lend ? "lent to local clients"
+                                     : "copied to every client");
     return 0;
 }
 
 int srv_start(srv_server **out, uv_loop_t *loop, const cfg_config *cfg,
-              const ds_dataset *ds, char *err, size_t errlen)
+              const srv_pipeline_def *defs, int n, char *err, size_t errlen)
 {
     srv_server *srv = calloc(1, sizeof *srv);
     if (!srv) {
@@ -579,7 +776,9 @@ int srv_start(srv_server **out, uv_loop_t *loop, const cfg_config *cfg,
     srv->limits.max_message = cfg->max_request;
     srv->started_ms = uv_now(loop);
     srv->config_digest = digest_config(cfg);
-    int rc = start_compute(srv, cfg, ds, err, errlen);
+    int rc = n >= 1 && n <= SRV_MAX_PIPELINES
+                 ? start_compute(srv, cfg, defs, n, err, errlen)
+                 : MIXUP_EINVAL;
     if (rc == 0)
         rc = open_socket(srv, cfg, err, errlen);
     if (rc == 0)
@@ -602,11 +801,14 @@ void srv_stop(srv_server *srv)
         uv_close((uv_handle_t *)&srv->poll, NULL);
     if (srv->timer_started)
         uv_close((uv_handle_t *)&srv->timer, NULL);
-    if (srv->streams)
-        str_drop_pending(srv->streams);
+    for (int i = 0; i < srv->n_pipes; i++)
+        if (srv->pipes[i].streams)
+            str_drop_pending(srv->pipes[i].streams);
     wrk_pool_stop(&srv->pool);
-    str_table_free(srv->streams);
-    ring_destroy(&srv->ring);
+    for (int i = 0; i < srv->n_pipes; i++) {
+        str_table_free(srv->pipes[i].streams);
+        ring_destroy(&srv->pipes[i].ring);
+    }
     if (srv->sock >= 0)
         nn_close(srv->sock);
     for (int i = 0; i < srv->n_ipc; i++)
@@ -629,20 +831,29 @@ void srv_begin_drain(srv_server *srv)
 
 uint32_t srv_waiting(const srv_server *srv)
 {
-    return str_waiting(srv->streams);
+    uint32_t n = 0;
+    for (int i = 0; i < srv->n_pipes; i++)
+        n += str_waiting(srv->pipes[i].streams);
+    return n;
 }
 
 void srv_apply_runtime(srv_server *srv, const cfg_config *cfg)
 {
     srv->limits.max_message = cfg->max_request;
-    str_set_timeouts(srv->streams, (uint64_t)cfg->stream_timeout * 1000,
-                     (uint64_t)cfg->shared_lease * 1000);
+    for (int i = 0; i < srv->n_pipes; i++)
+        str_set_timeouts(srv->pipes[i].streams,
+                         (uint64_t)cfg->stream_timeout * 1000,
+                         (uint64_t)cfg->shared_lease * 1000);
 }
 
 void srv_get_stats(const srv_server *srv, srv_stats *out)
 {
     *out = srv->stats;
-    out->streams_open = str_count(srv->streams);
-    out->ring_free = ring_count(&srv->ring, RING_FREE);
-    out->ring_slots = srv->ring.n;
+    out->streams_open = 0;
+    out->ring_free = out->ring_slots = 0;
+    for (int i = 0; i < srv->n_pipes; i++) {
+        out->streams_open += str_count(srv->pipes[i].streams);
+        out->ring_free += ring_count(&srv->pipes[i].ring, RING_FREE);
+        out->ring_slots += srv->pipes[i].ring.n;
+    }
 }

@@ -22,6 +22,17 @@
 
 typedef struct srv_server srv_server;
 
+#define SRV_MAX_PIPELINES (1 + CFG_MAX_PIPELINES)
+
+/* A pipeline to serve: its name, its effective configuration ([dataset],
+ * [batch], [augment], [output]: cfg_pipeline_resolve()) and its dataset,
+ * loaded by the caller (several pipelines may share one). */
+typedef struct srv_pipeline_def {
+    const char *name;
+    const cfg_config *cfg;
+    const ds_dataset *ds;
+} srv_pipeline_def;
+
 typedef struct srv_stats {
     uint64_t requests;
     uint64_t bad_requests;   /* error replies for malformed requests */
@@ -32,11 +43,14 @@ typedef struct srv_stats {
     uint32_t ring_free, ring_slots;
 } srv_stats;
 
-/* Bind the endpoints, start the workers and the timers on @loop.
- * Return 0, or a MIXUP_E* code with @err (an endpoint that cannot be
- * bound is named). On failure nothing stays open. */
+/* Bind the endpoints, start the workers and the timers on @loop, and
+ * serve the @n pipelines of @defs (@defs[0] is main; each has its own
+ * ring, segment named "ring" for main and "ring-NAME" for the others,
+ * and its own streams; the workers are shared). [server] options come
+ * from @cfg. Return 0, or a MIXUP_E* code with @err (an endpoint that
+ * cannot be bound is named). On failure nothing stays open. */
 int srv_start(srv_server **out, uv_loop_t *loop, const cfg_config *cfg,
-              const ds_dataset *ds, char *err, size_t errlen);
+              const srv_pipeline_def *defs, int n, char *err, size_t errlen);
 
 /* Stop serving: close sockets (and remove ipc socket files we created),
  * stop and join workers, free everything. Call it outside uv_run(): it

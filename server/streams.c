@@ -64,7 +64,7 @@ static void deliver(str_table *t, str_stream *s, ring_slot *slot, int mode)
     uint64_t epoch = w->epoch, k = w->k;
     smp_order_unref(w->order);
     *w = (sch_work){0};
-    size_t size = t->ring->msg_size;
+    size_t size = mxp_message_size(slot->data);
     mxp_set_request_id(slot->data, s->wait_req);
     mxp_set_batch_stream_id(slot->data, s->id);
     if (mode == BY_LOAN) {
@@ -231,7 +231,7 @@ int str_table_new(str_table **out, const str_limits *lim,
     t->batches_per_epoch = smp_batches_per_epoch(&plan->smp);
     /* Ids from another daemon instance should not match ours. */
     t->generation = (uint32_t)(time(NULL) ^ ((uint64_t)getpid() << 16)) &
-                    0x7fffffffu;
+                    STR_ID_GEN_MASK;
     *out = t;
     return 0;
 }
@@ -239,6 +239,8 @@ int str_table_new(str_table **out, const str_limits *lim,
 static str_stream *lookup(str_table *t, uint64_t id)
 {
     uint64_t idx = id & 0xffffffffu;
+    if (str_id_tag(id) != t->lim.id_tag)
+        return NULL;
     if (idx == 0 || idx > t->lim.max_streams)
         return NULL;
     str_stream *s = &t->streams[idx - 1];
@@ -465,7 +467,10 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
     while (t->streams[idx].open)
         idx++;
     str_stream *s = &t->streams[idx];
-    *s = (str_stream){.mode = req->mode, .last_active_ms = now_ms};
+    *s = (str_stream){.mode = req->mode, .last_active_ms = now_ms,
+                      .opened_ms = now_ms};
+    if (t->last_tick_ms == 0) /* rates count from the first stream on */
+        t->last_tick_ms = now_ms;
     uint64_t first_i = req->start_batch;
     if (req->mode == MIXUP_MODE_SHARDED &&
         (rc = shard_start(t, req, per_epoch, &first_i, err, errlen)) < 0)
@@ -481,8 +486,9 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
     s->open = 1;
     if (idx + 1 > t->stream_hi)
         t->stream_hi = idx + 1;
-    s->id = ((uint64_t)t->generation++ << 32) | (idx + 1);
-    t->generation &= 0x7fffffffu;
+    s->id = ((uint64_t)t->lim.id_tag << STR_ID_TAG_SHIFT) |
+            ((uint64_t)t->generation++ << 32) | (idx + 1);
+    t->generation &= STR_ID_GEN_MASK;
     t->n_open++;
     t->ctr.streams_opened++;
     *rep = (mxp_open_rep){
@@ -663,21 +669,22 @@ static void expire_idle(str_table *t, uint64_t now_ms)
 
 static void update_rates(str_table *t, uint64_t now_ms)
 {
-    if (t->last_tick_ms == 0) { /* the first tick only starts the clock */
+    if (t->last_tick_ms == 0) { /* no stream yet */
         t->last_tick_ms = now_ms;
-        for (uint32_t i = 0; i < t->stream_hi; i++)
-            t->streams[i].sent_at_tick = t->streams[i].sent;
         return;
     }
-    double dt = (double)(now_ms - t->last_tick_ms) / 1000.0;
+    uint64_t from = t->last_tick_ms;
     t->last_tick_ms = now_ms;
-    if (dt <= 0)
-        return;
     for (uint32_t i = 0; i < t->stream_hi; i++) {
         str_stream *s = &t->streams[i];
         if (!s->open)
             continue;
-        double r = (double)(s->sent - s->sent_at_tick) / dt;
+        /* A stream opened since the last tick counts from its opening. */
+        uint64_t since = s->opened_ms > from ? s->opened_ms : from;
+        if (now_ms <= since)
+            continue;
+        double r = (double)(s->sent - s->sent_at_tick) * 1000.0 /
+                   (double)(now_ms - since);
         s->rate = s->rate == 0 ? r : 0.5 * s->rate + 0.5 * r;
         s->sent_at_tick = s->sent;
     }

@@ -65,7 +65,20 @@ typedef struct str_limits {
     size_t max_copy_bytes;  /* copies in flight, all clients together */
     uint64_t idle_timeout_ms;
     uint64_t shared_lease_ms;
+    uint32_t id_tag;        /* in every stream id: which table it is in
+                               (a daemon's pipeline), < 128 */
 } str_limits;
+
+/* A stream id: bit 63 zero, the table's tag in bits 56..62, a generation
+ * in bits 32..55 (ids of another daemon instance should not match ours),
+ * the stream's index + 1 in bits 0..31. */
+#define STR_ID_TAG_SHIFT 56
+#define STR_ID_GEN_MASK 0x00ffffffu
+
+static inline uint32_t str_id_tag(uint64_t stream_id)
+{
+    return (uint32_t)(stream_id >> STR_ID_TAG_SHIFT) & 0x7fu;
+}
 
 typedef struct str_counters {
     uint64_t streams_opened, streams_closed, streams_expired;
@@ -125,9 +138,17 @@ uint32_t str_slots_held(const str_table *t);
 size_t str_copy_bytes(const str_table *t);
 const str_counters *str_get_counters(const str_table *t);
 
-/* Describe jobs and streams (positions, batches sent, rates) as JSON
- * members ("jobs": [...], "streams": [...]) or as a human table. */
-void str_describe_json(const str_table *t, FILE *out);
-void str_describe_text(const str_table *t, FILE *out);
+/* Describe jobs, and streams (positions, batches sent, rates), as JSON
+ * array elements, each naming @pipeline (*@first: no element written
+ * yet, cleared when one is), or as a human table. A stream's rate is
+ * smoothed over the ticks; until a tick has seen its traffic, it is its
+ * batches since the last tick (or its opening) over the time to @now_ms,
+ * so traffic never shows as a zero rate. */
+void str_describe_jobs_json(const str_table *t, const char *pipeline,
+                            int *first, FILE *out);
+void str_describe_streams_json(const str_table *t, const char *pipeline,
+                               uint64_t now_ms, int *first, FILE *out);
+void str_describe_text(const str_table *t, const char *pipeline,
+                       uint64_t now_ms, FILE *out);
 
 #endif

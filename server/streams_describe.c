@@ -13,76 +13,88 @@ static uint64_t stream_seed(const str_stream *s)
     return s->job ? s->job->seed : s->prod.seed;
 }
 
-/* Stream ids go to stats as they are: ids are not secrets (yet). */
-static void describe_jobs_json(const str_table *t, FILE *out)
+/* See streams.h: never zero right after traffic. */
+static double stream_rate(const str_table *t, const str_stream *s,
+                          uint64_t now_ms)
 {
-    fprintf(out, "\"jobs\": [");
-    int first = 1;
+    if (s->rate > 0 || s->sent == s->sent_at_tick)
+        return s->rate;
+    uint64_t since = s->opened_ms > t->last_tick_ms ? s->opened_ms
+                                                     : t->last_tick_ms;
+    uint64_t ms = now_ms > since ? now_ms - since : 1;
+    return (double)(s->sent - s->sent_at_tick) * 1000.0 / (double)ms;
+}
+
+/* Stream ids go to stats as they are: ids are not secrets (yet). */
+void str_describe_jobs_json(const str_table *t, const char *pipeline,
+                            int *first, FILE *out)
+{
     for (uint32_t i = 0; i < t->jobs.hi; i++) {
         const str_job *j = &t->jobs.jobs[i];
         if (!j->in_use)
             continue;
-        fprintf(out, "%s{\"name\": \"%s\", \"mode\": \"%s\", \"seed\": %llu, "
+        fprintf(out, "%s{\"name\": \"%s\", \"pipeline\": \"%s\", "
+                "\"mode\": \"%s\", \"seed\": %llu, "
                 "\"world\": %u, \"members\": %u, \"batches_sent\": %llu, "
-                "\"prepared\": %u, \"waiting\": %u}",
-                first ? "" : ", ", j->name, job_mode_name(j->mode),
+                "\"prepared\": %u, \"lapsed\": %u}",
+                *first ? "" : ", ", j->name, pipeline, job_mode_name(j->mode),
                 (unsigned long long)j->seed, j->world, j->members,
                 (unsigned long long)j->sent, j->prod.q_len, j->n_lapsed);
-        first = 0;
+        *first = 0;
     }
-    fprintf(out, "]");
 }
 
-void str_describe_json(const str_table *t, FILE *out)
+void str_describe_streams_json(const str_table *t, const char *pipeline,
+                               uint64_t now_ms, int *first, FILE *out)
 {
-    describe_jobs_json(t, out);
-    fprintf(out, ", \"streams\": [");
-    int first = 1;
     for (uint32_t i = 0; i < t->stream_hi; i++) {
         const str_stream *s = &t->streams[i];
         if (!s->open)
             continue;
-        fprintf(out, "%s{\"id\": \"%llx\", \"mode\": \"%s\", \"job\": \"%s\", "
+        fprintf(out, "%s{\"id\": \"%llx\", \"pipeline\": \"%s\", "
+                "\"mode\": \"%s\", \"job\": \"%s\", "
                 "\"rank\": %u, \"world\": %u, \"seed\": %llu, "
                 "\"position\": [%lld, %lld], \"batches_sent\": %llu, "
                 "\"batches_lent\": %llu, \"held\": %u, "
                 "\"batches_per_s\": %.2f, \"prepared\": %u, \"waiting\": %s}",
-                first ? "" : ", ", (unsigned long long)s->id,
+                *first ? "" : ", ", (unsigned long long)s->id, pipeline,
                 job_mode_name(s->mode), s->job ? s->job->name : "",
                 s->prod.rank, s->prod.world,
                 (unsigned long long)stream_seed(s),
                 s->answered ? (long long)s->last_epoch : -1,
                 s->answered ? (long long)s->last_k : -1,
                 (unsigned long long)s->sent, (unsigned long long)s->sent_lent,
-                s->n_held, s->rate, stream_prepared(s),
+                s->n_held, stream_rate(t, s, now_ms), stream_prepared(s),
                 s->waiting ? "true" : "false");
-        first = 0;
+        *first = 0;
     }
-    fprintf(out, "]");
 }
 
-static void describe_jobs_text(const str_table *t, FILE *out)
+static void describe_jobs_text(const str_table *t, const char *pipeline,
+                               FILE *out)
 {
-    fprintf(out, "%-16s %-8s %20s %6s %8s %10s %9s %8s\n", "JOB", "MODE",
-            "SEED", "WORLD", "MEMBERS", "SENT", "PREPARED", "LAPSED");
+    fprintf(out, "%-16s %-16s %-8s %20s %6s %8s %10s %9s %8s\n", "JOB",
+            "PIPELINE", "MODE", "SEED", "WORLD", "MEMBERS", "SENT",
+            "PREPARED", "LAPSED");
     for (uint32_t i = 0; i < t->jobs.hi; i++) {
         const str_job *j = &t->jobs.jobs[i];
         if (!j->in_use)
             continue;
-        fprintf(out, "%-16s %-8s %20llu %6u %8u %10llu %9u %8u\n", j->name,
-                job_mode_name(j->mode), (unsigned long long)j->seed,
+        fprintf(out, "%-16s %-16s %-8s %20llu %6u %8u %10llu %9u %8u\n",
+                j->name, pipeline, job_mode_name(j->mode), (unsigned long long)j->seed,
                 j->mode == MIXUP_MODE_SHARDED ? j->world : 0, j->members,
                 (unsigned long long)j->sent, j->prod.q_len, j->n_lapsed);
     }
     fputc('\n', out);
 }
 
-void str_describe_text(const str_table *t, FILE *out)
+void str_describe_text(const str_table *t, const char *pipeline,
+                       uint64_t now_ms, FILE *out)
 {
-    describe_jobs_text(t, out);
-    fprintf(out, "%-18s %-11s %-16s %9s %20s %10s %9s %8s %5s\n", "STREAM",
-            "MODE", "JOB", "RANK", "SEED", "POSITION", "SENT", "BATCH/S",
-            "HELD");
+    describe_jobs_text(t, pipeline, out);
+    fprintf(out, "%-18s %-16s %-11s %-16s %9s %20s %10s %9s %8s %5s\n",
+            "STREAM", "PIPELINE", "MODE", "JOB", "RANK", "SEED", "POSITION",
+            "SENT", "BATCH/S", "HELD");
     for (uint32_t i = 0; i < t->stream_hi; i++) {
         const str_stream *s = &t->streams[i];
         if (!s->open)
@@ -94,10 +106,12 @@ void str_describe_text(const str_table *t, FILE *out)
                      (unsigned long long)s->last_k);
         if (s->mode == MIXUP_MODE_SHARDED)
             snprintf(rank, sizeof rank, "%u/%u", s->prod.rank, s->prod.world);
-        fprintf(out, "%-18llx %-11s %-16s %9s %20llu %10s %9llu %8.1f %5u\n",
-                (unsigned long long)s->id, job_mode_name(s->mode),
+        fprintf(out, "%-18llx %-16s %-11s %-16s %9s %20llu %10s %9llu %8.2f "
+                "%5u\n", (unsigned long long)s->id, pipeline,
+                job_mode_name(s->mode),
                 s->job ? s->job->name : "-", rank,
                 (unsigned long long)stream_seed(s), pos,
-                (unsigned long long)s->sent, s->rate, s->n_held);
+                (unsigned long long)s->sent, stream_rate(t, s, now_ms),
+                s->n_held);
     }
 }

@@ -85,7 +85,7 @@ typedef struct str_stream {
     uint32_t n_held;
     uint32_t last_lent, last_lent_gen; /* the last reference sent */
     struct str_stream *next_waiter;
-    uint64_t last_active_ms;
+    uint64_t last_active_ms, opened_ms;
     uint64_t sent, sent_at_tick, sent_lent;
     double rate; /* batches per second, smoothed */
 } str_stream;

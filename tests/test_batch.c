@@ -427,3 +427,43 @@ Test(pipeline, bad_settings_name_the_key)
     cr_assert(strstr(err, "augment.normalize_mean"), "%s", err);
     cr_assert(strstr(err, "3 comma-separated"), "%s", err);
 }
+
+/* batch.drop_last = false: the last batch of 60 = 8 x 7 + 4 samples is a
+ * complete reply of 4, smaller than the plan's (the slot's) size; it
+ * needs B samples per batch, so disjoint pairs are refused. */
+Test(batch, keep_last_builds_the_partial_last_batch)
+{
+    ds_dataset ds = pipeline_ds();
+    static cfg_config cfg;
+    cfg_defaults(&cfg);
+    cfg.batch_size = PB;
+    cfg.drop_last = 0;
+    bat_plan plan;
+    char err[256] = "";
+    cr_assert_eq(bat_plan_from_config(&plan, &ds, &cfg, err, sizeof err),
+                 MIXUP_ECONFIG);
+    cr_assert(strstr(err, "batch.drop_last = false needs batch.mix = none"),
+              "%s", err);
+    cfg.mix = 3; /* none */
+    cfg.shuffle = 0;
+    cr_assert_eq(bat_plan_from_config(&plan, &ds, &cfg, err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_eq(smp_batches_per_epoch(&plan.smp), 9u);
+    smp_order *o = smp_order_new(&plan.smp, 5, 0);
+    uint8_t *msg = calloc(1, plan.layout.total);
+    bat_build(&plan, o, 8, 1, msg);
+    size_t size = mxp_message_size(msg);
+    cr_assert(size < plan.layout.total);
+    mxp_reply rep;
+    cr_assert_eq(mxp_reply_decode(msg, size, NULL, &rep, err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_eq(rep.u.batch.shape.size, 4u);
+    const int64_t *i1 = (const void *)(msg + rep.u.batch.layout.index1);
+    const float *y = (const void *)(msg + rep.u.batch.layout.y);
+    for (int j = 0; j < 4; j++) {
+        cr_assert_eq(i1[j], 56 + j);
+        cr_assert_eq(y[j * PK + plab[56 + j]], 1.0f);
+    }
+    free(msg);
+    smp_order_unref(o);
+}

@@ -680,3 +680,85 @@ Test(config, prefetch_default_follows_ring_slots)
     cr_assert_eq(cfg_a.prefetch, 1);
     cr_assert_eq(cfg_validate(&cfg_a, err, sizeof err), 0, "%s", err);
 }
+
+/* ------------------------------------------------------------- pipelines */
+
+static cfg_config cfg_p; /* a resolved pipeline */
+
+/* [pipeline NAME] keys are written as --set takes them; every key it does
+ * not give takes main's value, including main's --set overrides. */
+Test(config, pipeline_inherits_main_and_overrides_its_own_keys)
+{
+    char err[512] = "";
+    cfg_defaults(&cfg_a);
+    int rc = load_text(&cfg_a,
+                       "[batch]\nsize = 64\n"
+                       "[pipeline val]\n"
+                       "dataset.images = " FASHION "t10k-images-idx3-ubyte.gz\n"
+                       "batch.mix = none\nbatch.drop_last = false\n"
+                       "[pipeline aug]\naugment.flip_horizontal = 0.5\n",
+                       err, sizeof err);
+    cr_assert_eq(rc, 0, "%s", err);
+    set_ok(&cfg_a, "batch.alpha=0.3");
+    set_ok(&cfg_a, "pipeline.val.batch.shuffle=false");
+    cr_assert_eq(cfg_a.n_pipelines, 2);
+    cr_assert_eq(cfg_pipeline_find(&cfg_a, "main"), 0);
+    cr_assert_eq(cfg_pipeline_find(&cfg_a, "val"), 1);
+    cr_assert_eq(cfg_pipeline_find(&cfg_a, "aug"), 2);
+    cr_assert_eq(cfg_pipeline_find(&cfg_a, "test"), -1);
+    cr_assert_eq(cfg_validate(&cfg_a, err, sizeof err), 0, "%s", err);
+
+    cr_assert_eq(cfg_pipeline_resolve(&cfg_a, 0, &cfg_p, err, sizeof err), 0);
+    cr_assert_str_eq(cfg_p.images, FASHION "t10k-images-idx3-ubyte.gz");
+    cr_assert_str_eq(cfg_p.labels, cfg_a.labels); /* main's */
+    cr_assert_eq(cfg_p.batch_size, 64);
+    cr_assert_eq(cfg_p.alpha, 0.3);
+    cr_assert_eq(cfg_p.mix, 3);
+    cr_assert_eq(cfg_p.shuffle, 0);
+    cr_assert_eq(cfg_p.drop_last, 0);
+    cr_assert_eq(cfg_p.n_pipelines, 0);
+    cr_assert(!cfg_same_dataset(&cfg_p, &cfg_a));
+
+    cr_assert_eq(cfg_pipeline_resolve(&cfg_a, 1, &cfg_p, err, sizeof err), 0);
+    cr_assert_eq(cfg_p.flip_horizontal, 0.5);
+    cr_assert_eq(cfg_p.shuffle, 1);
+    cr_assert_eq(cfg_p.alpha, 0.3);
+    cr_assert(cfg_same_dataset(&cfg_p, &cfg_a));
+    cr_assert_eq(cfg_a.drop_last, 1); /* main unchanged */
+
+    /* --print-config writes the sections back, and they load again. */
+    round_trip(&cfg_a, &cfg_b);
+    cr_assert_eq(cfg_b.n_pipelines, 2);
+    cr_assert_str_eq(cfg_b.pipelines[0].name, "val");
+    cr_assert_str_eq(cfg_b.pipelines[0].sets, cfg_a.pipelines[0].sets);
+    cr_assert_str_eq(cfg_b.pipelines[1].sets, cfg_a.pipelines[1].sets);
+}
+
+Test(config, pipeline_errors_name_the_pipeline_and_the_key)
+{
+    expect_load_error("[pipeline val]\nserver.workers = 3\n", ":2:",
+                      "pipeline 'val'", "server.workers",
+                      "applies to the whole daemon", NULL);
+    expect_load_error("[pipeline val]\nbatch.nope = 3\n", "pipeline 'val'",
+                      "unknown key batch.nope", NULL);
+    expect_load_error("[pipeline val]\nbatch.size = 0\n", "pipeline 'val'",
+                      "batch.size", NULL);
+    expect_load_error("[pipeline val]\nsize = 3\n", "pipeline 'val'",
+                      "section.key", NULL);
+    expect_load_error("[pipeline main]\nbatch.size = 3\n", "'main'", NULL);
+    expect_load_error("[pipeline a.b]\nbatch.size = 3\n", "'a.b'",
+                      "A-Z a-z 0-9 _ -", NULL);
+    expect_set_error("pipeline.val=3", "pipeline.NAME.section.key", NULL);
+    expect_set_error("pipeline.val.server.name=x", "whole daemon", NULL);
+    /* The pipeline's effective settings are checked as main's are. */
+    char err[512] = "";
+    cfg_defaults(&cfg_a);
+    set_ok(&cfg_a, "pipeline.v.dataset.labels=");
+    cr_assert_eq(cfg_validate(&cfg_a, err, sizeof err), MIXUP_ECONFIG);
+    assert_has(err, "pipeline 'v': dataset.labels is empty");
+    /* A reload that changes the pipelines needs a restart. */
+    cfg_defaults(&cfg_b);
+    cr_assert_eq(cfg_check_reload(&cfg_b, &cfg_a, err, sizeof err),
+                 MIXUP_ECONFIG);
+    assert_has(err, "[pipeline ...]");
+}

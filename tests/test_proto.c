@@ -187,7 +187,7 @@ Test(proto, type_names)
 Test(proto, info_request_round_trip)
 {
     uint8_t buf[MXP_HEADER_SIZE];
-    cr_assert_eq(mxp_encode_info_req(buf, sizeof buf, 42), 24);
+    cr_assert_eq(mxp_encode_info_req(buf, sizeof buf, 42, NULL), 24);
     mxp_request req;
     req_ok(buf, sizeof buf, &req);
     check_header(&req.hdr, MXP_INFO_REQ, 42, 0);
@@ -296,7 +296,7 @@ Test(proto, request_encoders_refuse_small_buffers_and_bad_arguments)
 {
     uint8_t buf[256];
     mxp_open_req o = OPEN_FULL;
-    cr_assert_eq(mxp_encode_info_req(buf, 23, 1), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_info_req(buf, 23, 1, NULL), MIXUP_EINVAL);
     cr_assert_eq(next0(buf, 39, 1, 1), MIXUP_EINVAL);
     cr_assert_eq(mxp_encode_close_req(buf, 31, 1, 1), MIXUP_EINVAL);
     cr_assert_eq(mxp_encode_stats_req(buf, 27, 1, 0), MIXUP_EINVAL);
@@ -619,7 +619,7 @@ Test(proto, error_rep_size_truncates_to_the_maximum)
 Test(proto, rejects_messages_shorter_than_the_header)
 {
     uint8_t buf[24];
-    mxp_encode_info_req(buf, sizeof buf, 1);
+    mxp_encode_info_req(buf, sizeof buf, 1, NULL);
     const size_t lens[] = {0, 1, 12, 23};
     for (size_t k = 0; k < 4; k++) {
         req_fails(buf, lens[k], &LIM, MIXUP_EPROTO, "header");
@@ -665,7 +665,7 @@ Test(proto, rejects_any_flag)
 {
     for (int bit = 0; bit < 32; bit++) {
         uint8_t buf[24];
-        mxp_encode_info_req(buf, sizeof buf, 1);
+        mxp_encode_info_req(buf, sizeof buf, 1, NULL);
         put32(buf + 8, 1u << bit);
         req_fails(buf, 24, &LIM, MIXUP_EPROTO, "flags");
         mxp_encode_close_rep(buf, sizeof buf, 1);
@@ -745,14 +745,14 @@ Test(proto, rejects_replies_sent_as_requests_and_back)
     rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "not a reply");
     n = mxp_encode_open_req(buf, sizeof buf, 1, &OPEN_FULL);
     rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "not a reply");
-    n = mxp_encode_info_req(buf, sizeof buf, 1);
+    n = mxp_encode_info_req(buf, sizeof buf, 1, NULL);
     rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "not a reply");
 }
 
 Test(proto, decoders_work_without_an_error_buffer)
 {
     uint8_t buf[24];
-    mxp_encode_info_req(buf, sizeof buf, 1);
+    mxp_encode_info_req(buf, sizeof buf, 1, NULL);
     put16(buf + 4, 9);
     mxp_request req;
     mxp_reply rep;
@@ -778,8 +778,9 @@ static void sized_req_fails(uint16_t type, uint32_t body, const char *needle)
 
 Test(proto, rejects_wrong_request_body_sizes)
 {
-    sized_req_fails(MXP_INFO_REQ, 1, "INFO body of 1 bytes");
-    sized_req_fails(MXP_INFO_REQ, 8, "INFO body");
+    /* An INFO body is a pipeline name: zero bytes are not one. */
+    sized_req_fails(MXP_INFO_REQ, 1, "INFO pipeline name byte 0");
+    sized_req_fails(MXP_INFO_REQ, 33, "INFO pipeline name of 33 bytes");
     const uint32_t bad8[] = {0, 4, 7, 9, 16};
     for (size_t k = 0; k < 5; k++)
         sized_req_fails(MXP_CLOSE_REQ, bad8[k], "CLOSE body");
@@ -810,12 +811,90 @@ static size_t open_msg(uint8_t *buf, size_t cap, const char *job)
 
 Test(proto, rejects_open_reserved_bytes)
 {
-    for (int i = 42; i < 48; i++) {
+    for (int i = 44; i < 48; i++) {
         uint8_t buf[128];
         size_t n = open_msg(buf, sizeof buf, "job");
         OPEN_BODY(buf)[i] = 0x01;
         req_fails(buf, n, &LIM, MIXUP_EPROTO, "reserved");
     }
+}
+
+/* Bytes 42..43 are the pipeline name's length (v2, issue 13). */
+Test(proto, open_request_round_trip_with_pipeline)
+{
+    mxp_open_req o = OPEN_FULL;
+    o.job = "j1";
+    o.job_len = 2;
+    o.pipeline = "val_2-x";
+    o.pipeline_len = 7;
+    uint8_t buf[256];
+    int n = mxp_encode_open_req(buf, sizeof buf, 9, &o);
+    cr_assert_eq(n, (int)(MXP_HEADER_SIZE + MXP_OPEN_FIXED + 2 + 7));
+    mxp_request req;
+    req_ok(buf, (size_t)n, &req);
+    check_open(&req.u.open, &o);
+    cr_assert_eq(req.u.open.pipeline_len, 7);
+    cr_assert(!memcmp(req.u.open.job, "j1", 2));
+    cr_assert(!memcmp(req.u.open.pipeline, "val_2-x", 7));
+    /* The length must match the body, and the name be A-Z a-z 0-9 _ -. */
+    OPEN_BODY(buf)[42] = 8;
+    req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "pipeline_len 8");
+    OPEN_BODY(buf)[42] = 7;
+    OPEN_BODY(buf)[MXP_OPEN_FIXED + 2 + 3] = '.';
+    req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "pipeline name byte 3");
+    o.pipeline = "a.b";
+    o.pipeline_len = 3;
+    cr_assert_eq(mxp_encode_open_req(buf, sizeof buf, 9, &o), MIXUP_EINVAL);
+    o.pipeline_len = MXP_PIPELINE_MAX + 1;
+    cr_assert_eq(mxp_encode_open_req(buf, sizeof buf, 9, &o), MIXUP_EINVAL);
+}
+
+Test(proto, info_request_names_a_pipeline)
+{
+    uint8_t buf[MXP_HEADER_SIZE + MXP_PIPELINE_MAX];
+    int n = mxp_encode_info_req(buf, sizeof buf, 5, "val");
+    cr_assert_eq(n, (int)MXP_HEADER_SIZE + 3);
+    mxp_request req;
+    req_ok(buf, (size_t)n, &req);
+    cr_assert_eq(req.u.info.pipeline_len, 3);
+    cr_assert(!memcmp(req.u.info.pipeline, "val", 3));
+    cr_assert_eq(mxp_encode_info_req(buf, sizeof buf, 5, "v al"), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_info_req(buf, MXP_HEADER_SIZE + 2, 5, "val"),
+                 MIXUP_EINVAL);
+}
+
+Test(proto, info_reply_carries_flags_and_pipelines)
+{
+    mxp_info_rep info = {
+        .samples = 10000, .batches_per_epoch = 79, .batch_size = 128,
+        .flags = MXP_INFO_KEEP_LAST,
+        .pipeline = "val", .pipeline_len = 3,
+        .pipelines = "main,val,aug2", .pipelines_len = 13,
+    };
+    uint8_t buf[MXP_HEADER_SIZE + MXP_INFO_BODY_MAX];
+    int n = mxp_encode_info_rep(buf, sizeof buf, 4, &info);
+    cr_assert_eq(n, (int)(MXP_HEADER_SIZE + MXP_INFO_BODY + 16));
+    mxp_reply rep;
+    rep_ok(buf, (size_t)n, &rep);
+    const mxp_info_rep *i = &rep.u.info;
+    cr_assert_eq(i->flags, MXP_INFO_KEEP_LAST);
+    cr_assert_eq(i->pipeline_len, 3);
+    cr_assert_eq(i->pipelines_len, 13);
+    cr_assert(!memcmp(i->pipeline, "val", 3));
+    cr_assert(!memcmp(i->pipelines, "main,val,aug2", 13));
+    uint8_t *b = buf + MXP_HEADER_SIZE;
+    b[48] = 2; /* an unknown flag */
+    rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "flags");
+    b[48] = 1;
+    b[54] = 14; /* the list would run past the body */
+    rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "names need");
+    b[54] = 13;
+    b[MXP_INFO_BODY + 3 + 4] = ' ';
+    rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "list byte 4");
+    /* v1's 48-byte body is too short now. */
+    uint8_t old[MXP_HEADER_SIZE + 48] = {0};
+    mxp_header_encode(old, MXP_INFO_REP, 1, 48);
+    rep_fails(old, sizeof old, NULL, MIXUP_EPROTO, "shorter");
 }
 
 Test(proto, rejects_unknown_open_mode)

@@ -231,3 +231,38 @@ Test(sampler, default_lambdas_are_frozen)
         cr_assert_eq(lam[j], want[j], "lambda %d: %.9g", j, lam[j]);
     smp_order_unref(o);
 }
+
+/* batch.drop_last = false (evaluation): ceil(N / B) batches, the last one
+ * with the samples left, so an epoch is every sample exactly once; with
+ * pairing = within, a partial batch pairs j with b-1-j of its own b. */
+Test(sampler, keep_last_covers_every_sample_once)
+{
+    smp_settings st = modes(SMP_NONE, SMP_DISJOINT);
+    st.n = 1003;
+    st.keep_last = 1;
+    cr_assert_eq(smp_batches_per_epoch(&st), 101u);
+    cr_assert_eq(smp_batch_len(&st, 99), 10u);
+    cr_assert_eq(smp_batch_len(&st, 100), 3u);
+    smp_order *o = smp_order_new(&st, 5, 2);
+    int seen[1003] = {0};
+    smp_draw d[10];
+    for (uint64_t k = 0; k < 101; k++) {
+        uint32_t len = smp_batch_len(&st, k);
+        smp_batch_plan(&st, o, k, d);
+        for (uint32_t j = 0; j < len; j++) {
+            cr_assert_eq(d[j].index1, d[j].index2);
+            cr_assert_eq(d[j].lam, 1.0f);
+            seen[d[j].index1]++;
+        }
+    }
+    for (int i = 0; i < 1003; i++)
+        cr_assert_eq(seen[i], 1, "sample %d seen %d times", i, seen[i]);
+    st.mix = SMP_MIXUP;
+    st.pairing = SMP_WITHIN;
+    smp_batch_plan(&st, o, 100, d);
+    for (uint32_t j = 0; j < 3; j++)
+        cr_assert_eq(d[j].index2, d[2 - j].index1);
+    smp_order_unref(o);
+    st.keep_last = 0;
+    cr_assert_eq(smp_batches_per_epoch(&st), 100u);
+}

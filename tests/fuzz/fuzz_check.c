@@ -122,11 +122,22 @@ static int encode_next(const mxp_next_req *n, uint64_t id, uint8_t *out,
                                gens, count);
 }
 
+/* The encoder takes a C string: a decoded name is not one. */
+static int encode_info(const mxp_info_req *i, uint64_t id, uint8_t *out,
+                       size_t cap)
+{
+    char name[MXP_PIPELINE_MAX + 1];
+    size_t len = i->pipeline_len <= MXP_PIPELINE_MAX ? i->pipeline_len : 0;
+    memcpy(name, i->pipeline, len);
+    name[len] = 0;
+    return mxp_encode_info_req(out, cap, id, name);
+}
+
 static int encode_request(const mxp_request *req, uint8_t *out, size_t cap)
 {
     uint64_t id = req->hdr.request_id;
     switch (req->hdr.type) {
-    case MXP_INFO_REQ: return mxp_encode_info_req(out, cap, id);
+    case MXP_INFO_REQ: return encode_info(&req->u.info, id, out, cap);
     case MXP_OPEN_REQ: return mxp_encode_open_req(out, cap, id, &req->u.open);
     case MXP_NEXT_REQ: return encode_next(&req->u.next, id, out, cap);
     case MXP_CLOSE_REQ:
@@ -137,6 +148,18 @@ static int encode_request(const mxp_request *req, uint8_t *out, size_t cap)
     }
 }
 
+/* A pipeline name the decoder accepted: A-Z a-z 0-9 _ - only. */
+static int check_name_bytes(const char *what, const char *name, size_t len,
+                            char *why, size_t whylen)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                    "0123456789_-", name[i]) || !name[i])
+            return fz_bad(why, whylen, "accepted %s byte 0x%02x", what,
+                          (unsigned char)name[i]);
+    return 0;
+}
+
 static int check_open(const mxp_open_req *o, const uint8_t *data, size_t len,
                       char *why, size_t whylen)
 {
@@ -144,13 +167,20 @@ static int check_open(const mxp_open_req *o, const uint8_t *data, size_t len,
         return fz_bad(why, whylen, "accepted OPEN mode %u", o->mode);
     if (o->job_len > MXP_JOB_MAX)
         return fz_bad(why, whylen, "accepted OPEN job_len %u", o->job_len);
+    if (o->pipeline_len > MXP_PIPELINE_MAX)
+        return fz_bad(why, whylen, "accepted OPEN pipeline_len %u",
+                      o->pipeline_len);
     const uint8_t *job = data + MXP_HEADER_SIZE + MXP_OPEN_FIXED;
-    if ((const uint8_t *)o->job != job || o->job_len != len - (size_t)(job - data))
-        return fz_bad(why, whylen, "OPEN job does not span the body's tail");
+    if ((const uint8_t *)o->job != job ||
+        (const uint8_t *)o->pipeline != job + o->job_len ||
+        (size_t)o->job_len + o->pipeline_len != len - (size_t)(job - data))
+        return fz_bad(why, whylen, "OPEN job and pipeline names do not span "
+                      "the body's tail");
     for (unsigned i = 0; i < o->job_len; i++)
         if (job[i] < 0x21 || job[i] > 0x7e)
             return fz_bad(why, whylen, "accepted OPEN job byte 0x%02x", job[i]);
-    return 0;
+    return check_name_bytes("OPEN pipeline", o->pipeline, o->pipeline_len,
+                            why, whylen);
 }
 
 static int check_next(const mxp_next_req *n, const uint8_t *data, size_t len,
@@ -189,6 +219,13 @@ int fz_check_request(const uint8_t *data, size_t len, char *why, size_t whylen)
     if (req.hdr.type == MXP_NEXT_REQ &&
         check_next(&req.u.next, data, len, why, whylen) < 0)
         return -1;
+    if (req.hdr.type == MXP_INFO_REQ &&
+        (req.u.info.pipeline_len != len - MXP_HEADER_SIZE ||
+         check_name_bytes("INFO pipeline", req.u.info.pipeline,
+                          req.u.info.pipeline_len, why, whylen) < 0))
+        return fz_bad(why, whylen, "INFO pipeline name (%u bytes) is not "
+                      "the %zu-byte body", req.u.info.pipeline_len,
+                      len - MXP_HEADER_SIZE);
     if (req.hdr.type == MXP_STATS_REQ && req.u.stats_format > MXP_STATS_TEXT)
         return fz_bad(why, whylen, "accepted STATS format %u",
                    req.u.stats_format);
@@ -383,6 +420,28 @@ static int check_simple_rep(const mxp_reply *rep, const uint8_t *data,
     const mxp_header *h = &rep->hdr;
     if (check_ring_fields(rep, why, whylen) < 0)
         return -1;
+    if (h->type == MXP_INFO_REP) {
+        const mxp_info_rep *i = &rep->u.info;
+        const uint8_t *names = data + MXP_HEADER_SIZE + MXP_INFO_BODY;
+        if ((i->flags & ~MXP_INFO_FLAGS_KNOWN) ||
+            i->pipeline_len > MXP_PIPELINE_MAX ||
+            i->pipelines_len > MXP_PIPELINE_LIST_MAX ||
+            (const uint8_t *)i->pipeline != names ||
+            (const uint8_t *)i->pipelines != names + i->pipeline_len ||
+            MXP_INFO_BODY + (size_t)i->pipeline_len + i->pipelines_len !=
+                h->body_len)
+            return fz_bad(why, whylen, "INFO reply flags 0x%x or names (%u, "
+                          "%u bytes) misplaced", i->flags, i->pipeline_len,
+                          i->pipelines_len);
+        if (check_name_bytes("INFO reply pipeline", i->pipeline,
+                             i->pipeline_len, why, whylen) < 0)
+            return -1;
+        for (unsigned k = 0; k < i->pipelines_len; k++)
+            if (i->pipelines[k] != ',' &&
+                check_name_bytes("INFO reply list", i->pipelines + k, 1, why,
+                                 whylen) < 0)
+                return -1;
+    }
     if (h->type == MXP_STATS_REP &&
         (rep->u.stats.len != h->body_len || rep->u.stats.len > MXP_STATS_MAX ||
          (const uint8_t *)rep->u.stats.text != data + MXP_HEADER_SIZE))

@@ -52,10 +52,24 @@ def msg(mtype, rid, body=b"", **kw):
 
 
 def open_body(mode=0, prefetch=0, seed=0, epoch=0, batch=0, rank=0, world=0,
-              job=b"", job_len=None, reserved=(0, 0)):
+              job=b"", job_len=None, reserved=0, pipeline=b"",
+              pipeline_len=None):
+    """OPEN: the fixed 48 bytes (job_len u16, pipeline_len u16, 4 reserved
+    bytes), the job name, the pipeline name (issue 13)."""
     n = len(job) if job_len is None else job_len
+    p = len(pipeline) if pipeline_len is None else pipeline_len
     return struct.pack("<IIQQQIIHHI", mode, prefetch, seed, epoch, batch, rank,
-                       world, n, reserved[0], reserved[1]) + job
+                       world, n, p, reserved) + job + pipeline
+
+
+def info_rep_tail(flags=1, pipeline=b"val", pipelines=b"main,val",
+                  pipeline_len=None, pipelines_len=None):
+    """The INFO reply after v1's 48 bytes: flags u32, pipeline_len u16,
+    pipelines_len u16, the names."""
+    return struct.pack("<IHH", flags,
+                       len(pipeline) if pipeline_len is None else pipeline_len,
+                       len(pipelines) if pipelines_len is None
+                       else pipelines_len) + pipeline + pipelines
 
 
 def next_body(stream=1, flags=0, pairs=(), n=None):
@@ -158,6 +172,9 @@ def requests():
         "error-as-request": msg(ERROR_REP, 15, struct.pack("<iI", -5, 0)),
         # invalid bodies
         "info-with-body": msg(INFO_REQ, 16, b"\0" * 8),
+        "info-pipeline": msg(INFO_REQ, 16, b"val_2-x"),
+        "open-pipeline": msg(OPEN_REQ, 16, open_body(mode=2, job=job,
+                                                     pipeline=b"val")),
         "next-short": msg(NEXT_REQ, 17, b"\0" * 4),
         "next-v1-body": msg(NEXT_REQ, 17, struct.pack("<Q", 1)),
         "next-flags-2": msg(NEXT_REQ, 17, next_body(flags=2)),
@@ -171,8 +188,13 @@ def requests():
         "next-release-huge": msg(NEXT_REQ, 17, next_body(n=2**32 - 1)),
         "close-long": msg(CLOSE_REQ, 18, b"\0" * 16),
         "open-short": msg(OPEN_REQ, 19, open_body()[:47]),
-        "open-reserved16": msg(OPEN_REQ, 20, open_body(reserved=(1, 0))),
-        "open-reserved32": msg(OPEN_REQ, 21, open_body(reserved=(0, 1 << 24))),
+        "open-pipeline-len-past-body": msg(OPEN_REQ, 20,
+                                           open_body(pipeline_len=1)),
+        "open-reserved32": msg(OPEN_REQ, 21, open_body(reserved=1 << 24)),
+        "open-pipeline-bad-byte": msg(OPEN_REQ, 21,
+                                      open_body(job=b"j", pipeline=b"v.l")),
+        "open-pipeline-33": msg(OPEN_REQ, 21, open_body(pipeline=b"p" * 33)),
+        "info-pipeline-33": msg(INFO_REQ, 21, b"p" * 33),
         "open-mode-3": msg(OPEN_REQ, 22, open_body(mode=3)),
         "open-long-job": msg(OPEN_REQ, 23, open_body(mode=1, job=b"j" * 65)),
         "open-job-len-over": msg(OPEN_REQ, 24, open_body(job=b"abc", job_len=4)),
@@ -187,11 +209,20 @@ def requests():
 
 def replies():
     info = struct.pack("<QQIIIIIfII", 60000, 234, 28, 28, 1, 10, 128, 0.2,
-                       1, 1)
+                       1, 1) + info_rep_tail(flags=0, pipeline=b"main",
+                                             pipelines=b"main,val")
+    v1 = info[:48]
     text = b"OPEN mode 3 unknown (0 independent, 1 sharded, 2 shared)"
     return {
         # valid, one of each type
         "info": msg(INFO_REP, 1, info),
+        "info-val": msg(INFO_REP, 1, v1 + info_rep_tail()),
+        "info-v1-body": msg(INFO_REP, 1, v1),
+        "info-unknown-flag": msg(INFO_REP, 1, v1 + info_rep_tail(flags=2)),
+        "info-list-past-body": msg(INFO_REP, 1,
+                                   v1 + info_rep_tail(pipelines_len=9)),
+        "info-list-bad-byte": msg(INFO_REP, 1,
+                                  v1 + info_rep_tail(pipelines=b"main val")),
         "info-nan-alpha": msg(INFO_REP, 1, info[:36] + b"\x01\x00\xc0\x7f"
                               + info[40:]),
         "open": msg(OPEN_REP, 2, open_rep_body()),

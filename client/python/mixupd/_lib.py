@@ -33,6 +33,9 @@ class Info(ctypes.Structure):
         ("alpha", ctypes.c_float),
         ("shuffle", c_u32),
         ("protocol_version", c_u32),
+        ("keep_last", c_u32),
+        ("pipeline", ctypes.c_char * 33),     # MIXUP_PIPELINE_MAX + 1
+        ("pipelines", ctypes.c_char * 512),   # MIXUP_PIPELINE_LIST_MAX
     ]
 
 
@@ -50,6 +53,7 @@ class StreamOptions(ctypes.Structure):
         ("rank", c_u32),
         ("world", c_u32),
         ("prefetch", c_u32),
+        ("pipeline", c_char_p),
     ]
 
 
@@ -106,6 +110,7 @@ _SIGNATURES = {
                                      ctypes.POINTER(c_char_p), ctypes.c_size_t,
                                      ctypes.POINTER(ClientOptions)]),
     "mixup_client_info": (c_int, [ClientP, ctypes.POINTER(Info)]),
+    "mixup_pipeline_info": (c_int, [ClientP, c_char_p, ctypes.POINTER(Info)]),
     "mixup_stream_open": (c_int, [ClientP, ctypes.POINTER(StreamOptions)]),
     "mixup_next": (c_int, [ClientP, ctypes.POINTER(BatchP)]),
     "mixup_batch_release": (None, [BatchP]),

@@ -33,8 +33,12 @@ from there."""
 
 Info = collections.namedtuple(
     "Info", "samples height width channels classes batch_size "
-            "batches_per_epoch alpha shuffle protocol_version")
-Info.__doc__ = "What the daemon serves (mixup_client_info)."
+            "batches_per_epoch alpha shuffle protocol_version keep_last "
+            "pipeline pipelines")
+Info.__doc__ = """What a pipeline of the daemon serves (mixup_pipeline_info):
+keep_last is True for an evaluation pipeline (batch.drop_last = false: an
+epoch is every sample once, its last batch partial), pipeline its name and
+pipelines the names of all the daemon's pipelines."""
 
 MODES = {
     "independent": _lib.MODE_INDEPENDENT,
@@ -50,6 +54,7 @@ _U32 = 2**32 - 1
 _U64 = 2**64 - 1
 _MS_MAX = 2**31 - 1
 JOB_MAX = 64
+PIPELINE_MAX = 32
 # One default for libmixup, mixupctl and this package (mixup.h's
 # MIXUP_DEFAULT_TIMEOUT_MS): how long a request waits for its reply.
 DEFAULT_TIMEOUT = _lib.DEFAULT_TIMEOUT_MS / 1000
@@ -355,15 +360,32 @@ def _connect(eps, timeout_ms, zero_copy=True):
     return ptr
 
 
+def _pipeline(pipeline):
+    """The pipeline name as libmixup takes it (None: main)."""
+    if pipeline is None:
+        return None
+    if not isinstance(pipeline, str):
+        raise TypeError(f"pipeline must be a string, got "
+                        f"{type(pipeline).__name__}")
+    raw = pipeline.encode("ascii", errors="replace")
+    if not 1 <= len(raw) <= PIPELINE_MAX or not all(
+            c.isalnum() or c in "_-" for c in pipeline) or not pipeline.isascii():
+        raise ValueError(f"pipeline {pipeline!r} must be 1 to {PIPELINE_MAX} "
+                         f"characters of A-Z a-z 0-9 _ -")
+    return raw
+
+
 def daemon_info(endpoint: Endpoint = None,
-                timeout: Optional[float] = DEFAULT_TIMEOUT) -> Info:
-    """What the daemon at endpoint serves (an Info), without opening a
-    stream."""
+                timeout: Optional[float] = DEFAULT_TIMEOUT,
+                pipeline: Optional[str] = None) -> Info:
+    """What the daemon at endpoint serves in pipeline (None: main), an
+    Info, without opening a stream."""
+    name = _pipeline(pipeline)
     ptr = _connect(_endpoints(endpoint), _timeout_ms(timeout, "timeout"))
     try:
         i = _lib.Info()
         while True:
-            rc = _lib.lib.mixup_client_info(ptr, i)
+            rc = _lib.lib.mixup_pipeline_info(ptr, name, i)
             if rc != _EINTR:
                 break
         if rc < 0:
@@ -378,7 +400,9 @@ def _info(i):
     # alpha travels as a float32: shown with the digits a float32 has.
     return Info(int(i.samples), i.height, i.width, i.channels, i.classes,
                 i.batch_size, int(i.batches_per_epoch),
-                float(f"{i.alpha:.7g}"), bool(i.shuffle), i.protocol_version)
+                float(f"{i.alpha:.7g}"), bool(i.shuffle), i.protocol_version,
+                bool(i.keep_last), i.pipeline.decode(),
+                tuple(i.pipelines.decode().split(",")))
 
 
 class Client:
@@ -386,7 +410,7 @@ class Client:
 
     Client(endpoint=None, mode="independent", seed=0, job=None, rank=None,
            world=None, start=None, prefetch=0, timeout=30.0,
-           connect_timeout=30.0, zero_copy=True)
+           connect_timeout=30.0, pipeline=None, zero_copy=True)
 
     endpoint: None for mixupctl's default ($MIXUPD_ENDPOINT, else the
         service's ipc:///run/mixupd/mixupd.ipc when it exists, else
@@ -412,9 +436,16 @@ class Client:
         when the daemon runs on this host and lets this user map it (see
         ``transport``); False always copies them through the socket.
 
+    pipeline: the daemon's pipeline to draw from, a [pipeline NAME] of its
+        configuration (e.g. "val"); None is main. A name the daemon does
+        not serve raises InvalidArgument listing those it serves.
+
     Raises TypeError/ValueError for bad arguments before anything is sent,
     and MixupError subclasses (DaemonTimeout, EndpointError, ...) carrying
-    the daemon's message. Iterating a Client yields batches forever.
+    the daemon's message. Iterating a Client yields batches forever, but
+    for an evaluation pipeline (info.keep_last: batch.drop_last = false),
+    where iterating yields the rest of the current epoch, every sample
+    once, and ends (shared streams: forever, their epoch is the job's).
     A Client is safe to share between threads (calls take turns) but not
     across fork(): create one in each process.
     """
@@ -425,12 +456,13 @@ class Client:
                  start: Optional[Tuple[int, int]] = None, prefetch: int = 0,
                  timeout: Optional[float] = DEFAULT_TIMEOUT,
                  connect_timeout: Optional[float] = DEFAULT_TIMEOUT,
+                 pipeline: Optional[str] = None,
                  zero_copy: bool = True) -> None:
         self._ptr = None
         self._lock = threading.Lock()
         self._pid = os.getpid()
         a = self._check_args(endpoint, mode, seed, job, rank, world, start,
-                             prefetch, timeout, connect_timeout)
+                             prefetch, timeout, connect_timeout, pipeline)
         self.mode, self.seed, self.rank, self.world = \
             mode, a["seed"], a["rank"], a["world"]
         self.endpoints = [e.decode() for e in a["endpoints"]]
@@ -450,6 +482,9 @@ class Client:
         self._opts.rank = a["rank"] or 0
         self._opts.world = a["world"] or 0
         self._opts.prefetch = a["prefetch"]
+        self._pipeline = a["pipeline"]  # kept alive: _opts.pipeline too
+        self._opts.pipeline = self._pipeline
+        self.pipeline = pipeline or "main"
         try:
             self.info = self._query_info()
             self._open(self._start)
@@ -461,7 +496,8 @@ class Client:
     @staticmethod
     def _check_args(endpoint=None, mode="independent", seed=0, job=None,
                     rank=None, world=None, start=None, prefetch=0,
-                    timeout=DEFAULT_TIMEOUT, connect_timeout=DEFAULT_TIMEOUT):
+                    timeout=DEFAULT_TIMEOUT, connect_timeout=DEFAULT_TIMEOUT,
+                    pipeline=None):
         """Every argument checked and normalised, before anything is sent:
         TypeError for a wrong type, ValueError for a wrong value."""
         if not isinstance(mode, str) or mode not in MODES:
@@ -469,7 +505,7 @@ class Client:
                              f"{mode!r}")
         a = {"endpoints": _endpoints(endpoint),
              "seed": _int(seed, "seed", 0, _U64),
-             "job": _job(job, mode)}
+             "job": _job(job, mode), "pipeline": _pipeline(pipeline)}
         if mode == "sharded":
             if rank is None or world is None:
                 raise ValueError("a sharded stream needs rank= and world=")
@@ -519,7 +555,7 @@ class Client:
 
     def _query_info(self):
         i = _lib.Info()
-        self._call(_lib.lib.mixup_client_info, i)
+        self._call(_lib.lib.mixup_pipeline_info, self._pipeline, i)
         return _info(i)
 
     def _open(self, start):
@@ -543,7 +579,15 @@ class Client:
     __next__ = next
 
     def __iter__(self) -> Iterator[Batch]:
+        if self.info.keep_last and self.mode != "shared":
+            return self._rest_of_epoch()
         return self
+
+    def _rest_of_epoch(self) -> Iterator[Batch]:
+        """An evaluation pipeline's epoch, from where the stream is, once."""
+        epoch = self.position.epoch
+        while self.position.epoch == epoch:
+            yield self.next()
 
     @property
     def transport(self) -> str:

@@ -38,7 +38,9 @@ def _check_daemon(info, batch_size, alpha):
 class MixupGenerator:
     """MixupGenerator(endpoint, batch_size=None, alpha=None, **client_args)
 
-    Calling it returns a generator that yields (X, y) forever: X float32
+    Calling it returns a generator that yields (X, y) forever (for an
+    evaluation pipeline, pipeline="val" with batch.drop_last = false: one
+    epoch, every sample once, then it ends): X float32
     [B, H, W, C], y float32 [B, K], the shapes the seed's generator yields
     (with the daemon's default output settings; with labels = pairs, y is
     (label1, label2, lam), see Batch.labels).
@@ -60,7 +62,8 @@ class MixupGenerator:
         a = Client._check_args(endpoint, **client_args)
         # Asked without opening a stream (which would join a job).
         self.info = daemon_info(
-            endpoint, client_args.get("connect_timeout", DEFAULT_TIMEOUT))
+            endpoint, client_args.get("connect_timeout", DEFAULT_TIMEOUT),
+            client_args.get("pipeline"))
         _check_daemon(self.info, batch_size, alpha)
         self.steps_per_epoch = self.info.batches_per_epoch // (a["world"]
                                                                or 1)
@@ -77,8 +80,9 @@ class MixupGenerator:
     @staticmethod
     def _generate(client):
         with client:
-            while True:
-                b = client.next().keep()
+            # Forever, but one epoch for an evaluation pipeline (Client).
+            for b in client:
+                b.keep()
                 yield b.x, b.labels
 
     def __len__(self):

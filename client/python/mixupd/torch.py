@@ -132,7 +132,9 @@ class MixupDataset(torch.utils.data.IterableDataset):
     In sharded mode rank and world default to distributed_rank_world(), so
     in a torch.distributed run every rank gets its own shard of the job's
     epochs: batches rank, rank + world, ... (the DistributedSampler
-    contract). client_args go to mixupd.Client (timeout, prefetch, ...).
+    contract). client_args go to mixupd.Client (timeout, prefetch,
+    pipeline, ...): pipeline="val" draws from the daemon's evaluation
+    pipeline, one epoch (every sample once) per iteration.
     """
 
     def __init__(self, endpoint: Any = None, job: Optional[str] = None,
@@ -178,7 +180,8 @@ class MixupDataset(torch.utils.data.IterableDataset):
         """Batches of one epoch of this stream (sharded: the rank's share)."""
         if self._bpe is None:
             self._bpe = daemon_info(self.endpoint,
-                                    self._args.get("connect_timeout", DEFAULT_TIMEOUT)
+                                    self._args.get("connect_timeout", DEFAULT_TIMEOUT),
+                                    self._args.get("pipeline")
                                     ).batches_per_epoch
         return self._bpe // self.world if self.mode == "sharded" \
             else self._bpe
