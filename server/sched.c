@@ -225,7 +225,8 @@ static int producer_awaited(const str_producer *p)
     if (p->kind == PROD_JOB)
         return STR_CONTAINER(p, str_job, prod)->wait_head != NULL;
     const str_stream *s = STR_CONTAINER(p, str_stream, prod);
-    return s->waiting && !s->need_redo && !s->redo && !s->redo_ready;
+    return s->waiting && !s->copy_blocked && !s->need_redo && !s->redo &&
+           !s->redo_ready;
 }
 
 /* The scans below visit every producer in use: the loop thread's work per
@@ -267,7 +268,8 @@ static void schedule_starving(str_table *t)
 {
     for (uint32_t i = 0; i < t->stream_hi; i++) {
         str_stream *s = &t->streams[i];
-        if (!s->open || !s->waiting || s->redo || s->redo_ready)
+        if (!s->open || !s->waiting || s->redo || s->redo_ready ||
+            s->copy_blocked) /* it waits for budget, not for a slot */
             continue;
         if (s->need_redo) {
             if (!have_free_slot(t, NULL))

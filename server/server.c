@@ -52,6 +52,7 @@ struct srv_server {
     uint32_t max_held;
     size_t max_copy_bytes;
     uint64_t copied_at_trim; /* batches_copied when the heap was trimmed */
+    size_t in_flight_at_trim; /* copy bytes in flight at the last tick */
     wrk_pool pool;
     srv_pipe pipes[SRV_MAX_PIPELINES]; /* [0] is main */
     int n_pipes;
@@ -606,18 +607,25 @@ static void trim_heap(srv_server *srv)
     str_counters c;
     sum_counters(srv, &c);
     uint64_t copied = c.batches_copied;
-    if (copied != srv->copied_at_trim) {
+    size_t in_flight = copy_bytes_in_flight(srv);
+    /* Copies were made, or some left (their clients asked again, or went
+     * and their streams expired): what is free now goes back. */
+    if (copied != srv->copied_at_trim || in_flight < srv->in_flight_at_trim) {
         malloc_trim(0);
         srv->copied_at_trim = copied;
     }
+    srv->in_flight_at_trim = in_flight;
 }
 
 static void on_timer(uv_timer_t *timer)
 {
     srv_server *srv = timer->data;
     log_connections(srv);
-    for (int i = 0; i < srv->n_pipes; i++)
+    uint64_t open = nn_get_statistic(srv->sock, NN_STAT_CURRENT_CONNECTIONS);
+    for (int i = 0; i < srv->n_pipes; i++) {
         str_tick(srv->pipes[i].streams, now_ms(srv));
+        str_set_connections(srv->pipes[i].streams, open);
+    }
     trim_heap(srv);
 }
 

@@ -51,10 +51,14 @@ static int delivery_mode(const str_table *t, const str_stream *s)
     return BY_NONE;
 }
 
-static void note_blocked(str_table *t)
+/* @s waits for the copy budget: its prepared slots may be taken back
+ * for others meanwhile (sched.c), instead of sitting unusable. */
+static void note_blocked(str_table *t, str_stream *s)
 {
     t->copy_blocked = 1;
-    t->ctr.copy_waits++;
+    if (!s->copy_blocked)
+        t->ctr.copy_waits++;
+    s->copy_blocked = 1;
 }
 
 /* The slot's batch goes to @s's waiting request: lent or copied. */
@@ -94,6 +98,7 @@ static void deliver(str_table *t, str_stream *s, ring_slot *slot, int mode)
     }
     s->control = NULL;
     s->waiting = 0;
+    s->copy_blocked = 0;
     s->answered = 1;
     s->last_req = s->wait_req;
     s->last_epoch = epoch;
@@ -127,7 +132,7 @@ static void stream_try_deliver(str_table *t, str_stream *s)
         return;
     int mode = delivery_mode(t, s);
     if (mode == BY_NONE) {
-        note_blocked(t);
+        note_blocked(t, s);
         return;
     }
     if (slot == s->redo_ready) {
@@ -164,7 +169,7 @@ void str_job_dispatch(str_table *t, str_job *job)
                 job_wait_remove(job, s);
                 deliver(t, s, slot, mode);
             } else {
-                note_blocked(t);
+                note_blocked(t, s);
             }
         }
         s = next;
@@ -277,6 +282,14 @@ static void close_stream(str_table *t, str_stream *s, int lapse)
         sch_release_slot(t, s->redo_ready);
     release_held(t, s);
     free(s->held);
+    if (lapse && s->copy_bytes) {
+        /* Gone without a word: its last copy may sit unread in its
+         * connection (nanomsg keeps it until the peer reads it or the
+         * connection closes). It stays charged until str_set_connections
+         * shows connections closed. */
+        t->orphans++;
+        s->copy_bytes = 0;
+    }
     copy_arrived(t, s);
     if (s->control)
         nn_freemsg(s->control);
@@ -735,6 +748,17 @@ uint32_t str_waiting(const str_table *t)
 uint32_t str_slots_held(const str_table *t)
 {
     return t->ring->n - ring_count(t->ring, RING_FREE);
+}
+
+void str_set_connections(str_table *t, uint64_t open)
+{
+    if (t->orphans <= open)
+        return;
+    /* nanomsg holds at most one reply per connection: with fewer
+     * connections than orphaned copies, the excess is gone. */
+    t->copy_bytes -= (size_t)(t->orphans - open) * t->ring->msg_size;
+    t->orphans = (uint32_t)open;
+    retry_blocked(t);
 }
 
 size_t str_copy_bytes(const str_table *t)

@@ -134,6 +134,10 @@ uint32_t str_count(const str_table *t);
 /* Streams with a request waiting for its batch. */
 uint32_t str_waiting(const str_table *t);
 uint32_t str_slots_held(const str_table *t);
+/* The daemon's open connections (once a second): copies of expired
+ * streams stay charged while their connection may still hold them. */
+void str_set_connections(str_table *t, uint64_t open);
+
 /* Bytes of copies in flight (bounded by max_copy_bytes). */
 size_t str_copy_bytes(const str_table *t);
 const str_counters *str_get_counters(const str_table *t);

@@ -81,6 +81,7 @@ typedef struct str_stream {
     uint64_t inflight_epoch, inflight_k, sent_ms;
     size_t copy_bytes; /* the last batch copied to its socket, until the
                           client's next request shows it arrived */
+    int copy_blocked;  /* its batch waits for the copy budget */
     ring_slot **held; /* lent to the client: max_held entries */
     uint32_t n_held;
     uint32_t last_lent, last_lent_gen; /* the last reference sent */
@@ -130,7 +131,8 @@ struct str_table {
     uint64_t batches_per_epoch;
     uint64_t now_ms;
     uint64_t last_tick_ms;
-    size_t copy_bytes;   /* sum of the streams' copy_bytes */
+    size_t copy_bytes;   /* the streams' copy_bytes, and orphans' */
+    uint32_t orphans;    /* copies of expired streams, maybe unread */
     uint32_t copy_blocked; /* streams waiting for copy budget */
     str_counters ctr;
     struct {
