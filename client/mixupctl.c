@@ -37,6 +37,8 @@
 #include <time.h>
 
 #include "mixup.h"
+#include <sys/resource.h>
+
 #include "dump.h"
 #include "json.h"
 #include "npy_write.h"
@@ -57,6 +59,7 @@ typedef struct ctl {
     int timeout_ms;
     int timeout_given; /* --timeout was on the command line */
     mixup_stream_options stream;
+    mixup_transport transport;
     mixup_client *client;
 } ctl;
 
@@ -82,11 +85,16 @@ static const command_help commands[] = {
      "  augmentation records when the daemon augments\n"
      "  --batches N    batches to receive (required, >= 1)\n"
      "  --out DIR      where to write (required)\n"},
-    {"bench", "bench [--seconds S] [--clients K]",
-     "  receive for S seconds with K clients, each with its own stream;\n"
-     "  print samples/s, batches/s and MB/s (per client and in total)\n"
+    {"bench", "bench [--seconds S] [--clients K] [--consume HOW]",
+     "  receive for S seconds with K clients, each with its own stream,\n"
+     "  consuming every batch as a trainer would; print the transport,\n"
+     "  samples/s, batches/s, MB/s (per client and in total) and this\n"
+     "  process's CPU time per batch\n"
      "  --seconds S    default 5\n"
-     "  --clients K    1 .. 256, default 1\n"},
+     "  --clients K    1 .. 256, default 1\n"
+     "  --consume HOW  copy (default: x and y into a buffer of the\n"
+     "                 client's own), read (every byte of x and y, summed),\n"
+     "                 none (nothing: measures delivery alone)\n"},
     {"preview", "preview --out FILE.png [--batches N] [--scale S] [--cols C] "
      "[--names SET]",
      "  N batches as a grid of images, and a legend of each tile's labels\n"
@@ -119,7 +127,7 @@ static void usage(FILE *out)
             "usage: mixupctl [--endpoint ADDR]... [--timeout MS] [--seed S]\n"
             "                [--start EPOCH:BATCH] [--mode MODE] [--job NAME]\n"
             "                [--rank R] [--world W] [--pipeline NAME]\n"
-            "                COMMAND [options]\n"
+            "                [--transport auto|socket] COMMAND [options]\n"
             "       mixupctl help [COMMAND] | COMMAND --help | --version\n"
             "options (before the command):\n"
             "  --endpoint ADDR  repeatable; default $MIXUPD_ENDPOINT, else\n"
@@ -133,6 +141,9 @@ static void usage(FILE *out)
             "                   --world), shared (--job)\n"
             "  --pipeline NAME  the daemon's pipeline (its [pipeline NAME]),\n"
             "                   default main; `info` lists them\n"
+            "  --transport T    auto (default: batches read in place in the\n"
+            "                   daemon's ring when it is on this host) or\n"
+            "                   socket (always copied through the socket)\n"
             "commands:\n", mixup_default_endpoint(), DEFAULT_TIMEOUT_MS);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %s\n", commands[i].synopsis);
@@ -196,6 +207,7 @@ static int parse_global(int argc, char **argv, ctl *c)
         {"rank", required_argument, 0, 'r'},
         {"world", required_argument, 0, 'w'},
         {"pipeline", required_argument, 0, 'p'},
+        {"transport", required_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
@@ -203,7 +215,7 @@ static int parse_global(int argc, char **argv, ctl *c)
     int o;
     uint64_t v;
     opterr = 0; /* our messages, not getopt's */
-    while ((o = getopt_long(argc, argv, "+:e:t:s:S:m:j:r:w:p:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "+:e:t:s:S:m:j:r:w:p:T:h", opts, NULL)) != -1) {
         switch (o) {
         case 'e':
             if (c->n_endpoints == MAX_ENDPOINTS) {
@@ -247,6 +259,17 @@ static int parse_global(int argc, char **argv, ctl *c)
             break;
         case 'j': c->stream.job = optarg; break;
         case 'p': c->stream.pipeline = optarg; break;
+        case 'T':
+            if (!strcmp(optarg, "auto"))
+                c->transport = MIXUP_TRANSPORT_AUTO;
+            else if (!strcmp(optarg, "socket"))
+                c->transport = MIXUP_TRANSPORT_SOCKET;
+            else {
+                fprintf(stderr, "mixupctl: --transport wants auto or socket, "
+                        "got '%s'\n", optarg);
+                return -1;
+            }
+            break;
         case 'r':
         case 'w':
             if (parse_u64(optarg, &v) || v > UINT32_MAX) {
@@ -290,6 +313,7 @@ static int connect_and_open(ctl *c, int open_stream)
     mixup_client_options o;
     mixup_client_options_init(&o);
     o.timeout_ms = c->timeout_ms;
+    o.transport = c->transport;
     int rc = mixup_client_connect(&c->client, c->endpoints, c->n_endpoints, &o);
     if (rc < 0)
         return fail(c, rc, "connect");
@@ -403,15 +427,54 @@ static int cmd_dump(ctl *c, int argc, char **argv)
 
 /* ---- bench ---- */
 
+enum { CONSUME_COPY, CONSUME_READ, CONSUME_NONE };
+
 typedef struct bench_run {
     ctl *base;
     int index;
+    int consume;
     double seconds;
+    char transport[16];
+    uint64_t checksum; /* of what was read, so that reading is not elided */
     double samples_per_s, batches_per_s, mb_per_s;
     char error[600];
+    uint64_t batches;
     _Atomic uint64_t done; /* timed batches so far, for the progress line */
     atomic_int finished;
 } bench_run;
+
+/* Bytes of a batch's x and y. */
+static size_t x_bytes(const mixup_batch *b)
+{
+    size_t n = (size_t)b->size * b->height * b->width * b->channels;
+    return n * (b->dtype == MIXUP_FLOAT32 ? 4 : 2);
+}
+
+/* What a trainer does with a batch: copy x and y into memory of its own
+ * (a pinned buffer, a tensor), or at least read them. Without this, a
+ * zero-copy figure would measure nothing. */
+static void consume(bench_run *r, const mixup_batch *b, uint8_t *buf)
+{
+    const void *x = b->x ? (const void *)b->x : (const void *)b->x_half;
+    size_t xb = x_bytes(b), yb = b->y ? (size_t)b->size * b->classes * 4 : 0;
+    if (r->consume == CONSUME_COPY) {
+        memcpy(buf, x, xb);
+        if (yb)
+            memcpy(buf + xb, b->y, yb);
+        r->checksum += buf[xb / 2];
+    } else if (r->consume == CONSUME_READ) {
+        uint64_t sum = 0, w;
+        for (size_t i = 0; i + 8 <= xb; i += 8) {
+            memcpy(&w, (const uint8_t *)x + i, 8);
+            sum += w;
+        }
+        for (size_t i = 0; i + 8 <= yb; i += 8) {
+            memcpy(&w, (const uint8_t *)b->y + i, 8);
+            sum += w;
+        }
+        r->checksum += sum;
+    }
+}
 
 /* One client: its own connection and stream, timed after a warm-up. */
 static void *bench_one(void *arg)
@@ -424,6 +487,7 @@ static void *bench_one(void *arg)
     mixup_client_options o;
     mixup_client_options_init(&o);
     o.timeout_ms = c.timeout_ms;
+    o.transport = c.transport;
     int rc = mixup_client_connect(&c.client, c.endpoints, c.n_endpoints, &o);
     mixup_batch *b = NULL;
     if (rc == 0)
@@ -438,21 +502,31 @@ static void *bench_one(void *arg)
         return NULL;
     }
     size_t bytes = b->message_size_;
+    uint8_t *buf = malloc(bytes);
+    snprintf(r->transport, sizeof r->transport, "%s",
+             mixup_client_transport(c.client));
+    if (buf)
+        consume(r, b, buf); /* touch the buffer once before timing */
     mixup_batch_release(b);
     uint64_t batches = 0, samples = 0;
     double t0 = progress_now(), t = t0;
-    while (t - t0 < r->seconds) {
+    while (buf && t - t0 < r->seconds) {
         if ((rc = mixup_next(c.client, &b)) < 0) {
             snprintf(r->error, sizeof r->error, "%s", mixup_client_error(c.client));
             break;
         }
+        consume(r, b, buf);
         samples += b->size;
         batches++;
         atomic_store_explicit(&r->done, batches, memory_order_relaxed);
         mixup_batch_release(b);
         t = progress_now();
     }
+    if (!buf)
+        snprintf(r->error, sizeof r->error, "out of memory");
+    free(buf);
     double el = t - t0;
+    r->batches = batches;
     r->samples_per_s = (double)samples / el;
     r->batches_per_s = (double)batches / el;
     r->mb_per_s = (double)batches * (double)bytes / el / 1e6;
@@ -488,9 +562,24 @@ static int cmd_bench(ctl *c, int argc, char **argv)
 {
     double seconds = 5;
     uint64_t clients = 1;
+    int how = CONSUME_COPY;
     for (int i = 1; i < argc; i++) {
         const char *v;
-        if (!strcmp(argv[i], "--seconds")) {
+        if (!strcmp(argv[i], "--consume")) {
+            if (!(v = opt_value("bench", argc, argv, &i)))
+                return 2;
+            if (!strcmp(v, "copy"))
+                how = CONSUME_COPY;
+            else if (!strcmp(v, "read"))
+                how = CONSUME_READ;
+            else if (!strcmp(v, "none"))
+                how = CONSUME_NONE;
+            else {
+                fprintf(stderr, "mixupctl: bench --consume wants copy, read "
+                        "or none, got '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--seconds")) {
             char *end;
             if (!(v = opt_value("bench", argc, argv, &i)))
                 return 2;
@@ -522,6 +611,7 @@ static int cmd_bench(ctl *c, int argc, char **argv)
         runs[i].base = c; /* calloc'd: the rest, counters too, is 0 */
         runs[i].index = (int)i;
         runs[i].seconds = seconds;
+        runs[i].consume = how;
         int rc = pthread_create(&threads[i], NULL, bench_one, &runs[i]);
         if (rc != 0) {
             fprintf(stderr, "mixupctl: bench: cannot start client %llu: %s\n",
@@ -530,9 +620,12 @@ static int cmd_bench(ctl *c, int argc, char **argv)
         }
         started++;
     }
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
     if (started == clients)
         bench_watch(runs, clients, seconds);
     double total = 0, total_b = 0, total_mb = 0;
+    uint64_t batches = 0;
     int status = started == clients ? 0 : 1;
     clients = started;
     for (uint64_t i = 0; i < clients; i++) {
@@ -545,13 +638,24 @@ static int cmd_bench(ctl *c, int argc, char **argv)
         total += runs[i].samples_per_s;
         total_b += runs[i].batches_per_s;
         total_mb += runs[i].mb_per_s;
+        batches += runs[i].batches;
         if (clients > 1)
             printf("client %llu samples/s: %.1f\n", (unsigned long long)i,
                    runs[i].samples_per_s);
     }
+    getrusage(RUSAGE_SELF, &ru1);
+    double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+                 (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+                 (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) * 1e-6 +
+                 (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) * 1e-6;
+    static const char *const how_names[] = {"copy", "read", "none"};
+    printf("transport: %s\n", clients ? runs[0].transport : "-");
+    printf("consume: %s\n", how_names[how]);
     printf("samples/s: %.1f\n", total);
     printf("batches/s: %.1f\n", total_b);
     printf("MB/s: %.1f\n", total_mb);
+    printf("client CPU ms/batch: %.3f\n",
+           batches ? cpu * 1e3 / (double)batches : 0.0);
     free(runs);
     free(threads);
     return status;
