@@ -3,6 +3,7 @@
  *
  *   nn_ceiling [--endpoint ADDR] [--seconds S] [--batch B]
  *              [--shape HxWxC] [--classes K] [--send alloc|plain]
+ *              [--consume copy|none]
  *
  * A bare REQ/REP loop with nothing else in it: a server process (forked
  * child) answers every request with a message of exactly the size of a
@@ -39,9 +40,11 @@
  *   at net.core.wmem_max).
  * - Client: as libmixup's mixup_next() does: nn_send of a NEXT request
  *   (mxp_encode_next_req, 40 bytes), nn_recv with NN_MSG, mxp_reply_decode
- *   and a request-id check, nn_freemsg. NN_RCVMAXSIZE is -1 (the default
- *   1 MiB limit would silently drop a batch). The pixels are not touched,
- *   as `mixupctl bench` does not touch them either.
+ *   and a request-id check, then (`--consume copy`, the default, as
+ *   `mixupctl bench` does) x and y copied into a buffer of its own, as a
+ *   trainer copies a batch into its tensors; nn_freemsg. NN_RCVMAXSIZE is
+ *   -1 (the default 1 MiB limit would silently drop a batch).
+ *   `--consume none` leaves the pixels untouched.
  *
  * It also prints `cpu us/batch: C`: the CPU time (user + system, all threads,
  * from /proc/PID/stat) of both processes over the timed loop, per batch. On
@@ -73,6 +76,7 @@ typedef struct opts {
     mxp_batch_shape shape;
     int plain;
     int sndbuf; /* NN_SNDBUF of the server, NN_RCVBUF of the client; 0: nanomsg's */
+    int no_consume; /* --consume none */
 } opts;
 
 static double now_s(void)
@@ -108,9 +112,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: nn_ceiling [--endpoint ADDR] [--seconds S] [--batch B]\n"
             "                  [--shape HxWxC] [--classes K] [--send alloc|plain]\n"
-            "                  [--sockbuf BYTES]\n"
+            "                  [--sockbuf BYTES] [--consume copy|none]\n"
             "defaults: ipc:///tmp/nn_ceiling.PID.ipc, 3 s, B 128, 32x32x3, "
-            "10 classes, alloc,\n"
+            "10 classes, alloc, copy,\n"
             "          nanomsg's socket buffers (--sockbuf sets NN_SNDBUF on the "
             "server, NN_RCVBUF on the client)\n");
 }
@@ -178,6 +182,15 @@ static int parse_args(int argc, char **argv, opts *o)
                 return -1;
             }
             o->sndbuf = (int)v32;
+        } else if (!strcmp(a, "--consume")) {
+            if (!strcmp(v, "copy"))
+                o->no_consume = 0;
+            else if (!strcmp(v, "none"))
+                o->no_consume = 1;
+            else {
+                fprintf(stderr, "nn_ceiling: --consume wants copy or none\n");
+                return -1;
+            }
         } else if (!strcmp(a, "--send")) {
             if (!strcmp(v, "alloc"))
                 o->plain = 0;
@@ -255,6 +268,9 @@ static void serve(const opts *o, const uint8_t *reply, size_t total)
     }
 }
 
+/* --consume copy: x and y go here, as a trainer's tensors. */
+static uint8_t *consume_buf;
+
 /* One request/reply as libmixup does it; 0 or -1. */
 static int roundtrip(int sock, uint64_t id, int check_id)
 {
@@ -282,6 +298,14 @@ static int roundtrip(int sock, uint64_t id, int check_id)
         snprintf(err, sizeof err, "reply to request %" PRIu64 ", expected %" PRIu64,
                  rep.hdr.request_id, id);
         rc = -1;
+    }
+    if (rc == 0 && consume_buf) {
+        const mxp_batch_layout *L = &rep.u.batch.layout;
+        size_t yb = L->y ? (size_t)rep.u.batch.shape.size *
+                               rep.u.batch.shape.classes * 4
+                         : 0;
+        memcpy(consume_buf, (uint8_t *)buf + L->x, L->x_bytes);
+        memcpy(consume_buf + L->x_bytes, (uint8_t *)buf + L->y, yb);
     }
     nn_freemsg(buf);
     if (rc < 0) {
@@ -333,6 +357,14 @@ int main(int argc, char **argv)
         serve(&o, reply, L.total); /* never returns */
 
     int status = 0;
+    if (!o.no_consume && !(consume_buf = malloc(L.total))) {
+        fprintf(stderr, "nn_ceiling: out of memory\n");
+        kill(child, SIGTERM);
+        waitpid(child, NULL, 0);
+        return 1;
+    }
+    if (consume_buf)
+        memset(consume_buf, 0, L.total); /* mapped before timing */
     int sock = nn_socket(AF_SP, NN_REQ);
     int unlimited = -1, timeout = 10000;
     if (sock < 0 ||
@@ -387,5 +419,6 @@ out:
     if (strncmp(o.endpoint, "ipc://", 6) == 0)
         unlink(o.endpoint + 6);
     free(reply);
+    free(consume_buf);
     return status;
 }

@@ -48,8 +48,7 @@ ALPHA=${ALPHA:-0.2}
 WORKERS=${WORKERS:-2}
 PYTHON=${PYTHON:-/usr/bin/python3}
 
-mixupd=$build/server/mixupd
-mixupctl=$build/client/mixupctl
+. "$here/lib.sh"
 ceiling=$build/bench/nn_ceiling
 for f in "$mixupd" "$mixupctl" "$ceiling"; do
     if [ ! -x "$f" ]; then
@@ -60,68 +59,15 @@ done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mixupd-bench.XXXXXX")
 daemon_pid=
-cleanup() {
-    status=$?
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid" 2>/dev/null || true
-        wait "$daemon_pid" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-    exit $status
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "tree: $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$top" diff --quiet 2>/dev/null || echo ' (modified)'), build $build"
+machine_line
 echo "settings: N $SAMPLES x 32x32x3 uint8, B $BATCH, alpha $ALPHA, workers $WORKERS, $ROUNDS rounds x ${SECONDS_EACH} s each${MIXUPD_SETS:+, mixupd: $MIXUPD_SETS}${CEILING_ARGS:+, nn_ceiling: $CEILING_ARGS}"
 
-"$PYTHON" "$here/make_data.py" "$tmp/data" --samples "$SAMPLES" >/dev/null
+make_data
+start_mixupd
 
-endpoint=ipc://$tmp/mixupd.ipc
-name=bench$$
-"$mixupd" \
-    --set "server.endpoint=$endpoint" \
-    --set "server.name=$name" \
-    --set "server.workers=$WORKERS" \
-    --set "server.summary_interval=0" \
-    --set "dataset.format=npy" \
-    --set "dataset.images=$tmp/data/images.npy" \
-    --set "dataset.labels=$tmp/data/labels.npy" \
-    --set "batch.size=$BATCH" \
-    --set "batch.alpha=$ALPHA" \
-    ${MIXUPD_SETS:+$(printf -- '--set %s ' $MIXUPD_SETS)} \
-    >"$tmp/mixupd.log" 2>&1 &
-daemon_pid=$!
-
-# Ready when it answers INFO (60 s at most: loading a large dataset takes
-# time); a daemon that exits meanwhile (bad settings) is not waited for.
-"$mixupctl" --endpoint "$endpoint" --timeout 60000 info >"$tmp/info" 2>&1 &
-info_pid=$!
-while kill -0 "$info_pid" 2>/dev/null; do
-    if ! kill -0 "$daemon_pid" 2>/dev/null; then
-        kill "$info_pid" 2>/dev/null || true
-        break
-    fi
-    sleep 0.1
-done
-if ! wait "$info_pid"; then
-    echo "run.sh: mixupd did not become ready:" >&2
-    cat "$tmp/info" "$tmp/mixupd.log" >&2
-    exit 1
-fi
-
-# A figure of a peer's output: `field NAME` prints the number after "NAME:".
-field() { awk -v k="$1:" '$1 == k || index($0, k) == 1 { sub("^" k " *", ""); print $1; found = 1; exit } END { if (!found) exit 1 }'; }
-
-# utime+stime ticks and minor faults of a process (every thread).
-proc_usage() { awk '{ sub(/^.*\) /, ""); print $12 + $13, $8 }' "/proc/$1/stat"; }
-# "batches_sent bytes_sent" of the daemon.
-sent() {
-    local j
-    j=$("$mixupctl" --endpoint "$endpoint" stats --json) || return 1
-    echo "$(grep -o '"batches_sent": [0-9]*' <<<"$j" | grep -o '[0-9]*$') $(grep -o '"bytes_sent": [0-9]*' <<<"$j" | grep -o '[0-9]*$')"
-}
 hz=$(getconf CLK_TCK)
 
 run_ceiling() {
@@ -188,7 +134,6 @@ awk -v c="${bytes[ceiling]}" -v m="${bytes[mixupd]}" 'BEGIN {
     else printf "reply size: %d bytes per batch (nn_ceiling), about %d (mixupd)\n", c, m
 }'
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "medians (B = $BATCH, 32x32x3 uint8 -> float32 NHWC):"
 printf '  %-28s %12s %14s\n' "" "samples/s" "cpu us/batch"
 for k in ceiling mixupd numpy; do
@@ -203,11 +148,4 @@ awk -v c="$m_ceiling" -v m="$m_mixupd" -v n="$m_numpy" -v cc="$c_ceiling" -v cm=
     printf "cpu per batch, mixupd / ceiling: %.2f   (both sides; lower is better)\n", cm / cc
 }'
 
-kill -TERM "$daemon_pid"
-if ! wait "$daemon_pid"; then
-    echo "run.sh: mixupd exited with an error on SIGTERM:" >&2
-    tail -n 20 "$tmp/mixupd.log" >&2
-    daemon_pid=
-    exit 1
-fi
-daemon_pid=
+stop_mixupd
