@@ -14,7 +14,7 @@
 #      .npy into a temporary directory (bench/make_data.py);
 #   2. starts mixupd on it (npy, B, alpha, an ipc endpoint in the temporary
 #      directory, a server.name of its own, WORKERS workers) and waits for
-#      it with `mixupctl --timeout 60000 info`;
+#      until `mixupctl info` answers (bench/lib.sh);
 #   3. ROUNDS rounds, each measuring for SECONDS_EACH seconds
 #        (a) nn_ceiling         bare nanomsg REQ/REP, replies of a batch's size
 #        (b) mixupctl bench     one client against mixupd

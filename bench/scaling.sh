@@ -35,7 +35,14 @@ start() { # NAME extra --set options...
         --set "dataset.images=$tmp/data/images.npy" --set "dataset.labels=$tmp/data/labels.npy" \
         --set batch.size=128 --set batch.alpha=0.2 "$@" 2>"$tmp/$name.log" &
     pids+=($!)
-    "$ctl" --endpoint "ipc://$tmp/$name.ipc" --timeout 60000 info >/dev/null
+    # The socket appears once the data is loaded: ask until it answers.
+    local t
+    for ((t = 0; t < 600; t++)); do
+        "$ctl" --endpoint "ipc://$tmp/$name.ipc" --timeout 2000 info >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "scaling.sh: mixupd $name did not become ready" >&2
+    exit 1
 }
 rate() { awk '$1 == "samples/s:" { print $2 }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
