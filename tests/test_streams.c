@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <nanomsg/nn.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -534,3 +535,89 @@ Test(sched, a_waiting_stream_takes_a_slot_back_from_a_stalled_one)
     }
     h_stop();
 }
+
+/* ------------------------------------------------------------ allocation */
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* Count the allocations made on the loop thread (this one) and on the
+ * workers while `counting`: glibc's own allocator under ours. (ASan
+ * replaces the allocator itself: not counted there.) */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+
+static volatile int counting;
+static _Atomic unsigned long allocations;
+static pthread_t counted[8];
+static int n_counted;
+
+static void count_one(void)
+{
+    if (!counting)
+        return;
+    pthread_t me = pthread_self();
+    for (int i = 0; i < n_counted; i++)
+        if (pthread_equal(me, counted[i])) {
+            allocations++;
+            return;
+        }
+}
+
+void *malloc(size_t n) { count_one(); return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { count_one(); return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { count_one(); return __libc_realloc(p, n); }
+void *aligned_alloc(size_t a, size_t n) { count_one(); return __libc_memalign(a, n); }
+
+Test(streams, nothing_is_allocated_per_batch_while_serving)
+{
+    h_start(8, 2, 4, 4, 2);
+    uint64_t lent = h_open(MIXUP_MODE_INDEPENDENT, 1, NULL, 0, 0, 1);
+    uint64_t copied = h_open(MIXUP_MODE_INDEPENDENT, 2, NULL, 0, 0, 2);
+    /* Warm-up: the epoch's orders, the first slots. */
+    uint64_t id = 100;
+    int n = 0;
+    for (int i = 0; i < 3; i++) {
+        h_next(copied, id++, 0);
+        h_wait(++n);
+        int rel[1] = {n - 2};
+        char err[256];
+        cr_assert_eq(h_next_rel(lent, id++, MXP_NEXT_REF, rel, i > 0, err,
+                                sizeof err), 0, "%s", err);
+        h_wait(++n);
+    }
+    h_settle();
+    n_counted = 0;
+    counted[n_counted++] = pthread_self();
+    for (uint32_t i = 0; i < h.pool.n_threads; i++)
+        counted[n_counted++] = h.pool.threads[i];
+    allocations = 0;
+    counting = 1;
+    int failures = 0;
+    /* Ten more batches each, within epoch 0 (20 batches; prefetch 2). */
+    for (int i = 0; i < 10; i++) {
+        char err[256];
+        int rel[1] = {n - 1};
+        failures += h_next_rel(copied, id++, 0, NULL, 0, err, sizeof err) != 0;
+        while (h.n_got < n + 1)
+            uv_run(&h.loop, UV_RUN_ONCE);
+        n++;
+        rel[0] = n - 2; /* the lent stream's last batch */
+        failures += h_next_rel(lent, id++, MXP_NEXT_REF, rel, 1, err,
+                               sizeof err) != 0;
+        while (h.n_got < n + 1)
+            uv_run(&h.loop, UV_RUN_ONCE);
+        n++;
+    }
+    counting = 0;
+    cr_assert_eq(failures, 0);
+    cr_assert_eq(h.got[n - 1].lent, 1);
+    cr_assert_eq(h.got[n - 2].lent, 0);
+    cr_assert_eq(h.got[n - 1].k, 12u, "still epoch 0: %llu:%llu",
+                 (unsigned long long)h.got[n - 1].epoch,
+                 (unsigned long long)h.got[n - 1].k);
+    cr_assert_eq(allocations, 0ul, "%lu allocations while serving 20 batches",
+                 (unsigned long)allocations);
+    h_stop();
+}
+#endif

@@ -171,3 +171,30 @@ def test_sharded_and_shared_streams(daemon):
         a.position
     a.close()
     z.close()
+
+
+def _held(client, seed):
+    """Slots the daemon has lent to the (only) stream with this seed."""
+    rows = [s for s in client.stats()["streams"] if s["seed"] == seed]
+    assert len(rows) == 1, rows
+    return rows[0]["held"]
+
+
+def test_a_lent_slot_is_held_until_the_last_view_goes(daemon):
+    seed = 4242
+    with mixupd.Client(daemon.endpoint, seed=seed) as c:
+        assert c.transport == "shm", c.transport_note
+        b = c.next()
+        x = b.x                       # a view on the slot
+        want = x.tobytes()
+        del b
+        c.next()                      # dropped at once: its release queued
+        # Releases ride on the next NEXT; x still holds the first slot.
+        assert _held(c, seed) == 2
+        skip(c, 3)
+        assert _held(c, seed) == 2    # x's slot, and the last one asked
+        assert x.tobytes() == want    # untouched while referenced
+        del x
+        gc.collect()
+        c.next()                      # carries the first slot's release
+        assert _held(c, seed) == 1
