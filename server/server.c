@@ -504,6 +504,9 @@ void srv_stop(srv_server *srv)
         uv_close((uv_handle_t *)&srv->timer, NULL);
     if (srv->streams)
         str_drop_pending(srv->streams);
+    /* The pool closes its async handle: one more handle to finish. */
+    int closing = srv->poll_started || srv->timer_started ||
+                  srv->pool.started;
     wrk_pool_stop(&srv->pool);
     str_table_free(srv->streams);
     if (srv->ring.slots)
@@ -514,9 +517,10 @@ void srv_stop(srv_server *srv)
         if (unlink(srv->ipc_paths[i]) < 0 && errno != ENOENT)
             log_warn("cannot remove %s: %s", srv->ipc_paths[i],
                      strerror(errno));
-    /* The closed handles still point into srv until the loop has run
-     * their close callbacks; free it from the last one. */
-    if (srv->poll_started || srv->timer_started)
+    /* The closed handles (the pool's async one too, even when start-up
+     * failed before the socket was polled) stay on the loop's lists,
+     * inside srv, until the loop has run their close callbacks. */
+    if (closing)
         uv_run(srv->loop, UV_RUN_NOWAIT);
     free(srv);
 }
