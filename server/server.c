@@ -180,11 +180,8 @@ static void handle_close(srv_server *srv, void *control, const mxp_request *req)
 
 /* Fraction of the workers' time spent building batches since start. The
  * counters are the pool's, written under its lock by the workers. */
-static double worker_busy(srv_server *srv)
+static double worker_busy(srv_server *srv, uint64_t busy)
 {
-    pthread_mutex_lock(&srv->pool.mu);
-    uint64_t busy = srv->pool.busy_ns;
-    pthread_mutex_unlock(&srv->pool.mu);
     double up_ns = (double)(now_ms(srv) - srv->started_ms) * 1e6;
     if (up_ns <= 0 || srv->pool.n_threads == 0)
         return 0;
@@ -213,6 +210,8 @@ static void describe_json(srv_server *srv, FILE *out)
     const str_counters *c = str_get_counters(srv->streams);
     srv_stats st;
     srv_get_stats(srv, &st);
+    uint64_t jobs_run, busy_ns;
+    wrk_pool_counters(&srv->pool, &jobs_run, &busy_ns);
     fprintf(out, "{\"uptime_s\": %.1f, \"dataset\": {\"samples\": %llu, "
             "\"shape\": [%u, %u, %u], \"classes\": %u, \"bytes\": %llu}, "
             "\"batch_size\": %u, \"batches_per_epoch\": %llu, "
@@ -250,7 +249,7 @@ static void describe_json(srv_server *srv, FILE *out)
     fprintf(out, "\"config_digest\": \"%016llx\", \"workers\": {\"threads\": %u, "
             "\"jobs_run\": %llu, \"busy\": %.3f}, \"errors\": {",
             (unsigned long long)srv->config_digest, srv->pool.n_threads,
-            (unsigned long long)srv->pool.jobs_run, worker_busy(srv));
+            (unsigned long long)jobs_run, worker_busy(srv, busy_ns));
     int first = 1;
     for (int i = 1; i < 32; i++)
         if (srv->errors_by_code[i]) {
