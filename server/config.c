@@ -24,12 +24,15 @@
 #include "mixup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum cfg_type {
     CFG_UINT32,
@@ -614,14 +617,41 @@ static int on_pair(void *user, const char *section, const char *key,
     return 0;
 }
 
+/* fopen for reading, refusing anything but a regular file: a FIFO with
+ * no writer would block open(2) forever (O_NONBLOCK returns at once). */
+static int open_regular(const char *path, FILE **out, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fmt(err, errlen, "%s: not a regular file (%s)", path,
+            S_ISFIFO(st.st_mode)  ? "a FIFO"
+            : S_ISDIR(st.st_mode) ? "a directory"
+                                  : "a device or socket");
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    *out = fdopen(fd, "r");
+    if (!*out) {
+        fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
 int cfg_load_file(cfg_config *cfg, const char *path, char *err, size_t errlen)
 {
     load_state st = {.cfg = cfg};
-    st.f = fopen(path, "r");
-    if (!st.f) {
-        fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (open_regular(path, &st.f, err, errlen) < 0)
         return MIXUP_EIO;
-    }
     int rc = ini_parse_stream(read_line, &st, on_pair, &st);
     int io_failed = ferror(st.f);
     fclose(st.f);

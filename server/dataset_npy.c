@@ -300,19 +300,9 @@ static int pread_full(const npy_file *f, void *buf, uint64_t len,
 
 static int open_file(npy_file *f, const char *path, char *err, size_t errlen)
 {
-    struct stat st;
     f->path = path;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (f->fd < 0 || fstat(f->fd, &st) < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return MIXUP_EIO;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        return MIXUP_EIO;
-    }
-    f->file_size = (uint64_t)st.st_size;
-    return 0;
+    f->fd = ds_open_regular(path, &f->file_size, err, errlen);
+    return f->fd < 0 ? f->fd : 0;
 }
 
 static int read_header(npy_file *f, char *err, size_t errlen)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FASHION "/usr/share/datasets/fashion-mnist/"
@@ -255,6 +256,24 @@ Test(config, missing_file_is_eio)
                            sizeof err);
     cr_assert_eq(rc, MIXUP_EIO);
     assert_has(err, "/nonexistent/mixupd.conf");
+}
+
+/* A FIFO with no writer used to block open(2) forever. */
+Test(config, fifo_is_refused, .timeout = 20)
+{
+    char err[512] = "";
+    char *dir = tu_tmpdir("config");
+    char path[512];
+    snprintf(path, sizeof path, "%s/fifo.conf", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    cfg_defaults(&cfg_a);
+    int rc = cfg_load_file(&cfg_a, path, err, sizeof err);
+    cr_assert_eq(rc, MIXUP_EIO, "rc %d: %s", rc, err);
+    assert_has(err, "fifo.conf: not a regular file (a FIFO)");
+    rc = cfg_load_file(&cfg_a, dir, err, sizeof err);
+    assert_has(err, "not a regular file (a directory)");
+    tu_rmtree(dir);
+    free(dir);
 }
 
 /* ------------------------------------------------------------- file errors */
