@@ -24,15 +24,15 @@
 #include "mixup.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <ini.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include "regfile.h"
 
 typedef enum cfg_type {
     CFG_UINT32,
@@ -617,27 +617,13 @@ static int on_pair(void *user, const char *section, const char *key,
     return 0;
 }
 
-/* fopen for reading, refusing anything but a regular file: a FIFO with
- * no writer would block open(2) forever (O_NONBLOCK returns at once). */
+/* fopen for reading a regular file only (see regfile.h). */
 static int open_regular(const char *path, FILE **out, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    uint64_t size;
+    int fd = rf_open(path, &size, err, errlen);
+    if (fd < 0)
         return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fmt(err, errlen, "%s: not a regular file (%s)", path,
-            S_ISFIFO(st.st_mode)  ? "a FIFO"
-            : S_ISDIR(st.st_mode) ? "a directory"
-                                  : "a device or socket");
-        close(fd);
-        return -1;
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     *out = fdopen(fd, "r");
     if (!*out) {
         fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));

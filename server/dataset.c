@@ -12,14 +12,10 @@
  */
 #include "dataset.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "dataset_internal.h"
 #include "mixup.h"
@@ -57,34 +53,6 @@ const char *ds_format_name(ds_format f)
     case DS_CIFAR: return "cifar";
     }
     return "unknown";
-}
-
-int ds_open_regular(const char *path, uint64_t *size, char *err,
-                    size_t errlen)
-{
-    /* O_NONBLOCK: opening a FIFO with no writer returns at once. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return MIXUP_EIO;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file (%s)", path,
-                 S_ISFIFO(st.st_mode)  ? "a FIFO"
-                 : S_ISDIR(st.st_mode) ? "a directory"
-                 : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                                       : "a socket");
-        close(fd);
-        return MIXUP_EIO;
-    }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0)
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-    *size = (uint64_t)st.st_size;
-    return fd;
 }
 
 const char *ds_escape(const char *s, size_t len, char *buf, size_t cap)

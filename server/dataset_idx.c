@@ -74,7 +74,7 @@ static int gz_read_full(const idx_file *f, void *buf, uint64_t len,
 static int open_file(idx_file *f, const char *path, char *err, size_t errlen)
 {
     f->path = path;
-    int fd = ds_open_regular(path, &f->file_size, err, errlen);
+    int fd = rf_open(path, &f->file_size, err, errlen);
     if (fd < 0)
         return fd;
     f->gz = gzdopen(fd, "rb");

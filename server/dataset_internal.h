@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "regfile.h"
 
 /* What the headers say. */
 typedef struct ds_probe {
@@ -90,13 +91,6 @@ static inline int ds_mul(uint64_t a, uint64_t b, uint64_t *out)
 {
     return __builtin_mul_overflow(a, b, out) ? -1 : 0;
 }
-
-/* Open @path for reading, refusing anything but a regular file (a FIFO
- * with no writer would block open(2) forever; a device never ends).
- * Return the descriptor (blocking, close-on-exec) with *@size, or
- * MIXUP_EIO with @err naming the path. */
-int ds_open_regular(const char *path, uint64_t *size, char *err,
-                    size_t errlen);
 
 /* Copy @s into @buf with control bytes and non-ASCII escaped (\xNN), so
  * that text from a file cannot forge log lines or terminal sequences.

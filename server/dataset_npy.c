@@ -301,7 +301,7 @@ static int pread_full(const npy_file *f, void *buf, uint64_t len,
 static int open_file(npy_file *f, const char *path, char *err, size_t errlen)
 {
     f->path = path;
-    f->fd = ds_open_regular(path, &f->file_size, err, errlen);
+    f->fd = rf_open(path, &f->file_size, err, errlen);
     return f->fd < 0 ? f->fd : 0;
 }
 
