@@ -64,8 +64,9 @@ static void send_msg(srv_server *srv, void *control, void *msg, size_t size)
     /* Raw REP never blocks: a reply to a peer that has gone is dropped by
      * nanomsg, so success here is not delivery (the client re-asks). */
     if (nn_sendmsg(srv->sock, &hdr, NN_DONTWAIT) < 0) {
-        log_warn("reply of %zu bytes not sent: %s", size,
-                 nn_strerror(nn_errno()));
+        log_limited(LOG_KIND_REPLY_NOT_SENT, LOG_WARN_,
+                    "reply of %zu bytes not sent: %s", size,
+                    nn_strerror(nn_errno()));
         nn_freemsg(msg);
         nn_freemsg(control);
         return;
@@ -138,11 +139,12 @@ static void handle_open(srv_server *srv, void *control, const mxp_request *req)
                       now_ms(srv), &rep, err,
                       sizeof err);
     if (rc < 0) {
-        log_info("OPEN refused: %s", err);
+        log_limited(LOG_KIND_OPEN_REFUSED, LOG_INFO_, "OPEN refused: %s",
+                    err);
         send_error(srv, control, req->hdr.request_id, rc, err);
         return;
     }
-    log_info("stream %llx opened: seed %llu, start %llu:%llu",
+    log_debug("stream %llx opened: seed %llu, start %llu:%llu",
              (unsigned long long)rep.stream_id,
              (unsigned long long)req->u.open.seed,
              (unsigned long long)rep.start_epoch,
@@ -171,7 +173,7 @@ static void handle_close(srv_server *srv, void *control, const mxp_request *req)
         send_error(srv, control, req->hdr.request_id, rc, err);
         return;
     }
-    log_info("stream %llx closed by its client",
+    log_debug("stream %llx closed by its client",
              (unsigned long long)req->u.stream_id);
     uint8_t buf[MXP_HEADER_SIZE];
     send_small(srv, control, buf,
@@ -258,7 +260,9 @@ static void describe_json(srv_server *srv, FILE *out)
                     (unsigned long long)srv->errors_by_code[i]);
             first = 0;
         }
-    fputs("}, ", out);
+    fputs("}, \"log\": ", out);
+    log_describe_json(out);
+    fputs(", ", out);
     str_describe_json(srv->streams, out);
     fputs("}\n", out);
 }
@@ -306,7 +310,8 @@ static void handle_request(srv_server *srv, void *control, uint8_t *body,
     int rc = mxp_request_decode(body, len, &srv->limits, &req, err, sizeof err);
     if (rc < 0) {
         srv->stats.bad_requests++;
-        log_warn("bad request (%zu bytes): %s", len, err);
+        log_limited(LOG_KIND_BAD_REQUEST, LOG_WARN_,
+                    "bad request (%zu bytes): %s", len, err);
         send_error(srv, control, req.hdr.request_id, rc, err);
         nn_freemsg(body);
         return;
@@ -344,7 +349,8 @@ static void on_readable(uv_poll_t *handle, int status, int events)
         if (n < 0) {
             int e = nn_errno();
             if (e != EAGAIN && e != EINTR)
-                log_warn("receive failed: %s", nn_strerror(e));
+                log_limited(LOG_KIND_RECV_FAILED, LOG_WARN_,
+                            "receive failed: %s", nn_strerror(e));
             return;
         }
         handle_request(srv, control, body, (size_t)n);
@@ -378,6 +384,7 @@ static void on_timer(uv_timer_t *timer)
 {
     srv_server *srv = timer->data;
     log_connections(srv);
+    log_rate_tick();
     str_tick(srv->streams, now_ms(srv));
 }
 
