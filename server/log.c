@@ -76,14 +76,19 @@ static void write_line(int level, const char *msg)
     pthread_mutex_unlock(&log_mu);
 }
 
-void log_write(int level, const char *fmt, ...)
+static void vwrite_line(int level, const char *fmt, va_list ap)
 {
     char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    write_line(level, msg);
+}
+
+void log_write(int level, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vwrite_line(level, fmt, ap);
     va_end(ap);
-    write_line(level, msg);
 }
 
 /* ------------------------------------------------------------ rate limits */
@@ -155,12 +160,10 @@ void log_limited(log_kind kind, int level, const char *fmt, ...)
     summary(kind, old_level, held);
     if (!write || level > log_level_current)
         return;
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vwrite_line(level, fmt, ap);
     va_end(ap);
-    write_line(level, msg);
 }
 
 void log_rate_tick(void)
