@@ -32,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ipcperm.h"
 #include "regfile.h"
 
 typedef enum cfg_type {
@@ -77,6 +78,8 @@ static const char *const layout_names[] = {"NHWC", "NCHW"};
 
 static int check_name(const char *v);
 static int check_endpoint(const char *v);
+static int check_mode(const char *v);
+static int check_group(const char *v);
 
 #define FIELD(sec, k, t, f) \
     .section = sec, .key = k, .type = t, .offset = offsetof(cfg_config, f)
@@ -119,6 +122,16 @@ static const cfg_option options[] = {
     {FIELD("server", "summary_interval", CFG_UINT32, summary_interval),
      .def = "60", .min = 0, .max = 86400, .runtime = 1,
      .help = "Seconds between summary lines in the log; 0: none."},
+    {FIELD("server", "ipc_mode", CFG_STRING, ipc_mode), SIZE(ipc_mode),
+     .def = "0660", .min = 3, .check = check_mode,
+     .expect = "an octal mode of 3 or 4 digits, at most 0777",
+     .help = "Mode of each ipc:// socket file, set after bind whatever the "
+             "umask: who may connect (write permission is needed)."},
+    {FIELD("server", "ipc_group", CFG_STRING, ipc_group), SIZE(ipc_group),
+     .def = "", .min = 0, .check = check_group,
+     .expect = "a group name or number",
+     .help = "Group of each ipc:// socket file (the daemon must be a member); "
+             "empty: the daemon's own group."},
     {FIELD("server", "log_level", CFG_ENUM, log_level), .def = "info",
      .values = cfg_log_level_names, .n_values = 4, .runtime = 1,
      .help = "Least severe message logged."},
@@ -345,6 +358,18 @@ static int check_name(const char *v)
 {
     return strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                      "0123456789_-") == strlen(v);
+}
+
+static int check_mode(const char *v)
+{
+    mode_t m;
+    return ipc_parse_mode(v, &m) == 0;
+}
+
+static int check_group(const char *v)
+{
+    return strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789_-.") == strlen(v);
 }
 
 static int check_endpoint(const char *v)

@@ -34,6 +34,8 @@ typedef struct cfg_config {
     int log_level;        /* 0 error, 1 warn, 2 info, 3 debug */
     char log_file[CFG_STR_MAX]; /* empty: stderr */
     uint32_t summary_interval;  /* seconds; 0: no summary lines */
+    char ipc_mode[8];     /* octal, applied to ipc socket files */
+    char ipc_group[64];   /* group of ipc socket files; empty: ours */
     /* [dataset] */
     char format[16];      /* npy | idx | cifar */
     char images[CFG_STR_MAX];

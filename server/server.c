@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "ipcperm.h"
 #include "log.h"
 #include "proto.h"
 #include "ring.h"
@@ -408,13 +409,21 @@ static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
     nn_setsockopt(srv->sock, NN_SOL_SOCKET, NN_SNDBUF, &sndbuf, sizeof sndbuf);
     for (int i = 0; i < cfg->n_endpoints; i++) {
         const char *ep = cfg->endpoints[i];
-        if (nn_bind(srv->sock, ep) < 0) {
+        mode_t umask_was = ipc_bind_begin();
+        int bound = nn_bind(srv->sock, ep);
+        ipc_bind_end(umask_was);
+        if (bound < 0) {
             snprintf(err, errlen, "cannot bind server.endpoint %s: %s", ep,
                      nn_strerror(nn_errno()));
             return MIXUP_ECONNECT;
         }
-        if (strncmp(ep, "ipc://", 6) == 0)
+        if (strncmp(ep, "ipc://", 6) == 0) {
             snprintf(srv->ipc_paths[srv->n_ipc++], CFG_STR_MAX, "%s", ep + 6);
+            int rc = ipc_apply(ep + 6, cfg->ipc_mode, cfg->ipc_group, err,
+                               errlen);
+            if (rc < 0)
+                return rc;
+        }
         log_info("listening on %s", ep);
     }
     return 0;
