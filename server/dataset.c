@@ -55,6 +55,16 @@ const char *ds_format_name(ds_format f)
     return "unknown";
 }
 
+volatile sig_atomic_t ds_stop_requested;
+
+int ds_check_stop(const char *path, char *err, size_t errlen)
+{
+    if (!ds_stop_requested)
+        return 0;
+    snprintf(err, errlen, "%s: loading abandoned: stop requested", path);
+    return MIXUP_EINTR;
+}
+
 const char *ds_escape(const char *s, size_t len, char *buf, size_t cap)
 {
     size_t o = 0;

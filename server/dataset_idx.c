@@ -59,8 +59,11 @@ static int gz_read_full(const idx_file *f, void *buf, uint64_t len,
 {
     *got = 0;
     while (*got < len) {
-        unsigned want = len - *got > (1u << 30) ? (1u << 30)
-                                                : (unsigned)(len - *got);
+        unsigned want = len - *got > DS_READ_STEP ? DS_READ_STEP
+                                                  : (unsigned)(len - *got);
+        int rc = ds_check_stop(f->path, err, errlen);
+        if (rc < 0)
+            return rc;
         int r = gzread(f->gz, (char *)buf + *got, want);
         if (r < 0)
             return gz_fail(f, "read", err, errlen);

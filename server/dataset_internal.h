@@ -97,6 +97,12 @@ static inline int ds_mul(uint64_t a, uint64_t b, uint64_t *out)
  * Returns @buf. */
 const char *ds_escape(const char *s, size_t len, char *buf, size_t cap);
 
+/* MIXUP_EINTR with @err if a stop was requested (ds_stop_requested). */
+int ds_check_stop(const char *path, char *err, size_t errlen);
+
+/* Bytes loaders read between two ds_check_stop() calls. */
+#define DS_READ_STEP (8u << 20)
+
 /* The 64 KiB buffer loaders use to convert data in chunks. */
 #define DS_CHUNK (64u * 1024u)
 

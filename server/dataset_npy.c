@@ -278,7 +278,10 @@ static int pread_full(const npy_file *f, void *buf, uint64_t len,
 {
     uint64_t done = 0;
     while (done < len) {
-        size_t want = len - done > (1u << 30) ? (1u << 30) : len - done;
+        size_t want = len - done > DS_READ_STEP ? DS_READ_STEP : len - done;
+        int rc = ds_check_stop(f->path, err, errlen);
+        if (rc < 0)
+            return rc;
         ssize_t r = pread(f->fd, (char *)buf + done, want, (off_t)(off + done));
         if (r < 0 && errno == EINTR)
             continue;

@@ -7,7 +7,11 @@
  * workers started, then READY=1 to systemd (sd_notify; a no-op outside
  * systemd).
  *
- * Signals only request things of the loop:
+ * Signals are handled from main's first instruction. Until the loop runs,
+ * a plain handler only records them: SIGINT/SIGTERM abandon the dataset
+ * load (the loaders look between chunks), remove what was created and
+ * exit 0; SIGHUP is ignored with a log line (there is nothing to reload
+ * into yet). Once the loop runs, they only request things of it:
  *   SIGHUP           reload: re-read the file and --set options, apply
  *                    those the table marks runtime, log the others as
  *                    needing a restart; a broken file changes nothing.
@@ -37,6 +41,42 @@
 #include "mixup.h"
 #include "server.h"
 #include "shm.h"
+
+/* ------------------------------------------------ signals before the loop */
+
+static volatile sig_atomic_t early_stop, early_hup;
+
+static void on_early_signal(int signum)
+{
+    if (signum == SIGHUP) {
+        early_hup = 1;
+        return;
+    }
+    early_stop = signum;
+    ds_stop_requested = 1;
+}
+
+static void catch_early_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_early_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Say what the early handler saw; return 1 if a stop was asked. */
+static int early_signals(const char *during)
+{
+    if (early_hup) {
+        early_hup = 0;
+        log_warn("SIGHUP while %s: ignored (reload once serving)", during);
+    }
+    if (early_stop)
+        log_info("%s while %s: stopping", strsignal(early_stop), during);
+    return early_stop != 0;
+}
 
 static void usage(FILE *out)
 {
@@ -121,6 +161,7 @@ static int build_config(const args *a, cfg_config *cfg, char *err,
     return cfg_validate(cfg, err, errlen) < 0 ? -1 : 0;
 }
 
+/* Return 0, -1 on failure (logged), 1 when a stop signal came. */
 static int load_dataset(const cfg_config *cfg, ds_dataset *ds)
 {
     char err[1024];
@@ -134,7 +175,11 @@ static int load_dataset(const cfg_config *cfg, ds_dataset *ds)
     if (stale > 0)
         log_warn("removed %d shared-memory segment(s) left by a killed "
                  "mixupd '%s'", stale, cfg->name);
-    if (ds_load(ds, &src, cfg->name, err, sizeof err) < 0) {
+    log_info("loading dataset %s (%s)", cfg->images, cfg->format);
+    int rc = ds_load(ds, &src, cfg->name, err, sizeof err);
+    if (early_signals("loading the dataset"))
+        return 1; /* abandoned, or finished but no longer wanted */
+    if (rc < 0) {
         log_error("%s", err);
         return -1;
     }
@@ -322,6 +367,9 @@ static int serve(const args *a, cfg_config *cfg, const ds_dataset *ds)
     }
     init_handles(&d);
     start_summary(&d);
+    /* A signal between the load and init_handles() was only recorded. */
+    if (early_signals("starting"))
+        stop_now(&d);
     log_info("ready: %u workers, %u ring slots, batch %u, alpha %g",
              cfg->workers, cfg->ring_slots, cfg->batch_size, cfg->alpha);
     sd_notifyf(0, "READY=1\nSTATUS=serving %llu samples on %d endpoint(s)",
@@ -351,6 +399,7 @@ static int check_only(const cfg_config *cfg, const ds_dataset *ds)
 
 int main(int argc, char **argv)
 {
+    catch_early_signals();
     args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0)
@@ -370,7 +419,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "mixupd: %s\n", err);
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
     keep_heap();
     shm_lock lock = {.fd = -1};
     if (!a.check && shm_lock_instance(&lock, cfg.name, err, sizeof err) < 0) {
@@ -378,9 +426,13 @@ int main(int argc, char **argv)
         return 1;
     }
     ds_dataset ds = {0};
-    if (load_dataset(&cfg, &ds) < 0) {
+    rc = load_dataset(&cfg, &ds);
+    if (rc != 0) {
+        ds_unload(&ds);
         shm_unlock_instance(&lock);
-        return 1;
+        if (rc > 0)
+            log_info("stopped before serving");
+        return rc > 0 ? 0 : 1;
     }
     if (a.check)
         rc = check_only(&cfg, &ds);
