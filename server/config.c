@@ -23,6 +23,7 @@
 
 #include "mixup.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -250,6 +251,7 @@ static const cfg_option options[] = {
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
+_Static_assert(N_OPTIONS <= CFG_MAX_OPTIONS, "raise CFG_MAX_OPTIONS");
 
 /* inih's line buffer: "key = value\n" and the NUL must fit in it. */
 #define LINE_MAX_CHARS (INI_MAX_LINE - 2)
@@ -287,15 +289,19 @@ static void fmt(char *buf, size_t n, const char *f, ...)
     va_end(ap);
 }
 
-/* A value as messages show it: '' when empty, shortened when long. */
+/* A value as messages show it: '' when empty, control bytes escaped,
+ * shortened when long. */
 static const char *shown(const char *v, char buf[64])
 {
     size_t len = strlen(v);
     if (len == 0)
         return "''";
-    if (len < 64)
-        return v;
-    snprintf(buf, 64, "%.48s...", v);
+    char all[256];
+    rf_escape(v, len < 64 ? len : 64, all, sizeof all);
+    if (len < 64 && strlen(all) < 64)
+        snprintf(buf, 64, "%s", all);
+    else
+        snprintf(buf, 64, "%.48s...", all);
     return buf;
 }
 
@@ -556,7 +562,10 @@ static int apply(cfg_config *cfg, const char *section, const char *key,
     const cfg_option *o = find_option(section, key);
     if (o)
         return parse_value(o, value, cfg, why, n);
-    if (!*section)
+    char sb[64], kb[64];
+    section = shown(section, sb); /* only when unknown: '' stays "" */
+    key = shown(key, kb);
+    if (!*section || strcmp(section, "''") == 0)
         fmt(why, n, "key %s is outside any [section]", key);
     else if (!section_known(section))
         fmt(why, n, "unknown section [%s] (key %s.%s)", section, section, key);
@@ -588,6 +597,7 @@ typedef struct load_state {
     FILE *f;
     int line;     /* lines handed to inih so far = inih's line number */
     int err_line; /* line of the first error we found, 0 if none */
+    int seen[CFG_MAX_OPTIONS]; /* line that set each option, 0 if none */
     char why[512];
 } load_state;
 
@@ -631,13 +641,26 @@ static char *read_line(char *str, int num, void *stream)
     return str;
 }
 
+/* A key given twice in one section is a mistake (which one was meant?),
+ * except the repeatable endpoint. */
 static int on_pair(void *user, const char *section, const char *key,
                    const char *value)
 {
     load_state *st = user;
     char why[512];
-    if (apply(st->cfg, section, key, value, why, sizeof why) == 0)
+    const cfg_option *o = find_option(section, key);
+    size_t row = o ? (size_t)(o - options) : 0;
+    if (o && o->type != CFG_STRING_LIST && st->seen[row]) {
+        snprintf(why, sizeof why, "%s.%s is given twice (lines %d and %d)",
+                 o->section, o->key, st->seen[row], st->line);
+        note_error(st, why);
+        return 0;
+    }
+    if (apply(st->cfg, section, key, value, why, sizeof why) == 0) {
+        if (o)
+            st->cfg->origin_line[row] = st->seen[row] = st->line;
         return 1;
+    }
     note_error(st, why);
     return 0;
 }
@@ -663,6 +686,7 @@ int cfg_load_file(cfg_config *cfg, const char *path, char *err, size_t errlen)
     load_state st = {.cfg = cfg};
     if (open_regular(path, &st.f, err, errlen) < 0)
         return MIXUP_EIO;
+    snprintf(cfg->origin_file, sizeof cfg->origin_file, "%s", path);
     int rc = ini_parse_stream(read_line, &st, on_pair, &st);
     int io_failed = ferror(st.f);
     fclose(st.f);
@@ -718,9 +742,11 @@ int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen)
     } else {
         *eq = 0;
         *dot = 0;
-        if (apply(cfg, trim(copy), trim(dot + 1), trim(eq + 1), err,
-                  errlen) == 0)
+        const char *sec = trim(copy), *key = trim(dot + 1);
+        if (apply(cfg, sec, key, trim(eq + 1), err, errlen) == 0) {
+            cfg->origin_line[find_option(sec, key) - options] = -1;
             rc = 0;
+        }
     }
     free(copy);
     return rc;
@@ -728,17 +754,107 @@ int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen)
 
 /* ------------------------------------------------------------- checks */
 
+const char *cfg_where(const cfg_config *cfg, const char *section,
+                      const char *key, char *buf, size_t n)
+{
+    const cfg_option *o = find_option(section, key);
+    int line = o ? cfg->origin_line[o - options] : 0;
+    if (line > 0)
+        fmt(buf, n, "%s:%d", cfg->origin_file, line);
+    else
+        fmt(buf, n, "%s", line < 0 ? "--set" : "default");
+    return buf;
+}
+
+void cfg_annotate(const cfg_config *cfg, char *msg, size_t cap)
+{
+    size_t used = strlen(msg);
+    const char *open = " (";
+    for (size_t i = 0; i < N_OPTIONS && used < cap; i++) {
+        char name[64], at[CFG_STR_MAX + 16];
+        snprintf(name, sizeof name, "%s.%s", options[i].section,
+                 options[i].key);
+        const char *hit = strstr(msg, name);
+        size_t len = strlen(name);
+        if (!hit || hit >= msg + used || isalnum((unsigned char)hit[len]) ||
+            hit[len] == '_')
+            continue;
+        cfg_where(cfg, options[i].section, options[i].key, at, sizeof at);
+        used += (size_t)snprintf(msg + used, cap - used, "%s%s: %s", open,
+                                 name, at);
+        open = ", ";
+    }
+    if (*open == ',' && used + 1 < cap)
+        snprintf(msg + used, cap - used, ")");
+}
+
+/* "section.key = value (FILE:LINE)" for cross-key messages. */
+#define AT(i, sec, key) cfg_where(cfg, sec, key, w[i], sizeof w[i])
+
+/* Comma-separated numbers; return how many, or -1 if one is not finite
+ * or (positive) not > 0. */
+static int count_numbers(const char *s, int positive)
+{
+    int n = 0;
+    while (*s) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || !isfinite(v) || (positive && !(v > 0)))
+            return -1;
+        n++;
+        s = end + strspn(end, " ");
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return -1;
+    }
+    return n;
+}
+
+static int validate_augment(const cfg_config *cfg, char *err, size_t errlen)
+{
+    char w[2][CFG_STR_MAX + 16];
+    if (cfg->erase_prob > 0 && !(cfg->erase_area_min > 0 &&
+                                 cfg->erase_area_min <= cfg->erase_area_max)) {
+        fmt(err, errlen, "augment.erase_area_min = %g (%s) and "
+            "augment.erase_area_max = %g (%s): expected 0 < min <= max "
+            "while augment.erase_prob > 0", cfg->erase_area_min,
+            AT(0, "augment", "erase_area_min"), cfg->erase_area_max,
+            AT(1, "augment", "erase_area_max"));
+        return MIXUP_ECONFIG;
+    }
+    if (!cfg->normalize_mean[0] && !cfg->normalize_std[0])
+        return 0;
+    int nm = count_numbers(cfg->normalize_mean, 0);
+    int ns = count_numbers(cfg->normalize_std, 1);
+    if (nm < 1 || ns < 1 || nm != ns) {
+        char mb[64], sb[64];
+        fmt(err, errlen, "augment.normalize_mean = %s (%s) and "
+            "augment.normalize_std = %s (%s): expected as many numbers in "
+            "each, comma-separated, every std > 0",
+            shown(cfg->normalize_mean, mb), AT(0, "augment", "normalize_mean"),
+            shown(cfg->normalize_std, sb), AT(1, "augment", "normalize_std"));
+        return MIXUP_ECONFIG;
+    }
+    return 0;
+}
+
 int cfg_validate(const cfg_config *cfg, char *err, size_t errlen)
 {
+    char w[2][CFG_STR_MAX + 16];
     if (cfg->n_endpoints < 1) {
         fmt(err, errlen, "server.endpoint: at least one endpoint is needed");
         return MIXUP_ECONFIG;
     }
     if (cfg->prefetch > cfg->ring_slots) {
-        fmt(err, errlen, "server.prefetch = %u exceeds server.ring_slots = %u",
-            cfg->prefetch, cfg->ring_slots);
+        fmt(err, errlen, "server.prefetch = %u (%s) exceeds "
+            "server.ring_slots = %u (%s)", cfg->prefetch,
+            AT(0, "server", "prefetch"), cfg->ring_slots,
+            AT(1, "server", "ring_slots"));
         return MIXUP_ECONFIG;
     }
+    if (validate_augment(cfg, err, errlen) < 0)
+        return MIXUP_ECONFIG;
     if (!cfg->images[0]) {
         fmt(err, errlen, "dataset.images is empty (a file path is needed)");
         return MIXUP_ECONFIG;

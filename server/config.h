@@ -17,6 +17,7 @@
 
 #define CFG_MAX_ENDPOINTS 16
 #define CFG_STR_MAX 1024
+#define CFG_MAX_OPTIONS 96 /* rows of the table, at most */
 
 typedef struct cfg_config {
     /* [server] */
@@ -70,6 +71,10 @@ typedef struct cfg_config {
     int out_dtype;        /* float32, float16, bfloat16 */
     int out_layout;       /* NHWC, NCHW */
     double out_scale;     /* 0: 1/255 for uint8 data, 1 for float32 */
+    /* Where each option was last set, for messages (index: table row):
+     * > 0 a line of origin_file, -1 a --set override, 0 the default. */
+    int origin_line[CFG_MAX_OPTIONS];
+    char origin_file[CFG_STR_MAX];
 } cfg_config;
 
 /* Names of enum options, index = stored value (for the pipeline). */
@@ -116,6 +121,15 @@ int cfg_check_reload(const cfg_config *cur, const cfg_config *next, char *err,
 int cfg_reload(cfg_config *cur, const cfg_config *next,
                void (*note)(void *ctx, int applied, const char *msg),
                void *ctx);
+
+/* Where section.key got its value, for messages: "FILE:LINE", "--set"
+ * or "default". Returns @buf. */
+const char *cfg_where(const cfg_config *cfg, const char *section,
+                      const char *key, char *buf, size_t n);
+
+/* Append to @msg where every option it names ("batch.size") was set:
+ * " (batch.size: FILE:LINE)". For checks made outside this module. */
+void cfg_annotate(const cfg_config *cfg, char *msg, size_t cap);
 
 /* Print every option with its type, default, bounds and help. */
 void cfg_print_help(FILE *out);

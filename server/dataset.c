@@ -65,21 +65,6 @@ int ds_check_stop(const char *path, char *err, size_t errlen)
     return MIXUP_EINTR;
 }
 
-const char *ds_escape(const char *s, size_t len, char *buf, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len && o + 5 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\')
-            buf[o++] = (char)c;
-        else
-            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
-    }
-    if (cap)
-        buf[o < cap ? o : cap - 1] = 0;
-    return buf;
-}
-
 /* Shape and count checks that hold for every format. */
 static int check_probe(const ds_probe *p, const ds_source *src, char *err,
                        size_t errlen)

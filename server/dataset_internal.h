@@ -92,11 +92,6 @@ static inline int ds_mul(uint64_t a, uint64_t b, uint64_t *out)
     return __builtin_mul_overflow(a, b, out) ? -1 : 0;
 }
 
-/* Copy @s into @buf with control bytes and non-ASCII escaped (\xNN), so
- * that text from a file cannot forge log lines or terminal sequences.
- * Returns @buf. */
-const char *ds_escape(const char *s, size_t len, char *buf, size_t cap);
-
 /* MIXUP_EINTR with @err if a stop was requested (ds_stop_requested). */
 int ds_check_stop(const char *path, char *err, size_t errlen);
 

@@ -361,6 +361,7 @@ static int serve(const args *a, cfg_config *cfg, const ds_dataset *ds)
     uv_loop_init(&d.loop);
     char err[512];
     if (srv_start(&d.srv, &d.loop, cfg, ds, err, sizeof err) < 0) {
+        cfg_annotate(cfg, err, sizeof err);
         log_error("%s", err);
         uv_loop_close(&d.loop);
         return -1;
@@ -390,6 +391,7 @@ static int check_only(const cfg_config *cfg, const ds_dataset *ds)
     bat_plan plan;
     char err[512];
     if (bat_plan_from_config(&plan, ds, cfg, err, sizeof err) < 0) {
+        cfg_annotate(cfg, err, sizeof err);
         log_error("%s", err);
         return 1;
     }

@@ -12,6 +12,21 @@
 
 #include "mixup.h"
 
+const char *rf_escape(const char *s, size_t len, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            buf[o++] = (char)c;
+        else
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+    }
+    if (cap)
+        buf[o < cap ? o : cap - 1] = 0;
+    return buf;
+}
+
 static const char *kind(mode_t m)
 {
     if (S_ISFIFO(m))

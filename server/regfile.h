@@ -14,4 +14,9 @@
  * path and what it is ("not a regular file (a FIFO)"). */
 int rf_open(const char *path, uint64_t *size, char *err, size_t errlen);
 
+/* Copy @len bytes of @s into @buf (@cap bytes) with control bytes, '\\'
+ * and non-ASCII escaped as \\xNN, so that text read from a file cannot
+ * forge log lines or send terminal sequences. Returns @buf. */
+const char *rf_escape(const char *s, size_t len, char *buf, size_t cap);
+
 #endif

@@ -260,6 +260,17 @@ Test(npy, negative_and_huge_labels)
     expect_fail(&src, MIXUP_EDATASET, "b.npy sample 3", "does not fit");
 }
 
+/* A label out of range is shown as the file has it, not clamped. */
+Test(npy, huge_unsigned_label_shown_as_in_the_file)
+{
+    const char *x = good_images();
+    uint64_t big[5] = {0, 1, UINT64_MAX, 1, 0};
+    ds_source src = npy_src(x, write_npy("u.npy", 1, "<u8", "(5,)", big,
+                                         sizeof big), 0);
+    expect_fail(&src, MIXUP_EDATASET, "u.npy sample 2",
+                "label 18446744073709551615 does not fit");
+}
+
 Test(npy, labels_out_of_range)
 {
     ds_source src = npy_src(good_images(), good_labels(), 2);
