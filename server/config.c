@@ -659,6 +659,8 @@ static int on_pair(void *user, const char *section, const char *key,
     if (apply(st->cfg, section, key, value, why, sizeof why) == 0) {
         if (o)
             st->cfg->origin_line[row] = st->seen[row] = st->line;
+        if (o && o->type == CFG_STRING_LIST)
+            st->cfg->endpoint_line[st->cfg->n_endpoints - 1] = st->line;
         return 1;
     }
     note_error(st, why);
@@ -744,7 +746,10 @@ int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen)
         *dot = 0;
         const char *sec = trim(copy), *key = trim(dot + 1);
         if (apply(cfg, sec, key, trim(eq + 1), err, errlen) == 0) {
-            cfg->origin_line[find_option(sec, key) - options] = -1;
+            const cfg_option *o = find_option(sec, key);
+            cfg->origin_line[o - options] = -1;
+            if (o->type == CFG_STRING_LIST)
+                cfg->endpoint_line[cfg->n_endpoints - 1] = -1;
             rc = 0;
         }
     }
@@ -754,16 +759,28 @@ int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen)
 
 /* ------------------------------------------------------------- checks */
 
-const char *cfg_where(const cfg_config *cfg, const char *section,
-                      const char *key, char *buf, size_t n)
+static const char *where_line(const cfg_config *cfg, int line, char *buf,
+                              size_t n)
 {
-    const cfg_option *o = find_option(section, key);
-    int line = o ? cfg->origin_line[o - options] : 0;
     if (line > 0)
         fmt(buf, n, "%s:%d", cfg->origin_file, line);
     else
         fmt(buf, n, "%s", line < 0 ? "--set" : "default");
     return buf;
+}
+
+const char *cfg_where(const cfg_config *cfg, const char *section,
+                      const char *key, char *buf, size_t n)
+{
+    const cfg_option *o = find_option(section, key);
+    return where_line(cfg, o ? cfg->origin_line[o - options] : 0, buf, n);
+}
+
+const char *cfg_endpoint_where(const cfg_config *cfg, int i, char *buf,
+                               size_t n)
+{
+    return where_line(cfg, i >= 0 && i < cfg->n_endpoints
+                               ? cfg->endpoint_line[i] : 0, buf, n);
 }
 
 void cfg_annotate(const cfg_config *cfg, char *msg, size_t cap)
@@ -780,6 +797,10 @@ void cfg_annotate(const cfg_config *cfg, char *msg, size_t cap)
             hit[len] == '_')
             continue;
         cfg_where(cfg, options[i].section, options[i].key, at, sizeof at);
+        for (int e = 0; options[i].type == CFG_STRING_LIST &&
+                        e < cfg->n_endpoints; e++)
+            if (strstr(hit, cfg->endpoints[e]))
+                cfg_endpoint_where(cfg, e, at, sizeof at);
         used += (size_t)snprintf(msg + used, cap - used, "%s%s: %s", open,
                                  name, at);
         open = ", ";

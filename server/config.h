@@ -74,6 +74,7 @@ typedef struct cfg_config {
     /* Where each option was last set, for messages (index: table row):
      * > 0 a line of origin_file, -1 a --set override, 0 the default. */
     int origin_line[CFG_MAX_OPTIONS];
+    int endpoint_line[CFG_MAX_ENDPOINTS]; /* the same for each endpoint */
     char origin_file[CFG_STR_MAX];
 } cfg_config;
 
@@ -126,6 +127,10 @@ int cfg_reload(cfg_config *cur, const cfg_config *next,
  * or "default". Returns @buf. */
 const char *cfg_where(const cfg_config *cfg, const char *section,
                       const char *key, char *buf, size_t n);
+
+/* cfg_where() for endpoint @i. */
+const char *cfg_endpoint_where(const cfg_config *cfg, int i, char *buf,
+                               size_t n);
 
 /* Append to @msg where every option it names ("batch.size") was set:
  * " (batch.size: FILE:LINE)". For checks made outside this module. */

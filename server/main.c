@@ -24,6 +24,7 @@
  *                    /dev/shm, instance lock removed.
  *   a second one     skips the drain.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <inttypes.h>
@@ -31,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/pair.h>
 #include <systemd/sd-daemon.h>
 #include <uv.h>
 
@@ -386,10 +389,35 @@ static int serve(const args *a, cfg_config *cfg, const ds_dataset *ds)
     return 0;
 }
 
+/* Bind every endpoint to a throw-away socket: what the real start would
+ * do (port range, ipc directory, an address this host has, in use). */
+static int check_endpoints(const cfg_config *cfg)
+{
+    int bad = 0;
+    for (int i = 0; i < cfg->n_endpoints; i++) {
+        int s = nn_socket(AF_SP, NN_PAIR);
+        if (s < 0)
+            return -1;
+        char where[CFG_STR_MAX + 16];
+        if (nn_bind(s, cfg->endpoints[i]) < 0) {
+            int e = nn_errno();
+            log_error("%s: cannot bind server.endpoint %s: %s%s",
+                      cfg_endpoint_where(cfg, i, where, sizeof where),
+                      cfg->endpoints[i], nn_strerror(e),
+                      e == EADDRINUSE ? " (a running daemon?)" : "");
+            bad = 1;
+        }
+        nn_close(s);
+    }
+    return bad ? -1 : 0;
+}
+
 static int check_only(const cfg_config *cfg, const ds_dataset *ds)
 {
     bat_plan plan;
     char err[512];
+    if (check_endpoints(cfg) < 0)
+        return 1;
     if (bat_plan_from_config(&plan, ds, cfg, err, sizeof err) < 0) {
         cfg_annotate(cfg, err, sizeof err);
         log_error("%s", err);
