@@ -23,6 +23,7 @@
 
 #include "mixup_errors.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -33,6 +34,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "ipcperm.h"
+#include "regfile.h"
 
 typedef enum cfg_type {
     CFG_UINT32,
@@ -79,6 +83,8 @@ static const char *const layout_names[] = {"NHWC", "NCHW"};
 static int check_name(const char *v);
 static int check_endpoint(const char *v);
 static int check_file_mode(const char *v);
+static int check_mode(const char *v);
+static int check_group(const char *v);
 
 #define FIELD(sec, k, t, f) \
     .section = sec, .key = k, .type = t, .offset = offsetof(cfg_config, f)
@@ -144,6 +150,16 @@ static const cfg_option options[] = {
     {FIELD("server", "summary_interval", CFG_UINT32, summary_interval),
      .def = "60", .min = 0, .max = 86400, .runtime = 1,
      .help = "Seconds between summary lines in the log; 0: none."},
+    {FIELD("server", "ipc_mode", CFG_STRING, ipc_mode), SIZE(ipc_mode),
+     .def = "0660", .min = 3, .check = check_mode,
+     .expect = "an octal mode of 3 or 4 digits, at most 0777",
+     .help = "Mode of each ipc:// socket file, set after bind whatever the "
+             "umask: who may connect (write permission is needed)."},
+    {FIELD("server", "ipc_group", CFG_STRING, ipc_group), SIZE(ipc_group),
+     .def = "", .min = 0, .check = check_group,
+     .expect = "a group name or number",
+     .help = "Group of each ipc:// socket file (the daemon must be a member); "
+             "empty: the daemon's own group."},
     {FIELD("server", "log_level", CFG_ENUM, log_level), .def = "info",
      .values = cfg_log_level_names, .n_values = 4, .runtime = 1,
      .help = "Least severe message logged."},
@@ -266,6 +282,7 @@ static const cfg_option options[] = {
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
+_Static_assert(N_OPTIONS <= CFG_MAX_OPTIONS, "raise CFG_MAX_OPTIONS");
 
 /* inih's line buffer: "key = value\n" and the NUL must fit in it. */
 #define LINE_MAX_CHARS (INI_MAX_LINE - 2)
@@ -303,15 +320,23 @@ static void fmt(char *buf, size_t n, const char *f, ...)
     va_end(ap);
 }
 
-/* A value as messages show it: '' when empty, shortened when long. */
+/* A value as messages show it: '' when empty, control bytes escaped,
+ * shortened when long. */
 static const char *shown(const char *v, char buf[64])
 {
     size_t len = strlen(v);
     if (len == 0)
         return "''";
-    if (len < 64)
-        return v;
-    snprintf(buf, 64, "%.48s...", v);
+    char all[256];
+    rf_escape(v, len < 64 ? len : 64, all, sizeof all);
+    size_t alen = strlen(all);
+    if (len < 64 && alen < 64) {
+        memcpy(buf, all, alen + 1);
+    } else {
+        alen = alen < 48 ? alen : 48;
+        memcpy(buf, all, alen);
+        memcpy(buf + alen, "...", 4);
+    }
     return buf;
 }
 
@@ -379,6 +404,18 @@ static int check_name(const char *v)
 static int check_file_mode(const char *v)
 {
     return !strcmp(v, "0600") || !strcmp(v, "0640");
+}
+
+static int check_mode(const char *v)
+{
+    mode_t m;
+    return ipc_parse_mode(v, &m) == 0;
+}
+
+static int check_group(const char *v)
+{
+    return strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789_-.") == strlen(v);
 }
 
 static int check_endpoint(const char *v)
@@ -582,7 +619,10 @@ static int apply(cfg_config *cfg, const char *section, const char *key,
             follow_defaults(cfg, o);
         return rc;
     }
-    if (!*section)
+    char sb[64], kb[64];
+    section = shown(section, sb); /* only when unknown: '' stays "" */
+    key = shown(key, kb);
+    if (!*section || strcmp(section, "''") == 0)
         fmt(why, n, "key %s is outside any [section]", key);
     else if (!section_known(section))
         fmt(why, n, "unknown section [%s] (key %s.%s)", section, section, key);
@@ -774,6 +814,7 @@ typedef struct load_state {
     FILE *f;
     int line;     /* lines handed to inih so far = inih's line number */
     int err_line; /* line of the first error we found, 0 if none */
+    int seen[CFG_MAX_OPTIONS]; /* line that set each option, 0 if none */
     char why[512];
 } load_state;
 
@@ -817,43 +858,47 @@ static char *read_line(char *str, int num, void *stream)
     return str;
 }
 
+/* A key given twice in one section is a mistake (which one was meant?),
+ * except the repeatable endpoint. */
 static int on_pair(void *user, const char *section, const char *key,
                    const char *value)
 {
     load_state *st = user;
     char why[512];
-    int rc = strncmp(section, "pipeline", 8) == 0 &&
-                     (section[8] == ' ' || section[8] == '\t' || !section[8])
-                 ? apply_pipeline_section(st->cfg, section, key, value, why,
-                                          sizeof why)
-                 : apply(st->cfg, section, key, value, why, sizeof why);
-    if (rc == 0)
+    if (strncmp(section, "pipeline", 8) == 0 &&
+        (section[8] == ' ' || section[8] == '\t' || !section[8])) {
+        if (apply_pipeline_section(st->cfg, section, key, value, why,
+                                   sizeof why) == 0)
+            return 1;
+        note_error(st, why);
+        return 0;
+    }
+    const cfg_option *o = find_option(section, key);
+    size_t row = o ? (size_t)(o - options) : 0;
+    if (o && o->type != CFG_STRING_LIST && st->seen[row]) {
+        snprintf(why, sizeof why, "%s.%s is given twice (lines %d and %d)",
+                 o->section, o->key, st->seen[row], st->line);
+        note_error(st, why);
+        return 0;
+    }
+    if (apply(st->cfg, section, key, value, why, sizeof why) == 0) {
+        if (o)
+            st->cfg->origin_line[row] = st->seen[row] = st->line;
+        if (o && o->type == CFG_STRING_LIST)
+            st->cfg->endpoint_line[st->cfg->n_endpoints - 1] = st->line;
         return 1;
+    }
     note_error(st, why);
     return 0;
 }
 
-/* fopen for reading, refusing anything but a regular file: a FIFO with
- * no writer would block open(2) forever (O_NONBLOCK returns at once). */
+/* fopen for reading a regular file only (see regfile.h). */
 static int open_regular(const char *path, FILE **out, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    uint64_t size;
+    int fd = rf_open(path, &size, err, errlen);
+    if (fd < 0)
         return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fmt(err, errlen, "%s: not a regular file (%s)", path,
-            S_ISFIFO(st.st_mode)  ? "a FIFO"
-            : S_ISDIR(st.st_mode) ? "a directory"
-                                  : "a device or socket");
-        close(fd);
-        return -1;
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     *out = fdopen(fd, "r");
     if (!*out) {
         fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -868,6 +913,7 @@ int cfg_load_file(cfg_config *cfg, const char *path, char *err, size_t errlen)
     load_state st = {.cfg = cfg};
     if (open_regular(path, &st.f, err, errlen) < 0)
         return MIXUP_EIO;
+    snprintf(cfg->origin_file, sizeof cfg->origin_file, "%s", path);
     int rc = ini_parse_stream(read_line, &st, on_pair, &st);
     int io_failed = ferror(st.f);
     fclose(st.f);
@@ -934,6 +980,10 @@ int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen)
                      pipeline_add(p, kdot + 1, value, err, errlen) == 0)
                 rc = 0;
         } else if (apply(cfg, section, key, value, err, errlen) == 0) {
+            const cfg_option *o = find_option(section, key);
+            cfg->origin_line[o - options] = -1;
+            if (o->type == CFG_STRING_LIST)
+                cfg->endpoint_line[cfg->n_endpoints - 1] = -1;
             rc = 0;
         }
     }
@@ -943,17 +993,123 @@ int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen)
 
 /* ------------------------------------------------------------- checks */
 
+static const char *where_line(const cfg_config *cfg, int line, char *buf,
+                              size_t n)
+{
+    if (line > 0)
+        fmt(buf, n, "%s:%d", cfg->origin_file, line);
+    else
+        fmt(buf, n, "%s", line < 0 ? "--set" : "default");
+    return buf;
+}
+
+const char *cfg_where(const cfg_config *cfg, const char *section,
+                      const char *key, char *buf, size_t n)
+{
+    const cfg_option *o = find_option(section, key);
+    return where_line(cfg, o ? cfg->origin_line[o - options] : 0, buf, n);
+}
+
+const char *cfg_endpoint_where(const cfg_config *cfg, int i, char *buf,
+                               size_t n)
+{
+    return where_line(cfg, i >= 0 && i < cfg->n_endpoints
+                               ? cfg->endpoint_line[i] : 0, buf, n);
+}
+
+void cfg_annotate(const cfg_config *cfg, char *msg, size_t cap)
+{
+    size_t used = strlen(msg);
+    const char *open = " (";
+    for (size_t i = 0; i < N_OPTIONS && used < cap; i++) {
+        char name[64], at[CFG_STR_MAX + 16];
+        snprintf(name, sizeof name, "%s.%s", options[i].section,
+                 options[i].key);
+        const char *hit = strstr(msg, name);
+        size_t len = strlen(name);
+        if (!hit || hit >= msg + used || isalnum((unsigned char)hit[len]) ||
+            hit[len] == '_')
+            continue;
+        cfg_where(cfg, options[i].section, options[i].key, at, sizeof at);
+        for (int e = 0; options[i].type == CFG_STRING_LIST &&
+                        e < cfg->n_endpoints; e++)
+            if (strstr(hit, cfg->endpoints[e]))
+                cfg_endpoint_where(cfg, e, at, sizeof at);
+        used += (size_t)snprintf(msg + used, cap - used, "%s%s: %s", open,
+                                 name, at);
+        open = ", ";
+    }
+    if (*open == ',' && used + 1 < cap)
+        snprintf(msg + used, cap - used, ")");
+}
+
+/* "section.key = value (FILE:LINE)" for cross-key messages. */
+#define AT(i, sec, key) cfg_where(cfg, sec, key, w[i], sizeof w[i])
+
+/* Comma-separated numbers; return how many, or -1 if one is not finite
+ * or (positive) not > 0. */
+static int count_numbers(const char *s, int positive)
+{
+    int n = 0;
+    while (*s) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || !isfinite(v) || (positive && !(v > 0)))
+            return -1;
+        n++;
+        s = end + strspn(end, " ");
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return -1;
+    }
+    return n;
+}
+
+static int validate_augment(const cfg_config *cfg, char *err, size_t errlen)
+{
+    char w[2][CFG_STR_MAX + 16];
+    if (cfg->erase_prob > 0 && !(cfg->erase_area_min > 0 &&
+                                 cfg->erase_area_min <= cfg->erase_area_max)) {
+        fmt(err, errlen, "augment.erase_area_min = %g (%s) and "
+            "augment.erase_area_max = %g (%s): expected 0 < min <= max "
+            "while augment.erase_prob > 0", cfg->erase_area_min,
+            AT(0, "augment", "erase_area_min"), cfg->erase_area_max,
+            AT(1, "augment", "erase_area_max"));
+        return MIXUP_ECONFIG;
+    }
+    if (!cfg->normalize_mean[0] && !cfg->normalize_std[0])
+        return 0;
+    int nm = count_numbers(cfg->normalize_mean, 0);
+    int ns = count_numbers(cfg->normalize_std, 1);
+    if (nm < 1 || ns < 1 || nm != ns) {
+        char mb[64], sb[64];
+        fmt(err, errlen, "augment.normalize_mean = %s (%s) and "
+            "augment.normalize_std = %s (%s): expected as many numbers in "
+            "each, comma-separated, every std > 0",
+            shown(cfg->normalize_mean, mb), AT(0, "augment", "normalize_mean"),
+            shown(cfg->normalize_std, sb), AT(1, "augment", "normalize_std"));
+        return MIXUP_ECONFIG;
+    }
+    return 0;
+}
+
 int cfg_validate(const cfg_config *cfg, char *err, size_t errlen)
 {
+    char w[2][CFG_STR_MAX + 16];
     if (cfg->n_endpoints < 1) {
         fmt(err, errlen, "server.endpoint: at least one endpoint is needed");
         return MIXUP_ECONFIG;
     }
     if (cfg->prefetch > cfg->ring_slots) {
-        fmt(err, errlen, "server.prefetch = %u exceeds server.ring_slots = %u",
-            cfg->prefetch, cfg->ring_slots);
+        fmt(err, errlen, "server.prefetch = %u (%s) exceeds "
+            "server.ring_slots = %u (%s)", cfg->prefetch,
+            AT(0, "server", "prefetch"), cfg->ring_slots,
+            AT(1, "server", "ring_slots"));
         return MIXUP_ECONFIG;
     }
+    if (validate_augment(cfg, err, errlen) < 0)
+        return MIXUP_ECONFIG;
     if (!cfg->images[0]) {
         fmt(err, errlen, "dataset.images is empty (a file path is needed)");
         return MIXUP_ECONFIG;

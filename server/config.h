@@ -31,6 +31,7 @@ typedef struct cfg_pipeline {
 } cfg_pipeline;
 
 extern const char *const cfg_shm_delivery_names[2];
+#define CFG_MAX_OPTIONS 96 /* rows of the table, at most */
 
 typedef struct cfg_config {
     /* [server] */
@@ -53,6 +54,8 @@ typedef struct cfg_config {
     int log_level;        /* 0 error, 1 warn, 2 info, 3 debug */
     char log_file[CFG_STR_MAX]; /* empty: stderr */
     uint32_t summary_interval;  /* seconds; 0: no summary lines */
+    char ipc_mode[8];     /* octal, applied to ipc socket files */
+    char ipc_group[64];   /* group of ipc socket files; empty: ours */
     /* [dataset] */
     char format[16];      /* npy | idx | cifar */
     char images[CFG_STR_MAX];
@@ -91,6 +94,11 @@ typedef struct cfg_config {
     /* [pipeline NAME] sections; the sections above are pipeline "main" */
     cfg_pipeline pipelines[CFG_MAX_PIPELINES];
     int n_pipelines;
+    /* Where each option was last set, for messages (index: table row):
+     * > 0 a line of origin_file, -1 a --set override, 0 the default. */
+    int origin_line[CFG_MAX_OPTIONS];
+    int endpoint_line[CFG_MAX_ENDPOINTS]; /* the same for each endpoint */
+    char origin_file[CFG_STR_MAX];
 } cfg_config;
 
 /* Names of enum options, index = stored value (for the pipeline). */
@@ -150,6 +158,18 @@ int cfg_pipeline_find(const cfg_config *cfg, const char *name);
 
 /* Whether two configurations load the same dataset files ([dataset]). */
 int cfg_same_dataset(const cfg_config *a, const cfg_config *b);
+/* Where section.key got its value, for messages: "FILE:LINE", "--set"
+ * or "default". Returns @buf. */
+const char *cfg_where(const cfg_config *cfg, const char *section,
+                      const char *key, char *buf, size_t n);
+
+/* cfg_where() for endpoint @i. */
+const char *cfg_endpoint_where(const cfg_config *cfg, int i, char *buf,
+                               size_t n);
+
+/* Append to @msg where every option it names ("batch.size") was set:
+ * " (batch.size: FILE:LINE)". For checks made outside this module. */
+void cfg_annotate(const cfg_config *cfg, char *msg, size_t cap);
 
 /* Print every option with its type, default, bounds and help. */
 void cfg_print_help(FILE *out);

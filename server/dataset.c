@@ -55,6 +55,16 @@ const char *ds_format_name(ds_format f)
     return "unknown";
 }
 
+volatile sig_atomic_t ds_stop_requested;
+
+int ds_check_stop(const char *path, char *err, size_t errlen)
+{
+    if (!ds_stop_requested)
+        return 0;
+    snprintf(err, errlen, "%s: loading abandoned: stop requested", path);
+    return MIXUP_EINTR;
+}
+
 /* Shape and count checks that hold for every format. */
 static int check_probe(const ds_probe *p, const ds_source *src, char *err,
                        size_t errlen)

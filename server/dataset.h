@@ -16,6 +16,7 @@
 #define SRV_DATASET_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "shm.h"
@@ -54,6 +55,11 @@ typedef struct ds_dataset {
  * @instance. Return 0, or MIXUP_EDATASET / MIXUP_EIO / MIXUP_ENOSPC /
  * MIXUP_ENOMEM / MIXUP_ESYS with @err naming the file and what was
  * expected. On failure nothing is left in /dev/shm. */
+/* Set (by a signal handler) to abandon a load in progress: the loaders
+ * look at it between chunks, and ds_load() then fails with MIXUP_EINTR
+ * having released everything. */
+extern volatile sig_atomic_t ds_stop_requested;
+
 int ds_load(ds_dataset *ds, const ds_source *src, const char *instance,
             char *err, size_t errlen);
 

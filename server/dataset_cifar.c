@@ -209,6 +209,8 @@ static int read_records(int fd, const cifar_file *f, const ds_dest *d,
     int rc = 0;
     for (uint64_t r = 0; r < f->records && rc == 0; r += CIFAR_CHUNK) {
         uint64_t k = f->records - r < CIFAR_CHUNK ? f->records - r : CIFAR_CHUNK;
+        if ((rc = ds_check_stop(f->path, err, errlen)) < 0)
+            return rc;
         rc = read_some(fd, f->path, buf, k * CIFAR_RECORD, &got, err, errlen);
         if (rc == 0 && got < k * CIFAR_RECORD) {
             snprintf(err, errlen, "%s: truncated while reading record %llu "

@@ -4,11 +4,17 @@
  * A big-endian header (magic 0x00000803 + N, H, W for uint8 images;
  * 0x00000801 + N for uint8 labels) followed by the raw bytes. Files are
  * read through zlib's gzread, which reads gzip'd and plain files alike.
- * A gzip'd file's data size is only known once decompressed, so size
- * checks happen while reading: exactly the expected bytes, then EOF.
+ * Every size a header declares is checked against the file before the
+ * store reserves shared memory for it: a plain file must hold exactly the
+ * declared bytes; a gzip'd one at most 1032 times its compressed size
+ * (deflate's largest ratio), which is sound for any gzip stream, several
+ * members included (the ISIZE trailer is not: it is per member, modulo
+ * 2^32). Within that bound, exact sizes are checked while reading:
+ * exactly the expected bytes, then EOF.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -18,10 +24,12 @@
 
 #define IDX_IMAGES 0x00000803u
 #define IDX_LABELS 0x00000801u
+#define DEFLATE_MAX_RATIO 1032u /* output bytes per compressed byte, at most */
 
 typedef struct idx_file {
     const char *path;
     gzFile gz;
+    uint64_t file_size; /* on disk (compressed, for gzip) */
 } idx_file;
 
 typedef struct idx_state {
@@ -36,6 +44,11 @@ static int gz_fail(const idx_file *f, const char *doing, char *err,
     const char *msg = gzerror(f->gz, &zerr);
     if (zerr == Z_ERRNO)
         msg = strerror(errno);
+    /* zlib prefixes its own name of the file ("<fd:N>: " after gzdopen);
+     * the path is named once, by us. */
+    const char *sep = strncmp(msg, "<fd:", 4) == 0 ? strstr(msg, ": ") : NULL;
+    if (sep)
+        msg = sep + 2;
     snprintf(err, errlen, "%s: %s: %s", f->path, doing, msg);
     return MIXUP_EIO;
 }
@@ -46,8 +59,11 @@ static int gz_read_full(const idx_file *f, void *buf, uint64_t len,
 {
     *got = 0;
     while (*got < len) {
-        unsigned want = len - *got > (1u << 30) ? (1u << 30)
-                                                : (unsigned)(len - *got);
+        unsigned want = len - *got > DS_READ_STEP ? DS_READ_STEP
+                                                  : (unsigned)(len - *got);
+        int rc = ds_check_stop(f->path, err, errlen);
+        if (rc < 0)
+            return rc;
         int r = gzread(f->gz, (char *)buf + *got, want);
         if (r < 0)
             return gz_fail(f, "read", err, errlen);
@@ -61,14 +77,44 @@ static int gz_read_full(const idx_file *f, void *buf, uint64_t len,
 static int open_file(idx_file *f, const char *path, char *err, size_t errlen)
 {
     f->path = path;
-    errno = 0;
-    f->gz = gzopen(path, "rb");
+    int fd = rf_open(path, &f->file_size, err, errlen);
+    if (fd < 0)
+        return fd;
+    f->gz = gzdopen(fd, "rb");
     if (!f->gz) {
-        snprintf(err, errlen, "%s: cannot open: %s", path,
-                 errno ? strerror(errno) : "out of memory");
-        return errno ? MIXUP_EIO : MIXUP_ENOMEM;
+        close(fd);
+        snprintf(err, errlen, "%s: cannot open: out of memory", path);
+        return MIXUP_ENOMEM;
     }
     gzbuffer(f->gz, 256 * 1024); /* fewer read(2) calls on 47 MB files */
+    return 0;
+}
+
+/* The header (@header bytes) declares @data bytes of @what: can the file
+ * hold them? Only a cheap bound before anything is reserved. */
+static int check_declared(const idx_file *f, uint64_t header, uint64_t data,
+                          const char *what, char *err, size_t errlen)
+{
+    uint64_t have = f->file_size > header ? f->file_size - header : 0;
+    if (gzdirect(f->gz)) {
+        if (data <= have)
+            return 0; /* trailing bytes are named while reading */
+        snprintf(err, errlen, "%s: the header declares %s (%llu bytes of "
+                 "data) but the file has %llu bytes (%llu after the "
+                 "%llu-byte header)", f->path, what, (unsigned long long)data,
+                 (unsigned long long)f->file_size, (unsigned long long)have,
+                 (unsigned long long)header);
+        return MIXUP_EDATASET;
+    }
+    uint64_t max;
+    if (ds_mul(f->file_size, DEFLATE_MAX_RATIO, &max) == 0 &&
+        data + header > max) {
+        snprintf(err, errlen, "%s: the header declares %s (%llu bytes of "
+                 "data) but the gzip file has %llu bytes, which decompress "
+                 "to at most %llu", f->path, what, (unsigned long long)data,
+                 (unsigned long long)f->file_size, (unsigned long long)max);
+        return MIXUP_EDATASET;
+    }
     return 0;
 }
 
@@ -139,7 +185,13 @@ static int probe_files(idx_state *s, const ds_source *src, ds_probe *p,
      * and then nothing is read. */
     s->image_bytes = (uint64_t)hi[1] * hi[2] * hi[3];
     s->n_labels = hl[1];
-    return 0;
+    char what[128];
+    snprintf(what, sizeof what, "%u images of %ux%u", hi[1], hi[2], hi[3]);
+    rc = check_declared(&s->img, 16, s->image_bytes, what, err, errlen);
+    snprintf(what, sizeof what, "%u labels", hl[1]);
+    if (rc == 0)
+        rc = check_declared(&s->lab, 8, s->n_labels, what, err, errlen);
+    return rc;
 }
 
 static int idx_probe(const ds_source *src, void **state, ds_probe *p,

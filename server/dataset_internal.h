@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "regfile.h"
 
 /* What the headers say. */
 typedef struct ds_probe {
@@ -90,6 +91,12 @@ static inline int ds_mul(uint64_t a, uint64_t b, uint64_t *out)
 {
     return __builtin_mul_overflow(a, b, out) ? -1 : 0;
 }
+
+/* MIXUP_EINTR with @err if a stop was requested (ds_stop_requested). */
+int ds_check_stop(const char *path, char *err, size_t errlen);
+
+/* Bytes loaders read between two ds_check_stop() calls. */
+#define DS_READ_STEP (8u << 20)
 
 /* The 64 KiB buffer loaders use to convert data in chunks. */
 #define DS_CHUNK (64u * 1024u)

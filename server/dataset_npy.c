@@ -278,7 +278,10 @@ static int pread_full(const npy_file *f, void *buf, uint64_t len,
 {
     uint64_t done = 0;
     while (done < len) {
-        size_t want = len - done > (1u << 30) ? (1u << 30) : len - done;
+        size_t want = len - done > DS_READ_STEP ? DS_READ_STEP : len - done;
+        int rc = ds_check_stop(f->path, err, errlen);
+        if (rc < 0)
+            return rc;
         ssize_t r = pread(f->fd, (char *)buf + done, want, (off_t)(off + done));
         if (r < 0 && errno == EINTR)
             continue;
@@ -300,19 +303,9 @@ static int pread_full(const npy_file *f, void *buf, uint64_t len,
 
 static int open_file(npy_file *f, const char *path, char *err, size_t errlen)
 {
-    struct stat st;
     f->path = path;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (f->fd < 0 || fstat(f->fd, &st) < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return MIXUP_EIO;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        return MIXUP_EIO;
-    }
-    f->file_size = (uint64_t)st.st_size;
-    return 0;
+    f->fd = rf_open(path, &f->file_size, err, errlen);
+    return f->fd < 0 ? f->fd : 0;
 }
 
 static int read_header(npy_file *f, char *err, size_t errlen)
@@ -499,11 +492,17 @@ static int npy_probe(const ds_source *src, void **state, ds_probe *p,
 
 /* ------------------------------------------------------------ data */
 
-static int64_t decode_int(const uint8_t *b, const int_type *t)
+static uint64_t raw_uint(const uint8_t *b, unsigned size)
 {
     uint64_t v = 0;
-    for (unsigned i = 0; i < t->size; i++)
+    for (unsigned i = 0; i < size; i++)
         v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
+static int64_t decode_int(const uint8_t *b, const int_type *t)
+{
+    uint64_t v = raw_uint(b, t->size);
     if (t->is_signed && t->size < 8 && (v >> (8 * t->size - 1)) & 1)
         v |= ~0ull << (8 * t->size); /* sign-extend */
     if (!t->is_signed && v > INT64_MAX)
@@ -530,9 +529,17 @@ static int read_int_labels(npy_state *s, int32_t *out, char *err,
         for (uint64_t j = 0; j < k && rc == 0; j++) {
             int64_t v = decode_int(buf + j * sz, s->lab_int);
             if (v < INT32_MIN || v > INT32_MAX) {
-                snprintf(err, errlen, "%s sample %llu: label %lld does not "
+                /* The value as the file has it (decode_int saturates
+                 * unsigned values above INT64_MAX). */
+                char text[32];
+                if (s->lab_int->is_signed)
+                    snprintf(text, sizeof text, "%lld", (long long)v);
+                else
+                    snprintf(text, sizeof text, "%llu",
+                             (unsigned long long)raw_uint(buf + j * sz, sz));
+                snprintf(err, errlen, "%s sample %llu: label %s does not "
                          "fit a 32-bit class index", f->path,
-                         (unsigned long long)(i + j), (long long)v);
+                         (unsigned long long)(i + j), text);
                 rc = MIXUP_EDATASET;
             }
             out[i + j] = (int32_t)v;

@@ -2,7 +2,8 @@
  * log.c — see log.h. Lines look like
  *   2026-11-29T05:12:03.123Z mixupd[1234] info: message
  * and are written with one fprintf so that lines from worker threads do not
- * interleave.
+ * interleave. Rate limits use whole seconds of CLOCK_MONOTONIC: a kind's
+ * window is the second its first line of the window fell in.
  */
 #include "log.h"
 
@@ -60,14 +61,8 @@ void log_set_level(int level)
     log_level_current = level;
 }
 
-void log_write(int level, const char *fmt, ...)
+static void write_line(int level, const char *msg)
 {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
@@ -79,4 +74,135 @@ void log_write(int level, const char *fmt, ...)
             stamp, (int)(tv.tv_usec / 1000), (int)getpid(), level_names[level],
             msg);
     pthread_mutex_unlock(&log_mu);
+}
+
+static void vwrite_line(int level, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    write_line(level, msg);
+}
+
+void log_write(int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vwrite_line(level, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------ rate limits */
+
+static const char *const kind_names[LOG_KIND_COUNT] = {
+    "bad_request", "open_refused", "reply_not_sent", "recv_failed"};
+
+typedef struct kind_state {
+    int64_t window;       /* monotonic second of the current window */
+    uint32_t logged;      /* lines written in it */
+    uint64_t held;        /* events not written in it */
+    int held_level;
+    uint64_t events, suppressed; /* since start */
+} kind_state;
+
+static pthread_mutex_t rate_mu = PTHREAD_MUTEX_INITIALIZER;
+static kind_state kinds[LOG_KIND_COUNT];
+
+static int64_t now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/* Under rate_mu: close @k's window if it is over; return the number of
+ * events held in it (the caller writes the summary outside the lock). */
+static uint64_t roll(kind_state *k, int64_t now, int *level)
+{
+    if (k->window == now)
+        return 0;
+    uint64_t held = k->held;
+    *level = k->held_level;
+    k->window = now;
+    k->logged = 0;
+    k->held = 0;
+    return held;
+}
+
+static void summary(log_kind kind, int level, uint64_t held)
+{
+    if (held && level <= log_level_current) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%llu more like this (%s) in the last "
+                 "second", (unsigned long long)held, kind_names[kind]);
+        write_line(level, msg);
+    }
+}
+
+void log_limited(log_kind kind, int level, const char *fmt, ...)
+{
+    if (kind < 0 || kind >= LOG_KIND_COUNT)
+        return;
+    int64_t now = now_s();
+    int old_level = level;
+    pthread_mutex_lock(&rate_mu);
+    kind_state *k = &kinds[kind];
+    uint64_t held = roll(k, now, &old_level);
+    k->events++;
+    int write = k->logged < LOG_RATE_PER_KIND;
+    if (write) {
+        k->logged++;
+    } else {
+        k->held++;
+        k->held_level = level;
+        k->suppressed++;
+    }
+    pthread_mutex_unlock(&rate_mu);
+    summary(kind, old_level, held);
+    if (!write || level > log_level_current)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vwrite_line(level, fmt, ap);
+    va_end(ap);
+}
+
+void log_rate_tick(void)
+{
+    int64_t now = now_s();
+    for (int i = 0; i < LOG_KIND_COUNT; i++) {
+        int level = LOG_WARN_;
+        pthread_mutex_lock(&rate_mu);
+        uint64_t held = kinds[i].window ? roll(&kinds[i], now, &level) : 0;
+        pthread_mutex_unlock(&rate_mu);
+        summary((log_kind)i, level, held);
+    }
+}
+
+const char *log_kind_name(log_kind kind)
+{
+    return kind >= 0 && kind < LOG_KIND_COUNT ? kind_names[kind] : "unknown";
+}
+
+void log_kind_counts(log_kind kind, uint64_t *events, uint64_t *suppressed)
+{
+    *events = *suppressed = 0;
+    if (kind < 0 || kind >= LOG_KIND_COUNT)
+        return;
+    pthread_mutex_lock(&rate_mu);
+    *events = kinds[kind].events;
+    *suppressed = kinds[kind].suppressed;
+    pthread_mutex_unlock(&rate_mu);
+}
+
+void log_describe_json(FILE *out)
+{
+    fputc('{', out);
+    for (int i = 0; i < LOG_KIND_COUNT; i++) {
+        uint64_t ev, sup;
+        log_kind_counts((log_kind)i, &ev, &sup);
+        fprintf(out, "%s\"%s\": {\"events\": %llu, \"suppressed\": %llu}",
+                i ? ", " : "", kind_names[i], (unsigned long long)ev,
+                (unsigned long long)sup);
+    }
+    fputc('}', out);
 }

@@ -6,6 +6,8 @@
 #define SRV_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 enum { LOG_ERR_ = 0, LOG_WARN_ = 1, LOG_INFO_ = 2, LOG_DEBUG_ = 3 };
 
@@ -29,5 +31,40 @@ void log_write(int level, const char *fmt, ...)
 #define log_warn(...) LOG_AT(LOG_WARN_, __VA_ARGS__)
 #define log_info(...) LOG_AT(LOG_INFO_, __VA_ARGS__)
 #define log_debug(...) LOG_AT(LOG_DEBUG_, __VA_ARGS__)
+
+/* ---- lines that clients can trigger: rate-limited per kind ----
+ *
+ * A peer that reaches an endpoint decides how often these happen, so each
+ * kind logs at most LOG_RATE_PER_KIND lines per second; the rest are
+ * counted, and one line "N more like this (kind) in the last second"
+ * follows when the second is over (at the next line of that kind or at
+ * log_rate_tick(), whichever comes first). Every event is counted,
+ * logged or not, for stats. */
+typedef enum log_kind {
+    LOG_KIND_BAD_REQUEST,    /* a request that does not decode */
+    LOG_KIND_OPEN_REFUSED,   /* OPEN refused (limits, bad options) */
+    LOG_KIND_REPLY_NOT_SENT, /* nanomsg refused a reply */
+    LOG_KIND_RECV_FAILED,    /* nn_recvmsg failed */
+    LOG_KIND_COUNT
+} log_kind;
+
+#define LOG_RATE_PER_KIND 10
+
+/* Log (at @level) unless this kind is over its rate; count it anyway. */
+void log_limited(log_kind kind, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Write the summary line of every kind whose second is over (call it
+ * once a second; any thread). */
+void log_rate_tick(void);
+
+/* Name of @kind in stats and messages ("bad_request", ...). */
+const char *log_kind_name(log_kind kind);
+
+/* Events of @kind since start, and how many of them were not logged. */
+void log_kind_counts(log_kind kind, uint64_t *events, uint64_t *suppressed);
+
+/* {"bad_request": {"events": N, "suppressed": M}, ...} for stats JSON. */
+void log_describe_json(FILE *out);
 
 #endif

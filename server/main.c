@@ -7,7 +7,11 @@
  * workers started, then READY=1 to systemd (sd_notify; a no-op outside
  * systemd).
  *
- * Signals only request things of the loop:
+ * Signals are handled from main's first instruction. Until the loop runs,
+ * a plain handler only records them: SIGINT/SIGTERM abandon the dataset
+ * load (the loaders look between chunks), remove what was created and
+ * exit 0; SIGHUP is ignored with a log line (there is nothing to reload
+ * into yet). Once the loop runs, they only request things of it:
  *   SIGHUP           reload: re-read the file and --set options, apply
  *                    those the table marks runtime, log the others as
  *                    needing a restart; a broken file changes nothing.
@@ -20,6 +24,7 @@
  *                    /dev/shm, instance lock removed.
  *   a second one     skips the drain.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <inttypes.h>
@@ -27,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/pair.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <uv.h>
@@ -39,6 +46,42 @@
 #include "proto.h"
 #include "server.h"
 #include "shm.h"
+
+/* ------------------------------------------------ signals before the loop */
+
+static volatile sig_atomic_t early_stop, early_hup;
+
+static void on_early_signal(int signum)
+{
+    if (signum == SIGHUP) {
+        early_hup = 1;
+        return;
+    }
+    early_stop = signum;
+    ds_stop_requested = 1;
+}
+
+static void catch_early_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_early_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Say what the early handler saw; return 1 if a stop was asked. */
+static int early_signals(const char *during)
+{
+    if (early_hup) {
+        early_hup = 0;
+        log_warn("SIGHUP while %s: ignored (reload once serving)", during);
+    }
+    if (early_stop)
+        log_info("%s while %s: stopping", strsignal(early_stop), during);
+    return early_stop != 0;
+}
 
 static void usage(FILE *out)
 {
@@ -163,6 +206,7 @@ typedef struct pipelines {
     int n_ds;
 } pipelines;
 
+/* Return 0, -1 on failure (logged), 1 when a stop signal came. */
 static int load_one(const cfg_config *cfg, const char *pipeline,
                     ds_dataset *ds)
 {
@@ -177,7 +221,15 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
         .classes = cfg->classes,
         .segment = segment,
     };
-    if (ds_load(ds, &src, cfg->name, err, sizeof err) < 0) {
+    log_info("loading dataset %s (%s) for pipeline %s", cfg->images,
+             cfg->format, pipeline);
+    int rc = ds_load(ds, &src, cfg->name, err, sizeof err);
+    if (early_signals("loading the dataset")) {
+        if (rc == 0)
+            ds_unload(ds); /* finished, but no longer wanted */
+        return 1;
+    }
+    if (rc < 0) {
         if (strcmp(pipeline, "main"))
             log_error("pipeline %s: %s", pipeline, err);
         else
@@ -233,9 +285,10 @@ static int load_pipelines(cfg_config *cfg, pipelines *P)
             }
         if (P->defs[i].ds)
             continue;
-        if (load_one(P->cfgs[i], name, &P->ds[P->n_ds]) < 0) {
+        int rc = load_one(P->cfgs[i], name, &P->ds[P->n_ds]);
+        if (rc != 0) {
             unload_pipelines(P);
-            return -1;
+            return rc;
         }
         P->defs[i].ds = &P->ds[P->n_ds++];
     }
@@ -412,12 +465,16 @@ static int serve(const args *a, cfg_config *cfg, const pipelines *P)
     uv_loop_init(&d.loop);
     char err[512];
     if (srv_start(&d.srv, &d.loop, cfg, P->defs, P->n, err, sizeof err) < 0) {
+        cfg_annotate(cfg, err, sizeof err);
         log_error("%s", err);
         uv_loop_close(&d.loop);
         return -1;
     }
     init_handles(&d);
     start_summary(&d);
+    /* A signal between the load and init_handles() was only recorded. */
+    if (early_signals("starting"))
+        stop_now(&d);
     log_info("ready: %d pipeline(s), %u workers, %u ring slots each, "
              "batch %u, alpha %g", P->n, cfg->workers, cfg->ring_slots,
              cfg->batch_size, cfg->alpha);
@@ -435,13 +492,39 @@ static int serve(const args *a, cfg_config *cfg, const pipelines *P)
     return 0;
 }
 
-static int check_only(const pipelines *P)
+/* Bind every endpoint to a throw-away socket: what the real start would
+ * do (port range, ipc directory, an address this host has, in use). */
+static int check_endpoints(const cfg_config *cfg)
+{
+    int bad = 0;
+    for (int i = 0; i < cfg->n_endpoints; i++) {
+        int s = nn_socket(AF_SP, NN_PAIR);
+        if (s < 0)
+            return -1;
+        char where[CFG_STR_MAX + 16];
+        if (nn_bind(s, cfg->endpoints[i]) < 0) {
+            int e = nn_errno();
+            log_error("%s: cannot bind server.endpoint %s: %s%s",
+                      cfg_endpoint_where(cfg, i, where, sizeof where),
+                      cfg->endpoints[i], nn_strerror(e),
+                      e == EADDRINUSE ? " (a running daemon?)" : "");
+            bad = 1;
+        }
+        nn_close(s);
+    }
+    return bad ? -1 : 0;
+}
+
+static int check_only(const cfg_config *cfg, const pipelines *P)
 {
     bat_plan plan;
     char err[512];
+    if (check_endpoints(cfg) < 0)
+        return 1;
     for (int i = 0; i < P->n; i++)
         if (bat_plan_from_config(&plan, P->defs[i].ds, P->defs[i].cfg, err,
                                  sizeof err) < 0) {
+            cfg_annotate(P->defs[i].cfg, err, sizeof err);
             log_error("pipeline %s: %s", P->defs[i].name, err);
             return 1;
         }
@@ -451,6 +534,7 @@ static int check_only(const pipelines *P)
 
 int main(int argc, char **argv)
 {
+    catch_early_signals();
     args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0)
@@ -479,12 +563,15 @@ int main(int argc, char **argv)
         return 1;
     }
     static pipelines P;
-    if (load_pipelines(&cfg, &P) < 0) {
+    rc = load_pipelines(&cfg, &P);
+    if (rc != 0) {
         shm_unlock_instance(&lock);
-        return 1;
+        if (rc > 0)
+            log_info("stopped before serving");
+        return rc > 0 ? 0 : 1;
     }
     if (a.check)
-        rc = check_only(&P);
+        rc = check_only(&cfg, &P);
     else
         rc = serve(&a, &cfg, &P) < 0 ? 1 : 0;
     unload_pipelines(&P);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "ipcperm.h"
 #include "log.h"
 #include "proto.h"
 #include "ring.h"
@@ -78,8 +79,9 @@ static void send_msg(srv_server *srv, void *control, void *msg, size_t size)
     /* Raw REP never blocks: a reply to a peer that has gone is dropped by
      * nanomsg, so success here is not delivery (the client re-asks). */
     if (nn_sendmsg(srv->sock, &hdr, NN_DONTWAIT) < 0) {
-        log_warn("reply of %zu bytes not sent: %s", size,
-                 nn_strerror(nn_errno()));
+        log_limited(LOG_KIND_REPLY_NOT_SENT, LOG_WARN_,
+                    "reply of %zu bytes not sent: %s", size,
+                    nn_strerror(nn_errno()));
         nn_freemsg(msg);
         nn_freemsg(control);
         return;
@@ -230,7 +232,8 @@ static void handle_open(srv_server *srv, void *control, const mxp_request *req)
                           now_ms(srv), &rep, err, sizeof err)
                : MIXUP_EINVAL;
     if (rc < 0) {
-        log_info("OPEN refused: %s", err);
+        log_limited(LOG_KIND_OPEN_REFUSED, LOG_INFO_, "OPEN refused: %s",
+                    err);
         send_error(srv, control, req->hdr.request_id, rc, err);
         return;
     }
@@ -281,11 +284,8 @@ static void handle_close(srv_server *srv, void *control, const mxp_request *req)
 
 /* Fraction of the workers' time spent building batches since start. The
  * counters are the pool's, written under its lock by the workers. */
-static double worker_busy(srv_server *srv)
+static double worker_busy(srv_server *srv, uint64_t busy)
 {
-    pthread_mutex_lock(&srv->pool.mu);
-    uint64_t busy = srv->pool.busy_ns;
-    pthread_mutex_unlock(&srv->pool.mu);
     double up_ns = (double)(now_ms(srv) - srv->started_ms) * 1e6;
     if (up_ns <= 0 || srv->pool.n_threads == 0)
         return 0;
@@ -430,6 +430,8 @@ static void describe_json(srv_server *srv, FILE *out)
     sum_counters(srv, &c);
     srv_stats st;
     srv_get_stats(srv, &st);
+    uint64_t jobs_run, busy_ns;
+    wrk_pool_counters(&srv->pool, &jobs_run, &busy_ns);
     fprintf(out, "{\"uptime_s\": %.1f, ",
             (double)(now_ms(srv) - srv->started_ms) / 1000.0);
     describe_dataset_json(m->plan.ds, out);
@@ -469,7 +471,7 @@ static void describe_json(srv_server *srv, FILE *out)
     fprintf(out, "\"config_digest\": \"%016llx\", \"workers\": {\"threads\": %u, "
             "\"jobs_run\": %llu, \"busy\": %.3f}, \"errors\": {",
             (unsigned long long)srv->config_digest, srv->pool.n_threads,
-            (unsigned long long)srv->pool.jobs_run, worker_busy(srv));
+            (unsigned long long)jobs_run, worker_busy(srv, busy_ns));
     int first = 1;
     for (int i = 1; i < 32; i++)
         if (srv->errors_by_code[i]) {
@@ -478,7 +480,9 @@ static void describe_json(srv_server *srv, FILE *out)
                     (unsigned long long)srv->errors_by_code[i]);
             first = 0;
         }
-    fputs("}, ", out);
+    fputs("}, \"log\": ", out);
+    log_describe_json(out);
+    fputs(", ", out);
     describe_pipelines_json(srv, out);
     describe_streams_json(srv, out);
     fputs("}\n", out);
@@ -529,7 +533,8 @@ static void handle_request(srv_server *srv, void *control, uint8_t *body,
     int rc = mxp_request_decode(body, len, &srv->limits, &req, err, sizeof err);
     if (rc < 0) {
         srv->stats.bad_requests++;
-        log_warn("bad request (%zu bytes): %s", len, err);
+        log_limited(LOG_KIND_BAD_REQUEST, LOG_WARN_,
+                    "bad request (%zu bytes): %s", len, err);
         send_error(srv, control, req.hdr.request_id, rc, err);
         nn_freemsg(body);
         return;
@@ -567,7 +572,8 @@ static void on_readable(uv_poll_t *handle, int status, int events)
         if (n < 0) {
             int e = nn_errno();
             if (e != EAGAIN && e != EINTR)
-                log_warn("receive failed: %s", nn_strerror(e));
+                log_limited(LOG_KIND_RECV_FAILED, LOG_WARN_,
+                            "receive failed: %s", nn_strerror(e));
             return;
         }
         handle_request(srv, control, body, (size_t)n);
@@ -621,6 +627,7 @@ static void on_timer(uv_timer_t *timer)
 {
     srv_server *srv = timer->data;
     log_connections(srv);
+    log_rate_tick();
     uint64_t open = nn_get_statistic(srv->sock, NN_STAT_CURRENT_CONNECTIONS);
     for (int i = 0; i < srv->n_pipes; i++) {
         str_tick(srv->pipes[i].streams, now_ms(srv));
@@ -651,7 +658,10 @@ static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
     nn_setsockopt(srv->sock, NN_SOL_SOCKET, NN_SNDBUF, &sndbuf, sizeof sndbuf);
     for (int i = 0; i < cfg->n_endpoints; i++) {
         const char *ep = cfg->endpoints[i];
-        if (nn_bind(srv->sock, ep) < 0) {
+        mode_t umask_was = ipc_bind_begin();
+        int bound = nn_bind(srv->sock, ep);
+        ipc_bind_end(umask_was);
+        if (bound < 0) {
             int e = nn_errno();
             snprintf(err, errlen, "cannot bind server.endpoint %s: %s%s", ep,
                      nn_strerror(e), e == EADDRINUSE
@@ -660,8 +670,13 @@ static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
                          : "");
             return MIXUP_ECONNECT;
         }
-        if (strncmp(ep, "ipc://", 6) == 0)
+        if (strncmp(ep, "ipc://", 6) == 0) {
             snprintf(srv->ipc_paths[srv->n_ipc++], CFG_STR_MAX, "%s", ep + 6);
+            int rc = ipc_apply(ep + 6, cfg->ipc_mode, cfg->ipc_group, err,
+                               errlen);
+            if (rc < 0)
+                return rc;
+        }
         log_info("listening on %s", ep);
     }
     return 0;
@@ -812,6 +827,9 @@ void srv_stop(srv_server *srv)
     for (int i = 0; i < srv->n_pipes; i++)
         if (srv->pipes[i].streams)
             str_drop_pending(srv->pipes[i].streams);
+    /* The pool closes its async handle: one more handle to finish. */
+    int closing = srv->poll_started || srv->timer_started ||
+                  srv->pool.started;
     wrk_pool_stop(&srv->pool);
     for (int i = 0; i < srv->n_pipes; i++) {
         str_table_free(srv->pipes[i].streams);
@@ -823,11 +841,11 @@ void srv_stop(srv_server *srv)
         if (unlink(srv->ipc_paths[i]) < 0 && errno != ENOENT)
             log_warn("cannot remove %s: %s", srv->ipc_paths[i],
                      strerror(errno));
-    /* The closed handles (the worker pool's async one too, even when
-     * start-up failed before the poll and the timer, e.g. an endpoint in
-     * use) still point into srv until the loop has run their close
-     * callbacks: run them before freeing it. */
-    uv_run(srv->loop, UV_RUN_NOWAIT);
+    /* The closed handles (the pool's async one too, even when start-up
+     * failed before the socket was polled) stay on the loop's lists,
+     * inside srv, until the loop has run their close callbacks. */
+    if (closing)
+        uv_run(srv->loop, UV_RUN_NOWAIT);
     free(srv);
 }
 

@@ -107,6 +107,14 @@ void wrk_submit(wrk_pool *pool, wrk_job *job)
     pthread_mutex_unlock(&pool->mu);
 }
 
+void wrk_pool_counters(wrk_pool *pool, uint64_t *jobs_run, uint64_t *busy_ns)
+{
+    pthread_mutex_lock(&pool->mu);
+    *jobs_run = pool->jobs_run;
+    *busy_ns = pool->busy_ns;
+    pthread_mutex_unlock(&pool->mu);
+}
+
 void wrk_pool_stop(wrk_pool *pool)
 {
     if (!pool->started)

@@ -44,6 +44,9 @@ int wrk_pool_start(wrk_pool *pool, uv_loop_t *loop, uint32_t n);
 /* Queue @job (loop thread only). */
 void wrk_submit(wrk_pool *pool, wrk_job *job);
 
+/* The statistics, read under the pool's lock (any thread). */
+void wrk_pool_counters(wrk_pool *pool, uint64_t *jobs_run, uint64_t *busy_ns);
+
 /* Stop: threads finish the job they run and exit; they are joined; jobs
  * never run get cancelled = 1; every job's done() is called, then the
  * async handle is closed (the loop must run once more to finish closing). */

@@ -49,19 +49,52 @@ static void make_data(void)
     }
 }
 
-void write_config(daemon_ctx *d, uint32_t workers, uint32_t slots,
-                         const char *extra)
+/* Is "key = ..." of section @sec in @extra (INI text)? endpoint never
+ * counts: it is the repeatable key, and extra ones add endpoints. */
+static int overridden(const char *extra, const char *sec, const char *line)
 {
+    size_t klen = strcspn(line, " =");
+    if (!extra || klen == 0 || strncmp(line, "endpoint", klen) == 0)
+        return 0;
+    char cur[64] = "";
+    for (const char *p = extra; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (*p == '[')
+            snprintf(cur, sizeof cur, "%.*s", (int)strcspn(p + 1, "]"), p + 1);
+        else if (strcmp(cur, sec) == 0 && strncmp(p, line, klen) == 0 &&
+                 (p[klen] == ' ' || p[klen] == '='))
+            return 1;
+        p += n + (p[n] == '\n');
+    }
+    return 0;
+}
+
+/* The base configuration, less the keys @extra sets again (the daemon
+ * refuses a key given twice in one section), then @extra. */
+void write_config(daemon_ctx *d, uint32_t workers, uint32_t slots,
+                  const char *extra)
+{
+    char base[4096];
+    snprintf(base, sizeof base,
+             "[server]\nendpoint = %s\nendpoint = %s\nname = %s\n"
+             "workers = %u\nring_slots = %u\nprefetch = %u\nlog_level = debug\n"
+             "[dataset]\nformat = npy\nimages = %s/images.npy\n"
+             "labels = %s/labels.npy\nclasses = %d\n"
+             "[batch]\nsize = %d\nalpha = 0.4\nseed = 3\nshuffle = true\n",
+             d->ipc, d->tcp, d->name, workers, slots, slots < 4 ? slots : 4,
+             d->dir, d->dir, K, B);
     FILE *f = fopen(d->config, "w");
     cr_assert_not_null(f);
-    fprintf(f,
-            "[server]\nendpoint = %s\nendpoint = %s\nname = %s\n"
-            "workers = %u\nring_slots = %u\nprefetch = %u\nlog_level = debug\n"
-            "[dataset]\nformat = npy\nimages = %s/images.npy\n"
-            "labels = %s/labels.npy\nclasses = %d\n"
-            "[batch]\nsize = %d\nalpha = 0.4\nseed = 3\nshuffle = true\n%s",
-            d->ipc, d->tcp, d->name, workers, slots, slots < 4 ? slots : 4,
-            d->dir, d->dir, K, B, extra ? extra : "");
+    char sec[64] = "";
+    for (char *line = strtok(base, "\n"); line; line = strtok(NULL, "\n")) {
+        if (*line == '[')
+            snprintf(sec, sizeof sec, "%.*s", (int)strcspn(line + 1, "]"),
+                     line + 1);
+        else if (overridden(extra, sec, line))
+            continue;
+        fprintf(f, "%s\n", line);
+    }
+    fputs(extra ? extra : "", f);
     fclose(f);
 }
 

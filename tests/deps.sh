@@ -4,7 +4,8 @@
 set -eu
 PKGS="build-essential meson ninja-build pkg-config libuv1-dev libnanomsg-dev
 libcriterion-dev zlib1g-dev libinih-dev libpng-dev libsystemd-dev clang
-python3 python3-numpy python3-torch python3-pytest dataset-fashion-mnist"
+python3 python3-numpy python3-torch python3-pytest dataset-fashion-mnist
+valgrind"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 missing=""

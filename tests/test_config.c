@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FASHION "/usr/share/datasets/fashion-mnist/"
@@ -255,6 +256,24 @@ Test(config, missing_file_is_eio)
                            sizeof err);
     cr_assert_eq(rc, MIXUP_EIO);
     assert_has(err, "/nonexistent/mixupd.conf");
+}
+
+/* A FIFO with no writer used to block open(2) forever. */
+Test(config, fifo_is_refused, .timeout = 20)
+{
+    char err[512] = "";
+    char *dir = tu_tmpdir("config");
+    char path[512];
+    snprintf(path, sizeof path, "%s/fifo.conf", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    cfg_defaults(&cfg_a);
+    int rc = cfg_load_file(&cfg_a, path, err, sizeof err);
+    cr_assert_eq(rc, MIXUP_EIO, "rc %d: %s", rc, err);
+    assert_has(err, "fifo.conf: not a regular file (a FIFO)");
+    rc = cfg_load_file(&cfg_a, dir, err, sizeof err);
+    assert_has(err, "not a regular file (a directory)");
+    tu_rmtree(dir);
+    free(dir);
 }
 
 /* ------------------------------------------------------------- file errors */
@@ -501,7 +520,8 @@ Test(config, validate_cross_checks)
     set_ok(&cfg_a, "server.ring_slots=4");
     set_ok(&cfg_a, "server.prefetch=8");
     cr_assert_eq(cfg_validate(&cfg_a, err, sizeof err), MIXUP_ECONFIG);
-    assert_has(err, "server.prefetch = 8 exceeds server.ring_slots = 4");
+    assert_has(err, "server.prefetch = 8 (--set) exceeds "
+                    "server.ring_slots = 4 (--set)");
     set_ok(&cfg_a, "server.prefetch=4");
     cr_assert_eq(cfg_validate(&cfg_a, err, sizeof err), 0, "%s", err);
 
@@ -520,6 +540,85 @@ Test(config, validate_cross_checks)
     assert_has(err, "dataset.labels");
     set_ok(&cfg_a, "dataset.format=cifar");
     cr_assert_eq(cfg_validate(&cfg_a, err, sizeof err), 0, "%s", err);
+}
+
+/* Load @text over the defaults (must succeed), then expect cfg_validate
+ * to fail with every NULL-terminated substring in its message. */
+static void expect_validate_error(const char *text, ...)
+{
+    static cfg_config cfg;
+    char err[1024] = "";
+    cfg_defaults(&cfg);
+    cr_assert_eq(load_text(&cfg, text, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(cfg_validate(&cfg, err, sizeof err), MIXUP_ECONFIG,
+                 "'%s' validated", text);
+    va_list ap;
+    va_start(ap, text);
+    for (const char *s; (s = va_arg(ap, const char *));)
+        assert_has(err, s);
+    va_end(ap);
+}
+
+Test(config, repeated_key_names_both_lines)
+{
+    expect_load_error("[server]\nworkers = 2\nname = a\nworkers = 3\n",
+                      "x.conf:4: server.workers is given twice (lines 2 and 4)",
+                      NULL);
+    /* The section opened again is the same section. */
+    expect_load_error("[batch]\nsize = 4\n[server]\n[batch]\nsize = 8\n",
+                      "x.conf:5: batch.size is given twice (lines 2 and 5)",
+                      NULL);
+}
+
+Test(config, cross_key_errors_name_keys_and_lines)
+{
+    expect_validate_error("[server]\nring_slots = 4\nprefetch = 8\n",
+                          "server.prefetch = 8 (", "x.conf:3) exceeds "
+                          "server.ring_slots = 4 (", "x.conf:2)", NULL);
+    expect_validate_error("[augment]\nerase_prob = 0.5\nerase_area_min = 0.5\n"
+                          "erase_area_max = 0.3\n",
+                          "augment.erase_area_min = 0.5 (", "x.conf:3)",
+                          "augment.erase_area_max = 0.3 (", "x.conf:4)", NULL);
+    expect_validate_error("[augment]\nnormalize_mean = 0.5,0.5\n"
+                          "normalize_std = 0.2,0\n",
+                          "augment.normalize_mean = 0.5,0.5 (", "x.conf:2)",
+                          "augment.normalize_std = 0.2,0 (", "x.conf:3)",
+                          "every std > 0", NULL);
+    expect_validate_error("[augment]\nnormalize_mean = 0.5\n",
+                          "augment.normalize_std = '' (default)", NULL);
+}
+
+/* Checks made elsewhere (batch size vs samples) get the keys' lines. */
+Test(config, annotate_names_where_keys_were_set)
+{
+    static cfg_config cfg;
+    char err[512] = "";
+    cfg_defaults(&cfg);
+    cr_assert_eq(load_text(&cfg, "[batch]\nalpha = 1\nsize = 64\n", err,
+                           sizeof err), 0);
+    char msg[512] = "batch.size = 64 needs at least 128 samples per epoch";
+    cfg_annotate(&cfg, msg, sizeof msg);
+    assert_has(msg, "per epoch (batch.size: ");
+    assert_has(msg, "x.conf:3)");
+    char plain[512] = "batch.sizes is not an option";
+    cfg_annotate(&cfg, plain, sizeof plain);
+    cr_assert_str_eq(plain, "batch.sizes is not an option");
+}
+
+/* Bytes from the file are escaped before they reach a message. */
+Test(config, control_bytes_escaped_in_messages)
+{
+    static cfg_config cfg;
+    char err[512] = "";
+    cfg_defaults(&cfg);
+    int rc = load_text(&cfg, "[server]\nwor\x1b[2Jkers = 2\n", err, sizeof err);
+    cr_assert_eq(rc, MIXUP_ECONFIG);
+    assert_has(err, "unknown key server.wor\\x1b[2Jkers");
+    cr_assert_null(strchr(err, 0x1b), "raw ESC in: %s", err);
+    rc = load_text(&cfg, "[server]\nname = a\x07" "b\n", err, sizeof err);
+    cr_assert_eq(rc, MIXUP_ECONFIG);
+    assert_has(err, "a\\x07b");
+    cr_assert_null(strchr(err, 0x07), "raw BEL in: %s", err);
 }
 
 /* ------------------------------------------------------------- output */
@@ -671,7 +770,7 @@ Test(config, prefetch_default_follows_ring_slots)
     set_ok(&cfg_a, "server.ring_slots=2");
     cr_assert_eq(cfg_a.prefetch, 3);
     cr_assert_eq(cfg_validate(&cfg_a, err, sizeof err), MIXUP_ECONFIG);
-    assert_has(err, "server.prefetch = 3 exceeds server.ring_slots = 2");
+    assert_has(err, "server.prefetch = 3 (--set) exceeds server.ring_slots = 2 (--set)");
 
     /* The same from a file. */
     cfg_defaults(&cfg_a);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -257,6 +258,17 @@ Test(npy, negative_and_huge_labels)
     int64_t big[5] = {0, 1, 2, 1LL << 40, 0};
     src.labels = write_npy("b.npy", 1, "<i8", "(5,)", big, sizeof big);
     expect_fail(&src, MIXUP_EDATASET, "b.npy sample 3", "does not fit");
+}
+
+/* A label out of range is shown as the file has it, not clamped. */
+Test(npy, huge_unsigned_label_shown_as_in_the_file)
+{
+    const char *x = good_images();
+    uint64_t big[5] = {0, 1, UINT64_MAX, 1, 0};
+    ds_source src = npy_src(x, write_npy("u.npy", 1, "<u8", "(5,)", big,
+                                         sizeof big), 0);
+    expect_fail(&src, MIXUP_EDATASET, "u.npy sample 2",
+                "label 18446744073709551615 does not fit");
 }
 
 Test(npy, labels_out_of_range)
@@ -587,8 +599,8 @@ Test(idx, truncated)
 
     src.images = write_file("x-idx3", idx_img, idx_img_len);
     src.labels = write_file("y-idx1", idx_lab, idx_lab_len - 2);
-    expect_fail(&src, MIXUP_EDATASET, "y-idx1",
-                "expected 5 bytes of label data, file has 3");
+    expect_fail(&src, MIXUP_EDATASET, "y-idx1: the header declares 5 labels",
+                "the file has 11 bytes (3 after the 8-byte header)");
 }
 
 Test(idx, trailing_bytes)
@@ -658,7 +670,60 @@ Test(idx, missing_and_corrupt)
     int rc = ds_load(&ds, &src, inst, err, sizeof err);
     cr_assert(rc == MIXUP_EIO || rc == MIXUP_EDATASET, "rc %d", rc);
     cr_assert(strstr(err, "bad-idx3.gz"), "%s", err);
+    /* Named once: zlib's own "path: " prefix is not repeated. */
+    cr_assert(!strstr(strstr(err, "bad-idx3.gz") + 1, "bad-idx3.gz") &&
+                  !strstr(err, "<fd:"), "%s", err);
     cr_assert_eq(tu_count_shm(prefix), 0);
+}
+
+/* A 1 KB file that declares 20,000,000 images of 28x28 fails before
+ * anything is reserved, naming the file, the declared and actual sizes;
+ * raw and gzip'd. */
+Test(idx, declared_size_beyond_the_file, .timeout = 20)
+{
+    build_idx(5, 5);
+    uint8_t big[1024] = {0};
+    uint32_t hi[4] = {0x803, 20000000, 28, 28};
+    idx_bytes(big, hi, 4, img_u8, 0);
+    ds_source src = idx_src(write_file("x-idx3", big, sizeof big),
+                            write_file("y-idx1", idx_lab, idx_lab_len), 0);
+    expect_fail(&src, MIXUP_EDATASET,
+                "x-idx3: the header declares 20000000 images of 28x28 "
+                "(15680000000 bytes of data)",
+                "the file has 1024 bytes (1008 after the 16-byte header)");
+    src.images = write_gz("x-idx3.gz", big, sizeof big);
+    expect_fail(&src, MIXUP_EDATASET,
+                "x-idx3.gz: the header declares 20000000 images of 28x28",
+                "which decompress to at most");
+    /* Labels too. */
+    uint8_t lab[1024] = {0};
+    uint32_t hl[2] = {0x801, 20000000};
+    idx_bytes(lab, hl, 2, lab_u8, 0);
+    src.images = write_file("x5-idx3", idx_img, idx_img_len);
+    src.labels = write_file("y-big-idx1", lab, sizeof lab);
+    expect_fail(&src, MIXUP_EDATASET,
+                "y-big-idx1: the header declares 20000000 labels",
+                "the file has 1024 bytes");
+}
+
+/* Paths that are not regular files are refused at once: a FIFO with no
+ * writer used to block open(2) forever. */
+Test(store, fifo_refused, .timeout = 20)
+{
+    char *fifo = NULL;
+    cr_assert_gt(asprintf(&fifo, "%s/fifo", dir), 0);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    keep(fifo);
+    build_idx(5, 5);
+    const char *y = write_file("y-idx1", idx_lab, idx_lab_len);
+    ds_source src = idx_src(fifo, y, 0);
+    expect_fail(&src, MIXUP_EIO, "/fifo: not a regular file (a FIFO)", NULL);
+    src = npy_src(fifo, good_labels(), 0);
+    expect_fail(&src, MIXUP_EIO, "/fifo: not a regular file (a FIFO)", NULL);
+    src = npy_src(good_images(), dir, 0);
+    expect_fail(&src, MIXUP_EIO, "not a regular file (a directory)", NULL);
+    src = (ds_source){.format = DS_CIFAR, .images = fifo};
+    expect_fail(&src, MIXUP_EIO, "/fifo: not a regular file", NULL);
 }
 
 static void check_fashion(const char *x, const char *y, uint64_t n)

@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,4 +215,39 @@ Test(service, second_daemon_clashes_name_the_setting, .timeout = 120)
     pull_one(&d, 1); /* the first one is unharmed */
     stop_daemon(&d);
     cleanup(&d);
+}
+
+/* The ipc socket file gets server.ipc_mode (default 0660) and
+ * server.ipc_group whatever the umask (here 0, as UMask=0000 gave). */
+static void check_ipc_mode(const char *extra, mode_t want, gid_t gid)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "ipcmode");
+    write_config(&d, 1, 4, extra);
+    mode_t old = umask(0);
+    d.pid = tu_spawn_daemon(d.config, d.log);
+    umask(old);
+    wait_ready(&d);
+    struct stat st;
+    cr_assert_eq(stat(d.ipc + 6, &st), 0);
+    cr_assert_eq(st.st_mode & 07777, want, "mode %o, expected %o",
+                 (unsigned)(st.st_mode & 07777), (unsigned)want);
+    cr_assert_eq(st.st_gid, gid);
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
+Test(service, ipc_socket_mode_default, .timeout = 60)
+{
+    check_ipc_mode(NULL, 0660, getegid());
+}
+
+Test(service, ipc_socket_mode_and_group, .timeout = 60)
+{
+    struct group *g = getgrgid(getegid());
+    cr_assert_not_null(g);
+    char extra[256];
+    snprintf(extra, sizeof extra, "[server]\nipc_mode = 0604\nipc_group = %s\n",
+             g->gr_name);
+    check_ipc_mode(extra, 0604, g->gr_gid);
 }

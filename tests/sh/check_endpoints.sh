@@ -1,0 +1,31 @@
+#!/bin/bash
+# check_endpoints.sh — `mixupd --check` binds every endpoint to a
+# throw-away socket: a port out of range, an ipc path in a missing
+# directory and an address the host does not have are refused, naming
+# file:line; the real start-up failure names file:line too.
+. "$(dirname "$0")/lib.sh"
+make_idx "$T" 40 4 4
+n=0
+for ep in "tcp://127.0.0.1:99999" "ipc://$T/missing/dir/x.ipc" \
+          "tcp://192.0.2.1:5555"; do
+    n=$((n + 1))
+    write_conf "$T/c$n.conf" "chk$$n" "ipc://$T/ok$n.ipc" "$ep"
+    line=$(grep -n "^endpoint = $ep" "$T/c$n.conf" | cut -d: -f1)
+    rc=0; "$MIXUPD_BIN" --config "$T/c$n.conf" --check > "$T/c$n.out" 2> "$T/c$n.log" || rc=$?
+    [ "$rc" = 1 ] || fail "--check with $ep: exit $rc: $(cat "$T/c$n.log" "$T/c$n.out")"
+    grep -qF "$T/c$n.conf:$line: cannot bind server.endpoint $ep" "$T/c$n.log" ||
+        fail "--check with $ep: no file:line: $(cat "$T/c$n.log")"
+    [ ! -e "$T/ok$n.ipc" ] || fail "--check left its ipc socket file"
+    assert_nothing_left "chk$$n"
+done
+# A good configuration still passes.
+write_conf "$T/good.conf" "chk$$good" "ipc://$T/good.ipc" "tcp://127.0.0.1:$(free_port)"
+"$MIXUPD_BIN" --config "$T/good.conf" --check > "$T/good.out" 2> "$T/good.log" ||
+    fail "good configuration refused: $(cat "$T/good.log")"
+# The real start names the line too.
+rc=0; "$MIXUPD_BIN" --config "$T/c2.conf" 2> "$T/start.log" || rc=$?
+[ "$rc" = 1 ] || fail "start with a missing ipc directory: exit $rc"
+grep -qF "(server.endpoint: $T/c2.conf:" "$T/start.log" ||
+    fail "start: no file:line: $(cat "$T/start.log")"
+assert_nothing_left "chk$$2"
+echo "ok: --check and start-up name file:line for unbindable endpoints"
