@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -74,8 +75,16 @@ int tu_count_shm(const char *prefix)
 const char *tu_unique(const char *tag)
 {
     static __thread char buf[96];
-    static __thread unsigned counter;
-    snprintf(buf, sizeof buf, "t%s%d_%u", tag, (int)getpid(), counter++);
+    static __thread unsigned counter, salt;
+    /* The pid alone can come back (many short test processes), and a
+     * test that failed may have left a segment under that name. */
+    if (!salt) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        salt = ((unsigned)ts.tv_nsec ^ (unsigned)ts.tv_sec) % 0xfffu + 1;
+    }
+    snprintf(buf, sizeof buf, "t%s%d%03x_%u", tag, (int)getpid(), salt,
+             counter++);
     return buf;
 }
 
