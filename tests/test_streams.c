@@ -538,10 +538,19 @@ Test(sched, a_waiting_stream_takes_a_slot_back_from_a_stalled_one)
 
 /* ------------------------------------------------------------ allocation */
 
-#if !defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZER_ALLOCATOR 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZER_ALLOCATOR 1
+#endif
+
+#if !defined(SANITIZER_ALLOCATOR)
 /* Count the allocations made on the loop thread (this one) and on the
- * workers while `counting`: glibc's own allocator under ours. (ASan
- * replaces the allocator itself: not counted there.) */
+ * workers while `counting`: glibc's own allocator under ours. (ASan and
+ * TSan replace the allocator themselves: not counted there.) */
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
