@@ -1,7 +1,24 @@
-# lib.sh — what bench/run.sh and bench/zero_copy.sh share (sourced).
+# lib.sh — what bench/run.sh and bench/zero_copy.sh share:
 #
-# Needs: $build, $here, $tmp, $PYTHON, $SAMPLES, $BATCH, $ALPHA, $WORKERS
-# set by the caller; defines $endpoint, $daemon_pid, $mixupd, $mixupctl.
+#   . "$here/lib.sh" BUILD_DIR
+#
+# Sets $build (absolute), the settings from the environment with their
+# defaults, $mixupd and $mixupctl; the caller sets $tmp before using the
+# functions, which define $endpoint and $daemon_pid.
+
+build=$1
+case $build in
+/*) ;;
+*) if [ -d "$build" ]; then build=$(cd "$build" && pwd); else build=$(cd "$here/.." && pwd)/$build; fi ;;
+esac
+
+ROUNDS=${ROUNDS:-3}
+SECONDS_EACH=${SECONDS_EACH:-3}
+SAMPLES=${SAMPLES:-10000}
+BATCH=${BATCH:-128}
+ALPHA=${ALPHA:-0.2}
+WORKERS=${WORKERS:-2}
+PYTHON=${PYTHON:-/usr/bin/python3}
 
 mixupd=$build/server/mixupd
 mixupctl=$build/client/mixupctl

@@ -33,22 +33,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
-build=${1:-build}
-case $build in
-/*) ;;
-*) if [ -d "$build" ]; then build=$(cd "$build" && pwd); else build=$top/$build; fi ;;
-esac
-
-ROUNDS=${ROUNDS:-3}
-SECONDS_EACH=${SECONDS_EACH:-3}
-SAMPLES=${SAMPLES:-10000}
-BATCH=${BATCH:-128}
-ALPHA=${ALPHA:-0.2}
-WORKERS=${WORKERS:-2}
-PYTHON=${PYTHON:-/usr/bin/python3}
-
-. "$here/lib.sh"
+. "$here/lib.sh" "${1:-build}"
 ceiling=$build/bench/nn_ceiling
 for f in "$mixupd" "$mixupctl" "$ceiling"; do
     if [ ! -x "$f" ]; then
