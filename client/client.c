@@ -451,7 +451,9 @@ static const mixup_aug *decode_augs(const uint8_t *src, size_t n,
             .cutmix_y1 = a.cutmix_y1,
             .cutmix_x0 = a.cutmix_x0,
             .cutmix_x1 = a.cutmix_x1,
+            .src_scale = a.src_scale,
         };
+        memcpy(dst[i].src_box, a.src_box, sizeof a.src_box);
     }
     *spare += (n * sizeof *dst + 15) & ~(size_t)15;
     return dst;

@@ -86,7 +86,8 @@ typedef struct mixup_aug {
     uint8_t flip;          /* bit 0: left-right, bit 1: up-down */
     uint8_t erase_fill;    /* 0 not erased, 1 constant, 2 per channel,
                               3 per-pixel uniform, 4 per-pixel normal */
-    uint8_t reserved0;
+    uint8_t src_scale;     /* image folders: JPEG decode scale, log2 of its
+                              denominator: index1 bits 0-3, index2 4-7 */
     float shift_dy, shift_dx;   /* pixels: out[r][c] = in(r + dy, c + dx) */
     uint32_t crop_y, crop_x;    /* top-left of the crop in the padded image */
     uint32_t erase_y, erase_x, erase_h, erase_w;
@@ -94,7 +95,8 @@ typedef struct mixup_aug {
     uint32_t reserved1;
     uint64_t erase_noise_seed;  /* per-pixel fills: Philox key of the noise */
     uint32_t cutmix_y0, cutmix_y1, cutmix_x0, cutmix_x1; /* [y0,y1) x [x0,x1) */
-    uint32_t reserved2[4];
+    uint16_t src_box[2][4];     /* image folders: crop box y, x, h, w in
+                                   the source image of index1, index2 */
 } mixup_aug;
 
 /** What the daemon serves: returned by mixup_client_info(). */

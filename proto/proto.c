@@ -878,6 +878,12 @@ void mxp_aug_encode(uint8_t out[MXP_AUG_RECORD], const mxp_aug *a)
     put_u32(out + 68, a->cutmix_y1);
     put_u32(out + 72, a->cutmix_x0);
     put_u32(out + 76, a->cutmix_x1);
+    out[3] = a->src_scale;
+    for (int i = 0; i < 8; i++) {
+        uint16_t v = a->src_box[i / 4][i % 4];
+        out[80 + 2 * i] = (uint8_t)v;
+        out[81 + 2 * i] = (uint8_t)(v >> 8);
+    }
 }
 
 void mxp_aug_decode(const uint8_t in[MXP_AUG_RECORD], mxp_aug *a)
@@ -901,6 +907,10 @@ void mxp_aug_decode(const uint8_t in[MXP_AUG_RECORD], mxp_aug *a)
     a->cutmix_y1 = get_u32(in + 68);
     a->cutmix_x0 = get_u32(in + 72);
     a->cutmix_x1 = get_u32(in + 76);
+    a->src_scale = in[3];
+    for (int i = 0; i < 8; i++)
+        a->src_box[i / 4][i % 4] =
+            (uint16_t)(in[80 + 2 * i] | (uint16_t)in[81 + 2 * i] << 8);
 }
 
 /* ------------------------------------------------------- ring header */

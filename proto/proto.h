@@ -275,17 +275,22 @@ typedef struct mxp_reply {
  *   0      1    mix_kind           36     16   erase_value[4] f32
  *   1      1    flip               52     4    reserved1 (0)
  *   2      1    erase_fill         56     8    erase_noise_seed
- *   3      1    reserved0 (0)      64     4    cutmix_y0
+ *   3      1    src_scale          64     4    cutmix_y0
  *   4      4    shift_dy f32       68     4    cutmix_y1
  *   8      4    shift_dx f32       72     4    cutmix_x0
  *   12     4    crop_y             76     4    cutmix_x1
- *   16     4    crop_x             80     16   reserved2 (0)
+ *   16     4    crop_x             80     16   src_box[2][4] u16
  *   20     4    erase_y
  *   24     4    erase_x
  *   28     4    erase_h
  *   32     4    erase_w
  *
- * Reserved fields are written as zero and ignored when read. */
+ * src_box and src_scale (encoded image datasets; zero otherwise): the crop
+ * box y, x, h, w in the source image of index1 ([0]) and index2 ([1]),
+ * and the JPEG decode scale, log2 of its denominator, of index1 in bits
+ * 0-3 and of index2 in bits 4-7. They were reserved fields (zero) before:
+ * the record keeps its size and offsets. Reserved fields are written as
+ * zero and ignored when read. */
 typedef struct mxp_aug {
     uint8_t mix_kind;   /* mixup_mix_kind */
     uint8_t flip;       /* bit 0: left-right, bit 1: up-down */
@@ -297,6 +302,8 @@ typedef struct mxp_aug {
     float erase_value[4];
     uint64_t erase_noise_seed;
     uint32_t cutmix_y0, cutmix_y1, cutmix_x0, cutmix_x1;
+    uint8_t src_scale;
+    uint16_t src_box[2][4];
 } mxp_aug;
 
 void mxp_aug_encode(uint8_t out[MXP_AUG_RECORD], const mxp_aug *a);

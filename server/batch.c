@@ -3,11 +3,15 @@
  */
 #include "batch.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "image.h"
 #include "kernels.h"
+#include "log.h"
+#include "resize.h"
 
 #define ALIGN64(n) (((n) + 63) & ~(size_t)63)
 
@@ -104,6 +108,99 @@ static int check_augment(bat_plan *p, uint32_t c, char *err, size_t errlen)
     return rc;
 }
 
+/* Encoded images: [decoded pixels | resampled rows | x axis | y axis]. */
+typedef struct bat_image_scratch {
+    uint8_t *pix;
+    float *rows;
+    rsz_axis ax, ay;
+} bat_image_scratch;
+
+static size_t image_scratch_bytes(const bat_plan *p)
+{
+    const ds_dataset *ds = p->ds;
+    return ALIGN64((size_t)ds->max_h * ds->max_w * 4) +
+           ALIGN64((size_t)p->w * ds->max_h * p->c * 4) +
+           ALIGN64((size_t)p->w * 8 + rsz_axis_floats(ds->max_w, p->w) * 4) +
+           ALIGN64((size_t)p->h * 8 + rsz_axis_floats(ds->max_h, p->h) * 4);
+}
+
+static bat_image_scratch carve_image(const bat_plan *p, char *m)
+{
+    const ds_dataset *ds = p->ds;
+    bat_image_scratch s;
+    s.pix = (uint8_t *)m;
+    m += ALIGN64((size_t)ds->max_h * ds->max_w * 4);
+    s.rows = (float *)(void *)m;
+    m += ALIGN64((size_t)p->w * ds->max_h * p->c * 4);
+    s.ax.first = (uint32_t *)(void *)m;
+    s.ax.count = s.ax.first + p->w;
+    s.ax.w = (float *)(void *)(s.ax.count + p->w);
+    m += ALIGN64((size_t)p->w * 8 + rsz_axis_floats(ds->max_w, p->w) * 4);
+    s.ay.first = (uint32_t *)(void *)m;
+    s.ay.count = s.ay.first + p->h;
+    s.ay.w = (float *)(void *)(s.ay.count + p->h);
+    return s;
+}
+
+/* [output] height/width and the geometry, for an encoded dataset. */
+static int plan_image(bat_plan *p, const cfg_config *cfg, char *err,
+                      size_t errlen)
+{
+    geo_settings *g = &p->geo;
+    if (!p->ds->encoded) {
+        if (cfg->out_height || cfg->out_width || cfg->rrc_scale[0] ||
+            cfg->resize || cfg->center_crop) {
+            snprintf(err, errlen, "output.height, output.width, "
+                     "augment.random_resized_crop, resize and center_crop "
+                     "apply to image folders and lists with dataset.storage "
+                     "= encoded; this dataset is %ux%u arrays",
+                     p->ds->h, p->ds->w);
+            return MIXUP_ECONFIG;
+        }
+        return 0;
+    }
+    if (!cfg->out_height || !cfg->out_width) {
+        snprintf(err, errlen, "output.height and output.width are needed: "
+                 "encoded images are cropped / resized to that size");
+        return MIXUP_ECONFIG;
+    }
+    p->h = cfg->out_height;
+    p->w = cfg->out_width;
+    *g = (geo_settings){.out_h = p->h, .out_w = p->w,
+                        .resize = cfg->resize,
+                        .center_crop = cfg->center_crop,
+                        .dct_scaling = cfg->dct_scaling};
+    if (cfg->rrc_scale[0]) {
+        g->rrc = 1;
+        if (geo_parse_pair(cfg->rrc_scale, &g->scale_lo, &g->scale_hi) ||
+            !(g->scale_lo > 0 && g->scale_lo <= g->scale_hi &&
+              g->scale_hi <= 1)) {
+            snprintf(err, errlen, "augment.random_resized_crop = '%s': "
+                     "expected 'scale_min, scale_max' with 0 < min <= max "
+                     "<= 1", cfg->rrc_scale);
+            return MIXUP_ECONFIG;
+        }
+        if (geo_parse_pair(cfg->rrc_ratio, &g->ratio_lo, &g->ratio_hi) ||
+            !(g->ratio_lo > 0 && g->ratio_lo <= g->ratio_hi)) {
+            snprintf(err, errlen, "augment.rrc_ratio = '%s': expected "
+                     "'min, max' with 0 < min <= max", cfg->rrc_ratio);
+            return MIXUP_ECONFIG;
+        }
+        if (cfg->resize || cfg->center_crop) {
+            snprintf(err, errlen, "augment.random_resized_crop and "
+                     "augment.resize / center_crop exclude each other");
+            return MIXUP_ECONFIG;
+        }
+    } else if (cfg->resize && (!cfg->center_crop || cfg->resize < p->h ||
+                               cfg->resize < p->w)) {
+        snprintf(err, errlen, "augment.resize = %u needs augment.center_crop "
+                 "= true and resize >= output.height, output.width (%u, %u)",
+                 cfg->resize, p->h, p->w);
+        return MIXUP_ECONFIG;
+    }
+    return 0;
+}
+
 static int plan_shape(bat_plan *p, char *err, size_t errlen)
 {
     const ds_dataset *ds = p->ds;
@@ -111,25 +208,28 @@ static int plan_shape(bat_plan *p, char *err, size_t errlen)
     int cutmix = p->smp.mix == SMP_CUTMIX ||
                  (p->smp.cutmix_alpha > 0 && p->smp.mix != SMP_NONE);
     uint32_t flags = p->pairs ? MXP_BATCH_PAIRS : 0;
-    if (augmenting || cutmix)
+    if (augmenting || cutmix || ds->encoded)
         flags |= MXP_BATCH_AUG | (p->before_mix ? MXP_BATCH_AUG2 : 0);
     p->fast = !augmenting && !cutmix && !p->norm_on && !p->before_mix &&
-              p->dtype == CVT_F32 && p->out_layout == CVT_NHWC;
+              p->dtype == CVT_F32 && p->out_layout == CVT_NHWC &&
+              !ds->encoded;
     p->shape = (mxp_batch_shape){
-        .size = p->smp.batch_size, .height = ds->h, .width = ds->w,
-        .channels = ds->c, .classes = ds->classes, .dtype = p->dtype,
+        .size = p->smp.batch_size, .height = p->h, .width = p->w,
+        .channels = p->c, .classes = ds->classes, .dtype = p->dtype,
         .layout = p->out_layout, .flags = flags,
     };
     if (mxp_batch_layout_compute(&p->shape, &p->layout) < 0) {
         snprintf(err, errlen,
                  "a batch of %u samples of %ux%ux%u would not fit one "
                  "message (4 GiB at most)",
-                 p->smp.batch_size, ds->h, ds->w, ds->c);
+                 p->smp.batch_size, p->h, p->w, p->c);
         return MIXUP_ETOOBIG;
     }
-    size_t per = (size_t)ds->h * ds->w * ds->c;
+    size_t per = (size_t)p->h * p->w * p->c;
     p->scratch_bytes = 3 * ALIGN64(per * 4) + 2 * ALIGN64(ds->classes * 4) +
                        ALIGN64(p->smp.batch_size * sizeof(smp_draw));
+    if (ds->encoded)
+        p->scratch_bytes += image_scratch_bytes(p);
     return 0;
 }
 
@@ -142,7 +242,7 @@ static int plan_batch(bat_plan *p, const cfg_config *cfg, char *err,
         .shuffle = cfg->shuffle, .mix = (smp_mix)cfg->mix,
         .pairing = (smp_pairing)cfg->pairing,
         .cutmix_alpha = cfg->cutmix_alpha, .switch_prob = cfg->switch_prob,
-        .skip_prob = 1.0 - cfg->mix_prob, .height = ds->h, .width = ds->w,
+        .skip_prob = 1.0 - cfg->mix_prob, .height = p->h, .width = p->w,
         .keep_last = !cfg->drop_last,
     };
     if (p->smp.keep_last && smp_samples_per_batch(&p->smp) != cfg->batch_size) {
@@ -174,8 +274,10 @@ static int plan_batch(bat_plan *p, const cfg_config *cfg, char *err,
 int bat_plan_from_config(bat_plan *plan, const ds_dataset *ds,
                          const cfg_config *cfg, char *err, size_t errlen)
 {
-    *plan = (bat_plan){.ds = ds};
-    int rc = plan_batch(plan, cfg, err, errlen);
+    *plan = (bat_plan){.ds = ds, .h = ds->h, .w = ds->w, .c = ds->c};
+    int rc = plan_image(plan, cfg, err, errlen);
+    if (rc == 0)
+        rc = plan_batch(plan, cfg, err, errlen);
     if (rc < 0)
         return rc;
     plan->scale = cfg->out_scale > 0         ? (float)cfg->out_scale
@@ -184,8 +286,8 @@ int bat_plan_from_config(bat_plan *plan, const ds_dataset *ds,
     plan->dtype = (cvt_dtype)(cfg->out_dtype + 1);
     plan->out_layout = (cvt_layout)cfg->out_layout;
     plan_augment(plan, cfg);
-    if ((rc = check_augment(plan, ds->c, err, errlen)) < 0 ||
-        (rc = plan_normalize(plan, cfg, ds->c, err, errlen)) < 0)
+    if ((rc = check_augment(plan, plan->c, err, errlen)) < 0 ||
+        (rc = plan_normalize(plan, cfg, plan->c, err, errlen)) < 0)
         return rc;
     return plan_shape(plan, err, errlen);
 }
@@ -208,12 +310,13 @@ typedef struct bat_scratch {
     float *img[3];
     float *row1, *row2;
     smp_draw *draws;
+    bat_image_scratch im; /* encoded datasets */
 } bat_scratch;
 
 static bat_scratch carve(const bat_plan *p, void *mem)
 {
     const ds_dataset *ds = p->ds;
-    size_t per = ALIGN64((size_t)ds->h * ds->w * ds->c * 4);
+    size_t per = ALIGN64((size_t)p->h * p->w * p->c * 4);
     size_t row = ALIGN64(ds->classes * 4);
     char *m = mem;
     bat_scratch s = {
@@ -223,13 +326,17 @@ static bat_scratch carve(const bat_plan *p, void *mem)
         .row2 = (float *)(void *)(m + 3 * per + row),
         .draws = (smp_draw *)(void *)(m + 3 * per + 2 * row),
     };
+    if (p->ds->encoded)
+        s.im = carve_image(p, m + 3 * per + 2 * row +
+                                  ALIGN64(p->smp.batch_size *
+                                          sizeof(smp_draw)));
     return s;
 }
 
-static void load(const bat_plan *p, int64_t index, float *dst)
+static void load_array(const bat_plan *p, int64_t index, float *dst)
 {
     const ds_dataset *ds = p->ds;
-    size_t per = (size_t)ds->h * ds->w * ds->c;
+    size_t per = (size_t)p->h * p->w * p->c;
     if (ds->dtype == DS_U8) {
         cvt_u8_to_f32(dst, (const uint8_t *)ds->images + index * per, per,
                       p->scale);
@@ -240,13 +347,80 @@ static void load(const bat_plan *p, int64_t index, float *dst)
     }
 }
 
+/* A file that does not decode: counted, its path logged once. */
+static void note_fault(const ds_dataset *ds, int64_t index, int rc,
+                       const char *why)
+{
+    ds_faults *f = ds->faults;
+    __atomic_fetch_add(rc < 0 ? &f->decode_errors : &f->decode_warnings, 1,
+                       __ATOMIC_RELAXED);
+    if (!__atomic_exchange_n(&f->logged[index], 1, __ATOMIC_RELAXED))
+        log_warn("%s: %s (served %s; logged once per file)",
+                 ds_path(ds, index), why,
+                 rc < 0 ? "as zeros" : "as decoded");
+}
+
+/* Decode encoded sample @index, crop / resize it to h x w into @dst;
+ * its geometry goes to @rec's src_box[@src] and src_scale. */
+static void load_image(const bat_plan *p, const smp_order *o, uint64_t k,
+                       uint32_t sample, int src, int64_t index, float *dst,
+                       bat_image_scratch *im, mxp_aug *rec)
+{
+    const ds_dataset *ds = p->ds;
+    const ds_file *f = &ds->files[index];
+    img_info info = {.kind = (img_kind)f->kind, .h = f->h, .w = f->w,
+                     .cmyk = f->cmyk, .adobe = f->adobe};
+    geo_plan g;
+    geo_plan_sample(&g, &p->geo, o->seed, o->epoch, k, sample, f->h, f->w,
+                    f->kind == IMG_JPEG);
+    rec->src_box[src][0] = (uint16_t)g.y;
+    rec->src_box[src][1] = (uint16_t)g.x;
+    rec->src_box[src][2] = (uint16_t)g.h;
+    rec->src_box[src][3] = (uint16_t)g.w;
+    rec->src_scale |= (uint8_t)(__builtin_ctz(g.denom) << (4 * src));
+    char why[256];
+    int rc = img_decode(ds->packed + f->offset, f->length, &info, g.denom,
+                        p->c, im->pix, why, sizeof why);
+    if (rc != 0)
+        note_fault(ds, index, rc, why);
+    if (rc < 0) {
+        memset(dst, 0, (size_t)p->h * p->w * p->c * sizeof *dst);
+        return;
+    }
+    uint32_t sh, sw;
+    double d = g.denom;
+    img_scaled_size(&info, g.denom, &sh, &sw);
+    uint32_t y0 = (uint32_t)(g.clip_y / d), x0 = (uint32_t)(g.clip_x / d);
+    uint32_t y1 = (uint32_t)ceil((g.clip_y + g.clip_h) / d);
+    uint32_t x1 = (uint32_t)ceil((g.clip_x + g.clip_w) / d);
+    y1 = y1 > sh ? sh : y1;
+    x1 = x1 > sw ? sw : x1;
+    rsz_axis_init(&im->ax, x1 - x0, g.bx / d - x0, g.bw / d, p->w);
+    rsz_axis_init(&im->ay, y1 - y0, g.by / d - y0, g.bh / d, p->h);
+    rsz_resample_u8(dst, im->pix + ((size_t)y0 * sw + x0) * p->c,
+                    (size_t)sw * p->c, y1 - y0, p->c, &im->ax, &im->ay,
+                    p->scale, im->rows);
+}
+
+/* Source @src (0: index1, 1: index2) of sample @j into @dst. */
+static void load(const bat_plan *p, const smp_order *o, uint64_t k,
+                 uint32_t j, int src, int64_t index, float *dst,
+                 bat_scratch *s, mxp_aug *rec)
+{
+    if (!p->ds->encoded) {
+        load_array(p, index, dst);
+        return;
+    }
+    load_image(p, o, k, src ? p->smp.batch_size + j : j, src, index, dst,
+               &s->im, rec);
+}
+
 /* Crop, shift, flip, erase @img (with @tmp as room), drawing from the
  * streams of (seed, epoch, k, @sample); record what was drawn. */
 static void augment(const bat_plan *p, const smp_order *o, uint64_t k,
                     uint32_t sample, float *img, float *tmp, mxp_aug *rec)
 {
-    const ds_dataset *ds = p->ds;
-    uint32_t h = ds->h, w = ds->w, c = ds->c;
+    uint32_t h = p->h, w = p->w, c = p->c;
     size_t bytes = (size_t)h * w * c * 4;
     prng_stream s;
     if (p->crop_on) {
@@ -304,14 +478,13 @@ static void record_box(mxp_aug *rec, const smp_draw *d)
 static float *mix(const bat_plan *p, const smp_draw *d, float *a, float *b,
                   float *out)
 {
-    const ds_dataset *ds = p->ds;
-    size_t per = (size_t)ds->h * ds->w * ds->c;
+    size_t per = (size_t)p->h * p->w * p->c;
     if (d->kind == SMP_KIND_MIXUP) {
         krn_mix_f32(out, a, b, per, d->lam);
         return out;
     }
     if (d->kind == SMP_KIND_CUTMIX)
-        aug_cutmix_apply(a, b, ds->h, ds->w, ds->c, &d->box);
+        aug_cutmix_apply(a, b, p->h, p->w, p->c, &d->box);
     return a;
 }
 
@@ -322,15 +495,15 @@ static float *sample_image(const bat_plan *p, const smp_order *o, uint64_t k,
                            mxp_aug *rec)
 {
     const ds_dataset *ds = p->ds;
-    size_t per = (size_t)ds->h * ds->w * ds->c;
+    size_t per = (size_t)p->h * p->w * p->c;
     float *a = s->img[0], *b = s->img[1], *t = s->img[2];
-    load(p, d->index1, a);
+    load(p, o, k, j, 0, d->index1, a, s, rec);
     if (p->before_mix) {
         mxp_aug *r1 = rec ? &rec[0] : NULL, *r2 = rec ? &rec[1] : NULL;
         if (rec)
             augment(p, o, k, j, a, t, r1);
         if (d->kind != SMP_KIND_NONE) {
-            load(p, d->index2, b);
+            load(p, o, k, j, 1, d->index2, b, s, rec);
             if (rec)
                 augment(p, o, k, p->smp.batch_size + j, b, t, r2); /* B */
         }
@@ -339,13 +512,13 @@ static float *sample_image(const bat_plan *p, const smp_order *o, uint64_t k,
         return d->kind == SMP_KIND_NONE ? a : mix(p, d, a, b, t);
     }
     float *r = a;
-    if (d->kind == SMP_KIND_MIXUP && ds->dtype == DS_U8) {
+    if (d->kind == SMP_KIND_MIXUP && ds->dtype == DS_U8 && !ds->encoded) {
         krn_mix_u8(t, (const uint8_t *)ds->images + d->index1 * per,
                    (const uint8_t *)ds->images + d->index2 * per, per, d->lam,
                    p->scale);
         r = t;
     } else if (d->kind != SMP_KIND_NONE) {
-        load(p, d->index2, b);
+        load(p, o, k, j, 1, d->index2, b, s, rec);
         r = mix(p, d, a, b, t);
     }
     if (rec) {
@@ -358,21 +531,24 @@ static float *sample_image(const bat_plan *p, const smp_order *o, uint64_t k,
 static void build_images(const bat_plan *p, const smp_order *o, uint64_t k,
                          uint8_t *msg, bat_scratch *s)
 {
-    const ds_dataset *ds = p->ds;
     const mxp_batch_layout *L = &p->layout;
-    size_t per = (size_t)ds->h * ds->w * ds->c;
+    size_t per = (size_t)p->h * p->w * p->c;
     size_t out_bytes = per * cvt_dtype_size(p->dtype);
     size_t per_sample = L->aug ? L->aug_count / p->shape.size : 0;
     for (uint32_t j = 0; j < p->shape.size; j++) {
         mxp_aug rec[2] = {{0}, {0}};
         float *img = sample_image(p, o, k, j, &s->draws[j], s,
                                   per_sample ? rec : NULL);
+        if (per_sample == 2) { /* both records carry the image geometry */
+            rec[1].src_scale = rec[0].src_scale;
+            memcpy(rec[1].src_box, rec[0].src_box, sizeof rec[0].src_box);
+        }
         for (size_t r = 0; r < per_sample; r++)
             mxp_aug_encode(msg + L->aug + (j * per_sample + r) * MXP_AUG_RECORD,
                            &rec[r]);
         if (p->norm_on)
-            aug_normalize_apply(img, (size_t)ds->h * ds->w, ds->c, &p->norm);
-        cvt_image(msg + L->x + j * out_bytes, img, ds->h, ds->w, ds->c,
+            aug_normalize_apply(img, (size_t)p->h * p->w, p->c, &p->norm);
+        cvt_image(msg + L->x + j * out_bytes, img, p->h, p->w, p->c,
                   p->dtype, p->out_layout);
     }
 }
@@ -382,7 +558,7 @@ static void build_images_fast(const bat_plan *p, uint8_t *msg,
                               const smp_draw *d)
 {
     const ds_dataset *ds = p->ds;
-    size_t per = (size_t)ds->h * ds->w * ds->c;
+    size_t per = (size_t)p->h * p->w * p->c;
     float *x = (float *)(void *)(msg + p->layout.x);
     for (uint32_t j = 0; j < p->shape.size; j++) {
         if (ds->dtype == DS_U8) {

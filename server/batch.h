@@ -16,6 +16,14 @@
  *             s = j for the sample (before_mix: j and B + j for the two
  *             sources); then normalisation (always last); then conversion
  *             to the output dtype and layout.
+ * Encoded image datasets (format = folder | list, storage = encoded):
+ * each source image is decoded and cropped / resized to the output size
+ * first (geometry.h; the crop of index1 draws from PRNG_RRC stream j, of
+ * index2 from stream B + j), then everything above applies; the crop boxes
+ * and decode scales go in each of the sample's records (src_box,
+ * src_scale). A file that fails to decode is served as zeros (one that
+ * decodes with warnings as the decoder left it), counted in ds->faults and
+ * its path logged once: a worker never stops on a bad file.
  * Every drawn parameter is recorded in the reply (mxp_aug records, proto.h), so a
  * batch can be rebuilt from the dataset and its provenance alone.
  */
@@ -29,11 +37,15 @@
 #include "config.h"
 #include "convert.h"
 #include "dataset.h"
+#include "geometry.h"
 #include "proto.h"
 #include "sampler.h"
 
 typedef struct bat_plan {
     const ds_dataset *ds;
+    uint32_t h, w, c;         /* one sample: the dataset's images, or for an
+                                 encoded dataset [output] height x width */
+    geo_settings geo;         /* encoded: crop / resize to h x w */
     smp_settings smp;
     float scale;              /* applied to source pixels: 1/255 for uint8 */
     int before_mix;           /* augment the sources, then mix */

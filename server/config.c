@@ -67,7 +67,10 @@ typedef struct cfg_option {
 
 const char *const cfg_log_level_names[4] = {"error", "warn", "info", "debug"};
 const char *const cfg_shm_delivery_names[2] = {"auto", "off"};
-static const char *const format_names[] = {"npy", "idx", "cifar"};
+static const char *const format_names[] = {"npy", "idx", "cifar", "folder",
+                                           "list"};
+static const char *const storage_names[] = {"encoded", "decoded"};
+static const char *const bad_file_names[] = {"error", "skip"};
 const char *const cfg_mix_names[4] = {"mixup", "mixup_batch", "cutmix", "none"};
 static const char *const pairing_names[] = {"disjoint", "within"};
 static const char *const labels_names[] = {"mixed", "pairs"};
@@ -164,8 +167,10 @@ static const cfg_option options[] = {
      .values = cfg_log_level_names, .n_values = 4, .runtime = 1,
      .help = "Least severe message logged."},
     {FIELD("dataset", "format", CFG_ENUM, format), SIZE(format), .def = "idx",
-     .values = format_names, .n_values = 3,
-     .help = "File format of the dataset."},
+     .values = format_names, .n_values = 5,
+     .help = "File format of the dataset: npy, idx, cifar; folder (one "
+             "subfolder of JPEG/PNG files per class, as ImageFolder) or "
+             "list (a file of 'path label' lines)."},
     {FIELD("dataset", "images", CFG_STRING, images), SIZE(images),
      .def = FASHION "train-images-idx3-ubyte.gz",
      .help = "Image file (or the CIFAR batch file)."},
@@ -175,6 +180,32 @@ static const cfg_option options[] = {
     {FIELD("dataset", "classes", CFG_UINT32, classes), .def = "0",
      .min = 0, .max = 65536,
      .help = "Number of classes K; 0 infers it from the labels."},
+    {FIELD("dataset", "root", CFG_STRING, root), SIZE(root), .def = "",
+     .min = 0,
+     .help = "format = list: folder the paths are relative to; empty: the "
+             "list file's folder."},
+    {FIELD("dataset", "storage", CFG_ENUM, storage), .def = "encoded",
+     .values = storage_names, .n_values = 2,
+     .help = "folder, list: encoded keeps the files' bytes in memory and "
+             "decodes per batch; decoded decodes once at load (small "
+             "images)."},
+    {FIELD("dataset", "channels", CFG_UINT32, channels), .def = "3",
+     .min = 1, .max = 3,
+     .help = "folder, list: 3 (RGB; gray replicated) or 1 (gray; colour "
+             "converted with ITU-R 601 weights); alpha is dropped."},
+    {FIELD("dataset", "height", CFG_UINT32, ds_height), .def = "0",
+     .min = 0, .max = 65535,
+     .help = "storage = decoded: resize every image to height x width; 0: "
+             "keep the size (all images must then have the same)."},
+    {FIELD("dataset", "width", CFG_UINT32, ds_width), .def = "0",
+     .min = 0, .max = 65535, .help = "See dataset.height."},
+    {FIELD("dataset", "max_pixels", CFG_UINT64, max_pixels),
+     .def = "89478485", .min = 1, .max = 1ull << 32,
+     .help = "folder, list: an image with more pixels is a bad file."},
+    {FIELD("dataset", "on_bad_file", CFG_ENUM, on_bad_file), .def = "error",
+     .values = bad_file_names, .n_values = 2,
+     .help = "folder, list: a corrupt, truncated or oversized file is an "
+             "error at load (error) or left out and counted (skip)."},
     {FIELD("batch", "size", CFG_UINT32, batch_size), .def = "32",
      .min = 1, .max = 65536, .help = "Samples per batch (B)."},
     {FIELD("batch", "alpha", CFG_DOUBLE, alpha), .def = "0.2",
@@ -270,6 +301,23 @@ static const cfg_option options[] = {
     {FIELD("augment", "normalize_std", CFG_STRING, normalize_std),
      SIZE(normalize_std), .def = "", .min = 0,
      .help = "Per-channel standard deviation, comma-separated."},
+    {FIELD("augment", "random_resized_crop", CFG_STRING, rrc_scale),
+     SIZE(rrc_scale), .def = "", .min = 0,
+     .help = "Encoded images: 'scale_min, scale_max' turns on torchvision's "
+             "RandomResizedCrop to output.height x output.width; empty: off."},
+    {FIELD("augment", "rrc_ratio", CFG_STRING, rrc_ratio), SIZE(rrc_ratio),
+     .def = "0.75, 1.3333333333333333", .min = 3,
+     .help = "Aspect ratio range of random_resized_crop."},
+    {FIELD("augment", "resize", CFG_UINT32, resize), .def = "0",
+     .min = 0, .max = 65535,
+     .help = "Encoded images without random_resized_crop: resize the "
+             "shorter side to this (torchvision Resize(int)); 0: resize to "
+             "the output size."},
+    {FIELD("augment", "center_crop", CFG_BOOL, center_crop), .def = "false",
+     .help = "After resize, take the central output.height x output.width."},
+    {FIELD("augment", "dct_scaling", CFG_BOOL, dct_scaling), .def = "true",
+     .help = "JPEG: decode at 1/2, 1/4 or 1/8 size when the crop is shrunk "
+             "by at least that factor."},
     {FIELD("output", "dtype", CFG_ENUM, out_dtype), .def = "float32",
      .values = dtype_names, .n_values = 3,
      .help = "float32, float16 or bfloat16 (round to nearest even)."},
@@ -279,6 +327,12 @@ static const cfg_option options[] = {
      .dmin = 0, .dmax = 1e9,
      .help = "Multiplies source pixels; 0: 1/255 for uint8 data, 1 for "
              "float32."},
+    {FIELD("output", "height", CFG_UINT32, out_height), .def = "0",
+     .min = 0, .max = 65535,
+     .help = "Encoded images: the height of every sample (needed)."},
+    {FIELD("output", "width", CFG_UINT32, out_width), .def = "0",
+     .min = 0, .max = 65535,
+     .help = "Encoded images: the width of every sample (needed)."},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -776,7 +830,11 @@ int cfg_pipeline_resolve(const cfg_config *main, int i, cfg_config *out,
 int cfg_same_dataset(const cfg_config *a, const cfg_config *b)
 {
     return !strcmp(a->format, b->format) && !strcmp(a->images, b->images) &&
-           !strcmp(a->labels, b->labels) && a->classes == b->classes;
+           !strcmp(a->labels, b->labels) && a->classes == b->classes &&
+           !strcmp(a->root, b->root) && a->storage == b->storage &&
+           a->channels == b->channels && a->ds_height == b->ds_height &&
+           a->ds_width == b->ds_width && a->max_pixels == b->max_pixels &&
+           a->on_bad_file == b->on_bad_file;
 }
 
 static int pipelines_differ(const cfg_config *a, const cfg_config *b)
@@ -1114,9 +1172,14 @@ int cfg_validate(const cfg_config *cfg, char *err, size_t errlen)
         fmt(err, errlen, "dataset.images is empty (a file path is needed)");
         return MIXUP_ECONFIG;
     }
-    if (!cfg->labels[0] && strcmp(cfg->format, "cifar") != 0) {
-        fmt(err, errlen, "dataset.labels is empty (needed unless "
-            "dataset.format = cifar)");
+    if (cfg->channels == 2) {
+        fmt(err, errlen, "dataset.channels = 2: expected 1 or 3");
+        return MIXUP_ECONFIG;
+    }
+    if (!cfg->labels[0] && (strcmp(cfg->format, "npy") == 0 ||
+                            strcmp(cfg->format, "idx") == 0)) {
+        fmt(err, errlen, "dataset.labels is empty (needed for "
+            "dataset.format = npy or idx)");
         return MIXUP_ECONFIG;
     }
     if (cfg->n_pipelines == 0)

@@ -57,10 +57,16 @@ typedef struct cfg_config {
     char ipc_mode[8];     /* octal, applied to ipc socket files */
     char ipc_group[64];   /* group of ipc socket files; empty: ours */
     /* [dataset] */
-    char format[16];      /* npy | idx | cifar */
+    char format[16];      /* npy | idx | cifar | folder | list */
     char images[CFG_STR_MAX];
     char labels[CFG_STR_MAX];
     uint32_t classes;     /* 0: infer */
+    char root[CFG_STR_MAX]; /* list: paths relative to it ("": the list's) */
+    int storage;          /* folder, list: 0 encoded, 1 decoded */
+    uint32_t channels;    /* folder, list: 1 or 3 */
+    uint32_t ds_height, ds_width; /* decoded: resize to; 0 keep */
+    uint64_t max_pixels;  /* folder, list: largest image accepted */
+    int on_bad_file;      /* 0 error, 1 skip */
     /* [batch] */
     uint32_t batch_size;
     double alpha;
@@ -87,10 +93,15 @@ typedef struct cfg_config {
     int erase_fill;       /* constant, channel, uniform, normal */
     double erase_value;
     char normalize_mean[128], normalize_std[128]; /* "m0,m1,m2" or "" */
+    char rrc_scale[64], rrc_ratio[64]; /* "lo, hi"; rrc_scale "": off */
+    uint32_t resize;      /* shorter side before center_crop; 0 off */
+    int center_crop;
+    int dct_scaling;      /* JPEG: decode at 1/2, 1/4, 1/8 when it shrinks */
     /* [output] */
     int out_dtype;        /* float32, float16, bfloat16 */
     int out_layout;       /* NHWC, NCHW */
     double out_scale;     /* 0: 1/255 for uint8 data, 1 for float32 */
+    uint32_t out_height, out_width; /* encoded images: the sample size */
     /* [pipeline NAME] sections; the sections above are pipeline "main" */
     cfg_pipeline pipelines[CFG_MAX_PIPELINES];
     int n_pipelines;

@@ -14,6 +14,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -28,6 +29,8 @@ static const ds_loader *loader_for(ds_format f)
     case DS_NPY: return &ds_loader_npy;
     case DS_IDX: return &ds_loader_idx;
     case DS_CIFAR: return &ds_loader_cifar;
+    case DS_FOLDER:
+    case DS_LIST: return NULL;
     }
     return NULL;
 }
@@ -42,6 +45,10 @@ ds_format ds_format_parse(const char *name)
         return DS_IDX;
     if (strcasecmp(name, "cifar") == 0)
         return DS_CIFAR;
+    if (strcasecmp(name, "folder") == 0)
+        return DS_FOLDER;
+    if (strcasecmp(name, "list") == 0)
+        return DS_LIST;
     return 0;
 }
 
@@ -51,6 +58,8 @@ const char *ds_format_name(ds_format f)
     case DS_NPY: return "npy";
     case DS_IDX: return "idx";
     case DS_CIFAR: return "cifar";
+    case DS_FOLDER: return "folder";
+    case DS_LIST: return "list";
     }
     return "unknown";
 }
@@ -259,6 +268,8 @@ int ds_load(ds_dataset *ds, const ds_source *src, const char *instance,
             char *err, size_t errlen)
 {
     memset(ds, 0, sizeof *ds);
+    if (src->format == DS_FOLDER || src->format == DS_LIST)
+        return ds_load_images(ds, src, instance, err, errlen);
     const ds_loader *ld = loader_for(src->format);
     if (!ld) {
         snprintf(err, errlen, "dataset.format %d: expected npy, idx or cifar",
@@ -287,5 +298,10 @@ int ds_load(ds_dataset *ds, const ds_source *src, const char *instance,
 void ds_unload(ds_dataset *ds)
 {
     shm_segment_destroy(&ds->seg);
+    free(ds->class_names);
+    free(ds->paths);
+    if (ds->faults)
+        free(ds->faults->logged);
+    free(ds->faults);
     memset(ds, 0, sizeof *ds);
 }

@@ -18,12 +18,15 @@
 #include <stddef.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "shm.h"
 
 #define DS_MAX_CLASSES 65536u
 
-typedef enum ds_format { DS_NPY = 1, DS_IDX = 2, DS_CIFAR = 3 } ds_format;
+typedef enum ds_format {
+    DS_NPY = 1, DS_IDX = 2, DS_CIFAR = 3, DS_FOLDER = 4, DS_LIST = 5
+} ds_format;
 typedef enum ds_dtype { DS_U8 = 1, DS_F32 = 2 } ds_dtype;
 
 /* Where to read from: a copy of the [dataset] configuration. */
@@ -36,7 +39,33 @@ typedef struct ds_source {
                            one-hot labels); else labels must be < classes */
     const char *segment; /* last part of the segment's name (no '.' or
                             '/'); NULL: "dataset" */
+    /* folder, list (dataset_image.c) */
+    const char *root;    /* list: paths relative to it; NULL/"": the list's
+                            folder */
+    int decoded;         /* 1: decode at load (storage = decoded) */
+    uint32_t channels;   /* 1 or 3 */
+    uint32_t height, width; /* decoded: resize to; 0: keep */
+    uint64_t max_pixels;
+    int skip_bad;        /* on_bad_file = skip */
 } ds_source;
+
+/* One file of an encoded dataset (in the segment, after the labels). */
+typedef struct ds_file {
+    uint64_t offset;     /* of its bytes in ds_dataset.packed */
+    uint32_t length;
+    uint32_t path;       /* offset of its NUL-terminated path in paths */
+    uint16_t h, w;       /* at scale 1 */
+    uint8_t kind;        /* img_kind */
+    uint8_t cmyk, adobe;
+    uint8_t reserved;
+} ds_file;
+
+/* What goes wrong while serving an encoded dataset (updated by workers). */
+typedef struct ds_faults {
+    uint64_t decode_errors;  /* atomic: samples served as zeros */
+    uint64_t decode_warnings; /* atomic: served as the decoder left them */
+    uint8_t *logged;         /* [n] atomic flags: path logged once */
+} ds_faults;
 
 typedef struct ds_dataset {
     uint64_t n;               /* samples */
@@ -49,6 +78,18 @@ typedef struct ds_dataset {
     const float *label_rows;  /* when soft_labels */
     uint64_t bytes;           /* size of the segment */
     shm_segment seg;
+    /* Image folders and lists (format folder or list). */
+    int encoded;              /* 1: images are files decoded per sample;
+                                 h = w = 0, c = channels, images NULL */
+    const ds_file *files;     /* [n] when encoded */
+    const uint8_t *packed;    /* the files' bytes when encoded */
+    uint32_t max_h, max_w;    /* largest image, when encoded */
+    char *class_names;        /* heap: n_class_names NUL-terminated names,
+                                 in index order; NULL when the format has
+                                 none (list) */
+    uint32_t n_class_names;
+    char *paths;              /* heap: the files' paths (files[i].path) */
+    ds_faults *faults;        /* heap, when encoded */
 } ds_dataset;
 
 /* Load and validate @src into a new shared-memory segment named for
@@ -69,7 +110,23 @@ void ds_unload(ds_dataset *ds);
 /* Bytes per image element (1 or 4). */
 static inline uint32_t ds_dtype_size(ds_dtype t) { return t == DS_F32 ? 4u : 1u; }
 
-/* Parse "npy" / "idx" / "cifar"; return the format or 0. */
+/* Load a folder or list of JPEG/PNG files (dataset_image.c); as
+ * ds_load(), which calls it. */
+int ds_load_images(ds_dataset *ds, const ds_source *src, const char *instance,
+                   char *err, size_t errlen);
+
+/* For stats: `, "class_names": [...]` when the format names its classes,
+ * and for encoded datasets the storage and the decode fault counts
+ * (JSON members, each after a comma). */
+void ds_describe_images_json(const ds_dataset *ds, FILE *out);
+
+/* The path of encoded sample @i. */
+static inline const char *ds_path(const ds_dataset *ds, uint64_t i)
+{
+    return ds->paths + ds->files[i].path;
+}
+
+/* Parse "npy" / "idx" / "cifar" / "folder" / "list"; return it or 0. */
 ds_format ds_format_parse(const char *name);
 const char *ds_format_name(ds_format f);
 

@@ -220,6 +220,13 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
         .labels = cfg->labels,
         .classes = cfg->classes,
         .segment = segment,
+        .root = cfg->root,
+        .decoded = cfg->storage == 1,
+        .channels = cfg->channels,
+        .height = cfg->ds_height,
+        .width = cfg->ds_width,
+        .max_pixels = cfg->max_pixels,
+        .skip_bad = cfg->on_bad_file == 1,
     };
     log_info("loading dataset %s (%s) for pipeline %s", cfg->images,
              cfg->format, pipeline);

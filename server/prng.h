@@ -31,6 +31,7 @@ enum prng_domain {
     PRNG_ERASE = 8,
     PRNG_CUTMIX = 9,      /* the CutMix box */
     PRNG_MIX_SELECT = 10, /* mix_prob and switch_prob */
+    PRNG_RRC = 11,        /* random_resized_crop of an encoded image */
 };
 
 #define PRNG_MAX_SAMPLE ((1u << 24) - 1)

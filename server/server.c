@@ -379,10 +379,12 @@ static void describe_dataset_json(const ds_dataset *ds, FILE *out)
 {
     fprintf(out, "\"dataset\": {\"samples\": %llu, \"shape\": [%u, %u, %u], "
             "\"classes\": %u, \"dtype\": \"%s\", \"bytes\": %llu, "
-            "\"segment\": \"%s\"}",
+            "\"segment\": \"%s\"",
             (unsigned long long)ds->n, ds->h, ds->w, ds->c, ds->classes,
             ds->dtype == DS_U8 ? "uint8" : "float32",
             (unsigned long long)ds->bytes, ds->seg.name);
+    ds_describe_images_json(ds, out);
+    fputc('}', out);
 }
 
 /* Each pipeline: its dataset (the segment tells a shared one), epoch,

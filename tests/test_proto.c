@@ -1435,6 +1435,32 @@ Test(proto_v2, batch_ref_rejects_bad_sizes_and_extents)
 
 /* ------------------------------------------------------ aug records */
 
+/* The image crop boxes and decode scales live in what were reserved
+ * bytes: offset 3 and 80..95, little-endian u16. */
+Test(proto_v2, aug_record_source_boxes)
+{
+    mxp_aug a = {.mix_kind = 1, .cutmix_x1 = 7, .src_scale = 0x31,
+                 .src_box = {{1, 2, 300, 65535}, {0x1234, 5, 6, 7}}};
+    uint8_t rec[MXP_AUG_RECORD];
+    mxp_aug_encode(rec, &a);
+    cr_assert_eq(rec[3], 0x31);
+    cr_assert_eq(rec[80], 1);
+    cr_assert_eq(rec[84], 300 & 0xff);
+    cr_assert_eq(rec[85], 300 >> 8);
+    cr_assert_eq(rec[86], 0xff);
+    cr_assert_eq(rec[87], 0xff);
+    cr_assert_eq(rec[88], 0x34);
+    cr_assert_eq(rec[89], 0x12);
+    cr_assert_eq(rec[76], 7);
+    mxp_aug b;
+    mxp_aug_decode(rec, &b);
+    cr_assert_eq(b.src_scale, 0x31);
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < 4; i++)
+            cr_assert_eq(b.src_box[s][i], a.src_box[s][i]);
+    cr_assert_eq(b.cutmix_x1, 7u);
+}
+
 /* The record's old host layout (mixup_aug as it went on the wire in
  * version 1): the encoder must write the same bytes. */
 Test(proto_v2, aug_record_bytes_are_the_old_struct_layout)
@@ -1476,7 +1502,8 @@ Test(proto_v2, aug_record_bytes_are_the_old_struct_layout)
         cr_assert_eq(rec[i], want[i], "byte %zu: 0x%02x, old layout 0x%02x", i,
                      rec[i], want[i]);
     cr_assert_eq(rec[MXP_AUG_RECORD], 0xee, "wrote past the record");
-    /* And back, reserved bytes ignored. */
+    /* And back; the bytes that were reserved (now the image crop boxes)
+     * do not disturb the other fields. */
     memset(rec + 80, 0xff, 16);
     rec[3] = 0xff;
     mxp_aug b;

@@ -56,6 +56,11 @@ int fz_check_ring(const uint8_t *data, size_t len, char *why, size_t whylen);
  * whole file through the loader's probe, as images and as labels. */
 int fz_check_npy(const uint8_t *data, size_t len, char *why, size_t whylen);
 
+/* Read @data as a list file (dsi_parse_list) and as an image file
+ * (img_jpeg_markers, img_probe, img_decode): no crash, entries sane. */
+int fz_check_images(const uint8_t *data, size_t len, char *why,
+                    size_t whylen);
+
 /* Deepest value json_parse() accepts (client/json.c JSON_MAX_DEPTH: the
  * top value is at depth 0). */
 #define FZ_JSON_MAX_DEPTH 32

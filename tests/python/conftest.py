@@ -102,3 +102,14 @@ def assert_same_bytes(got, want):
         assert got[name].shape == want[name].shape, name
         assert got[name].tobytes() == want[name].tobytes(), \
             f"{name} differs from mixupctl's"
+
+
+def mixupctl_stats(d):
+    """`mixupctl stats --json` of daemon @d, parsed."""
+    import json
+    import subprocess
+    argv = [mixupd.find_binary("mixupctl"), "--endpoint", d.endpoint,
+            "stats", "--json"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)

@@ -14,6 +14,7 @@ import pytest
 
 import mixupd
 from conftest import ROOT
+from conftest import mixupctl_stats as stats
 
 FASHION = "/usr/share/datasets/fashion-mnist"
 T10K_IMAGES = os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")
@@ -65,13 +66,6 @@ def fashion(tmp_path_factory):
     assert status == 0, f"mixupd exit status {status}:\n{log}"
 
 
-def stats(d):
-    import json
-    argv = [mixupd.find_binary("mixupctl"), "--endpoint", d.endpoint,
-            "stats", "--json"]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
 
 
 def test_info_lists_the_pipelines_and_each_describes_its_own(fashion):

@@ -117,7 +117,7 @@ def live_batches() -> int:
 # struct mixup_aug of mixup.h, field for field (96 bytes).
 AUG_DTYPE = np.dtype([
     ("mix_kind", "u1"), ("flip", "u1"), ("erase_fill", "u1"),
-    ("reserved0", "u1"),
+    ("src_scale", "u1"),
     ("shift_dy", "<f4"), ("shift_dx", "<f4"),
     ("crop_y", "<u4"), ("crop_x", "<u4"),
     ("erase_y", "<u4"), ("erase_x", "<u4"), ("erase_h", "<u4"),
@@ -126,7 +126,7 @@ AUG_DTYPE = np.dtype([
     ("erase_noise_seed", "<u8"),
     ("cutmix_y0", "<u4"), ("cutmix_y1", "<u4"), ("cutmix_x0", "<u4"),
     ("cutmix_x1", "<u4"),
-    ("reserved2", "<u4", (4,)),
+    ("src_box", "<u2", (2, 4)),
 ])
 assert AUG_DTYPE.itemsize == _lib.AUG_SIZE
 

@@ -1,0 +1,285 @@
+/*
+ * image.c — see image.h.
+ */
+#include "image.h"
+
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <turbojpeg.h>
+
+#include "mixup_errors.h"
+
+static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a,
+                                     '\n'};
+
+static int fail(char *err, size_t errlen, const char *what, const char *why)
+{
+    snprintf(err, errlen, "%s%s%s", what, why ? ": " : "", why ? why : "");
+    return MIXUP_EDATASET;
+}
+
+/* ------------------------------------------------------------- JPEG */
+
+int img_jpeg_markers(const uint8_t *buf, size_t len, int *adobe)
+{
+    *adobe = 0;
+    if (len < 4 || buf[0] != 0xFF || buf[1] != 0xD8)
+        return -1;
+    size_t pos = 2;
+    while (pos + 4 <= len) {
+        if (buf[pos] != 0xFF)
+            return -1;
+        uint8_t m = buf[pos + 1];
+        if (m == 0xFF) { /* fill byte */
+            pos++;
+            continue;
+        }
+        if (m == 0xD9 || m == 0xDA) /* EOI, SOS: the header is over */
+            return 0;
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { /* no length */
+            pos += 2;
+            continue;
+        }
+        size_t seg = (size_t)buf[pos + 2] << 8 | buf[pos + 3];
+        if (seg < 2 || seg > len - pos - 2)
+            return -1;
+        if (m == 0xEE && seg >= 2 + 5 && memcmp(buf + pos + 4, "Adobe", 5) == 0)
+            *adobe = 1;
+        pos += 2 + seg;
+    }
+    return -1;
+}
+
+static int probe_jpeg(const uint8_t *buf, size_t len, img_info *in, char *err,
+                      size_t errlen)
+{
+    int adobe;
+    if (img_jpeg_markers(buf, len, &adobe) < 0)
+        return fail(err, errlen, "not a valid JPEG",
+                    "broken marker structure before the image data");
+    tjhandle tj = tjInitDecompress();
+    if (!tj)
+        return fail(err, errlen, "JPEG", "cannot create a decompressor");
+    int w, h, sub, cs;
+    int rc = tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &sub, &cs);
+    if (rc < 0) {
+        fail(err, errlen, "not a valid JPEG", tjGetErrorStr2(tj));
+        tjDestroy(tj);
+        return MIXUP_EDATASET;
+    }
+    tjDestroy(tj);
+    /* A file cut short loses its end-of-image marker. */
+    size_t end = len;
+    while (end > 2 && buf[end - 1] == 0) /* padding some writers add */
+        end--;
+    if (end < 4 || buf[end - 2] != 0xFF || buf[end - 1] != 0xD9)
+        return fail(err, errlen, "truncated JPEG",
+                    "no end-of-image marker (FF D9) at the end");
+    *in = (img_info){.kind = IMG_JPEG, .h = (uint32_t)h, .w = (uint32_t)w,
+                     .cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK,
+                     .adobe = (uint8_t)adobe};
+    return 0;
+}
+
+/* PIL's CMYK to RGB (Convert.c cmyk2rgb), in place, @n pixels, RGB. */
+static void cmyk_to_rgb(uint8_t *px, size_t n, int inverted)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t v[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = inverted ? (uint8_t)(255 - px[4 * i + k]) : px[4 * i + k];
+        int nk = 255 - v[3];
+        for (int k = 0; k < 3; k++) {
+            int t = v[k] * nk + 128;
+            int r = nk - (((t >> 8) + t) >> 8);
+            px[3 * i + k] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+        }
+    }
+}
+
+static int decode_jpeg(const uint8_t *buf, size_t len, const img_info *in,
+                       uint32_t denom, uint32_t channels, uint8_t *out,
+                       char *err, size_t errlen)
+{
+    uint32_t h, w;
+    img_scaled_size(in, denom, &h, &w);
+    tjhandle tj = tjInitDecompress();
+    if (!tj)
+        return fail(err, errlen, "JPEG", "cannot create a decompressor");
+    int pf = in->cmyk ? TJPF_CMYK : TJPF_RGB;
+    int rc = tjDecompress2(tj, buf, (unsigned long)len, out, (int)w, 0,
+                           (int)h, pf, 0);
+    int status = 0;
+    if (rc < 0) {
+        if (tjGetErrorCode(tj) == TJERR_WARNING) {
+            status = 1;
+        } else {
+            fail(err, errlen, "JPEG decoding failed", tjGetErrorStr2(tj));
+            tjDestroy(tj);
+            return MIXUP_EDATASET;
+        }
+    }
+    tjDestroy(tj);
+    if (in->cmyk)
+        cmyk_to_rgb(out, (size_t)h * w, in->adobe);
+    if (channels == 1)
+        img_rgb_to_gray(out, (size_t)h * w);
+    return status;
+}
+
+/* ------------------------------------------------------------- PNG */
+
+typedef struct png_ctx {
+    const uint8_t *buf;
+    size_t len, pos;
+    char msg[160];
+    int warned;
+} png_ctx;
+
+static void png_on_error(png_structp png, png_const_charp msg)
+{
+    png_ctx *c = png_get_error_ptr(png);
+    snprintf(c->msg, sizeof c->msg, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg)
+{
+    png_ctx *c = png_get_error_ptr(png);
+    (void)msg;
+    c->warned = 1;
+}
+
+static void png_on_read(png_structp png, png_bytep out, size_t n)
+{
+    png_ctx *c = png_get_io_ptr(png);
+    if (n > c->len - c->pos)
+        png_error(png, "truncated PNG (data ends inside a chunk)");
+    memcpy(out, c->buf + c->pos, n);
+    c->pos += n;
+}
+
+/* Read the PNG in @c; with @out NULL only its header (into @in). */
+static int png_run(png_ctx *c, img_info *in, uint32_t channels, uint8_t *out)
+{
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, c,
+                                             png_on_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        snprintf(c->msg, sizeof c->msg, "out of memory");
+        return -1;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return -1;
+    }
+    png_set_read_fn(png, c, png_on_read);
+    /* Large images are bounded by dataset.max_pixels, not libpng's own
+     * 1M x 1M default. */
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    png_read_info(png, info);
+    uint32_t w = png_get_image_width(png, info);
+    uint32_t h = png_get_image_height(png, info);
+    int depth = png_get_bit_depth(png, info);
+    int type = png_get_color_type(png, info);
+    if (!out) {
+        in->kind = IMG_PNG;
+        in->h = h;
+        in->w = w;
+        png_destroy_read_struct(&png, &info, NULL);
+        return 0;
+    }
+    if (type == PNG_COLOR_TYPE_PALETTE)
+        png_set_palette_to_rgb(png);
+    if (type == PNG_COLOR_TYPE_GRAY && depth < 8)
+        png_set_expand_gray_1_2_4_to_8(png);
+    if (depth == 16)
+        png_set_strip_16(png);
+    if (type & PNG_COLOR_MASK_ALPHA)
+        png_set_strip_alpha(png);
+    int colour = (type & PNG_COLOR_MASK_COLOR) != 0;
+    if (!colour && channels == 3)
+        png_set_gray_to_rgb(png);
+    int passes = png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    size_t row = png_get_rowbytes(png, info);
+    if (row != (size_t)w * (colour || channels == 3 ? 3 : 1))
+        png_error(png, "unexpected row size after the transformations");
+    for (int p = 0; p < passes; p++)
+        for (uint32_t y = 0; y < h; y++)
+            png_read_row(png, out + y * row, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
+    if (colour && channels == 1)
+        img_rgb_to_gray(out, (size_t)h * w);
+    return 0;
+}
+
+static int probe_png(const uint8_t *buf, size_t len, img_info *in, char *err,
+                     size_t errlen)
+{
+    static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D',
+                                     0xAE, 0x42, 0x60, 0x82};
+    png_ctx c = {.buf = buf, .len = len};
+    if (png_run(&c, in, 0, NULL) < 0)
+        return fail(err, errlen, "not a valid PNG", c.msg);
+    if (len < 8 + 12 || memcmp(buf + len - 12, iend, 12) != 0)
+        return fail(err, errlen, "truncated PNG",
+                    "the file does not end with an IEND chunk");
+    return 0;
+}
+
+/* ------------------------------------------------------------- common */
+
+int img_probe(const uint8_t *buf, size_t len, img_info *info, char *err,
+              size_t errlen)
+{
+    memset(info, 0, sizeof *info);
+    int rc;
+    if (len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF)
+        rc = probe_jpeg(buf, len, info, err, errlen);
+    else if (len >= 8 && memcmp(buf, png_magic, 8) == 0)
+        rc = probe_png(buf, len, info, err, errlen);
+    else
+        return fail(err, errlen, len ? "not a JPEG or PNG file (magic bytes)"
+                                     : "empty file (0 bytes)", NULL);
+    if (rc == 0 && (info->h == 0 || info->w == 0))
+        return fail(err, errlen, "image has a zero dimension", NULL);
+    return rc;
+}
+
+void img_scaled_size(const img_info *info, uint32_t denom, uint32_t *h,
+                     uint32_t *w)
+{
+    if (info->kind != IMG_JPEG)
+        denom = 1;
+    *h = (info->h + denom - 1) / denom;
+    *w = (info->w + denom - 1) / denom;
+}
+
+size_t img_decode_bytes(const img_info *info)
+{
+    return (size_t)info->h * info->w * 4;
+}
+
+int img_decode(const uint8_t *buf, size_t len, const img_info *info,
+               uint32_t denom, uint32_t channels, uint8_t *out, char *err,
+               size_t errlen)
+{
+    if (info->kind == IMG_JPEG)
+        return decode_jpeg(buf, len, info, denom, channels, out, err, errlen);
+    png_ctx c = {.buf = buf, .len = len};
+    img_info dummy;
+    if (png_run(&c, &dummy, channels, out) < 0)
+        return fail(err, errlen, "PNG decoding failed", c.msg);
+    return c.warned ? 1 : 0;
+}
+
+void img_rgb_to_gray(uint8_t *px, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        px[i] = (uint8_t)((px[3 * i] * 19595u + px[3 * i + 1] * 38470u +
+                           px[3 * i + 2] * 7471u + 0x8000u) >> 16);
+}

@@ -1,0 +1,67 @@
+/*
+ * image.h — JPEG and PNG files: header checks and decoding to 8-bit HWC.
+ *
+ * JPEG goes through libjpeg-turbo's TurboJPEG API (2.1: tjDecompress2),
+ * with its defaults, the same as PIL's: the accurate integer IDCT
+ * (JDCT_ISLOW) and fancy (smooth) chroma upsampling; so a JPEG decoded at
+ * scale 1 is byte-identical to libjpeg-turbo's and PIL's output. Scaled
+ * decoding (1/2, 1/4, 1/8) is libjpeg's DCT scaling. CMYK/YCCK JPEGs are
+ * decoded to CMYK and converted as PIL converts CMYK to RGB (Adobe files,
+ * which store the ink inverted, are un-inverted first).
+ *
+ * PNG goes through libpng: palette expanded, gray below 8 bits expanded,
+ * 16-bit reduced to its high byte, alpha (and tRNS) dropped.
+ *
+ * Channels: 3 gives RGB (gray replicated); 1 gives gray, colour converted
+ * with PIL's ITU-R 601 weights, L = (19595 R + 38470 G + 7471 B + 2^15) >> 16.
+ * Every function here is pure (no I/O, no global state) and thread-safe.
+ */
+#ifndef SRV_IMAGE_H
+#define SRV_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum img_kind { IMG_JPEG = 1, IMG_PNG = 2 } img_kind;
+
+typedef struct img_info {
+    img_kind kind;   /* from the magic bytes, never the file's name */
+    uint32_t h, w;   /* at scale 1 */
+    uint8_t cmyk;    /* JPEG stored as CMYK or YCCK */
+    uint8_t adobe;   /* JPEG with an Adobe APP14 marker (inverted CMYK) */
+} img_info;
+
+/* Check @buf[0..len): a JPEG or PNG (magic bytes), its header accepted by
+ * the decoder, the size > 0, and the stream complete (JPEG ends with EOI,
+ * PNG with IEND) — a cheap test for a truncated file. Return 0 or
+ * MIXUP_EDATASET with @err saying what is wrong (without the file's name:
+ * the caller has it). */
+int img_probe(const uint8_t *buf, size_t len, img_info *info, char *err,
+              size_t errlen);
+
+/* Walk a JPEG's markers up to the first SOS: set *@adobe when an APP14
+ * "Adobe" segment is present. Return 0, or -1 when the marker structure
+ * is broken (no SOI, a length running past @len). Exposed for the fuzz
+ * target. */
+int img_jpeg_markers(const uint8_t *buf, size_t len, int *adobe);
+
+/* Size of the image decoded at 1/@denom (1, 2, 4, 8; PNG: 1). */
+void img_scaled_size(const img_info *info, uint32_t denom, uint32_t *h,
+                     uint32_t *w);
+
+/* Bytes img_decode() needs in @out for an image of @info at scale 1 (room
+ * for 4 channels: CMYK is converted in place). */
+size_t img_decode_bytes(const img_info *info);
+
+/* Decode @buf at 1/@denom into @out as h x w x @channels (1 or 3) bytes,
+ * h, w from img_scaled_size(). Return 0; 1 when the decoder warned (a
+ * corrupt stream it got through: @out holds what it produced); or
+ * MIXUP_EDATASET with @err when it failed (@out is undefined). */
+int img_decode(const uint8_t *buf, size_t len, const img_info *info,
+               uint32_t denom, uint32_t channels, uint8_t *out, char *err,
+               size_t errlen);
+
+/* In place: @n RGB pixels to gray (PIL's weights). */
+void img_rgb_to_gray(uint8_t *px, size_t n);
+
+#endif

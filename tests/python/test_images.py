@@ -1,0 +1,189 @@
+"""Image folders (issue 10): a folder of JPEG and PNG files made from the
+real photographs python3-sklearn ships, served with format = folder.
+
+- the classes are the sorted subfolders, other files are skipped, class
+  names are in stats;
+- decoding + crop + antialiased bilinear resize against PIL (the same
+  file, crop box from the provenance record, Image.resize BILINEAR):
+  mean abs difference <= 1/255 and max <= 4/255 on the 0-255 scale;
+- batches are byte-identical with 1 and 2 worker threads (the
+  determinism contract), DCT scaling on;
+- with storage = decoded the images are decoded once at load.
+"""
+import os
+
+import numpy as np
+import pytest
+
+import mixupd
+from conftest import mixupctl_stats as stats
+
+PIL = pytest.importorskip("PIL.Image")
+SK = "/usr/lib/python3/dist-packages/sklearn/datasets/images"
+PHOTOS = [os.path.join(SK, n) for n in ("china.jpg", "flower.jpg")]
+pytestmark = pytest.mark.skipif(not all(map(os.path.exists, PHOTOS)),
+                                reason="python3-sklearn's photographs missing")
+
+
+def make_folder(root):
+    """Classes 'Dog' < 'bird' < 'cat' (byte order), mixed formats."""
+    Image = PIL
+    photos = [Image.open(p).convert("RGB") for p in PHOTOS]
+    sizes = [(500, 375), (375, 500), (320, 240), (640, 427)]
+    files = []
+    for ci, cls in enumerate(["cat", "Dog", "bird"]):
+        d = root / cls
+        d.mkdir()
+        for i in range(6):
+            im = photos[(i + ci) % 2].resize(sizes[(i + ci) % 4],
+                                             Image.BILINEAR)
+            kind = (i + ci) % 6
+            if kind == 0:
+                name = f"a{i}.jpg"
+                im.save(d / name, quality=90)
+            elif kind == 1:
+                name = f"b{i}.JPEG"
+                im.save(d / name, quality=75, progressive=True)
+            elif kind == 2:
+                name = f"c{i}.png"
+                im.save(d / name)
+            elif kind == 3:
+                name = f"d{i}.Png"
+                im.convert("P", palette=Image.ADAPTIVE).save(d / name)
+            elif kind == 4:
+                name = f"e{i}.jpeg"
+                im.convert("L").save(d / name, quality=85)
+            else:
+                name = f"f{i}.png"
+                rgba = im.convert("RGBA")
+                rgba.putalpha(128)
+                rgba.save(d / name)
+            files.append(cls)
+        (d / "notes.txt").write_text("not an image\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return make_folder(tmp_path_factory.mktemp("imgs"))
+
+
+def dataset_order(root):
+    paths = []
+    for cls in sorted(os.listdir(root)):
+        d = os.path.join(root, cls)
+        for f in sorted(os.listdir(d)):
+            if f.lower().endswith((".jpg", ".jpeg", ".png")):
+                paths.append(os.path.join(d, f))
+    return paths
+
+
+def settings(folder, **kw):
+    s = {"dataset.format": "folder", "dataset.images": str(folder),
+         "output.height": 64, "output.width": 80, "batch.size": 4,
+         "server.ring_slots": 4, "server.prefetch": 2}
+    s.update({k.replace("__", "."): v for k, v in kw.items()})
+    return s
+
+
+def batches(d, n, seed=3):
+    out = []
+    with mixupd.Client(d.endpoint, seed=seed) as c:
+        for _ in range(n):
+            b = next(c)
+            out.append((np.array(b.x), np.array(b.index1),
+                        np.array(b.index2), np.array(b.lam),
+                        np.array(b.aug)))
+    return out
+
+
+def test_classes_sorted_and_named_in_stats(folder):
+    with mixupd.Daemon(settings(folder)) as d:
+        ds = stats(d)["pipelines"][0]["dataset"]
+        assert ds["class_names"] == ["Dog", "bird", "cat"]
+        assert ds["samples"] == 18
+        assert ds["storage"] == "encoded"
+        assert ds["decode_errors"] == 0
+        log = d.log()
+    assert "3 other files skipped" in log
+
+
+def pil_crop(path, box, h, w):
+    y, x, bh, bw = (int(v) for v in box)
+    im = PIL.open(path).convert("RGB")
+    im = im.crop((x, y, x + bw, y + bh)).resize((w, h), PIL.BILINEAR)
+    return np.asarray(im, dtype=np.float64)
+
+
+def test_random_resized_crop_matches_pil(folder):
+    paths = dataset_order(folder)
+    s = settings(folder, batch__mix="none", batch__shuffle="false",
+                 batch__drop_last="false",
+                 augment__random_resized_crop="0.08, 1",
+                 augment__dct_scaling="false")
+    diffs = []
+    with mixupd.Daemon(s) as d:
+        for x, i1, _, _, aug in batches(d, 4):
+            for j in range(len(i1)):
+                rec = aug[j, 0]
+                assert rec["src_scale"] == 0
+                ref = pil_crop(paths[i1[j]], rec["src_box"][0], 64, 80)
+                got = x[j].astype(np.float64) * 255.0
+                diffs.append((np.abs(got - ref).mean(),
+                              np.abs(got - ref).max(), paths[i1[j]]))
+    worst_mean = max(m for m, _, _ in diffs)
+    worst_max = max(m for _, m, _ in diffs)
+    assert worst_mean <= 1.0, diffs
+    assert worst_max <= 4.0, diffs
+
+
+def test_resize_and_center_crop_match_pil(folder):
+    paths = dataset_order(folder)
+    s = settings(folder, batch__mix="none", batch__shuffle="false",
+                 augment__resize=96, augment__center_crop="true",
+                 augment__dct_scaling="false")
+    with mixupd.Daemon(s) as d:
+        for x, i1, _, _, _ in batches(d, 2):
+            for j in range(len(i1)):
+                im = PIL.open(paths[i1[j]]).convert("RGB")
+                w, h = im.size
+                if w <= h:
+                    size = (96, int(96 * h / w))
+                else:
+                    size = (int(96 * w / h), 96)
+                im = im.resize(size, PIL.BILINEAR)
+                top = int(round((size[1] - 64) / 2.0))
+                left = int(round((size[0] - 80) / 2.0))
+                ref = np.asarray(im.crop((left, top, left + 80, top + 64)),
+                                 dtype=np.float64)
+                got = x[j].astype(np.float64) * 255.0
+                assert np.abs(got - ref).mean() <= 1.0
+                assert np.abs(got - ref).max() <= 4.0
+
+
+def test_batches_do_not_depend_on_worker_count(folder):
+    got = []
+    for workers in (1, 2):
+        s = settings(folder, server__workers=workers,
+                     augment__random_resized_crop="0.08, 1",
+                     augment__flip_horizontal=0.5)
+        with mixupd.Daemon(s) as d:
+            got.append(batches(d, 6, seed=11))
+    used_scale = False
+    for a, b in zip(*got):
+        for u, v in zip(a, b):
+            assert u.tobytes() == v.tobytes()
+        used_scale |= bool((a[4]["src_scale"] != 0).any())
+    assert used_scale, "no sample was decoded with DCT scaling"
+
+
+def test_gray_output_and_decoded_storage(folder):
+    s = settings(folder, dataset__storage="decoded", dataset__height=24,
+                 dataset__width=32, dataset__channels=1,
+                 output__height=0, output__width=0)
+    with mixupd.Daemon(s) as d:
+        ds = stats(d)["pipelines"][0]["dataset"]
+        assert ds["shape"] == [24, 32, 1]
+        assert ds["samples"] == 18
+        x = batches(d, 1)[0][0]
+        assert x.shape == (4, 24, 32, 1)
