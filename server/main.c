@@ -40,6 +40,7 @@
 #include "batch.h"
 #include "config.h"
 #include "dataset.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "mixup.h"
 #include "server.h"
@@ -450,6 +451,7 @@ int main(int argc, char **argv)
         return 1;
     }
     keep_heap();
+    fdl_raise();
     shm_lock lock = {.fd = -1};
     if (!a.check && shm_lock_instance(&lock, cfg.name, err, sizeof err) < 0) {
         log_error("%s", err);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "fdlimit.h"
 #include "ipcperm.h"
 #include "log.h"
 #include "proto.h"
@@ -386,6 +387,7 @@ static void on_timer(uv_timer_t *timer)
     srv_server *srv = timer->data;
     log_connections(srv);
     log_rate_tick();
+    fdl_check(now_ms(srv));
     str_tick(srv->streams, now_ms(srv));
 }
 
