@@ -199,17 +199,8 @@ Test(hostile, idle_connections_at_the_descriptor_limit, .timeout = 120)
     /* 36 idle peers that finish the handshake: with the daemon's own
      * descriptors (about 20), over 80 % of 64 but under the limit. */
     int idle[36], n_idle = 0;
-    for (; n_idle < 36; n_idle++) {
-        int port = atoi(strrchr(d.tcp, ':') + 1);
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET,
-                                 .sin_port = htons((uint16_t)port),
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-        static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 48, 0, 0};
-        cr_assert_eq(write(fd, hello, 8), 8);
-        idle[n_idle] = fd;
-    }
+    for (; n_idle < 36; n_idle++)
+        idle[n_idle] = sp_connect(d.tcp);
     /* The warning comes from the 1 s timer. */
     for (int i = 0; i < 100 && !log_has(d.log, "descriptors: "); i++)
         usleep(50 * 1000);
