@@ -298,8 +298,9 @@ static const char *shown(const char *v, char buf[64])
         return "''";
     char all[256];
     rf_escape(v, len < 64 ? len : 64, all, sizeof all);
-    if (len < 64 && strlen(all) < 64)
-        snprintf(buf, 64, "%s", all);
+    size_t n = strlen(all);
+    if (len < 64 && n < 64)
+        memcpy(buf, all, n + 1);
     else
         snprintf(buf, 64, "%.48s...", all);
     return buf;
