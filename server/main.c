@@ -41,6 +41,7 @@
 #include "batch.h"
 #include "config.h"
 #include "dataset.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "mixup.h" /* MIXUP_VERSION_* */
 #include "proto.h"
@@ -564,6 +565,7 @@ int main(int argc, char **argv)
     log_config_source(&a);
     signal(SIGPIPE, SIG_IGN);
     keep_heap();
+    fdl_raise();
     shm_lock lock = {.fd = -1};
     if (!a.check && shm_lock_instance(&lock, cfg.name, err, sizeof err) < 0) {
         log_error("%s", err);

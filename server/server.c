@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "fdlimit.h"
 #include "ipcperm.h"
 #include "log.h"
 #include "proto.h"
@@ -630,6 +631,7 @@ static void on_timer(uv_timer_t *timer)
     srv_server *srv = timer->data;
     log_connections(srv);
     log_rate_tick();
+    fdl_check(now_ms(srv));
     uint64_t open = nn_get_statistic(srv->sock, NN_STAT_CURRENT_CONNECTIONS);
     for (int i = 0; i < srv->n_pipes; i++) {
         str_tick(srv->pipes[i].streams, now_ms(srv));

@@ -27,8 +27,8 @@ setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=deb
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
 
-# One closing line over both runs, from Criterion's own "Synthesis" lines
-# and pytest's last line ("N failed, M passed in S s").
+# One closing line over both runs, from Criterion's own "Synthesis" lines,
+# the shell tests' "ok:" / "FAIL:" lines and pytest's last line ("N failed, M passed in S s").
 { cat build/meson-logs/testlog.txt build-asan/meson-logs/testlog.txt
   tail -n 1 build/meson-logs/pytest.txt | sed 's/^/pytest: /'; } |
     awk '/Synthesis: Tested:/ {
@@ -38,6 +38,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print
                 if ($i == "Crashing:") f += $(i + 1)
             }
          }
+         /^ok: / { p++ }        # the shell tests (tests/sh/)
+         /^FAIL: / { f++ }
          /^pytest: / {
             for (i = 2; i <= NF; i++) {
                 if ($i ~ /^passed/) p += $(i - 1)

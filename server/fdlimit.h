@@ -1,0 +1,29 @@
+/*
+ * fdlimit.h — the daemon's descriptor budget.
+ *
+ * Every client connection costs nanomsg one descriptor, and nanomsg
+ * neither bounds connections nor closes idle ones. So: the soft
+ * RLIMIT_NOFILE is raised to the hard limit at start, and the 1 s timer
+ * warns (rate-limited) when open descriptors come near the limit. What
+ * happens at the limit is written in README.md ("Connections").
+ */
+#ifndef SRV_FDLIMIT_H
+#define SRV_FDLIMIT_H
+
+#include <stdint.h>
+
+/* Raise the soft limit to the hard one; log both. */
+void fdl_raise(void);
+
+/* Descriptors open now (/proc/self/fd), or -1. */
+int fdl_count(void);
+
+/* The soft limit now. */
+uint64_t fdl_limit(void);
+
+/* Called once a second: warn when open descriptors reach 80 % of the
+ * limit (at most once a minute while it lasts), and say when they are
+ * back below. */
+void fdl_check(uint64_t now_ms);
+
+#endif
