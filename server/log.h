@@ -45,6 +45,8 @@ typedef enum log_kind {
     LOG_KIND_OPEN_REFUSED,   /* OPEN refused (limits, bad options) */
     LOG_KIND_REPLY_NOT_SENT, /* nanomsg refused a reply */
     LOG_KIND_RECV_FAILED,    /* nn_recvmsg failed */
+    LOG_KIND_LEASE_LAPSED,   /* a shared batch not acknowledged in time */
+    LOG_KIND_STREAM_EXPIRED, /* a stream idle past server.stream_timeout */
     LOG_KIND_COUNT
 } log_kind;
 

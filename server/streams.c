@@ -652,12 +652,13 @@ static void lapse_leases(str_table *t, uint64_t now_ms)
         if (job_lapse(s->job, (str_pos){s->inflight_epoch, s->inflight_k},
                       0) < 0)
             continue;
-        log_warn("stream %llx did not acknowledge batch %llu:%llu of job "
-                 "'%s' within %llu ms: handed to another member",
-                 (unsigned long long)s->id,
-                 (unsigned long long)s->inflight_epoch,
-                 (unsigned long long)s->inflight_k, s->job->name,
-                 (unsigned long long)t->lim.shared_lease_ms);
+        log_limited(LOG_KIND_LEASE_LAPSED, LOG_WARN_,
+                    "stream %llx did not acknowledge batch %llu:%llu of "
+                    "job '%s' within %llu ms: handed to another member",
+                    (unsigned long long)s->id,
+                    (unsigned long long)s->inflight_epoch,
+                    (unsigned long long)s->inflight_k, s->job->name,
+                    (unsigned long long)t->lim.shared_lease_ms);
         s->inflight = 0;
         t->ctr.shared_redelivered++;
         str_job_dispatch(t, s->job);
@@ -671,10 +672,11 @@ static void expire_idle(str_table *t, uint64_t now_ms)
         if (!s->open || s->waiting ||
             now_ms - s->last_active_ms < t->lim.idle_timeout_ms)
             continue;
-        log_info("stream %llx idle for %llu s: closed%s",
-                 (unsigned long long)s->id,
-                 (unsigned long long)((now_ms - s->last_active_ms) / 1000),
-                 s->n_held ? ", its lent slots taken back" : "");
+        log_limited(LOG_KIND_STREAM_EXPIRED, LOG_INFO_,
+                    "stream %llx idle for %llu s: closed%s",
+                    (unsigned long long)s->id,
+                    (unsigned long long)((now_ms - s->last_active_ms) / 1000),
+                    s->n_held ? ", its lent slots taken back" : "");
         close_stream(t, s, 1);
         t->ctr.streams_expired++;
     }
