@@ -182,7 +182,8 @@ static int list_dir(const char *dir, int want_dirs, name_list *out,
         snprintf(err, errlen, "out of memory listing %s", dir);
         return rc;
     }
-    qsort(out->v, out->n, sizeof *out->v, cmp_str);
+    if (out->n > 1) /* qsort(NULL, 0) is undefined */
+        qsort(out->v, out->n, sizeof *out->v, cmp_str);
     return 0;
 }
 
