@@ -223,8 +223,14 @@ int str_table_new(str_table **out, const str_limits *lim,
     t->work = calloc(ring->n, sizeof *t->work);
     t->prods = calloc(2 * (size_t)lim->max_streams, sizeof *t->prods);
     t->awaited = calloc(2 * (size_t)lim->max_streams, sizeof *t->awaited);
+    /* Orders are held by producers (streams and jobs), by slots being
+     * filled or ready, and by draws in flight; a few unused ones are kept. */
+    uint32_t orders = 2 * lim->max_streams + ring->n + ORD_IDLE_KEEP +
+                      ORD_MAX_COMPUTING;
     if (!t->streams || !t->work || !t->prods || !t->awaited ||
-        job_table_init(&t->jobs, lim->max_streams) < 0) {
+        job_table_init(&t->jobs, lim->max_streams) < 0 ||
+        ord_cache_init(&t->orders, orders, &plan->smp, pool,
+                       sch_orders_ready, t) < 0) {
         str_table_free(t);
         return MIXUP_ENOMEM;
     }
@@ -324,6 +330,7 @@ void str_table_free(str_table *t)
             if (t->streams[i].open)
                 close_stream(t, &t->streams[i], 0);
     job_table_free(&t->jobs);
+    ord_cache_free(&t->orders);
     free(t->streams);
     free(t->work);
     free(t->prods);
@@ -709,7 +716,8 @@ void str_tick(str_table *t, uint64_t now_ms)
     lapse_leases(t, now_ms);
     expire_idle(t, now_ms);
     update_rates(t, now_ms);
-    sch_schedule(t);
+    ord_trim(&t->orders);
+    sch_schedule(t); /* also those that found the order cache full */
 }
 
 void str_drop_pending(str_table *t)
@@ -769,4 +777,14 @@ size_t str_copy_bytes(const str_table *t)
 const str_counters *str_get_counters(const str_table *t)
 {
     return &t->ctr;
+}
+
+const ord_counters *str_get_order_counters(const str_table *t)
+{
+    return &t->orders.ctr;
+}
+
+uint32_t str_orders_ready(const str_table *t)
+{
+    return ord_count(&t->orders, ORD_READY);
 }

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "orders.h"
 #include "streams.h"
 
 enum { PROD_STREAM = 1, PROD_JOB = 2 };
@@ -135,6 +136,7 @@ struct str_table {
     uint32_t orphans;    /* copies of expired streams, maybe unread */
     uint32_t copy_blocked; /* streams waiting for copy budget */
     str_counters ctr;
+    ord_cache orders;    /* epochs' orders, drawn by workers, shared */
     struct {
         uint64_t request_id; /* 0: empty */
         mxp_open_rep rep;
@@ -158,9 +160,9 @@ void sch_queue_pop(str_producer *p);
 /* Release a slot of ours: a FILLING one is released when its worker is
  * done with it. */
 void sch_release_slot(str_table *t, ring_slot *slot);
-/* Start recomputing (epoch, k) for @s into a new slot. 0 when the ring is
- * full or memory is short. */
-int sch_start_redo(str_table *t, str_stream *s);
+/* The order cache's callback: an order was drawn, producers waiting for
+ * it go on. @ctx is the table. */
+void sch_orders_ready(void *ctx);
 /* Hand free slots out: first to those waiting with nothing prepared
  * (taking back a prepared slot of a stalled producer if the ring is full),
  * then to the producer with the fewest prepared. */
