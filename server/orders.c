@@ -53,11 +53,17 @@ static void make_free(ord_cache *c, ord_entry *e)
 static void run_entry(wrk_job *job)
 {
     ord_entry *e = (ord_entry *)job;
-    if (e->state == ORD_COMPUTING) {
-        e->order = smp_order_new(e->cache->st, e->seed, e->epoch);
-    } else { /* ORD_RELEASING */
-        smp_order_unref(e->order);
+    smp_order *o = e->order;
+    if (e->state == ORD_RELEASING) {
+        smp_order_unref(o);
         e->order = NULL;
+    } else if (o) { /* an unused order's memory, drawn over */
+        o->seed = e->seed;
+        o->epoch = e->epoch;
+        smp_permutation(o->index, o->n, e->seed, e->epoch,
+                        e->cache->st->shuffle);
+    } else {
+        e->order = smp_order_new(e->cache->st, e->seed, e->epoch);
     }
 }
 
@@ -67,10 +73,11 @@ static void entry_done(wrk_job *job)
     ord_cache *c = e->cache;
     if (e->state == ORD_COMPUTING) {
         c->computing--;
-        if (e->order) {
+        if (e->order && !job->cancelled) {
             e->state = ORD_READY;
             c->ctr.computed++;
-        } else { /* cancelled, or out of memory */
+        } else { /* cancelled (maybe an old order's memory), no memory */
+            smp_order_unref(e->order);
             chain_remove(c, e);
             make_free(c, e);
         }
@@ -128,27 +135,42 @@ static int idle(const ord_entry *e)
     return e->state == ORD_READY && e->order->refs == 1;
 }
 
-/* Free unused orders beyond ORD_IDLE_KEEP (@room: one more, to make room
- * for a new one), least recently used first. */
-static void trim(ord_cache *c, int room)
+/* The least recently used of the orders nobody uses, and how many
+ * there are. */
+static ord_entry *least_used_idle(ord_cache *c, uint32_t *n_idle)
 {
-    for (;;) {
-        uint32_t n_idle = 0;
-        ord_entry *lru = NULL;
-        for (uint32_t i = 0; i < c->cap; i++) {
-            ord_entry *e = &c->e[i];
-            if (!idle(e))
-                continue;
-            n_idle++;
-            if (!lru || e->last_use < lru->last_use)
-                lru = e;
-        }
-        if (!lru || n_idle + (room ? 1u : 0u) <= ORD_IDLE_KEEP)
-            return;
+    ord_entry *lru = NULL;
+    *n_idle = 0;
+    for (uint32_t i = 0; i < c->cap; i++) {
+        ord_entry *e = &c->e[i];
+        if (!idle(e))
+            continue;
+        (*n_idle)++;
+        if (!lru || e->last_use < lru->last_use)
+            lru = e;
+    }
+    return lru;
+}
+
+/* An entry for a new draw: an unused order's (its memory is drawn over:
+ * no allocation, no munmap that would stall the loop thread's page
+ * faults) when ORD_IDLE_KEEP are kept or no entry is free, else a free
+ * one. NULL if neither. */
+static ord_entry *entry_for_draw(ord_cache *c)
+{
+    uint32_t n_idle;
+    ord_entry *lru = least_used_idle(c, &n_idle);
+    if (lru && (n_idle >= ORD_IDLE_KEEP || c->free_head < 0)) {
         c->ctr.evicted++;
         chain_remove(c, lru);
-        submit(c, lru, ORD_RELEASING);
+        return lru;
     }
+    if (c->free_head < 0)
+        return NULL;
+    ord_entry *e = &c->e[c->free_head];
+    c->free_head = e->next;
+    e->order = NULL;
+    return e;
 }
 
 smp_order *ord_get(ord_cache *c, uint64_t seed, uint64_t epoch)
@@ -163,14 +185,10 @@ smp_order *ord_get(ord_cache *c, uint64_t seed, uint64_t epoch)
     c->ctr.waits++;
     if (e || c->computing >= ORD_MAX_COMPUTING)
         return NULL; /* being drawn, or wait for a draw to finish */
-    trim(c, 1);
-    if (c->free_head < 0)
-        return NULL; /* full: an entry comes free when its job is done */
-    e = &c->e[c->free_head];
-    c->free_head = e->next;
+    if (!(e = entry_for_draw(c)))
+        return NULL; /* full: an entry comes free when a job is done */
     e->seed = seed;
     e->epoch = epoch;
-    e->order = NULL;
     e->last_use = ++c->clock;
     chain_insert(c, e);
     c->computing++;
@@ -178,9 +196,16 @@ smp_order *ord_get(ord_cache *c, uint64_t seed, uint64_t epoch)
     return NULL;
 }
 
+/* Free unused orders beyond ORD_IDLE_KEEP, least recently used first. */
 void ord_trim(ord_cache *c)
 {
-    trim(c, 0);
+    uint32_t n_idle;
+    ord_entry *lru;
+    while ((lru = least_used_idle(c, &n_idle)) && n_idle > ORD_IDLE_KEEP) {
+        c->ctr.evicted++;
+        chain_remove(c, lru);
+        submit(c, lru, ORD_RELEASING);
+    }
 }
 
 uint32_t ord_count(const ord_cache *c, ord_state state)

@@ -12,10 +12,13 @@
  * Bounds, whatever clients do (a client looping OPEN/CLOSE with new seeds,
  * say): at most ORD_MAX_COMPUTING draws in flight per cache (the rest of
  * the askers wait, so the pool keeps computing batches); at most
- * ORD_IDLE_KEEP orders that nobody uses kept for reuse (the least recently
- * used one goes first); entries in all, cap (sized from the producers and
- * ring slots that may hold an order). An order that leaves the cache is
- * freed on a worker too (munmap of N x 4 bytes is not free either).
+ * ORD_IDLE_KEEP orders that nobody uses kept for reuse (past that, a new
+ * draw goes into the memory of the least recently used one: in steady
+ * churn nothing is allocated or unmapped, since unmapping N x 4 bytes
+ * holds the process's mmap lock for milliseconds and stalls the loop
+ * thread's page faults); entries in all, cap (sized from the producers and
+ * ring slots that may hold an order). Orders freed beyond those kept (once
+ * a second, ord_trim) are freed on a worker too.
  *
  * Loop thread only, but for the jobs' run().
  */
