@@ -440,13 +440,16 @@ static void leave_job(str_table *t, str_stream *s)
     s->job = NULL;
 }
 
-/* The reply already given to this OPEN, if its stream is still open. */
+/* The reply already given to this OPEN, if its stream is still open: a
+ * retry (after a timeout or a signal, or REQ re-sending) never opens a
+ * second stream, however many OPENs came between. Once the stream is
+ * closed its client has its reply and retries no more; once it expired,
+ * a retry opens a stream that the waiting client will use. */
 static int recent_open(str_table *t, uint64_t request_id, mxp_open_rep *rep)
 {
-    for (uint32_t i = 0; request_id && i < 64; i++)
-        if (t->recent_opens[i].request_id == request_id &&
-            lookup(t, t->recent_opens[i].rep.stream_id)) {
-            *rep = t->recent_opens[i].rep;
+    for (uint32_t i = 0; request_id && i < t->stream_hi; i++)
+        if (t->streams[i].open && t->streams[i].open_req == request_id) {
+            *rep = t->streams[i].open_rep;
             return 1;
         }
     return 0;
@@ -520,9 +523,8 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
                            ? s->prod.rank + first_i * s->prod.world
                            : req->start_batch,
     };
-    t->recent_opens[t->next_recent].request_id = request_id;
-    t->recent_opens[t->next_recent].rep = *rep;
-    t->next_recent = (t->next_recent + 1) % 64;
+    s->open_req = request_id;
+    s->open_rep = *rep;
     sch_schedule(t);
     return 0;
 }

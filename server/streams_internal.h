@@ -66,6 +66,9 @@ typedef struct str_stream {
     uint64_t id;
     int open;
     uint32_t mode;
+    uint64_t open_req;     /* the OPEN's request id: a retry gets open_rep */
+    mxp_open_rep open_rep; /* (kept as long as the stream: no bound of N
+                              recent OPENs that a retry can outlive) */
     struct str_job *job;
     int waiting; /* a request waits for its batch */
     uint64_t wait_req;
@@ -137,11 +140,6 @@ struct str_table {
     uint32_t copy_blocked; /* streams waiting for copy budget */
     str_counters ctr;
     ord_cache orders;    /* epochs' orders, drawn by workers, shared */
-    struct {
-        uint64_t request_id; /* 0: empty */
-        mxp_open_rep rep;
-    } recent_opens[64];      /* for retried OPENs, oldest overwritten */
-    uint32_t next_recent;
 };
 
 #define STR_CONTAINER(ptr, type, member) \

@@ -616,3 +616,27 @@ Test(orders, an_evicted_order_is_drawn_again_when_asked)
     cr_assert_eq(h.t->orders.ctr.computed, computed + 1);
     h_stop();
 }
+
+/* ------------------------------------------------------------ retries */
+
+Test(streams, a_retried_open_gets_its_stream_after_any_number_of_opens)
+{
+    h_start(8, 2, 2, 8, 1);
+    uint64_t first = h_open(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 777);
+    /* More OPENs than any fixed memory of recent ones (64 before), each
+     * closed again, and a few kept open. */
+    for (uint64_t i = 0; i < 200; i++) {
+        uint64_t o = h_open(MIXUP_MODE_INDEPENDENT, 10 + i, NULL, 0, 0,
+                            1000 + i);
+        if (i % 50 != 0)
+            cr_assert_eq(str_close(h.t, o), 0);
+    }
+    uint32_t open = str_count(h.t);
+    cr_assert_eq(h_open(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 777), first,
+                 "the retry gets the stream its first copy opened");
+    cr_assert_eq(str_count(h.t), open, "no second (ghost) stream");
+    /* A closed stream's OPEN id means nothing any more. */
+    cr_assert_eq(str_close(h.t, first), 0);
+    cr_assert_neq(h_open(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 777), first);
+    h_stop();
+}
