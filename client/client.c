@@ -49,6 +49,9 @@ struct mixup_client {
     char job[MXP_JOB_MAX + 1];
     char pipeline[MXP_PIPELINE_MAX + 1];
     uint64_t reopens;
+    int reopen_pending;         /* a reopen timed out: the next call retries */
+    char **eps;                 /* the endpoints, in the current order */
+    size_t n_eps;
     mixup_transport transport;  /* asked for at connect */
     cl_ring *ring;              /* mapped: batches are lent, not copied */
     char no_ring[256];          /* why not, when the daemon offered it */
@@ -130,6 +133,47 @@ static int open_socket(mixup_client *c, const char *const *eps, size_t n)
     return 0;
 }
 
+static void free_endpoints(mixup_client *c)
+{
+    for (size_t i = 0; c->eps && i < c->n_eps; i++)
+        free(c->eps[i]);
+    free(c->eps);
+    c->eps = NULL;
+}
+
+/* Failing over on a timeout rebuilds the socket: keep the list. */
+static int keep_endpoints(mixup_client *c, const char *const *eps, size_t n)
+{
+    if (!(c->eps = calloc(n, sizeof *c->eps)))
+        return set_error(c, MIXUP_ENOMEM, "out of memory");
+    c->n_eps = n;
+    for (size_t i = 0; i < n; i++)
+        if (!(c->eps[i] = strdup(eps[i])))
+            return set_error(c, MIXUP_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* A daemon that stops answering but keeps its connection (stopped,
+ * overloaded, a host that hangs) is never left by nanomsg, which only
+ * re-sends when a connection drops: move the endpoint that did not answer
+ * (the first of the current order, the one nanomsg prefers) to the end
+ * and connect again. The next requests go to the next daemon. */
+static int fail_over(mixup_client *c)
+{
+    char *first = c->eps[0];
+    memmove(c->eps, c->eps + 1, (c->n_eps - 1) * sizeof *c->eps);
+    c->eps[c->n_eps - 1] = first;
+    nn_close(c->sock);
+    c->sock = -1;
+    int rc = open_socket(c, (const char *const *)c->eps, c->n_eps);
+    if (rc < 0)
+        return rc;
+    c->retry_next = 0;  /* those requests were the other daemon's */
+    c->retry_open = 0;
+    c->reopen_pending = 1;
+    return 0;
+}
+
 /* nanomsg connects in the background and retries forever, so a socket
  * file that is missing or not ours to open would only show as a timeout
  * later. With one endpoint say so now; with several, the others are the
@@ -190,10 +234,13 @@ MIXUP_API int mixup_client_connect(mixup_client **out,
     int rc = check_ipc_endpoint(c, endpoints, n_endpoints);
     if (rc == 0)
         rc = open_socket(c, endpoints, n_endpoints);
+    if (rc == 0)
+        rc = keep_endpoints(c, endpoints, n_endpoints);
     if (rc < 0) {
         memcpy(connect_error, c->err, sizeof connect_error);
         if (c->sock >= 0)
             nn_close(c->sock);
+        free_endpoints(c);
         free(c);
         return rc;
     }
@@ -513,6 +560,13 @@ static int make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
 
 static int next_once(mixup_client *c, mixup_batch **out);
 
+/* Another daemon can take the stream over: there is one, and the stream
+ * is a pure function of its position (a shared stream's is its job's). */
+static int can_fail_over(const mixup_client *c)
+{
+    return c->n_eps > 1 && c->opts.mode != MIXUP_MODE_SHARED;
+}
+
 /* The daemon does not know the stream: it restarted, or requests went to
  * another daemon of the endpoint list. Independent and sharded streams
  * are pure functions of their position, so open the same stream there at
@@ -530,8 +584,14 @@ static int reopen(mixup_client *c)
         cl_ring_detach_all(c->ring);
     c->has_stream = 0;
     int rc = mixup_stream_open(c, &o);
-    if (rc < 0)
+    c->has_stream = 1; /* the old id until the new one is known */
+    if (rc < 0) {
+        /* A timed-out or interrupted reopen is tried again by the next
+         * call (the same OPEN id: the daemon may have opened it already). */
+        c->reopen_pending = rc == MIXUP_ETIMEDOUT || rc == MIXUP_EINTR;
         return rc;
+    }
+    c->reopen_pending = 0;
     c->has_position = had;
     c->pos_epoch = e;
     c->pos_batch = k;
@@ -546,12 +606,23 @@ MIXUP_API int mixup_next(mixup_client *c, mixup_batch **out)
     *out = NULL;
     if (!c->has_stream)
         return set_error(c, MIXUP_ESTATE, "no stream is open");
-    int rc = next_once(c, out);
-    if (rc != MIXUP_ENOSTREAM)
+    int rc = c->reopen_pending ? reopen(c) : 0;
+    if (rc == 0)
+        rc = next_once(c, out);
+    if (rc == MIXUP_ETIMEDOUT && can_fail_over(c)) {
+        /* Once per call: the next daemon gets the stream at its position
+         * (a timeout again is returned, and the call may be repeated). */
+        if ((rc = fail_over(c)) < 0 || (rc = reopen(c)) < 0)
+            return rc;
+        return next_once(c, out);
+    }
+    if (rc != MIXUP_ENOSTREAM || c->reopen_pending)
         return rc;
     char lost[sizeof c->err];
     memcpy(lost, c->err, sizeof lost);
-    if (reopen(c) < 0) {
+    if ((rc = reopen(c)) < 0) {
+        if (c->reopen_pending)
+            return rc; /* retryable: the stream is not lost */
         memcpy(c->err, lost, sizeof lost);
         return MIXUP_ENOSTREAM;
     }
@@ -780,6 +851,7 @@ MIXUP_API int mixup_stream_close(mixup_client *c)
     uint64_t id = c->next_request_id++;
     int len = mxp_encode_close_req(req, sizeof req, id, c->stream_id);
     c->has_stream = 0;
+    c->reopen_pending = 0;
     c->retry_next = 0;
     if (c->ring) /* held batches keep their bytes: copies of their own */
         cl_ring_detach_all(c->ring);
@@ -804,7 +876,9 @@ MIXUP_API void mixup_client_close(mixup_client *c)
         mixup_stream_close(c); /* best effort: the daemon expires it anyway */
     }
     cl_ring_unref(c->ring);
-    nn_close(c->sock);
+    if (c->sock >= 0)
+        nn_close(c->sock);
+    free_endpoints(c);
     free(c);
 }
 

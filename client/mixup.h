@@ -223,9 +223,11 @@ MIXUP_API void mixup_stream_options_init(mixup_stream_options *opts);
  * @out: receives the client.
  * @endpoints: nanomsg addresses ("ipc:///path", "tcp://host:port"). With
  *             several, requests go to the first one that is up, in the
- *             order given (NN_SNDPRIO), and move to the next when it dies;
- *             the stream is reopened there at its position (mixup_next()),
- *             since every daemon computes the same bytes.
+ *             order given (NN_SNDPRIO), and move to the next when it dies
+ *             or a NEXT gets no reply within the timeout (a daemon stopped
+ *             or hung keeps its connection); the stream is reopened there
+ *             at its position (mixup_next()), since every daemon computes
+ *             the same bytes.
  * @n_endpoints: number of @endpoints, at least 1.
  * @opts: NULL for defaults.
  * Connecting is asynchronous: a daemon that is not there shows up as
@@ -288,6 +290,13 @@ MIXUP_API int mixup_stream_open(mixup_client *client,
  * sharded streams: their bytes are a pure function of the position, so
  * the batches are those the stream would have produced. A shared stream's
  * position belongs to its job: MIXUP_ENOSTREAM.
+ *
+ * With several endpoints, a NEXT that times out moves the client to the
+ * next daemon (the one that did not answer goes last) and the stream is
+ * reopened there within the same call, so one call may take up to three
+ * timeouts. A reopen that times out or is interrupted returns
+ * MIXUP_ETIMEDOUT or MIXUP_EINTR and stays pending: calling again retries
+ * it, at the same position, never MIXUP_ESTATE.
  */
 MIXUP_API int mixup_next(mixup_client *client, mixup_batch **out);
 

@@ -119,7 +119,8 @@ static void start_slot(str_table *t, ring_slot *slot, void *owner,
 /* ------------------------------------------------------------ producing */
 
 /* The order of the producer's next batch, moving to the next epoch when
- * the current one is exhausted. NULL when out of memory. */
+ * the current one is exhausted. NULL while it is being drawn (the cache
+ * calls sch_schedule when it is) or when memory is short. */
 static smp_order *production_order(str_table *t, str_producer *p)
 {
     if (p->prod_i >= p->per_epoch) {
@@ -129,7 +130,7 @@ static smp_order *production_order(str_table *t, str_producer *p)
         p->order = NULL;
     }
     if (!p->order)
-        p->order = smp_order_new(&t->plan->smp, p->seed, p->prod_epoch);
+        p->order = ord_get(&t->orders, p->seed, p->prod_epoch);
     return p->order;
 }
 
@@ -154,12 +155,16 @@ static int produce_one(str_table *t, str_producer *p)
     return 1;
 }
 
-int sch_start_redo(str_table *t, str_stream *s)
+/* The order a stream's recomputation needs, with a reference, or NULL
+ * while it is drawn. */
+static smp_order *redo_order(str_table *t, str_stream *s)
 {
     uint64_t seed = s->job ? s->job->seed : s->prod.seed;
-    smp_order *order = smp_order_new(&t->plan->smp, seed, s->redo_epoch);
-    if (!order)
-        return 0;
+    return ord_get(&t->orders, seed, s->redo_epoch);
+}
+
+static int start_redo_with(str_table *t, str_stream *s, smp_order *order)
+{
     ring_slot *slot = ring_acquire(t->ring);
     if (slot) {
         s->need_redo = 0;
@@ -169,6 +174,11 @@ int sch_start_redo(str_table *t, str_stream *s)
     }
     smp_order_unref(order);
     return slot != NULL;
+}
+
+void sch_orders_ready(void *ctx)
+{
+    sch_schedule(ctx);
 }
 
 /* ------------------------------------------------------------ decisions */
@@ -272,10 +282,17 @@ static void schedule_starving(str_table *t)
             s->copy_blocked) /* it waits for budget, not for a slot */
             continue;
         if (s->need_redo) {
-            if (!have_free_slot(t, NULL))
+            smp_order *order = redo_order(t, s);
+            if (!order)
+                continue; /* being drawn: it waits for that, not a slot */
+            if (!have_free_slot(t, NULL)) {
+                smp_order_unref(order);
                 return;
-            sch_start_redo(t, s);
+            }
+            start_redo_with(t, s, order);
         } else if (s->prod.active && s->prod.q_len == 0) {
+            if (!production_order(t, &s->prod))
+                continue;
             if (!have_free_slot(t, &s->prod))
                 return;
             produce_one(t, &s->prod);
@@ -284,6 +301,8 @@ static void schedule_starving(str_table *t)
     for (uint32_t i = 0; i < t->jobs.hi; i++) {
         str_job *job = &t->jobs.jobs[i];
         if (!job->prod.active || !job->wait_head || job->prod.q_len > 0)
+            continue;
+        if (!production_order(t, &job->prod))
             continue;
         if (!have_free_slot(t, &job->prod))
             return;
@@ -302,7 +321,13 @@ void sch_schedule(str_table *t)
         prods[i] = producer_at(t, i);
     while (ring_count(t->ring, RING_FREE) > 0) {
         int best = sch_pick_fill(prods, n, t->rr);
-        if (best < 0 || !produce_one(t, prods[best]))
+        if (best < 0)
+            return;
+        if (!production_order(t, prods[best])) {
+            prods[best] = NULL; /* its order is being drawn: others go on */
+            continue;
+        }
+        if (!produce_one(t, prods[best]))
             return;
         t->rr = ((uint32_t)best + 1) % n;
     }

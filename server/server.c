@@ -424,6 +424,26 @@ static void describe_streams_json(srv_server *srv, FILE *out)
     fputs("]", out);
 }
 
+/* Epochs' orders, all pipelines: drawn by workers, shared, waited for. */
+static void describe_orders_json(const srv_server *srv, FILE *out)
+{
+    ord_counters sum = {0};
+    uint32_t ready = 0;
+    for (int i = 0; i < srv->n_pipes; i++) {
+        const ord_counters *c = str_get_order_counters(srv->pipes[i].streams);
+        sum.computed += c->computed;
+        sum.hits += c->hits;
+        sum.waits += c->waits;
+        sum.evicted += c->evicted;
+        ready += str_orders_ready(srv->pipes[i].streams);
+    }
+    fprintf(out, "\"orders\": {\"cached\": %u, \"computed\": %llu, "
+            "\"shared\": %llu, \"waits\": %llu, \"evicted\": %llu}, ",
+            ready, (unsigned long long)sum.computed,
+            (unsigned long long)sum.hits, (unsigned long long)sum.waits,
+            (unsigned long long)sum.evicted);
+}
+
 /* The top level describes the daemon and its main pipeline (dataset,
  * batch_size, pipeline); counters are of all pipelines together. */
 static void describe_json(srv_server *srv, FILE *out)
@@ -465,6 +485,7 @@ static void describe_json(srv_server *srv, FILE *out)
     bat_describe_json(&m->plan, out);
     fputs(", ", out);
     describe_ring_json(srv, &c, out);
+    describe_orders_json(srv, out);
     fprintf(out, "\"connections\": {\"open\": %llu, \"accepted\": %llu, "
             "\"closed\": %llu}, ",
             (unsigned long long)nn_get_statistic(srv->sock, NN_STAT_CURRENT_CONNECTIONS),

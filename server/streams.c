@@ -223,8 +223,14 @@ int str_table_new(str_table **out, const str_limits *lim,
     t->work = calloc(ring->n, sizeof *t->work);
     t->prods = calloc(2 * (size_t)lim->max_streams, sizeof *t->prods);
     t->awaited = calloc(2 * (size_t)lim->max_streams, sizeof *t->awaited);
+    /* Orders are held by producers (streams and jobs), by slots being
+     * filled or ready, and by draws in flight; a few unused ones are kept. */
+    uint32_t orders = 2 * lim->max_streams + ring->n + ORD_IDLE_KEEP +
+                      ORD_MAX_COMPUTING;
     if (!t->streams || !t->work || !t->prods || !t->awaited ||
-        job_table_init(&t->jobs, lim->max_streams) < 0) {
+        job_table_init(&t->jobs, lim->max_streams) < 0 ||
+        ord_cache_init(&t->orders, orders, &plan->smp, pool,
+                       sch_orders_ready, t) < 0) {
         str_table_free(t);
         return MIXUP_ENOMEM;
     }
@@ -324,6 +330,7 @@ void str_table_free(str_table *t)
             if (t->streams[i].open)
                 close_stream(t, &t->streams[i], 0);
     job_table_free(&t->jobs);
+    ord_cache_free(&t->orders);
     free(t->streams);
     free(t->work);
     free(t->prods);
@@ -433,13 +440,16 @@ static void leave_job(str_table *t, str_stream *s)
     s->job = NULL;
 }
 
-/* The reply already given to this OPEN, if its stream is still open. */
+/* The reply already given to this OPEN, if its stream is still open: a
+ * retry (after a timeout or a signal, or REQ re-sending) never opens a
+ * second stream, however many OPENs came between. Once the stream is
+ * closed its client has its reply and retries no more; once it expired,
+ * a retry opens a stream that the waiting client will use. */
 static int recent_open(str_table *t, uint64_t request_id, mxp_open_rep *rep)
 {
-    for (uint32_t i = 0; request_id && i < 64; i++)
-        if (t->recent_opens[i].request_id == request_id &&
-            lookup(t, t->recent_opens[i].rep.stream_id)) {
-            *rep = t->recent_opens[i].rep;
+    for (uint32_t i = 0; request_id && i < t->stream_hi; i++)
+        if (t->streams[i].open && t->streams[i].open_req == request_id) {
+            *rep = t->streams[i].open_rep;
             return 1;
         }
     return 0;
@@ -513,9 +523,8 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
                            ? s->prod.rank + first_i * s->prod.world
                            : req->start_batch,
     };
-    t->recent_opens[t->next_recent].request_id = request_id;
-    t->recent_opens[t->next_recent].rep = *rep;
-    t->next_recent = (t->next_recent + 1) % 64;
+    s->open_req = request_id;
+    s->open_rep = *rep;
     sch_schedule(t);
     return 0;
 }
@@ -711,7 +720,8 @@ void str_tick(str_table *t, uint64_t now_ms)
     lapse_leases(t, now_ms);
     expire_idle(t, now_ms);
     update_rates(t, now_ms);
-    sch_schedule(t);
+    ord_trim(&t->orders);
+    sch_schedule(t); /* also those that found the order cache full */
 }
 
 void str_drop_pending(str_table *t)
@@ -771,4 +781,14 @@ size_t str_copy_bytes(const str_table *t)
 const str_counters *str_get_counters(const str_table *t)
 {
     return &t->ctr;
+}
+
+const ord_counters *str_get_order_counters(const str_table *t)
+{
+    return &t->orders.ctr;
+}
+
+uint32_t str_orders_ready(const str_table *t)
+{
+    return ord_count(&t->orders, ORD_READY);
 }

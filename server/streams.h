@@ -42,6 +42,7 @@
 #include <stdio.h>
 
 #include "batch.h"
+#include "orders.h"
 #include "proto.h"
 #include "ring.h"
 #include "workers.h"
@@ -141,6 +142,11 @@ void str_set_connections(str_table *t, uint64_t open);
 /* Bytes of copies in flight (bounded by max_copy_bytes). */
 size_t str_copy_bytes(const str_table *t);
 const str_counters *str_get_counters(const str_table *t);
+/* The epochs' orders: drawn (by workers), handed out shared, waited for,
+ * evicted. */
+const ord_counters *str_get_order_counters(const str_table *t);
+/* Orders drawn and kept (in use or cached). */
+uint32_t str_orders_ready(const str_table *t);
 
 /* Describe jobs, and streams (positions, batches sent, rates), as JSON
  * array elements, each naming @pipeline (*@first: no element written

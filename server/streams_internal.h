@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "orders.h"
 #include "streams.h"
 
 enum { PROD_STREAM = 1, PROD_JOB = 2 };
@@ -65,6 +66,9 @@ typedef struct str_stream {
     uint64_t id;
     int open;
     uint32_t mode;
+    uint64_t open_req;     /* the OPEN's request id: a retry gets open_rep */
+    mxp_open_rep open_rep; /* (kept as long as the stream: no bound of N
+                              recent OPENs that a retry can outlive) */
     struct str_job *job;
     int waiting; /* a request waits for its batch */
     uint64_t wait_req;
@@ -135,11 +139,7 @@ struct str_table {
     uint32_t orphans;    /* copies of expired streams, maybe unread */
     uint32_t copy_blocked; /* streams waiting for copy budget */
     str_counters ctr;
-    struct {
-        uint64_t request_id; /* 0: empty */
-        mxp_open_rep rep;
-    } recent_opens[64];      /* for retried OPENs, oldest overwritten */
-    uint32_t next_recent;
+    ord_cache orders;    /* epochs' orders, drawn by workers, shared */
 };
 
 #define STR_CONTAINER(ptr, type, member) \
@@ -158,9 +158,9 @@ void sch_queue_pop(str_producer *p);
 /* Release a slot of ours: a FILLING one is released when its worker is
  * done with it. */
 void sch_release_slot(str_table *t, ring_slot *slot);
-/* Start recomputing (epoch, k) for @s into a new slot. 0 when the ring is
- * full or memory is short. */
-int sch_start_redo(str_table *t, str_stream *s);
+/* The order cache's callback: an order was drawn, producers waiting for
+ * it go on. @ctx is the table. */
+void sch_orders_ready(void *ctx);
 /* Hand free slots out: first to those waiting with nothing prepared
  * (taking back a prepared slot of a stalled producer if the ring is full),
  * then to the producer with the fewest prepared. */

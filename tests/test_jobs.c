@@ -460,3 +460,98 @@ Test(jobs, a_retried_open_is_the_same_stream, .timeout = 60)
     stop_daemon(&d);
     cleanup(&d);
 }
+
+/* The next batch of a stream of @seed at (*e, *k), checked, then the
+ * position moves on. Timeouts are retried until @deadline_ms (uv-free:
+ * wall clock); any other error fails. */
+static void next_checked(mixup_client *c, uint64_t seed, uint64_t *e,
+                         uint64_t *k, int64_t deadline_ms)
+{
+    mixup_batch *batch;
+    int rc;
+    while ((rc = mixup_next(c, &batch)) == MIXUP_ETIMEDOUT)
+        cr_assert_lt(tu_now_ms(), deadline_ms, "no batch %llu:%llu: %s",
+                     (unsigned long long)*e, (unsigned long long)*k,
+                     mixup_client_error(c));
+    cr_assert_eq(rc, 0, "batch %llu:%llu: %s (%s)", (unsigned long long)*e,
+                 (unsigned long long)*k, mixup_client_error(c),
+                 mixup_err_name(rc));
+    check_against_reference(batch, seed, *e, *k);
+    mixup_batch_release(batch);
+    if (++*k == BPE) {
+        *k = 0;
+        ++*e;
+    }
+}
+
+/* Daemons @a and @b started, a client listing both (@timeout_ms) with a
+ * stream of @seed open. */
+static mixup_client *two_daemons(daemon_ctx *a, daemon_ctx *b,
+                                 const char *tag_a, const char *tag_b,
+                                 int timeout_ms, uint64_t seed)
+{
+    setup_daemon(a, tag_a);
+    setup_daemon(b, tag_b);
+    ref_init();
+    start_daemon(a, 1, 4);
+    start_daemon(b, 1, 4);
+    mixup_client *c;
+    const char *eps[] = {a->ipc, b->ipc};
+    mixup_client_options o = {.timeout_ms = timeout_ms};
+    cr_assert_eq(mixup_client_connect(&c, eps, 2, &o), 0);
+    mixup_stream_options so;
+    mixup_stream_options_init(&so);
+    so.seed = seed;
+    cr_assert_eq(mixup_stream_open(c, &so), 0);
+    return c;
+}
+
+static void two_daemons_end(mixup_client *c, daemon_ctx *a, daemon_ctx *b)
+{
+    kill(a->pid, SIGCONT);
+    kill(b->pid, SIGCONT);
+    mixup_client_close(c);
+    stop_daemon(a);
+    stop_daemon(b);
+    cleanup(a);
+    cleanup(b);
+}
+
+/* A daemon that stops answering keeps its connection (SIGSTOP): nanomsg
+ * never re-sends elsewhere, so the client fails over on the timeout. */
+Test(jobs, a_timeout_fails_over_to_the_next_daemon, .timeout = 120)
+{
+    daemon_ctx a, b;
+    mixup_client *c = two_daemons(&a, &b, "stopA", "stopB", 500, 41);
+    uint64_t e = 0, k = 0;
+    for (int i = 0; i < 5; i++)
+        next_checked(c, 41, &e, &k, tu_now_ms() + 20000);
+    kill(a.pid, SIGSTOP);
+    for (int i = 0; i < 25; i++) /* across an epoch boundary on b */
+        next_checked(c, 41, &e, &k, tu_now_ms() + 20000);
+    two_daemons_end(c, &a, &b);
+}
+
+/* Both daemons stopped: the NEXT and the failover reopen time out; every
+ * call says so (never ENOSTREAM or ESTATE) and, once a daemon answers
+ * again, the stream goes on at its position. */
+Test(jobs, a_timed_out_reopen_stays_retryable, .timeout = 120)
+{
+    daemon_ctx a, b;
+    mixup_client *c = two_daemons(&a, &b, "hungA", "hungB", 300, 43);
+    uint64_t e = 0, k = 0;
+    for (int i = 0; i < 3; i++)
+        next_checked(c, 43, &e, &k, tu_now_ms() + 20000);
+    kill(a.pid, SIGSTOP);
+    kill(b.pid, SIGSTOP);
+    for (int i = 0; i < 3; i++) {
+        mixup_batch *batch;
+        int rc = mixup_next(c, &batch);
+        cr_assert_eq(rc, MIXUP_ETIMEDOUT, "call %d: %s (%s)", i,
+                     mixup_err_name(rc), mixup_client_error(c));
+    }
+    kill(b.pid, SIGCONT);
+    for (int i = 0; i < 5; i++)
+        next_checked(c, 43, &e, &k, tu_now_ms() + 30000);
+    two_daemons_end(c, &a, &b);
+}

@@ -210,12 +210,19 @@ static void h_wait(int n)
     }
 }
 
-/* Let the workers finish what they were given (prefetch settles). */
+static int h_busy(void)
+{
+    return ring_count(&h.ring, RING_FILLING) > 0 || h.t->orders.computing > 0 ||
+           ord_count(&h.t->orders, ORD_RELEASING) > 0;
+}
+
+/* Let the workers finish what they were given (orders are drawn, then
+ * prefetch settles). */
 static void h_settle(void)
 {
-    for (int i = 0; i < 200 && ring_count(&h.ring, RING_FILLING) > 0; i++)
+    for (int i = 0; i < 400 && h_busy(); i++)
         uv_run(&h.loop, UV_RUN_ONCE);
-    cr_assert_eq(ring_count(&h.ring, RING_FILLING), 0);
+    cr_assert(!h_busy());
 }
 
 /* The bytes of batch (epoch, k) for @seed as @sid asked with @request_id. */
@@ -630,3 +637,102 @@ Test(streams, nothing_is_allocated_per_batch_while_serving)
     h_stop();
 }
 #endif
+
+/* ------------------------------------------------------------ orders */
+
+Test(orders, open_and_next_leave_the_draw_to_the_workers)
+{
+    h_start(8, 2, 2, 8, 1);
+    uint64_t sid = h_open(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 1);
+    h_next(sid, 10, 0);
+    /* No loop run yet: the loop thread has drawn nothing, computed
+     * nothing; the stream waits for its order, then for its batch. */
+    cr_assert_eq(h.t->orders.ctr.computed, 0);
+    cr_assert_eq(h.t->orders.computing, 1);
+    cr_assert_eq(ring_count(&h.ring, RING_FREE), h.ring.n);
+    h_wait(1);
+    check_bytes(&h.got[0], 3, sid);
+    cr_assert_eq(h.t->orders.ctr.computed, 1);
+    h_stop();
+}
+
+Test(orders, ranks_and_streams_of_one_seed_share_one_order)
+{
+    h_start(16, 2, 2, 16, 2);
+    uint64_t sid[6];
+    for (uint32_t r = 0; r < 4; r++)
+        sid[r] = h_open(MIXUP_MODE_SHARDED, 9, "S", r, 4, 1 + r);
+    sid[4] = h_open(MIXUP_MODE_INDEPENDENT, 9, NULL, 0, 0, 5);
+    sid[5] = h_open(MIXUP_MODE_SHARED, 9, "Q", 0, 0, 6);
+    for (int i = 0; i < 6; i++) {
+        h_next(sid[i], 100 + (uint64_t)i, 0);
+        h_wait(i + 1);
+        check_bytes(&h.got[i], 9, sid[i]);
+    }
+    h_settle();
+    cr_assert_eq(h.t->orders.ctr.computed, 1,
+                 "one draw of (9, 0) for six streams, %llu made",
+                 (unsigned long long)h.t->orders.ctr.computed);
+    cr_assert_eq(ord_count(&h.t->orders, ORD_READY), 1);
+    h_stop();
+}
+
+Test(orders, an_evicted_order_is_drawn_again_when_asked)
+{
+    h_start(8, 2, 2, 8, 1);
+    uint64_t sid = h_open(MIXUP_MODE_INDEPENDENT, 4, NULL, 0, 0, 1);
+    for (int i = 0; i < PER_EPOCH + 1; i++) {
+        h_next(sid, 10 + (uint64_t)i, 0);
+        h_wait(i + 1);
+    }
+    /* Epoch 0's order is unused now; churn evicts it. */
+    for (uint64_t s = 0; s < ORD_IDLE_KEEP + 2; s++) {
+        uint64_t o = h_open(MIXUP_MODE_INDEPENDENT, 50 + s, NULL, 0, 0, 100 + s);
+        h_settle();
+        cr_assert_eq(str_close(h.t, o), 0);
+    }
+    str_tick(h.t, h.now + 1);
+    h_settle();
+    /* The first batch of epoch 1 again (its reply was lost): fine. Then a
+     * client resuming epoch 0 gets its order drawn again. */
+    h_next(sid, 10 + PER_EPOCH, 0);
+    h_wait(PER_EPOCH + 2);
+    cr_assert_eq(h.got[PER_EPOCH + 1].epoch, 1u);
+    check_bytes(&h.got[PER_EPOCH + 1], 4, sid);
+    uint64_t computed = h.t->orders.ctr.computed;
+    mxp_open_req req = {.mode = MIXUP_MODE_INDEPENDENT, .seed = 4,
+                        .start_epoch = 0, .start_batch = 3};
+    mxp_open_rep rep;
+    char err[256];
+    cr_assert_eq(str_open(h.t, &req, 999, h.now, &rep, err, sizeof err), 0);
+    h_next(rep.stream_id, 1000, 0);
+    h_wait(PER_EPOCH + 3);
+    cr_assert_eq(h.got[PER_EPOCH + 2].k, 3u);
+    check_bytes(&h.got[PER_EPOCH + 2], 4, rep.stream_id);
+    cr_assert_eq(h.t->orders.ctr.computed, computed + 1);
+    h_stop();
+}
+
+/* ------------------------------------------------------------ retries */
+
+Test(streams, a_retried_open_gets_its_stream_after_any_number_of_opens)
+{
+    h_start(8, 2, 2, 8, 1);
+    uint64_t first = h_open(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 777);
+    /* More OPENs than any fixed memory of recent ones (64 before), each
+     * closed again, and a few kept open. */
+    for (uint64_t i = 0; i < 200; i++) {
+        uint64_t o = h_open(MIXUP_MODE_INDEPENDENT, 10 + i, NULL, 0, 0,
+                            1000 + i);
+        if (i % 50 != 0)
+            cr_assert_eq(str_close(h.t, o), 0);
+    }
+    uint32_t open = str_count(h.t);
+    cr_assert_eq(h_open(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 777), first,
+                 "the retry gets the stream its first copy opened");
+    cr_assert_eq(str_count(h.t), open, "no second (ghost) stream");
+    /* A closed stream's OPEN id means nothing any more. */
+    cr_assert_eq(str_close(h.t, first), 0);
+    cr_assert_neq(h_open(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 777), first);
+    h_stop();
+}

@@ -15,6 +15,9 @@ char *tu_tmpdir(const char *tag);
 char *tu_write_file(const char *dir, const char *name, const void *data,
                     size_t len);
 
+/* CLOCK_MONOTONIC in milliseconds: deadlines of waits in tests. */
+int64_t tu_now_ms(void);
+
 /* Remove a directory tree (best effort). */
 void tu_rmtree(const char *dir);
 
