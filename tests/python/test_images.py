@@ -187,3 +187,46 @@ def test_gray_output_and_decoded_storage(folder):
         assert ds["samples"] == 18
         x = batches(d, 1)[0][0]
         assert x.shape == (4, 24, 32, 1)
+
+
+def test_jpeg_decoding_equals_pil(tmp_path):
+    """Decoding at scale 1 is PIL's (libjpeg-turbo, ISLOW IDCT, fancy
+    upsampling): served decoded, unmixed and unshuffled, every pixel of
+    every image equals Image.open(...).convert("RGB") exactly."""
+    Image = PIL
+    photos = [Image.open(p).convert("RGB") for p in PHOTOS]
+    paths = []
+    d = tmp_path / "jpegs" / "only"
+    d.mkdir(parents=True)
+    for i in range(8):
+        im = photos[i % 2].resize((96, 64), Image.BILINEAR)
+        p = d / f"{i}.jpg"
+        if i % 4 == 1:
+            im.save(p, quality=80, progressive=True)
+        elif i % 4 == 2:
+            im.convert("L").save(p, quality=90)
+        elif i % 4 == 3:
+            im.save(p, quality=95, subsampling=0)   # 4:4:4
+        else:
+            im.save(p, quality=75)                  # 4:2:0
+        paths.append(p)
+    s = {"dataset.format": "folder", "dataset.images": str(tmp_path / "jpegs"),
+         "dataset.storage": "decoded", "batch.size": 4, "batch.mix": "none",
+         "batch.pairing": "within", "batch.shuffle": "false",
+         "server.ring_slots": 4,
+         "server.prefetch": 2}
+    with mixupd.Daemon(s) as dmn:
+        with mixupd.Client(dmn.endpoint, seed=1) as c:
+            seen = set()
+            for _ in range(2):
+                b = next(c)
+                assert b.x.shape == (4, 64, 96, 3)
+                for j in range(4):
+                    assert b.lam[j] == 1.0
+                    want = np.asarray(Image.open(paths[b.index1[j]])
+                                      .convert("RGB"))
+                    got = np.rint(b.x[j] * 255).astype(np.uint8)
+                    assert np.array_equal(got, want), \
+                        f"{paths[b.index1[j]].name} differs from PIL"
+                    seen.add(int(b.index1[j]))
+    assert seen == set(range(8))
