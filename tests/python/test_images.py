@@ -230,3 +230,85 @@ def test_jpeg_decoding_equals_pil(tmp_path):
                         f"{paths[b.index1[j]].name} differs from PIL"
                     seen.add(int(b.index1[j]))
     assert seen == set(range(8))
+
+
+def _tv_rrc(rng, h, w, scale, ratio):
+    """torchvision's RandomResizedCrop.get_params, with numpy's RNG."""
+    area = h * w
+    lr = np.log(ratio)
+    for _ in range(10):
+        target = area * rng.uniform(scale[0], scale[1])
+        ar = np.exp(rng.uniform(lr[0], lr[1]))
+        cw = int(round(np.sqrt(target * ar)))
+        ch = int(round(np.sqrt(target / ar)))
+        if 0 < cw <= w and 0 < ch <= h:
+            return ch, cw, False
+    in_ratio = w / h
+    if in_ratio < min(ratio):
+        cw, ch = w, int(round(w / min(ratio)))
+    elif in_ratio > max(ratio):
+        ch, cw = h, int(round(h * max(ratio)))
+    else:
+        cw, ch = w, h
+    return ch, cw, True
+
+
+def _ks(a, b):
+    """Two-sample Kolmogorov-Smirnov statistic."""
+    a, b = np.sort(a), np.sort(b)
+    v = np.concatenate([a, b])
+    return np.max(np.abs(np.searchsorted(a, v, "right") / len(a) -
+                         np.searchsorted(b, v, "right") / len(b)))
+
+
+@pytest.mark.parametrize("size, scale, ratio", [
+    ((150, 200), (0.08, 1.0), (3 / 4, 4 / 3)),   # ImageNet's defaults
+    ((100, 100), (0.6, 1.0), (1.5, 3.0)),        # many fall back
+])
+def test_random_resized_crop_boxes_follow_torchvision(tmp_path, size, scale,
+                                                      ratio):
+    """The boxes' area fractions and aspects are distributed as
+    torchvision draws them (two-sample KS at the 0.1% level against its
+    algorithm run here with numpy's generator), and the central fallback
+    comes as often (within 4 standard deviations)."""
+    Image = PIL
+    h, w = size
+    d = tmp_path / "rrc" / "only"
+    d.mkdir(parents=True)
+    photo = Image.open(PHOTOS[0]).convert("RGB").resize((w, h))
+    photo.save(d / "0.png")
+    for i in range(1, 100):  # a batch of distinct samples (the same bytes)
+        os.link(d / "0.png", d / f"{i}.png")
+    s = {"dataset.format": "folder", "dataset.images": str(tmp_path / "rrc"),
+         "batch.size": 100, "batch.mix": "none", "batch.pairing": "within",
+         "augment.random_resized_crop": f"{scale[0]}, {scale[1]}",
+         "augment.rrc_ratio": f"{ratio[0]}, {ratio[1]}",
+         "output.height": 8, "output.width": 8, "server.ring_slots": 4,
+         "server.prefetch": 2}
+    boxes = []
+    with mixupd.Daemon(s) as dmn:
+        with mixupd.Client(dmn.endpoint, seed=11) as c:
+            for _ in range(25):  # 2500 samples
+                b = next(c)
+                boxes.append(np.array(b.aug["src_box"][:, 0, 0, :]))
+    boxes = np.concatenate(boxes).astype(np.float64)  # y, x, h, w
+    assert np.all(boxes[:, 0] + boxes[:, 2] <= h)
+    assert np.all(boxes[:, 1] + boxes[:, 3] <= w)
+    rng = np.random.default_rng(5)
+    ref = np.array([_tv_rrc(rng, h, w, scale, ratio) for _ in range(20000)],
+                   dtype=np.float64)
+    frac = boxes[:, 2] * boxes[:, 3] / (h * w)
+    aspect = np.log(boxes[:, 3] / boxes[:, 2])
+    ref_frac = ref[:, 0] * ref[:, 1] / (h * w)
+    ref_aspect = np.log(ref[:, 1] / ref[:, 0])
+    n, m = len(frac), len(ref)
+    crit = 1.949 * np.sqrt((n + m) / (n * m))   # alpha = 0.001
+    assert _ks(frac, ref_frac) < crit, "area fractions"
+    assert _ks(aspect, ref_aspect) < crit, "aspect ratios"
+    # The fallback is the central box of the clamped aspect.
+    fb_h, fb_w, _ = _tv_rrc(np.random.default_rng(0), h, w, (9, 9), ratio)
+    fell = np.mean((boxes[:, 2] == fb_h) & (boxes[:, 3] == fb_w) &
+                   (boxes[:, 0] == (h - fb_h) // 2) &
+                   (boxes[:, 1] == (w - fb_w) // 2))
+    p = np.mean(ref[:, 2])
+    assert abs(fell - p) <= 4 * np.sqrt(p * (1 - p) / n) + 1e-9, (fell, p)
