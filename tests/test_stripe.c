@@ -168,6 +168,30 @@ Test(stripe, a_daemon_killed_midstream_then_restarted, .timeout = 180)
     stop_pair(&p);
 }
 
+/* A stopped daemon (SIGSTOP) keeps its connection but answers nothing:
+ * after the timeout its batches come from the other; once it runs again
+ * it is used again. */
+Test(stripe, a_stopped_daemon_is_passed_over_then_used_again, .timeout = 120)
+{
+    pair p;
+    cursor cur = {.seed = 6, .world = 1};
+    mixup_client *c = striping(&p, "strstop", 1, 700, &cur, 5);
+    cr_assert_eq(kill(p.b.pid, SIGSTOP), 0);
+    uint64_t sent = batches_sent(p.a.ipc);
+    for (int n = 0; n < 12; n++)
+        expect_next(c, &cur);
+    cr_assert_geq(batches_sent(p.a.ipc) - sent, 12u, "a served b's share");
+    cr_assert_eq(kill(p.b.pid, SIGCONT), 0);
+    sent = batches_sent(p.b.ipc);
+    uint64_t until = (uint64_t)time(NULL) + 30;
+    while (batches_sent(p.b.ipc) == sent) {
+        cr_assert_lt((uint64_t)time(NULL), until, "b was not used again");
+        expect_next(c, &cur);
+    }
+    mixup_client_close(c);
+    stop_pair(&p);
+}
+
 Test(stripe, daemons_with_other_settings_or_data_are_refused, .timeout = 120)
 {
     pair p;
