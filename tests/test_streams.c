@@ -554,39 +554,6 @@ Test(sched, a_waiting_stream_takes_a_slot_back_from_a_stalled_one)
     h_stop();
 }
 
-/* ------------------------------------------------------------ allocation */
-
-#if !defined(__SANITIZE_ADDRESS__)
-/* Count the allocations made on the loop thread (this one) and on the
- * workers while `counting`: glibc's own allocator under ours. (ASan
- * replaces the allocator itself: not counted there.) */
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-
-static volatile int counting;
-static _Atomic unsigned long allocations;
-static pthread_t counted[8];
-static int n_counted;
-
-static void count_one(void)
-{
-    if (!counting)
-        return;
-    pthread_t me = pthread_self();
-    for (int i = 0; i < n_counted; i++)
-        if (pthread_equal(me, counted[i])) {
-            allocations++;
-            return;
-        }
-}
-
-void *malloc(size_t n) { count_one(); return __libc_malloc(n); }
-void *calloc(size_t a, size_t b) { count_one(); return __libc_calloc(a, b); }
-void *realloc(void *p, size_t n) { count_one(); return __libc_realloc(p, n); }
-void *aligned_alloc(size_t a, size_t n) { count_one(); return __libc_memalign(a, n); }
-
 /* Stride 3, offset 2 from (0, 15): the sequence 15, 16, ... of epoch 0
  * then 0, 1, ... of epoch 1 gives its 2nd, 5th, 8th ... batches:
  * (0,17) (1,0) (1,3) ...; the bytes are the unstriped stream's. */
@@ -642,6 +609,39 @@ Test(streams, a_shared_stream_cannot_be_striped)
     cr_assert_eq(str_count(h.t), 0);
     h_stop();
 }
+
+/* ------------------------------------------------------------ allocation */
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* Count the allocations made on the loop thread (this one) and on the
+ * workers while `counting`: glibc's own allocator under ours. (ASan
+ * replaces the allocator itself: not counted there.) */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+
+static volatile int counting;
+static _Atomic unsigned long allocations;
+static pthread_t counted[8];
+static int n_counted;
+
+static void count_one(void)
+{
+    if (!counting)
+        return;
+    pthread_t me = pthread_self();
+    for (int i = 0; i < n_counted; i++)
+        if (pthread_equal(me, counted[i])) {
+            allocations++;
+            return;
+        }
+}
+
+void *malloc(size_t n) { count_one(); return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { count_one(); return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { count_one(); return __libc_realloc(p, n); }
+void *aligned_alloc(size_t a, size_t n) { count_one(); return __libc_memalign(a, n); }
 
 Test(streams, nothing_is_allocated_per_batch_while_serving)
 {
