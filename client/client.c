@@ -6,6 +6,10 @@
  * when a connection drops; our request ids make a re-sent request the same
  * request for the daemon, and a retry after a timeout or a signal reuses
  * the id so that no batch is skipped.
+ *
+ * With the spread option the client stripes its stream over its
+ * endpoints instead: stripe.c, one member client (socket, ring) per
+ * daemon, reached through the hooks below (c->stripe).
  */
 #include <errno.h>
 #include <nanomsg/nn.h>
@@ -19,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client_internal.h"
 #include "lend.h"
 #include "mixup.h"
 #include "proto.h"
@@ -57,6 +62,10 @@ struct mixup_client {
     char no_ring[256];          /* why not, when the daemon offered it */
     uint8_t next_req[MXP_HEADER_SIZE + MXP_NEXT_FIXED + 8 * MXP_RELEASE_MAX];
     int next_len;               /* the NEXT in flight, resent as it was */
+    uint64_t async_id;          /* the request cl_*_send() sent */
+    uint16_t open_stride, open_offset; /* of the next OPEN (striping) */
+    uint64_t dataset_digest, settings_digest; /* of the last OPEN reply */
+    cl_stripe *stripe;          /* spread: the stream is striped */
     char err[MXP_ERRMSG_MAX + 256];
 };
 
@@ -64,7 +73,9 @@ struct mixup_client {
  * client it would have filled in is gone. */
 static __thread char connect_error[MXP_ERRMSG_MAX + 256];
 
-static int set_error(mixup_client *c, int code, const char *fmt, ...)
+/* The client's error text (client_internal.h: stripe.c reports through
+ * it too); set_error is its name in this file. */
+int cl_set_error(mixup_client *c, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -72,6 +83,8 @@ static int set_error(mixup_client *c, int code, const char *fmt, ...)
     va_end(ap);
     return code;
 }
+
+#define set_error cl_set_error
 
 MIXUP_API void mixup_client_options_init(mixup_client_options *opts)
 {
@@ -102,6 +115,8 @@ MIXUP_API int mixup_client_set_timeout(mixup_client *c, int timeout_ms)
     int rc = apply_timeout(c->sock, timeout_ms);
     if (rc == 0)
         c->timeout_ms = timeout_ms;
+    if (rc == 0 && c->stripe)
+        cl_stripe_set_timeout(c->stripe, timeout_ms);
     return rc;
 }
 
@@ -236,6 +251,9 @@ MIXUP_API int mixup_client_connect(mixup_client **out,
         rc = open_socket(c, endpoints, n_endpoints);
     if (rc == 0)
         rc = keep_endpoints(c, endpoints, n_endpoints);
+    if (rc == 0 && opts && opts->spread && n_endpoints > 1)
+        rc = cl_stripe_new(&c->stripe, endpoints, n_endpoints, opts, c->err,
+                           sizeof c->err);
     if (rc < 0) {
         memcpy(connect_error, c->err, sizeof connect_error);
         if (c->sock >= 0)
@@ -260,17 +278,17 @@ static int nn_failure(mixup_client *c, const char *what)
     return set_error(c, MIXUP_ESYS, "%s: %s", what, nn_strerror(e));
 }
 
-/* Send @req and wait for its reply. On 0, *@msg is the reply (free with
- * nn_freemsg) and @rep is decoded; an ERROR reply becomes its code. */
-static int roundtrip(mixup_client *c, const uint8_t *req, size_t len,
-                     uint64_t request_id, void **msg, mxp_reply *rep)
+/* The reply to @request_id (@what). On 0, *@msg is the reply (free with
+ * nn_freemsg) and @rep is decoded; an ERROR reply becomes its code. With
+ * NN_DONTWAIT in @flags, 1 when no reply is there yet. */
+static int recv_reply(mixup_client *c, const char *what, uint64_t request_id,
+                      int flags, void **msg, mxp_reply *rep)
 {
-    const char *what = mxp_type_name(req[6]);
-    if (nn_send(c->sock, req, len, 0) < 0)
-        return nn_failure(c, what);
     for (;;) {
         void *buf = NULL;
-        int n = nn_recv(c->sock, &buf, NN_MSG, 0);
+        int n = nn_recv(c->sock, &buf, NN_MSG, flags);
+        if (n < 0 && (flags & NN_DONTWAIT) && nn_errno() == EAGAIN)
+            return 1;
         if (n < 0)
             return nn_failure(c, what);
         char err[256];
@@ -296,6 +314,27 @@ static int roundtrip(mixup_client *c, const uint8_t *req, size_t len,
     }
 }
 
+/* Send @req and wait for its reply, as recv_reply(). */
+static int roundtrip(mixup_client *c, const uint8_t *req, size_t len,
+                     uint64_t request_id, void **msg, mxp_reply *rep)
+{
+    const char *what = mxp_type_name(req[6]);
+    if (nn_send(c->sock, req, len, 0) < 0)
+        return nn_failure(c, what);
+    return recv_reply(c, what, request_id, 0, msg, rep);
+}
+
+/* Send @req if the socket can take it now. */
+static int send_now(mixup_client *c, const uint8_t *req, size_t len)
+{
+    if (nn_send(c->sock, req, len, NN_DONTWAIT) >= 0)
+        return 0;
+    if (nn_errno() == EAGAIN)
+        return set_error(c, MIXUP_ETIMEDOUT, "%s: the daemon is not "
+                         "connected", mxp_type_name(req[6]));
+    return nn_failure(c, mxp_type_name(req[6]));
+}
+
 static int expect_type(mixup_client *c, void *msg, const mxp_reply *rep,
                        uint16_t type)
 {
@@ -304,6 +343,32 @@ static int expect_type(mixup_client *c, void *msg, const mxp_reply *rep,
     nn_freemsg(msg);
     return set_error(c, MIXUP_EPROTO, "expected a %s, got a %s",
                      mxp_type_name(type), mxp_type_name(rep->hdr.type));
+}
+
+/* An INFO reply into the public struct; frees @msg. */
+static void fill_info(mixup_info *info, void *msg, const mxp_reply *rep)
+{
+    const mxp_info_rep *i = &rep->u.info;
+    *info = (mixup_info){
+        .samples = i->samples,
+        .height = i->height,
+        .width = i->width,
+        .channels = i->channels,
+        .classes = i->classes,
+        .batch_size = i->batch_size,
+        .batches_per_epoch = i->batches_per_epoch,
+        .alpha = i->alpha,
+        .shuffle = i->shuffle,
+        .protocol_version = rep->hdr.version,
+        .keep_last = (i->flags & MXP_INFO_KEEP_LAST) != 0,
+        .dataset_digest = i->dataset_digest,
+        .settings_digest = i->settings_digest,
+    };
+    snprintf(info->pipeline, sizeof info->pipeline, "%.*s",
+             (int)i->pipeline_len, i->pipeline);
+    snprintf(info->pipelines, sizeof info->pipelines, "%.*s",
+             (int)i->pipelines_len, i->pipelines);
+    nn_freemsg(msg);
 }
 
 MIXUP_API int mixup_client_info(mixup_client *c, mixup_info *info)
@@ -327,25 +392,28 @@ MIXUP_API int mixup_pipeline_info(mixup_client *c, const char *pipeline,
     int rc = roundtrip(c, req, (size_t)len, id, &msg, &rep);
     if (rc < 0 || (rc = expect_type(c, msg, &rep, MXP_INFO_REP)) < 0)
         return rc;
-    const mxp_info_rep *i = &rep.u.info;
-    *info = (mixup_info){
-        .samples = i->samples,
-        .height = i->height,
-        .width = i->width,
-        .channels = i->channels,
-        .classes = i->classes,
-        .batch_size = i->batch_size,
-        .batches_per_epoch = i->batches_per_epoch,
-        .alpha = i->alpha,
-        .shuffle = i->shuffle,
-        .protocol_version = rep.hdr.version,
-        .keep_last = (i->flags & MXP_INFO_KEEP_LAST) != 0,
-    };
-    snprintf(info->pipeline, sizeof info->pipeline, "%.*s",
-             (int)i->pipeline_len, i->pipeline);
-    snprintf(info->pipelines, sizeof info->pipelines, "%.*s",
-             (int)i->pipelines_len, i->pipelines);
-    nn_freemsg(msg);
+    fill_info(info, msg, &rep);
+    return 0;
+}
+
+int cl_info_send(mixup_client *c, const char *pipeline)
+{
+    uint8_t req[MXP_HEADER_SIZE + MXP_PIPELINE_MAX];
+    c->async_id = c->next_request_id++;
+    int len = mxp_encode_info_req(req, sizeof req, c->async_id, pipeline);
+    if (len < 0)
+        return set_error(c, MIXUP_EINVAL, "pipeline name out of range");
+    return send_now(c, req, (size_t)len);
+}
+
+int cl_info_recv(mixup_client *c, mixup_info *info)
+{
+    void *msg;
+    mxp_reply rep;
+    int rc = recv_reply(c, "INFO", c->async_id, NN_DONTWAIT, &msg, &rep);
+    if (rc != 0 || (rc = expect_type(c, msg, &rep, MXP_INFO_REP)) < 0)
+        return rc;
+    fill_info(info, msg, &rep);
     return 0;
 }
 
@@ -374,6 +442,8 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
         return MIXUP_EINVAL;
     if (c->has_stream)
         return set_error(c, MIXUP_ESTATE, "a stream is already open");
+    if (c->stripe)
+        return cl_stripe_open(c->stripe, c, opts);
     mixup_stream_options defaults;
     if (!opts) {
         mixup_stream_options_init(&defaults);
@@ -403,6 +473,8 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
         .job = opts->job,
         .pipeline_len = (uint16_t)(opts->pipeline ? strlen(opts->pipeline) : 0),
         .pipeline = opts->pipeline,
+        .stride = c->open_stride,
+        .offset = c->open_offset,
     };
     if (o.pipeline_len > MXP_PIPELINE_MAX)
         return set_error(c, MIXUP_EINVAL, "pipeline name of %u bytes (at "
@@ -446,9 +518,74 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
     c->world = opts->mode == MIXUP_MODE_SHARDED ? opts->world : 1;
     c->has_position = 0;
     c->retry_next = 0;
+    c->dataset_digest = rep.u.open.dataset_digest;
+    c->settings_digest = rep.u.open.settings_digest;
     use_ring(c, &rep.u.open);
     nn_freemsg(msg);
     return 0;
+}
+
+int cl_stream_open_striped(mixup_client *c, const mixup_stream_options *opts,
+                           uint16_t stride, uint16_t offset)
+{
+    c->open_stride = stride;
+    c->open_offset = offset;
+    int rc = mixup_stream_open(c, opts);
+    c->open_stride = c->open_offset = 0;
+    return rc;
+}
+
+void cl_digests(const mixup_client *c, uint64_t *dataset, uint64_t *settings)
+{
+    *dataset = c->dataset_digest;
+    *settings = c->settings_digest;
+}
+
+void cl_stream_shape(const mixup_client *c, uint64_t *dataset,
+                     uint64_t *stream)
+{
+    *dataset = c->batches_per_epoch;
+    *stream = c->stream_per_epoch;
+}
+
+void cl_adopt_stream(mixup_client *top, const mixup_client *member,
+                     const mixup_stream_options *opts)
+{
+    top->has_stream = 1;
+    top->batches_per_epoch = member->batches_per_epoch;
+    top->stream_per_epoch = member->stream_per_epoch;
+    top->mode = opts->mode;
+    top->rank = member->rank;
+    top->world = member->world;
+    top->has_position = 0;
+}
+
+void cl_set_position(mixup_client *c, uint64_t epoch, uint64_t batch)
+{
+    c->has_position = 1;
+    c->pos_epoch = epoch;
+    c->pos_batch = batch;
+}
+
+int cl_reply_fd(const mixup_client *c)
+{
+    int fd = -1;
+    size_t sz = sizeof fd;
+    nn_getsockopt(c->sock, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz);
+    return fd;
+}
+
+int cl_connected(const mixup_client *c)
+{
+    return nn_get_statistic(c->sock, NN_STAT_CURRENT_CONNECTIONS) > 0;
+}
+
+void cl_stream_forget(mixup_client *c)
+{
+    c->has_stream = 0;
+    c->retry_next = 0;
+    if (c->ring)
+        cl_ring_detach_all(c->ring);
 }
 
 /* nanomsg hands over a reply with its 4-byte REQ header trimmed off the
@@ -559,6 +696,8 @@ static int make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
 }
 
 static int next_once(mixup_client *c, mixup_batch **out);
+static int next_finish(mixup_client *c, void *msg, mxp_reply *rep,
+                       mixup_batch **out);
 
 /* Another daemon can take the stream over: there is one, and the stream
  * is a pure function of its position (a shared stream's is its job's). */
@@ -606,6 +745,8 @@ MIXUP_API int mixup_next(mixup_client *c, mixup_batch **out)
     *out = NULL;
     if (!c->has_stream)
         return set_error(c, MIXUP_ESTATE, "no stream is open");
+    if (c->stripe)
+        return cl_stripe_next(c->stripe, c, out);
     int rc = c->reopen_pending ? reopen(c) : 0;
     if (rc == 0)
         rc = next_once(c, out);
@@ -697,6 +838,30 @@ static int next_once(mixup_client *c, mixup_batch **out)
     c->retry_next = 0;
     if (rc < 0)
         return rc;
+    return next_finish(c, msg, &rep, out);
+}
+
+int cl_next_send(mixup_client *c)
+{
+    c->async_id = c->next_request_id++;
+    encode_next(c, c->async_id);
+    return send_now(c, c->next_req, (size_t)c->next_len);
+}
+
+int cl_next_recv(mixup_client *c, mixup_batch **out)
+{
+    void *msg;
+    mxp_reply rep;
+    int rc = recv_reply(c, "NEXT", c->async_id, NN_DONTWAIT, &msg, &rep);
+    return rc != 0 ? rc : next_finish(c, msg, &rep, out);
+}
+
+/* A NEXT's reply (@msg, decoded in @rep) into a batch. */
+static int next_finish(mixup_client *c, void *msg, mxp_reply *rep_in,
+                       mixup_batch **out)
+{
+    mxp_reply rep = *rep_in;
+    int rc;
     uint64_t stream_id = rep.hdr.type == MXP_BATCH_REF_REP
                              ? rep.u.ref.stream_id
                              : rep.u.batch.stream_id;
@@ -847,6 +1012,8 @@ MIXUP_API int mixup_stream_close(mixup_client *c)
         return MIXUP_EINVAL;
     if (!c->has_stream)
         return set_error(c, MIXUP_ESTATE, "no stream is open");
+    if (c->stripe)
+        return cl_stripe_close(c->stripe, c);
     uint8_t req[MXP_HEADER_SIZE + 8];
     uint64_t id = c->next_request_id++;
     int len = mxp_encode_close_req(req, sizeof req, id, c->stream_id);
@@ -875,6 +1042,7 @@ MIXUP_API void mixup_client_close(mixup_client *c)
         apply_timeout(c->sock, t);
         mixup_stream_close(c); /* best effort: the daemon expires it anyway */
     }
+    cl_stripe_free(c->stripe);
     cl_ring_unref(c->ring);
     if (c->sock >= 0)
         nn_close(c->sock);

@@ -116,6 +116,10 @@ typedef struct mixup_info {
     char pipeline[MIXUP_PIPELINE_MAX + 1]; /* the pipeline described */
     char pipelines[MIXUP_PIPELINE_LIST_MAX]; /* the daemon's pipelines,
                                                  ','-separated, main first */
+    uint64_t dataset_digest;  /* of the loaded samples and labels */
+    uint64_t settings_digest; /* of the options that shape this pipeline's
+                                 batches: two daemons serve the same bytes
+                                 when both digests agree */
 } mixup_info;
 
 /**
@@ -140,6 +144,9 @@ typedef enum mixup_transport {
 typedef struct mixup_client_options {
     int timeout_ms; /* per request: send and receive; -1 waits forever */
     mixup_transport transport;
+    int spread;     /* 1: stripe each stream over all the endpoints (each
+                       daemon computes every D-th batch, see
+                       mixup_client_connect()); 0: fail over only */
 } mixup_client_options;
 
 /** Options of mixup_stream_open(). Start from mixup_stream_options_init(). */
@@ -228,7 +235,19 @@ MIXUP_API void mixup_stream_options_init(mixup_stream_options *opts);
  *             or hung keeps its connection); the stream is reopened there
  *             at its position (mixup_next()), since every daemon computes
  *             the same bytes.
- * @n_endpoints: number of @endpoints, at least 1.
+ *             With @opts->spread, the client instead stripes its stream
+ *             over all of them: with D daemons up, batch k of the stream
+ *             comes from the (k mod D)-th, each with one request in
+ *             flight (a socket per daemon, each its own ring mapping),
+ *             and mixup_next() returns the batches in stream order, the
+ *             same bytes as one daemon's. A daemon that dies or stops
+ *             answering (no reply within the timeout) is dropped and its
+ *             batches are asked of the others; one that comes back is
+ *             used again. The daemons' dataset and settings digests must
+ *             agree: mixup_stream_open() fails with MIXUP_EMISMATCH,
+ *             naming both endpoints and what differs, when they do not.
+ *             Shared streams cannot be striped (MIXUP_EMODE).
+ * @n_endpoints: number of @endpoints, at least 1 (at most 16 with spread).
  * @opts: NULL for defaults.
  * Connecting is asynchronous: a daemon that is not there shows up as
  * MIXUP_ETIMEDOUT at the first request, not here, except that a single

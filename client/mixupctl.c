@@ -60,6 +60,7 @@ typedef struct ctl {
     int timeout_given; /* --timeout was on the command line */
     mixup_stream_options stream;
     mixup_transport transport;
+    int spread;        /* --spread: stripe the stream over the endpoints */
     mixup_client *client;
 } ctl;
 
@@ -127,7 +128,7 @@ static void usage(FILE *out)
             "usage: mixupctl [--endpoint ADDR]... [--timeout MS] [--seed S]\n"
             "                [--start EPOCH:BATCH] [--mode MODE] [--job NAME]\n"
             "                [--rank R] [--world W] [--pipeline NAME]\n"
-            "                [--transport auto|socket] COMMAND [options]\n"
+            "                [--transport auto|socket] [--spread] COMMAND [options]\n"
             "       mixupctl help [COMMAND] | COMMAND --help | --version\n"
             "options (before the command):\n"
             "  --endpoint ADDR  repeatable; default $MIXUPD_ENDPOINT, else\n"
@@ -144,6 +145,9 @@ static void usage(FILE *out)
             "  --transport T    auto (default: batches read in place in the\n"
             "                   daemon's ring when it is on this host) or\n"
             "                   socket (always copied through the socket)\n"
+            "  --spread         stripe the stream over every --endpoint (batch\n"
+            "                   k from daemon k mod D, in order, same bytes);\n"
+            "                   the daemons' digests (info) must agree\n"
             "commands:\n", mixup_default_endpoint(), DEFAULT_TIMEOUT_MS);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %s\n", commands[i].synopsis);
@@ -208,6 +212,7 @@ static int parse_global(int argc, char **argv, ctl *c)
         {"world", required_argument, 0, 'w'},
         {"pipeline", required_argument, 0, 'p'},
         {"transport", required_argument, 0, 'T'},
+        {"spread", no_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
@@ -258,6 +263,7 @@ static int parse_global(int argc, char **argv, ctl *c)
             }
             break;
         case 'j': c->stream.job = optarg; break;
+        case 'D': c->spread = 1; break;
         case 'p': c->stream.pipeline = optarg; break;
         case 'T':
             if (!strcmp(optarg, "auto"))
@@ -314,6 +320,7 @@ static int connect_and_open(ctl *c, int open_stream)
     mixup_client_options_init(&o);
     o.timeout_ms = c->timeout_ms;
     o.transport = c->transport;
+    o.spread = c->spread;
     int rc = mixup_client_connect(&c->client, c->endpoints, c->n_endpoints, &o);
     if (rc < 0)
         return fail(c, rc, "connect");
@@ -351,7 +358,8 @@ static int cmd_info(ctl *c, int argc, char **argv)
            !i.keep_last, i.protocol_version);
     for (const char *p = i.pipelines; *p; p++)
         putchar(*p == ',' ? ' ' : *p);
-    putchar('\n');
+    printf("\ndataset_digest: %016" PRIx64 "\nsettings_digest: %016" PRIx64
+           "\n", i.dataset_digest, i.settings_digest);
     return 0;
 }
 
@@ -488,6 +496,7 @@ static void *bench_one(void *arg)
     mixup_client_options_init(&o);
     o.timeout_ms = c.timeout_ms;
     o.transport = c.transport;
+    o.spread = c.spread;
     int rc = mixup_client_connect(&c.client, c.endpoints, c.n_endpoints, &o);
     mixup_batch *b = NULL;
     if (rc == 0)

@@ -37,7 +37,8 @@ extern "C" {
     X(ESYS, 19, "system call failed")                                        \
     X(ESTALE, 20, "stale batch reference: the slot was reused")              \
     X(EHELD, 21, "too many batches held: release some")                      \
-    X(EAUTH, 22, "not authorised")
+    X(EAUTH, 22, "not authorised")                                           \
+    X(EMISMATCH, 23, "daemons are not interchangeable")
 
 /** Error codes: always negative when returned. */
 typedef enum mixup_errno {

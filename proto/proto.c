@@ -248,10 +248,12 @@ static int decode_open(const uint8_t *b, const mxp_header *hdr,
     o->world = get_u32(b + 36);
     o->job_len = get_u16(b + 40);
     o->pipeline_len = get_u16(b + 42);
-    uint32_t reserved32 = get_u32(b + 44);
-    if (reserved32)
+    o->stride = get_u16(b + 44);
+    o->offset = get_u16(b + 46);
+    if (o->offset >= (o->stride ? o->stride : 1))
         return fail(MIXUP_EPROTO, err, errlen,
-                    "OPEN reserved bytes 44..47 must be zero");
+                    "OPEN offset %u with stride %u (expected offset < "
+                    "stride, or 0 without striping)", o->offset, o->stride);
     if (o->mode > MIXUP_MODE_SHARED)
         return fail(MIXUP_EPROTO, err, errlen,
                     "OPEN mode %u unknown (0 independent, 1 sharded, 2 shared)",
@@ -412,6 +414,8 @@ static int decode_open_rep(const uint8_t *b, mxp_open_rep *o, char *err,
     if (get_u32(b + 132))
         return fail(MIXUP_EPROTO, err, errlen,
                     "OPEN reply reserved bytes 132..135 must be zero");
+    o->dataset_digest = get_u64(b + 136);
+    o->settings_digest = get_u64(b + 144);
     return 0;
 }
 
@@ -453,6 +457,8 @@ static int decode_info_tail(const uint8_t *b, const mxp_header *hdr,
     i->flags = get_u32(b + 48);
     i->pipeline_len = get_u16(b + 52);
     i->pipelines_len = get_u16(b + 54);
+    i->dataset_digest = get_u64(b + 56);
+    i->settings_digest = get_u64(b + 64);
     if (i->flags & ~MXP_INFO_FLAGS_KNOWN)
         return fail(MIXUP_EPROTO, err, errlen,
                     "INFO reply flags 0x%x not understood (known: 0x%x)",
@@ -568,6 +574,7 @@ int mxp_encode_open_req(uint8_t *buf, size_t cap, uint64_t request_id,
 {
     size_t body = MXP_OPEN_FIXED + (size_t)o->job_len + o->pipeline_len;
     if (o->job_len > MXP_JOB_MAX || (o->job_len && !o->job) ||
+        o->offset >= (o->stride ? o->stride : 1) ||
         (o->pipeline_len && !o->pipeline) || cap < MXP_HEADER_SIZE + body ||
         check_pipeline("OPEN", o->pipeline, o->pipeline_len, NULL, 0) < 0)
         return MIXUP_EINVAL;
@@ -582,7 +589,8 @@ int mxp_encode_open_req(uint8_t *buf, size_t cap, uint64_t request_id,
     put_u32(b + 36, o->world);
     put_u16(b + 40, o->job_len);
     put_u16(b + 42, o->pipeline_len);
-    put_u32(b + 44, 0);
+    put_u16(b + 44, o->stride);
+    put_u16(b + 46, o->offset);
     if (o->job_len)
         memcpy(b + MXP_OPEN_FIXED, o->job, o->job_len);
     if (o->pipeline_len)
@@ -663,6 +671,8 @@ int mxp_encode_info_rep(uint8_t *buf, size_t cap, uint64_t request_id,
     put_u32(b + 48, i->flags);
     put_u16(b + 52, i->pipeline_len);
     put_u16(b + 54, i->pipelines_len);
+    put_u64(b + 56, i->dataset_digest);
+    put_u64(b + 64, i->settings_digest);
     if (i->pipeline_len)
         memcpy(b + MXP_INFO_BODY, i->pipeline, i->pipeline_len);
     if (i->pipelines_len)
@@ -689,6 +699,8 @@ int mxp_encode_open_rep(uint8_t *buf, size_t cap, uint64_t request_id,
     put_u64(b + 120, o->ring_bytes);
     put_u32(b + 128, o->max_held);
     put_u32(b + 132, 0);
+    put_u64(b + 136, o->dataset_digest);
+    put_u64(b + 144, o->settings_digest);
     return MXP_HEADER_SIZE + MXP_OPEN_REP_BODY;
 }
 

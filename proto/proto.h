@@ -18,7 +18,9 @@
  * instead of the batch's bytes) and the ring segment's header; then
  * (issue 13, several pipelines per daemon) a pipeline name in OPEN and
  * INFO requests and, in the INFO reply, flags, the pipeline's name and
- * the list of the daemon's pipelines.
+ * the list of the daemon's pipelines; then (issue 11, striping over
+ * several daemons) a stride and an offset in OPEN, and the daemon's
+ * dataset and settings digests in the INFO and OPEN replies.
  *
  * Decoders check every length and count against the message size and the
  * caller's limits before anything is touched, and return a MIXUP_E* code
@@ -87,8 +89,14 @@ typedef struct mxp_limits {
 
 /* OPEN body: mode u32, prefetch u32, seed u64, start_epoch u64,
  * start_batch u64, rank u32, world u32, job_len u16, pipeline_len u16,
- * 4 reserved bytes (zero); then the job name, then the pipeline name
- * (A-Z a-z 0-9 _ -; empty: main). */
+ * stride u16, offset u16; then the job name, then the pipeline name
+ * (A-Z a-z 0-9 _ -; empty: main).
+ *
+ * Striping: the stream takes batches offset, offset + stride,
+ * offset + 2 stride, ... of the sequence it would have had from its start
+ * position (counted across epochs). Stride 0 and 1 both mean every batch;
+ * offset < max(stride, 1). A shared stream cannot be striped (the daemon
+ * refuses it: its batches go first come first served). */
 typedef struct mxp_open_req {
     uint32_t mode; /* mixup_mode */
     uint64_t seed;
@@ -101,6 +109,8 @@ typedef struct mxp_open_req {
     const char *job; /* not NUL-terminated; job_len bytes */
     uint16_t pipeline_len; /* <= MXP_PIPELINE_MAX; 0: main */
     const char *pipeline;  /* not NUL-terminated */
+    uint16_t stride;       /* 0, 1: every batch */
+    uint16_t offset;       /* < max(stride, 1) */
 } mxp_open_req;
 
 /* INFO body: the pipeline's name (0 .. MXP_PIPELINE_MAX bytes, the same
@@ -142,14 +152,21 @@ typedef struct mxp_request {
 /* ---- replies (daemon → client) ---- */
 
 /* INFO reply body: v1's 48 bytes (samples .. source_dtype), then flags
- * u32, pipeline_len u16, pipelines_len u16, the pipeline's name, and the
- * names of every pipeline of the daemon separated by ',' (main first). */
-#define MXP_INFO_BODY 56u /* fixed part */
+ * u32, pipeline_len u16, pipelines_len u16, dataset_digest u64,
+ * settings_digest u64, the pipeline's name, and the names of every
+ * pipeline of the daemon separated by ',' (main first).
+ *
+ * Digests (issue 11): two daemons serve the same batches exactly when
+ * both agree. The dataset digest covers the loaded samples and labels
+ * (their bytes and shape), the settings digest every option that shapes
+ * a pipeline's batches. Both are opaque 64-bit values, compared only for
+ * equality. */
+#define MXP_INFO_BODY 72u /* fixed part */
 #define MXP_INFO_BODY_MAX (MXP_INFO_BODY + MXP_PIPELINE_MAX + MXP_PIPELINE_LIST_MAX)
 #define MXP_INFO_KEEP_LAST 1u /* batch.drop_last = false: an epoch ends
                                  with a partial batch, every sample once */
 #define MXP_INFO_FLAGS_KNOWN 1u
-#define MXP_OPEN_REP_BODY 136u /* v1's 40 bytes, then the ring (v2) */
+#define MXP_OPEN_REP_BODY 152u /* v1's 40 bytes, the ring, the digests */
 #define MXP_RING_NAME_MAX 64u  /* bytes of the ring's name, NUL-padded */
 #define MXP_RING_TOKEN 16u
 #define MXP_STATS_MAX (64u << 20) /* bytes of text in a stats reply */
@@ -168,6 +185,7 @@ typedef struct mxp_info_rep {
     uint32_t source_dtype; /* 1 uint8, 2 float32 */
     uint32_t flags;        /* MXP_INFO_* */
     uint16_t pipeline_len, pipelines_len;
+    uint64_t dataset_digest, settings_digest;
     const char *pipeline;  /* not NUL-terminated */
     const char *pipelines; /* not NUL-terminated */
 } mxp_info_rep;
@@ -187,6 +205,8 @@ typedef struct mxp_open_rep {
     uint64_t ring_bytes; /* size of the segment */
     uint32_t max_held;   /* BATCH_REF slots a stream may hold unreleased */
     /* then 4 reserved bytes on the wire, zero */
+    uint64_t dataset_digest, settings_digest; /* as in INFO, of the
+                                                 stream's pipeline */
 } mxp_open_rep;
 
 /* BATCH_REF reply body (v2): slot u32, generation u32, offset u64, size

@@ -17,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "dataset_internal.h"
+#include "digest.h"
 #include "mixup_errors.h"
 
 #define DS_ALIGN 64u
@@ -239,6 +241,28 @@ static void fill_dataset(ds_dataset *ds, const ds_probe *p,
         ds->labels = d->labels = (int32_t *)(void *)(base + L->label_off);
 }
 
+/* The dataset digest: shape, dtype, label form and class count, then the
+ * segment [images | labels] (its padding is zero: a new segment reads as
+ * zeros). One pass right after the read, while the tail of the data is
+ * still in cache: the loaders stay free of it (each format reads and
+ * converts in its own way), and it runs at memory speed. */
+static void digest_dataset(ds_dataset *ds)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t head[6] = {ds->n, ds->h, ds->w, ds->c,
+                        (uint64_t)ds->dtype | (uint64_t)ds->soft_labels << 8,
+                        ds->classes};
+    dg_state st;
+    dg_init(&st);
+    dg_update(&st, head, sizeof head);
+    dg_update(&st, ds->seg.addr, (size_t)ds->bytes);
+    ds->digest = dg_final(&st);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ds->digest_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+}
+
 /* Steps 2-4 once the loader has probed: create, read, validate, seal. */
 static int load_probed(ds_dataset *ds, const ds_loader *ld, void *st,
                        const ds_probe *p, const ds_source *src,
@@ -259,6 +283,8 @@ static int load_probed(ds_dataset *ds, const ds_loader *ld, void *st,
     rc = ld->read(st, &d, err, errlen);
     if (rc == 0)
         rc = validate(ld, st, p, src, ds, err, errlen);
+    if (rc == 0)
+        digest_dataset(ds);
     if (rc == 0)
         rc = shm_segment_seal(&ds->seg, err, errlen);
     return rc;

@@ -77,6 +77,9 @@ typedef struct ds_dataset {
     const int32_t *labels;    /* when !soft_labels */
     const float *label_rows;  /* when soft_labels */
     uint64_t bytes;           /* size of the segment */
+    uint64_t digest;          /* of shape, dtype, classes and every byte
+                                 of the segment (digest.h) */
+    double digest_ms;         /* what computing it took */
     shm_segment seg;
     /* Image folders and lists (format folder or list). */
     int encoded;              /* 1: images are files decoded per sample;

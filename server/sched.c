@@ -18,7 +18,7 @@ int sch_producer_init(str_producer *p, int kind, uint64_t seed,
                       uint64_t epoch, uint64_t i, uint32_t cap)
 {
     *p = (str_producer){.kind = kind, .seed = seed, .rank = rank,
-                        .world = world, .per_epoch = per_epoch,
+                        .world = world, .stride = 1, .per_epoch = per_epoch,
                         .prod_epoch = epoch, .prod_i = i, .q_cap = cap};
     p->queue = calloc(cap, sizeof *p->queue);
     if (!p->queue)
@@ -118,14 +118,15 @@ static void start_slot(str_table *t, ring_slot *slot, void *owner,
 
 /* ------------------------------------------------------------ producing */
 
-/* The order of the producer's next batch, moving to the next epoch when
- * the current one is exhausted. NULL while it is being drawn (the cache
- * calls sch_schedule when it is) or when memory is short. */
+/* The order of the producer's next batch, moving to a later epoch when
+ * the current one is exhausted (a stride longer than an epoch skips
+ * epochs). NULL while it is being drawn (the cache calls sch_schedule
+ * when it is) or when memory is short. */
 static smp_order *production_order(str_table *t, str_producer *p)
 {
     if (p->prod_i >= p->per_epoch) {
-        p->prod_epoch++;
-        p->prod_i = 0;
+        p->prod_epoch += p->prod_i / p->per_epoch;
+        p->prod_i %= p->per_epoch;
         smp_order_unref(p->order);
         p->order = NULL;
     }
@@ -151,7 +152,7 @@ static int produce_one(str_table *t, str_producer *p)
     p->q_len++;
     start_slot(t, slot, p, SCH_OWNER_QUEUE, order,
                p->rank + p->prod_i * p->world, producer_stream_id(p));
-    p->prod_i++;
+    p->prod_i += p->stride;
     return 1;
 }
 

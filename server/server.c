@@ -14,6 +14,7 @@
 
 #include "batch.h"
 #include "fdlimit.h"
+#include "digest.h"
 #include "ipcperm.h"
 #include "log.h"
 #include "proto.h"
@@ -31,6 +32,7 @@
  * the plan of its batches, its ring and its streams. */
 typedef struct srv_pipe {
     char name[CFG_PIPELINE_NAME_MAX + 1];
+    uint64_t settings_digest; /* digest.h */
     bat_plan plan;
     ring ring;
     str_table *streams;
@@ -47,7 +49,7 @@ struct srv_server {
     int n_ipc;
     mxp_limits limits;
     uint64_t started_ms;
-    uint64_t config_digest; /* FNV-1a of the effective configuration */
+    uint64_t config_digest; /* of the effective configuration (dg_config) */
     uint64_t conn_accepted, conn_closed; /* as last logged */
     uint64_t errors_by_code[32]; /* error replies, index = -code */
     int lend;             /* server.shm_delivery = auto */
@@ -216,6 +218,8 @@ static void handle_info(srv_server *srv, void *control, const mxp_request *req)
         .pipeline_len = (uint16_t)strlen(p->name),
         .pipelines = list,
         .pipelines_len = (uint16_t)pipeline_list(srv, list, sizeof list),
+        .dataset_digest = ds->digest,
+        .settings_digest = p->settings_digest,
     };
     uint8_t buf[MXP_HEADER_SIZE + MXP_INFO_BODY_MAX];
     send_small(srv, control, buf,
@@ -245,6 +249,8 @@ static void handle_open(srv_server *srv, void *control, const mxp_request *req)
         rep.ring_bytes = p->ring.seg.size;
         rep.max_held = srv->max_held;
     }
+    rep.dataset_digest = p->plan.ds->digest;
+    rep.settings_digest = p->settings_digest;
     log_debug("stream %llx opened in pipeline %s: seed %llu, start %llu:%llu",
              (unsigned long long)rep.stream_id, p->name,
              (unsigned long long)req->u.open.seed,
@@ -306,22 +312,6 @@ static unsigned datasets_loaded(const srv_server *srv)
     return n;
 }
 
-static uint64_t digest_config(const cfg_config *cfg)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return 0;
-    cfg_print(cfg, f);
-    fclose(f);
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)text[i]) * 1099511628211ull;
-    free(text);
-    return h;
-}
-
 /* Counters of every pipeline's streams, summed. */
 static void sum_counters(const srv_server *srv, str_counters *sum)
 {
@@ -380,10 +370,11 @@ static void describe_dataset_json(const ds_dataset *ds, FILE *out)
 {
     fprintf(out, "\"dataset\": {\"samples\": %llu, \"shape\": [%u, %u, %u], "
             "\"classes\": %u, \"dtype\": \"%s\", \"bytes\": %llu, "
-            "\"segment\": \"%s\"",
+            "\"segment\": \"%s\", \"digest\": \"%016llx\"",
             (unsigned long long)ds->n, ds->h, ds->w, ds->c, ds->classes,
             ds->dtype == DS_U8 ? "uint8" : "float32",
-            (unsigned long long)ds->bytes, ds->seg.name);
+            (unsigned long long)ds->bytes, ds->seg.name,
+            (unsigned long long)ds->digest);
     ds_describe_images_json(ds, out);
     fputc('}', out);
 }
@@ -399,10 +390,11 @@ static void describe_pipelines_json(srv_server *srv, FILE *out)
         describe_dataset_json(p->plan.ds, out);
         fprintf(out, ", \"batches_per_epoch\": %llu, \"streams_open\": %u, "
                 "\"ring_segment\": \"%s\", \"ring_slots\": %u, "
-                "\"slot_bytes\": %zu, \"settings\": ",
+                "\"slot_bytes\": %zu, \"settings_digest\": \"%016llx\", "
+                "\"settings\": ",
                 (unsigned long long)smp_batches_per_epoch(&p->plan.smp),
                 str_count(p->streams), p->ring.seg.name, p->ring.n,
-                p->ring.slot_size);
+                p->ring.slot_size, (unsigned long long)p->settings_digest);
         bat_describe_json(&p->plan, out);
         fputs("}", out);
     }
@@ -492,9 +484,13 @@ static void describe_json(srv_server *srv, FILE *out)
             (unsigned long long)nn_get_statistic(srv->sock, NN_STAT_ACCEPTED_CONNECTIONS),
             (unsigned long long)(nn_get_statistic(srv->sock, NN_STAT_DROPPED_CONNECTIONS) +
                                  nn_get_statistic(srv->sock, NN_STAT_BROKEN_CONNECTIONS)));
-    fprintf(out, "\"config_digest\": \"%016llx\", \"workers\": {\"threads\": %u, "
+    fprintf(out, "\"config_digest\": \"%016llx\", \"dataset_digest\": "
+            "\"%016llx\", \"settings_digest\": \"%016llx\", "
+            "\"workers\": {\"threads\": %u, "
             "\"jobs_run\": %llu, \"busy\": %.3f}, \"errors\": {",
-            (unsigned long long)srv->config_digest, srv->pool.n_threads,
+            (unsigned long long)srv->config_digest,
+            (unsigned long long)m->plan.ds->digest,
+            (unsigned long long)m->settings_digest, srv->pool.n_threads,
             (unsigned long long)jobs_run, worker_busy(srv, busy_ns));
     int first = 1;
     for (int i = 1; i < 32; i++)
@@ -525,9 +521,14 @@ static void handle_stats(srv_server *srv, void *control, const mxp_request *req)
     if (req->u.stats_format == MXP_STATS_JSON)
         describe_json(srv, out);
     else
-        for (int i = 0; i < srv->n_pipes; i++)
+        for (int i = 0; i < srv->n_pipes; i++) {
+            fprintf(out, "pipeline %s: dataset digest %016llx, settings "
+                    "digest %016llx\n", srv->pipes[i].name,
+                    (unsigned long long)srv->pipes[i].plan.ds->digest,
+                    (unsigned long long)srv->pipes[i].settings_digest);
             str_describe_text(srv->pipes[i].streams, srv->pipes[i].name,
                               now_ms(srv), out);
+        }
     fclose(out);
     if (len > MXP_STATS_MAX) { /* cut JSON would not parse: refuse */
         free(text);
@@ -737,6 +738,7 @@ static int start_pipe(srv_server *srv, int i, const cfg_config *cfg,
     srv_pipe *p = &srv->pipes[i];
     char why[512], what[32];
     snprintf(p->name, sizeof p->name, "%s", def->name);
+    p->settings_digest = dg_settings(def->cfg);
     int rc = bat_plan_from_config(&p->plan, def->ds, def->cfg, why,
                                   sizeof why);
     if (rc < 0) {
@@ -823,7 +825,7 @@ int srv_start(srv_server **out, uv_loop_t *loop, const cfg_config *cfg,
     srv->sock = -1;
     srv->limits.max_message = cfg->max_request;
     srv->started_ms = uv_now(loop);
-    srv->config_digest = digest_config(cfg);
+    srv->config_digest = dg_config(cfg);
     int rc = n >= 1 && n <= SRV_MAX_PIPELINES
                  ? start_compute(srv, cfg, defs, n, err, errlen)
                  : MIXUP_EINVAL;

@@ -396,6 +396,12 @@ static int check_open(str_table *t, const mxp_open_req *req,
         return bad(MIXUP_EINVAL, err, errlen,
                    "an independent stream takes no job name (got '%.*s')",
                    (int)req->job_len, req->job);
+    if (req->mode == MIXUP_MODE_SHARED && req->stride > 1)
+        return bad(MIXUP_EMODE, err, errlen,
+                   "a shared stream cannot be striped (stride %u): a shared "
+                   "job's batches go to its members first come first "
+                   "served, on one daemon; stripe independent or sharded "
+                   "streams", req->stride);
     if (req->mode == MIXUP_MODE_SHARDED)
         return check_shard(t, req, per_epoch, err, errlen);
     *per_epoch = t->batches_per_epoch;
@@ -473,6 +479,14 @@ static int stream_init(str_table *t, str_stream *s, const mxp_open_req *req,
         s->held = NULL;
         return MIXUP_ENOMEM;
     }
+    if (req->mode != MIXUP_MODE_SHARED && req->stride > 1) {
+        /* Striped: from the offset-th batch of the sequence on (the
+         * producer carries it into later epochs), every stride-th. */
+        s->prod.stride = req->stride;
+        s->prod.prod_i += req->offset;
+        s->prod.prod_epoch += s->prod.prod_i / per_epoch;
+        s->prod.prod_i %= per_epoch;
+    }
     return 0;
 }
 
@@ -514,14 +528,17 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
     t->generation &= STR_ID_GEN_MASK;
     t->n_open++;
     t->ctr.streams_opened++;
+    /* The position of the stream's first batch (a striped stream's is
+     * past its offset). */
     *rep = (mxp_open_rep){
         .stream_id = s->id,
         .batches_per_epoch = t->batches_per_epoch,
         .stream_per_epoch = per_epoch,
-        .start_epoch = req->start_epoch,
-        .start_batch = req->mode == MIXUP_MODE_SHARDED
-                           ? s->prod.rank + first_i * s->prod.world
-                           : req->start_batch,
+        .start_epoch = req->mode == MIXUP_MODE_SHARED ? req->start_epoch
+                                                      : s->prod.prod_epoch,
+        .start_batch = req->mode == MIXUP_MODE_SHARED
+                           ? req->start_batch
+                           : s->prod.rank + s->prod.prod_i * s->prod.world,
     };
     s->open_req = request_id;
     s->open_rep = *rep;

@@ -24,12 +24,15 @@
 enum { PROD_STREAM = 1, PROD_JOB = 2 };
 
 /* Computes batches k = rank + i * world, i = 0 .. per_epoch - 1, of each
- * epoch from position (prod_epoch, prod_i) on, into a queue of slots. */
+ * epoch from position (prod_epoch, prod_i) on, into a queue of slots;
+ * every stride-th of them (a striped stream: i advances by stride,
+ * carrying into the next epochs). */
 typedef struct str_producer {
     int kind;
     int active;
     uint64_t seed;
     uint32_t rank, world;
+    uint32_t stride; /* >= 1 */
     uint64_t per_epoch;
     smp_order *order; /* order of prod_epoch, or NULL */
     uint64_t prod_epoch, prod_i;

@@ -201,6 +201,8 @@ static const mxp_open_req OPEN_FULL = {
     .rank = 3,
     .world = 8,
     .prefetch = 0xdeadbeefu,
+    .stride = 0xfffe,
+    .offset = 0xfffd,
 };
 
 static void check_open(const mxp_open_req *got, const mxp_open_req *want)
@@ -213,6 +215,8 @@ static void check_open(const mxp_open_req *got, const mxp_open_req *want)
     cr_assert_eq(got->world, want->world);
     cr_assert_eq(got->prefetch, want->prefetch);
     cr_assert_eq(got->job_len, want->job_len);
+    cr_assert_eq(got->stride, want->stride);
+    cr_assert_eq(got->offset, want->offset);
 }
 
 Test(proto, open_request_round_trip_without_job)
@@ -330,6 +334,8 @@ Test(proto, info_reply_round_trip)
         .alpha = 0.2f,
         .shuffle = 1,
         .source_dtype = 2,
+        .dataset_digest = 0x8877665544332211ull,
+        .settings_digest = 0x0102030405060708ull,
     };
     uint8_t buf[MXP_HEADER_SIZE + MXP_INFO_BODY];
     cr_assert_eq(mxp_encode_info_rep(buf, sizeof buf, 3, &info),
@@ -348,6 +354,8 @@ Test(proto, info_reply_round_trip)
     cr_assert_eq(float_bits(i->alpha), float_bits(0.2f));
     cr_assert_eq(i->shuffle, 1u);
     cr_assert_eq(i->source_dtype, 2u);
+    cr_assert_eq(i->dataset_digest, 0x8877665544332211ull);
+    cr_assert_eq(i->settings_digest, 0x0102030405060708ull);
 }
 
 Test(proto, open_reply_round_trip)
@@ -358,6 +366,8 @@ Test(proto, open_reply_round_trip)
         .stream_per_epoch = 29,
         .start_epoch = 4,
         .start_batch = UINT64_MAX,
+        .dataset_digest = 0xa1a2a3a4a5a6a7a8ull,
+        .settings_digest = UINT64_MAX,
     };
     uint8_t buf[MXP_HEADER_SIZE + MXP_OPEN_REP_BODY];
     cr_assert_eq(mxp_encode_open_rep(buf, sizeof buf, 4, &o), (int)sizeof buf);
@@ -369,6 +379,8 @@ Test(proto, open_reply_round_trip)
     cr_assert_eq(rep.u.open.stream_per_epoch, o.stream_per_epoch);
     cr_assert_eq(rep.u.open.start_epoch, o.start_epoch);
     cr_assert_eq(rep.u.open.start_batch, o.start_batch);
+    cr_assert_eq(rep.u.open.dataset_digest, o.dataset_digest);
+    cr_assert_eq(rep.u.open.settings_digest, o.settings_digest);
 }
 
 Test(proto, close_reply_round_trip)
@@ -809,14 +821,39 @@ static size_t open_msg(uint8_t *buf, size_t cap, const char *job)
 
 #define OPEN_BODY(buf) ((buf) + MXP_HEADER_SIZE)
 
-Test(proto, rejects_open_reserved_bytes)
+/* Bytes 44..47 are the stride and offset (issue 11): an offset must lie
+ * below the stride, and below 1 without striping. */
+Test(proto, rejects_open_offset_past_stride)
 {
-    for (int i = 44; i < 48; i++) {
+    static const uint16_t bad[][2] = {{0, 1}, {1, 1}, {2, 2}, {3, 0xffff}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint8_t buf[128];
         size_t n = open_msg(buf, sizeof buf, "job");
-        OPEN_BODY(buf)[i] = 0x01;
-        req_fails(buf, n, &LIM, MIXUP_EPROTO, "reserved");
+        uint8_t *b = OPEN_BODY(buf);
+        b[44] = (uint8_t)bad[i][0];
+        b[45] = (uint8_t)(bad[i][0] >> 8);
+        b[46] = (uint8_t)bad[i][1];
+        b[47] = (uint8_t)(bad[i][1] >> 8);
+        req_fails(buf, n, &LIM, MIXUP_EPROTO, "offset");
+        mxp_open_req o = OPEN_FULL;
+        o.stride = bad[i][0];
+        o.offset = bad[i][1];
+        cr_assert_eq(mxp_encode_open_req(buf, sizeof buf, 1, &o), MIXUP_EINVAL);
     }
+}
+
+Test(proto, open_request_stride_round_trip)
+{
+    mxp_open_req o = OPEN_FULL;
+    o.stride = 2;
+    o.offset = 1;
+    uint8_t buf[128];
+    int n = mxp_encode_open_req(buf, sizeof buf, 9, &o);
+    cr_assert_gt(n, 0);
+    mxp_request req;
+    req_ok(buf, (size_t)n, &req);
+    cr_assert_eq(req.u.open.stride, 2);
+    cr_assert_eq(req.u.open.offset, 1);
 }
 
 /* Bytes 42..43 are the pipeline name's length (v2, issue 13). */
@@ -1323,7 +1360,7 @@ Test(proto_v2, open_reply_round_trip_with_ring)
     for (size_t k = 0; k < 4; k++) {
         mxp_open_rep o = open_v2(names[k]);
         uint8_t buf[MXP_HEADER_SIZE + MXP_OPEN_REP_BODY];
-        cr_assert_eq(MXP_OPEN_REP_BODY, 136u);
+        cr_assert_eq(MXP_OPEN_REP_BODY, 152u);
         cr_assert_eq(mxp_encode_open_rep(buf, sizeof buf, 4, &o), (int)sizeof buf);
         mxp_reply rep;
         rep_ok(buf, sizeof buf, &rep);
@@ -1372,7 +1409,7 @@ Test(proto_v2, open_reply_rejects_bad_ring_names_and_reserved)
     rep_fails(buf, sizeof buf, NULL, MIXUP_EPROTO, "reserved bytes 132..135");
     /* A version-1 body. */
     mxp_header_encode(buf, MXP_OPEN_REP, 4, 40);
-    rep_fails(buf, MXP_HEADER_SIZE + 40, NULL, MIXUP_EPROTO, "expected 136");
+    rep_fails(buf, MXP_HEADER_SIZE + 40, NULL, MIXUP_EPROTO, "expected 152");
 }
 
 static const mxp_batch_ref REF = {

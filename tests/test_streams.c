@@ -239,6 +239,24 @@ static void check_bytes(const delivery *d, uint64_t seed, uint64_t sid)
     free(want);
 }
 
+/* A striped stream (issue 11): from (@epoch, @batch), every @stride-th
+ * batch from @offset on. Returns the stream id; *@rep_out the reply. */
+static uint64_t h_open_striped(uint32_t mode, uint32_t rank, uint32_t world,
+                               uint64_t epoch, uint64_t batch, uint16_t stride,
+                               uint16_t offset, uint64_t request_id,
+                               mxp_open_rep *rep)
+{
+    mxp_open_req req = {.mode = mode, .seed = 11, .rank = rank,
+                        .world = world, .job = mode ? "T" : NULL,
+                        .job_len = mode ? 1 : 0, .start_epoch = epoch,
+                        .start_batch = batch, .stride = stride,
+                        .offset = offset};
+    char err[256];
+    cr_assert_eq(str_open(h.t, &req, request_id, h.now, rep, err, sizeof err),
+                 0, "%s", err);
+    return rep->stream_id;
+}
+
 /* ------------------------------------------------------------ delivery */
 
 Test(streams, copies_in_order_with_the_reference_bytes)
@@ -540,6 +558,62 @@ Test(sched, a_waiting_stream_takes_a_slot_back_from_a_stalled_one)
         cr_assert_eq(h.got[1 + i].k, (uint64_t)i);
         check_bytes(&h.got[1 + i], 1, a);
     }
+    h_stop();
+}
+
+/* Stride 3, offset 2 from (0, 15): the sequence 15, 16, ... of epoch 0
+ * then 0, 1, ... of epoch 1 gives its 2nd, 5th, 8th ... batches:
+ * (0,17) (1,0) (1,3) ...; the bytes are the unstriped stream's. */
+Test(streams, striped_stream_takes_every_stride_th_batch_across_epochs)
+{
+    h_start(8, 3, 2, 8, 2);
+    mxp_open_rep rep;
+    uint64_t sid = h_open_striped(MIXUP_MODE_INDEPENDENT, 0, 1, 0, 15, 3, 2,
+                                  1, &rep);
+    cr_assert_eq(rep.start_epoch, 0u);
+    cr_assert_eq(rep.start_batch, 17u, "the reply names the first batch");
+    for (int i = 0; i < 10; i++) {
+        uint64_t flat = 15 + 2 + 3 * (uint64_t)i;
+        h_next(sid, 100 + (uint64_t)i, 0);
+        h_wait(i + 1);
+        cr_assert_eq(h.got[i].epoch, flat / PER_EPOCH);
+        cr_assert_eq(h.got[i].k, flat % PER_EPOCH);
+        check_bytes(&h.got[i], 11, sid);
+    }
+    h_stop();
+}
+
+/* Rank 1 of 4 has 5 batches an epoch (1, 5, 9, 13, 17); striped by 2 at
+ * offset 1 it gets 5, 13, then epoch 1's 1, 9, 17, then 5 ... */
+Test(streams, striped_sharded_stream_strides_over_its_rank_s_batches)
+{
+    h_start(8, 2, 2, 8, 2);
+    mxp_open_rep rep;
+    uint64_t sid = h_open_striped(MIXUP_MODE_SHARDED, 1, 4, 0, 0, 2, 1, 1,
+                                  &rep);
+    static const uint64_t want[][2] = {{0, 5}, {0, 13}, {1, 1}, {1, 9},
+                                       {1, 17}, {2, 5}};
+    for (int i = 0; i < 6; i++) {
+        h_next(sid, 100 + (uint64_t)i, 0);
+        h_wait(i + 1);
+        cr_assert_eq(h.got[i].epoch, want[i][0], "delivery %d", i);
+        cr_assert_eq(h.got[i].k, want[i][1], "delivery %d", i);
+        check_bytes(&h.got[i], 11, sid);
+    }
+    h_stop();
+}
+
+Test(streams, a_shared_stream_cannot_be_striped)
+{
+    h_start(8, 2, 2, 8, 1);
+    mxp_open_req req = {.mode = MIXUP_MODE_SHARED, .seed = 1, .job = "J",
+                        .job_len = 1, .stride = 2, .offset = 1};
+    mxp_open_rep rep;
+    char err[256];
+    cr_assert_eq(str_open(h.t, &req, 1, h.now, &rep, err, sizeof err),
+                 MIXUP_EMODE);
+    cr_assert(strstr(err, "shared stream cannot be striped"), "%s", err);
+    cr_assert_eq(str_count(h.t), 0);
     h_stop();
 }
 

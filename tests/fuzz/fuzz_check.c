@@ -170,6 +170,9 @@ static int check_open(const mxp_open_req *o, const uint8_t *data, size_t len,
     if (o->pipeline_len > MXP_PIPELINE_MAX)
         return fz_bad(why, whylen, "accepted OPEN pipeline_len %u",
                       o->pipeline_len);
+    if (o->offset >= (o->stride ? o->stride : 1))
+        return fz_bad(why, whylen, "accepted OPEN offset %u with stride %u",
+                      o->offset, o->stride);
     const uint8_t *job = data + MXP_HEADER_SIZE + MXP_OPEN_FIXED;
     if ((const uint8_t *)o->job != job ||
         (const uint8_t *)o->pipeline != job + o->job_len ||

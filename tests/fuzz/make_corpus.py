@@ -52,24 +52,26 @@ def msg(mtype, rid, body=b"", **kw):
 
 
 def open_body(mode=0, prefetch=0, seed=0, epoch=0, batch=0, rank=0, world=0,
-              job=b"", job_len=None, reserved=0, pipeline=b"",
+              job=b"", job_len=None, stride=0, offset=0, pipeline=b"",
               pipeline_len=None):
-    """OPEN: the fixed 48 bytes (job_len u16, pipeline_len u16, 4 reserved
-    bytes), the job name, the pipeline name (issue 13)."""
+    """OPEN: the fixed 48 bytes (job_len u16, pipeline_len u16, stride u16,
+    offset u16: issue 11), the job name, the pipeline name (issue 13)."""
     n = len(job) if job_len is None else job_len
     p = len(pipeline) if pipeline_len is None else pipeline_len
-    return struct.pack("<IIQQQIIHHI", mode, prefetch, seed, epoch, batch, rank,
-                       world, n, p, reserved) + job + pipeline
+    return struct.pack("<IIQQQIIHHHH", mode, prefetch, seed, epoch, batch,
+                       rank, world, n, p, stride, offset) + job + pipeline
 
 
 def info_rep_tail(flags=1, pipeline=b"val", pipelines=b"main,val",
-                  pipeline_len=None, pipelines_len=None):
+                  pipeline_len=None, pipelines_len=None,
+                  digests=(0x0123456789ABCDEF, 0xFEDCBA9876543210)):
     """The INFO reply after v1's 48 bytes: flags u32, pipeline_len u16,
-    pipelines_len u16, the names."""
-    return struct.pack("<IHH", flags,
+    pipelines_len u16, dataset and settings digests (issue 11), the
+    names."""
+    return struct.pack("<IHHQQ", flags,
                        len(pipeline) if pipeline_len is None else pipeline_len,
                        len(pipelines) if pipelines_len is None
-                       else pipelines_len) + pipeline + pipelines
+                       else pipelines_len, *digests) + pipeline + pipelines
 
 
 def next_body(stream=1, flags=0, pairs=(), n=None):
@@ -79,12 +81,13 @@ def next_body(stream=1, flags=0, pairs=(), n=None):
 
 
 def open_rep_body(name=b"/mixupd-1234-ring", token=bytes(range(16)),
-                  ring_bytes=1 << 20, max_held=8, reserved=0, stream=7):
+                  ring_bytes=1 << 20, max_held=8, reserved=0, stream=7,
+                  digests=(0x0123456789ABCDEF, 0xFEDCBA9876543210)):
     """OPEN reply v2: v1's 40 bytes, ring_name[64], token[16], ring_bytes,
-    max_held, reserved."""
+    max_held, reserved, dataset and settings digests."""
     return (struct.pack("<QQQQQ", stream, 234, 29, 4, 117)
             + name.ljust(64, b"\0")[:64] + token
-            + struct.pack("<QII", ring_bytes, max_held, reserved))
+            + struct.pack("<QIIQQ", ring_bytes, max_held, reserved, *digests))
 
 
 def ref_body(slot=1, gen=3, offset=2 * PAGE, size=4096, stream=7, epoch=0,
@@ -141,6 +144,9 @@ def requests():
         "open-default": msg(OPEN_REQ, 2, open_body()),
         "open-resume": msg(OPEN_REQ, 3, open_body(seed=0xDEADBEEF, epoch=4,
                                                   batch=117, prefetch=8)),
+        "open-striped": msg(OPEN_REQ, 4, open_body(mode=1, rank=1, world=2,
+                                                   job=b"s", stride=3,
+                                                   offset=2)),
         "open-sharded-job": msg(OPEN_REQ, 4, open_body(mode=1, rank=3, world=8,
                                                        job=job)),
         "open-shared-job64": msg(OPEN_REQ, 5, open_body(mode=2, job=b"j" * 64)),
@@ -190,7 +196,9 @@ def requests():
         "open-short": msg(OPEN_REQ, 19, open_body()[:47]),
         "open-pipeline-len-past-body": msg(OPEN_REQ, 20,
                                            open_body(pipeline_len=1)),
-        "open-reserved32": msg(OPEN_REQ, 21, open_body(reserved=1 << 24)),
+        "open-offset-past-stride": msg(OPEN_REQ, 21,
+                                       open_body(stride=2, offset=2)),
+        "open-offset-no-stride": msg(OPEN_REQ, 21, open_body(offset=1)),
         "open-pipeline-bad-byte": msg(OPEN_REQ, 21,
                                       open_body(job=b"j", pipeline=b"v.l")),
         "open-pipeline-33": msg(OPEN_REQ, 21, open_body(pipeline=b"p" * 33)),

@@ -36,11 +36,13 @@ class Info(ctypes.Structure):
         ("keep_last", c_u32),
         ("pipeline", ctypes.c_char * 33),     # MIXUP_PIPELINE_MAX + 1
         ("pipelines", ctypes.c_char * 512),   # MIXUP_PIPELINE_LIST_MAX
+        ("dataset_digest", c_u64),
+        ("settings_digest", c_u64),
     ]
 
 
 class ClientOptions(ctypes.Structure):
-    _fields_ = [("timeout_ms", c_int), ("transport", c_int)]
+    _fields_ = [("timeout_ms", c_int), ("transport", c_int), ("spread", c_int)]
 
 
 class StreamOptions(ctypes.Structure):

@@ -34,11 +34,13 @@ from there."""
 Info = collections.namedtuple(
     "Info", "samples height width channels classes batch_size "
             "batches_per_epoch alpha shuffle protocol_version keep_last "
-            "pipeline pipelines")
+            "pipeline pipelines dataset_digest settings_digest")
 Info.__doc__ = """What a pipeline of the daemon serves (mixup_pipeline_info):
 keep_last is True for an evaluation pipeline (batch.drop_last = false: an
 epoch is every sample once, its last batch partial), pipeline its name and
-pipelines the names of all the daemon's pipelines."""
+pipelines the names of all the daemon's pipelines; dataset_digest and
+settings_digest (16 hex digits) agree between daemons that serve the same
+batches (striping, failover)."""
 
 MODES = {
     "independent": _lib.MODE_INDEPENDENT,
@@ -338,10 +340,11 @@ def _job(job, mode):
 
 # ------------------------------------------------------------------ client
 
-def _connect(eps, timeout_ms, zero_copy=True):
+def _connect(eps, timeout_ms, zero_copy=True, spread=False):
     opts = _lib.ClientOptions()
     _lib.lib.mixup_client_options_init(opts)
     opts.timeout_ms = timeout_ms
+    opts.spread = 1 if spread else 0
     opts.transport = _lib.TRANSPORT_AUTO if zero_copy else _lib.TRANSPORT_SOCKET
     arr = (_lib.c_char_p * len(eps))(*eps)
     ptr = _lib.ClientP()
@@ -402,7 +405,8 @@ def _info(i):
                 i.batch_size, int(i.batches_per_epoch),
                 float(f"{i.alpha:.7g}"), bool(i.shuffle), i.protocol_version,
                 bool(i.keep_last), i.pipeline.decode(),
-                tuple(i.pipelines.decode().split(",")))
+                tuple(i.pipelines.decode().split(",")),
+                f"{i.dataset_digest:016x}", f"{i.settings_digest:016x}")
 
 
 class Client:
@@ -436,6 +440,15 @@ class Client:
         when the daemon runs on this host and lets this user map it (see
         ``transport``); False always copies them through the socket.
 
+    spread: with several endpoints, False (default) uses one daemon at a
+        time and fails over to the next; True stripes the stream over all
+        of them: batch k comes from daemon k mod D (of those up), each
+        daemon's pipeline kept full, batches in stream order with the
+        bytes one daemon gives; a daemon that dies is replaced by the
+        others and used again when it comes back. The daemons' dataset and
+        settings digests must agree (else MixupError MIXUP_EMISMATCH
+        naming both); shared streams cannot be spread.
+
     pipeline: the daemon's pipeline to draw from, a [pipeline NAME] of its
         configuration (e.g. "val"); None is main. A name the daemon does
         not serve raises InvalidArgument listing those it serves.
@@ -457,7 +470,7 @@ class Client:
                  timeout: Optional[float] = DEFAULT_TIMEOUT,
                  connect_timeout: Optional[float] = DEFAULT_TIMEOUT,
                  pipeline: Optional[str] = None,
-                 zero_copy: bool = True) -> None:
+                 zero_copy: bool = True, spread: bool = False) -> None:
         self._ptr = None
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -472,7 +485,12 @@ class Client:
         if not isinstance(zero_copy, bool):
             raise TypeError(f"zero_copy must be True or False, got "
                             f"{type(zero_copy).__name__} {zero_copy!r}")
-        self._ptr = _connect(a["endpoints"], self._connect_ms, zero_copy)
+        if not isinstance(spread, bool):
+            raise TypeError(f"spread must be True or False, got "
+                            f"{type(spread).__name__} {spread!r}")
+        self.spread = spread
+        self._ptr = _connect(a["endpoints"], self._connect_ms, zero_copy,
+                             spread)
         self._job = a["job"]  # kept alive: _opts.job points into it
         self._opts = _lib.StreamOptions()
         _lib.lib.mixup_stream_options_init(self._opts)
