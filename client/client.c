@@ -710,6 +710,41 @@ static int can_fail_over(const mixup_client *c)
  * another daemon of the endpoint list. Independent and sharded streams
  * are pure functions of their position, so open the same stream there at
  * the next position and go on; a shared stream's position is its job's. */
+/* Failover reached a daemon whose batches would not be the stream's: its
+ * dataset or settings differ. Close the stream there and say so, rather
+ * than go on with other bytes. */
+static int refuse_other_daemon(mixup_client *c, uint64_t dataset,
+                               uint64_t settings)
+{
+    char what[160];
+    snprintf(what, sizeof what, "%s%s%s",
+             c->dataset_digest != dataset ? "its dataset" : "",
+             c->dataset_digest != dataset && c->settings_digest != settings
+                 ? " and "
+                 : "",
+             c->settings_digest != settings ? "its settings" : "");
+    uint64_t d2 = c->dataset_digest, s2 = c->settings_digest;
+    /* REQ does not say which endpoint answered: name them all. */
+    char eps[512] = "";
+    for (size_t i = 0, at = 0; i < c->n_eps && at < sizeof eps; i++) {
+        int n = snprintf(eps + at, sizeof eps - at, "%s%s", i ? ", " : "",
+                         c->eps[i]);
+        at += n > 0 ? (size_t)n : 0;
+    }
+    mixup_stream_close(c); /* best effort; the stream is over either way */
+    c->has_stream = 0;
+    c->reopen_pending = 0;
+    return set_error(c, MIXUP_EMISMATCH,
+                     "failover refused: the daemon that took over (one of "
+                     "%s) differs in %s "
+                     "(dataset digest %016llx, settings digest %016llx; the "
+                     "stream's daemon had %016llx, %016llx): its batches "
+                     "would not be this stream's", eps, what,
+                     (unsigned long long)d2, (unsigned long long)s2,
+                     (unsigned long long)dataset,
+                     (unsigned long long)settings);
+}
+
 static int reopen(mixup_client *c)
 {
     if (c->opts.mode == MIXUP_MODE_SHARED)
@@ -721,6 +756,7 @@ static int reopen(mixup_client *c)
         return MIXUP_ENOSTREAM;
     if (c->ring) /* the old stream's slots are not ours anymore */
         cl_ring_detach_all(c->ring);
+    uint64_t dataset = c->dataset_digest, settings = c->settings_digest;
     c->has_stream = 0;
     int rc = mixup_stream_open(c, &o);
     c->has_stream = 1; /* the old id until the new one is known */
@@ -730,6 +766,8 @@ static int reopen(mixup_client *c)
         c->reopen_pending = rc == MIXUP_ETIMEDOUT || rc == MIXUP_EINTR;
         return rc;
     }
+    if (c->dataset_digest != dataset || c->settings_digest != settings)
+        return refuse_other_daemon(c, dataset, settings);
     c->reopen_pending = 0;
     c->has_position = had;
     c->pos_epoch = e;
@@ -762,8 +800,8 @@ MIXUP_API int mixup_next(mixup_client *c, mixup_batch **out)
     char lost[sizeof c->err];
     memcpy(lost, c->err, sizeof lost);
     if ((rc = reopen(c)) < 0) {
-        if (c->reopen_pending)
-            return rc; /* retryable: the stream is not lost */
+        if (c->reopen_pending || rc == MIXUP_EMISMATCH)
+            return rc; /* retryable, or refused with its own words */
         memcpy(c->err, lost, sizeof lost);
         return MIXUP_ENOSTREAM;
     }

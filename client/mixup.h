@@ -308,7 +308,10 @@ MIXUP_API int mixup_stream_open(mixup_client *client,
  * opened again at the next position, transparently, for independent and
  * sharded streams: their bytes are a pure function of the position, so
  * the batches are those the stream would have produced. A shared stream's
- * position belongs to its job: MIXUP_ENOSTREAM.
+ * position belongs to its job: MIXUP_ENOSTREAM. The daemon that takes
+ * over must have the same dataset and settings digests as the stream's
+ * (mixup_info): otherwise MIXUP_EMISMATCH, naming it and what differs,
+ * and the stream is closed rather than continued with other bytes.
  *
  * With several endpoints, a NEXT that times out moves the client to the
  * next daemon (the one that did not answer goes last) and the stream is

@@ -424,6 +424,51 @@ Test(jobs, failover_to_another_daemon_keeps_the_bytes, .timeout = 120)
     cleanup(&b);
 }
 
+/* Failover never goes on with other bytes: a daemon whose settings
+ * differ (here alpha) is refused with a message naming what differs. */
+Test(jobs, failover_to_a_daemon_with_other_settings_is_refused, .timeout = 120)
+{
+    daemon_ctx a, b;
+    setup_daemon(&a, "mismA");
+    setup_daemon(&b, "mismB");
+    ref_init();
+    start_daemon(&a, 1, 4);
+    write_config(&b, 1, 4, "[batch]\nalpha = 0.9\n");
+    b.pid = tu_spawn_daemon(b.config, b.log);
+    wait_ready(&b);
+    mixup_client *c;
+    const char *eps[] = {a.ipc, b.ipc};
+    mixup_client_options o;
+    mixup_client_options_init(&o);
+    o.timeout_ms = 1000;
+    cr_assert_eq(mixup_client_connect(&c, eps, 2, &o), 0);
+    mixup_stream_options so;
+    mixup_stream_options_init(&so);
+    so.seed = 31;
+    cr_assert_eq(mixup_stream_open(c, &so), 0);
+    mixup_batch *batch;
+    for (uint64_t k = 0; k < 3; k++) {
+        cr_assert_eq(mixup_next(c, &batch), 0, "%s", mixup_client_error(c));
+        check_against_reference(batch, 31, 0, k);
+        mixup_batch_release(batch);
+    }
+    stop_daemon(&a);
+    int rc, tries = 0;
+    while ((rc = mixup_next(c, &batch)) == MIXUP_ETIMEDOUT && tries++ < 20)
+        ;
+    cr_assert_eq(rc, MIXUP_EMISMATCH, "%d: %s", rc, mixup_client_error(c));
+    cr_assert(strstr(mixup_client_error(c), "failover refused") &&
+                  strstr(mixup_client_error(c), "its settings") &&
+                  strstr(mixup_client_error(c), a.ipc) &&
+                  strstr(mixup_client_error(c), b.ipc),
+              "%s", mixup_client_error(c));
+    cr_assert_eq(mixup_next(c, &batch), MIXUP_ESTATE, "no stream goes on");
+    mixup_client_close(c);
+    stop_daemon(&b);
+    cleanup(&a);
+    cleanup(&b);
+}
+
 /* A retried OPEN (same request id: the client's retry after a timeout or
  * a signal) gets the stream it opened, not a second one. */
 Test(jobs, a_retried_open_is_the_same_stream, .timeout = 60)
