@@ -16,9 +16,10 @@ from ._lib import default_endpoint, path as library_path
 from .client import (AUG_DTYPE, DEFAULT_TIMEOUT, Batch, Client, Info, MODES,
                      Position, daemon_info, live_batches)
 from .daemon import Daemon, find_binary
-from .errors import (DaemonTimeout, EndpointError, InvalidArgument,
-                     MixupError, ModeError, PositionError, ProtocolError,
-                     StateError, StreamLost, VersionError)
+from .errors import (DaemonTimeout, EndpointError, HeldLimit,
+                     InvalidArgument, Mismatch, MixupError, ModeError,
+                     PositionError, ProtocolError, StateError, StreamLost,
+                     VersionError)
 from .generator import MixupGenerator, MixupSequence
 
 __version__ = "0.1.0"
@@ -28,6 +29,7 @@ __all__ = [
     "live_batches", "Daemon", "find_binary", "MixupError", "DaemonTimeout",
     "EndpointError", "InvalidArgument", "ModeError", "PositionError",
     "ProtocolError", "StateError", "StreamLost", "VersionError",
+    "HeldLimit", "Mismatch",
     "MixupGenerator", "MixupSequence", "library_path", "default_endpoint",
     "DEFAULT_TIMEOUT",
 ]

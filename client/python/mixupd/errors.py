@@ -72,6 +72,12 @@ class HeldLimit(MixupError):
                          f"with zero_copy=False")
 
 
+class Mismatch(MixupError):
+    """Daemons that are not interchangeable: their dataset or settings
+    digests differ (striping over them, or failing over to one); the
+    message names the endpoints and what differs."""
+
+
 class StateError(MixupError):
     """An operation that is not valid now (no stream open, client closed)."""
 
@@ -87,6 +93,7 @@ _BY_NAME = {
     "MIXUP_EMODE": ModeError,
     "MIXUP_ESTATE": StateError,
     "MIXUP_EHELD": HeldLimit,
+    "MIXUP_EMISMATCH": Mismatch,
 }
 
 CODES = _lib.error_codes()           # {code: "MIXUP_E..."}
