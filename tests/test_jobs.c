@@ -442,6 +442,19 @@ Test(jobs, failover_to_a_daemon_with_other_settings_is_refused, .timeout = 120)
     mixup_client_options_init(&o);
     o.timeout_ms = 1000;
     cr_assert_eq(mixup_client_connect(&c, eps, 2, &o), 0);
+    /* Requests go to the first endpoint once it is connected: wait until
+     * the first daemon (its digests) answers, so the stream opens there. */
+    mixup_client *only_a = connect_to(a.ipc, 5000);
+    mixup_info ia, ic;
+    cr_assert_eq(mixup_client_info(only_a, &ia), 0);
+    mixup_client_close(only_a);
+    for (int i = 0;; i++) {
+        cr_assert_eq(mixup_client_info(c, &ic), 0, "%s", mixup_client_error(c));
+        if (ic.settings_digest == ia.settings_digest)
+            break;
+        cr_assert_lt(i, 250, "the first daemon never answered");
+        usleep(20 * 1000);
+    }
     mixup_stream_options so;
     mixup_stream_options_init(&so);
     so.seed = 31;
