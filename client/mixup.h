@@ -140,6 +140,9 @@ typedef enum mixup_transport {
 typedef struct mixup_client_options {
     int timeout_ms; /* per request: send and receive; -1 waits forever */
     mixup_transport transport;
+    const char *token_file; /* the daemon's token (server.auth_token_file:
+                               64 hex digits); NULL: $MIXUPD_TOKEN_FILE
+                               when set, else none */
 } mixup_client_options;
 
 /** Options of mixup_stream_open(). Start from mixup_stream_options_init(). */

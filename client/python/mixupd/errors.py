@@ -72,6 +72,12 @@ class HeldLimit(MixupError):
                          f"with zero_copy=False")
 
 
+class NotAuthorised(MixupError, PermissionError):
+    """The daemon refused the request: it requires a token and this client
+    sent none or another (token_file= or $MIXUPD_TOKEN_FILE), or the
+    stream belongs to another client."""
+
+
 class StateError(MixupError):
     """An operation that is not valid now (no stream open, client closed)."""
 
@@ -87,6 +93,7 @@ _BY_NAME = {
     "MIXUP_EMODE": ModeError,
     "MIXUP_ESTATE": StateError,
     "MIXUP_EHELD": HeldLimit,
+    "MIXUP_EAUTH": NotAuthorised,
 }
 
 CODES = _lib.error_codes()           # {code: "MIXUP_E..."}
