@@ -12,6 +12,7 @@
  * daemon, reached through the hooks below (c->stripe).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
 #include <stdarg.h>
@@ -66,6 +67,10 @@ struct mixup_client {
     uint16_t open_stride, open_offset; /* of the next OPEN (striping) */
     uint64_t dataset_digest, settings_digest; /* of the last OPEN reply */
     cl_stripe *stripe;          /* spread: the stream is striped */
+    int has_token;              /* requests carry the daemon's token */
+    uint8_t token[MXP_TOKEN_SIZE];
+    int has_key;                /* NEXT and CLOSE carry the stream's key */
+    uint8_t stream_key[MXP_STREAM_KEY_SIZE];
     char err[MXP_ERRMSG_MAX + 256];
 };
 
@@ -89,7 +94,8 @@ int cl_set_error(mixup_client *c, int code, const char *fmt, ...)
 MIXUP_API void mixup_client_options_init(mixup_client_options *opts)
 {
     *opts = (mixup_client_options){.timeout_ms = CLIENT_DEFAULT_TIMEOUT_MS,
-                                   .transport = MIXUP_TRANSPORT_AUTO};
+                                   .transport = MIXUP_TRANSPORT_AUTO,
+                                   .token_file = NULL};
 }
 
 MIXUP_API void mixup_stream_options_init(mixup_stream_options *opts)
@@ -217,6 +223,34 @@ static int check_ipc_endpoint(mixup_client *c, const char *const *eps,
     return 0;
 }
 
+/* The daemon's token, from @opts->token_file or else $MIXUPD_TOKEN_FILE
+ * (none when both are unset or empty). */
+static int load_token(mixup_client *c, const mixup_client_options *opts)
+{
+    const char *path = opts && opts->token_file ? opts->token_file
+                                                : getenv("MIXUPD_TOKEN_FILE");
+    if (!path || !*path)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return set_error(c, MIXUP_EINVAL, "token file %s: %s", path,
+                         strerror(errno));
+    struct stat st;
+    char text[256];
+    ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+                    ? read(fd, text, sizeof text)
+                    : -2;
+    close(fd);
+    if (n < 0)
+        return set_error(c, MIXUP_EINVAL, "token file %s: %s", path,
+                         n == -2 ? "not a regular file" : strerror(errno));
+    char why[256];
+    if (mxp_token_parse(text, (size_t)n, c->token, why, sizeof why) < 0)
+        return set_error(c, MIXUP_EINVAL, "token file %s: %s", path, why);
+    c->has_token = 1;
+    return 0;
+}
+
 /* Request ids start at a random point: the daemon recognises a retried
  * OPEN by its id, so ids of different clients should not meet. */
 static uint64_t first_request_id(void)
@@ -246,7 +280,9 @@ MIXUP_API int mixup_client_connect(mixup_client **out,
     c->transport = opts ? opts->transport : MIXUP_TRANSPORT_AUTO;
     c->next_request_id = first_request_id();
     c->sock = -1;
-    int rc = check_ipc_endpoint(c, endpoints, n_endpoints);
+    int rc = load_token(c, opts);
+    if (rc == 0)
+        rc = check_ipc_endpoint(c, endpoints, n_endpoints);
     if (rc == 0)
         rc = open_socket(c, endpoints, n_endpoints);
     if (rc == 0)
@@ -276,6 +312,36 @@ static int nn_failure(mixup_client *c, const char *what)
     if (e == EINTR)
         return set_error(c, MIXUP_EINTR, "%s: interrupted by a signal", what);
     return set_error(c, MIXUP_ESYS, "%s: %s", what, nn_strerror(e));
+}
+
+/* Send @req with the trailers this client owes (proto.h): the stream's
+ * key on NEXT and CLOSE, then the daemon's token. Every request leaves
+ * through here. Return as nn_send (@flags: nn_send's). */
+static int send_request(mixup_client *c, const uint8_t *req, size_t len,
+                        int flags)
+{
+    uint16_t type = (uint16_t)(req[6] | req[7] << 8);
+    int key = c->has_key && (type == MXP_NEXT_REQ || type == MXP_CLOSE_REQ);
+    if (!key && !c->has_token)
+        return nn_send(c->sock, req, len, flags);
+    size_t size = len + (key ? MXP_STREAM_KEY_SIZE : 0) +
+                  (c->has_token ? MXP_TOKEN_SIZE : 0);
+    uint8_t *msg = nn_allocmsg(size, 0);
+    if (!msg)
+        return -1;
+    memcpy(msg, req, len);
+    int n = (int)len;
+    if (key)
+        n = mxp_append_trailer(msg, size, (size_t)n, MXP_FLAG_STREAM_KEY,
+                               c->stream_key);
+    if (n >= 0 && c->has_token)
+        n = mxp_append_trailer(msg, size, (size_t)n, MXP_FLAG_AUTH, c->token);
+    void *p = msg;
+    if (n != (int)size || nn_send(c->sock, &p, NN_MSG, flags) < 0) {
+        nn_freemsg(msg);
+        return -1;
+    }
+    return n;
 }
 
 /* The reply to @request_id (@what). On 0, *@msg is the reply (free with
@@ -319,7 +385,7 @@ static int roundtrip(mixup_client *c, const uint8_t *req, size_t len,
                      uint64_t request_id, void **msg, mxp_reply *rep)
 {
     const char *what = mxp_type_name(req[6]);
-    if (nn_send(c->sock, req, len, 0) < 0)
+    if (send_request(c, req, len, 0) < 0)
         return nn_failure(c, what);
     return recv_reply(c, what, request_id, 0, msg, rep);
 }
@@ -327,7 +393,7 @@ static int roundtrip(mixup_client *c, const uint8_t *req, size_t len,
 /* Send @req if the socket can take it now. */
 static int send_now(mixup_client *c, const uint8_t *req, size_t len)
 {
-    if (nn_send(c->sock, req, len, NN_DONTWAIT) >= 0)
+    if (send_request(c, req, len, NN_DONTWAIT) >= 0)
         return 0;
     if (nn_errno() == EAGAIN)
         return set_error(c, MIXUP_ETIMEDOUT, "%s: the daemon is not "
@@ -511,6 +577,9 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
         c->opts.pipeline = c->pipeline;
     }
     c->stream_id = rep.u.open.stream_id;
+    c->has_key = rep.stream_key != NULL;
+    if (rep.stream_key)
+        memcpy(c->stream_key, rep.stream_key, MXP_STREAM_KEY_SIZE);
     c->batches_per_epoch = rep.u.open.batches_per_epoch;
     c->stream_per_epoch = rep.u.open.stream_per_epoch;
     c->mode = opts->mode;

@@ -147,6 +147,9 @@ typedef struct mixup_client_options {
     int spread;     /* 1: stripe each stream over all the endpoints (each
                        daemon computes every D-th batch, see
                        mixup_client_connect()); 0: fail over only */
+    const char *token_file; /* the daemon's token (server.auth_token_file:
+                               64 hex digits); NULL: $MIXUPD_TOKEN_FILE
+                               when set, else none */
 } mixup_client_options;
 
 /** Options of mixup_stream_open(). Start from mixup_stream_options_init(). */

@@ -61,6 +61,7 @@ typedef struct ctl {
     mixup_stream_options stream;
     mixup_transport transport;
     int spread;        /* --spread: stripe the stream over the endpoints */
+    const char *token_file; /* NULL: $MIXUPD_TOKEN_FILE (libmixup) */
     mixup_client *client;
 } ctl;
 
@@ -128,7 +129,8 @@ static void usage(FILE *out)
             "usage: mixupctl [--endpoint ADDR]... [--timeout MS] [--seed S]\n"
             "                [--start EPOCH:BATCH] [--mode MODE] [--job NAME]\n"
             "                [--rank R] [--world W] [--pipeline NAME]\n"
-            "                [--transport auto|socket] [--spread] COMMAND [options]\n"
+            "                [--transport auto|socket] [--spread]\n"
+            "                [--token-file PATH] COMMAND [options]\n"
             "       mixupctl help [COMMAND] | COMMAND --help | --version\n"
             "options (before the command):\n"
             "  --endpoint ADDR  repeatable; default $MIXUPD_ENDPOINT, else\n"
@@ -148,6 +150,9 @@ static void usage(FILE *out)
             "  --spread         stripe the stream over every --endpoint (batch\n"
             "                   k from daemon k mod D, in order, same bytes);\n"
             "                   the daemons' digests (info) must agree\n"
+            "  --token-file PATH  the daemon's token (its\n"
+            "                   server.auth_token_file), default\n"
+            "                   $MIXUPD_TOKEN_FILE\n"
             "commands:\n", mixup_default_endpoint(), DEFAULT_TIMEOUT_MS);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %s\n", commands[i].synopsis);
@@ -213,6 +218,7 @@ static int parse_global(int argc, char **argv, ctl *c)
         {"pipeline", required_argument, 0, 'p'},
         {"transport", required_argument, 0, 'T'},
         {"spread", no_argument, 0, 'D'},
+        {"token-file", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
@@ -220,7 +226,7 @@ static int parse_global(int argc, char **argv, ctl *c)
     int o;
     uint64_t v;
     opterr = 0; /* our messages, not getopt's */
-    while ((o = getopt_long(argc, argv, "+:e:t:s:S:m:j:r:w:p:T:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "+:e:t:s:S:m:j:r:w:p:T:K:h", opts, NULL)) != -1) {
         switch (o) {
         case 'e':
             if (c->n_endpoints == MAX_ENDPOINTS) {
@@ -265,6 +271,7 @@ static int parse_global(int argc, char **argv, ctl *c)
         case 'j': c->stream.job = optarg; break;
         case 'D': c->spread = 1; break;
         case 'p': c->stream.pipeline = optarg; break;
+        case 'K': c->token_file = optarg; break;
         case 'T':
             if (!strcmp(optarg, "auto"))
                 c->transport = MIXUP_TRANSPORT_AUTO;
@@ -314,13 +321,19 @@ static int fail(ctl *c, int rc, const char *what)
     return 1;
 }
 
+static void client_options(const ctl *c, mixup_client_options *o)
+{
+    mixup_client_options_init(o);
+    o->timeout_ms = c->timeout_ms;
+    o->transport = c->transport;
+    o->spread = c->spread;
+    o->token_file = c->token_file;
+}
+
 static int connect_and_open(ctl *c, int open_stream)
 {
     mixup_client_options o;
-    mixup_client_options_init(&o);
-    o.timeout_ms = c->timeout_ms;
-    o.transport = c->transport;
-    o.spread = c->spread;
+    client_options(c, &o);
     int rc = mixup_client_connect(&c->client, c->endpoints, c->n_endpoints, &o);
     if (rc < 0)
         return fail(c, rc, "connect");
@@ -493,10 +506,7 @@ static void *bench_one(void *arg)
     if (r->base->stream.mode == MIXUP_MODE_INDEPENDENT)
         c.stream.seed += (uint64_t)r->index; /* K different streams */
     mixup_client_options o;
-    mixup_client_options_init(&o);
-    o.timeout_ms = c.timeout_ms;
-    o.transport = c.transport;
-    o.spread = c.spread;
+    client_options(&c, &o);
     int rc = mixup_client_connect(&c.client, c.endpoints, c.n_endpoints, &o);
     mixup_batch *b = NULL;
     if (rc == 0)

@@ -138,10 +138,10 @@ int mxp_header_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
                     "peer speaks mixupd protocol %u, this build speaks %u: "
                     "upgrade the client library or the daemon",
                     hdr->version, MXP_VERSION);
-    if (hdr->flags != 0)
+    if (hdr->flags & ~MXP_FLAGS_KNOWN)
         return fail(MIXUP_EPROTO, err, errlen,
-                    "header flags 0x%08x set (version %u defines none)",
-                    hdr->flags, MXP_VERSION);
+                    "header flags 0x%08x set (version %u defines 0x%x)",
+                    hdr->flags, MXP_VERSION, MXP_FLAGS_KNOWN);
     if (lim && lim->max_message && len > lim->max_message)
         return fail(MIXUP_ETOOBIG, err, errlen,
                     "message of %zu bytes exceeds the limit of %u bytes", len,
@@ -150,6 +150,96 @@ int mxp_header_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
         return fail(MIXUP_EPROTO, err, errlen,
                     "header body_len %u but %zu body bytes received",
                     hdr->body_len, len - MXP_HEADER_SIZE);
+    return 0;
+}
+
+/* Strip the trailers the header's flags announce: @core gets the header
+ * with the body_len of the message's own body. */
+static int strip_trailers(const uint8_t *buf, const mxp_header *hdr,
+                          mxp_header *core, const uint8_t **token,
+                          const uint8_t **stream_key, char *err,
+                          size_t errlen)
+{
+    *core = *hdr;
+    if (hdr->flags & MXP_FLAG_AUTH) {
+        if (core->body_len < MXP_TOKEN_SIZE)
+            return fail(MIXUP_EPROTO, err, errlen,
+                        "%s body of %u bytes cannot hold the %u-byte token "
+                        "its flags announce", mxp_type_name(hdr->type),
+                        hdr->body_len, MXP_TOKEN_SIZE);
+        core->body_len -= MXP_TOKEN_SIZE;
+        if (token)
+            *token = buf + MXP_HEADER_SIZE + core->body_len;
+    }
+    if (hdr->flags & MXP_FLAG_STREAM_KEY) {
+        if (core->body_len < MXP_STREAM_KEY_SIZE)
+            return fail(MIXUP_EPROTO, err, errlen,
+                        "%s body of %u bytes cannot hold the %u-byte stream "
+                        "key its flags announce", mxp_type_name(hdr->type),
+                        hdr->body_len, MXP_STREAM_KEY_SIZE);
+        core->body_len -= MXP_STREAM_KEY_SIZE;
+        *stream_key = buf + MXP_HEADER_SIZE + core->body_len;
+    }
+    return 0;
+}
+
+int mxp_append_trailer(uint8_t *buf, size_t cap, size_t len, uint32_t flag,
+                       const uint8_t *bytes)
+{
+    if (len < MXP_HEADER_SIZE || len != mxp_message_size(buf))
+        return MIXUP_EINVAL;
+    uint32_t flags = get_u32(buf + 8);
+    size_t n = flag == MXP_FLAG_AUTH         ? MXP_TOKEN_SIZE
+               : flag == MXP_FLAG_STREAM_KEY ? MXP_STREAM_KEY_SIZE
+                                             : 0;
+    if (!n || (flags & flag) ||
+        (flag == MXP_FLAG_STREAM_KEY && (flags & MXP_FLAG_AUTH)) ||
+        cap < len || cap - len < n || len - MXP_HEADER_SIZE + n > UINT32_MAX)
+        return MIXUP_EINVAL;
+    memcpy(buf + len, bytes, n);
+    put_u32(buf + 8, flags | flag);
+    put_u32(buf + 20, (uint32_t)(len - MXP_HEADER_SIZE + n));
+    return (int)(len + n);
+}
+
+int mxp_secret_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    volatile uint8_t diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (uint8_t)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int mxp_token_parse(const char *text, size_t len,
+                    uint8_t out[MXP_TOKEN_SIZE], char *err, size_t errlen)
+{
+    size_t digits = 0;
+    while (digits < len && hex_value(text[digits]) >= 0)
+        digits++;
+    size_t rest = digits;
+    while (rest < len && (text[rest] == ' ' || text[rest] == '\t' ||
+                          text[rest] == '\n' || text[rest] == '\r'))
+        rest++;
+    if (digits != 2 * MXP_TOKEN_SIZE || rest != len)
+        return fail(MIXUP_EINVAL, err, errlen,
+                    "expected %u hex digits and nothing else, found %zu "
+                    "digits%s (make one with: openssl rand -hex %u)",
+                    2 * MXP_TOKEN_SIZE, digits,
+                    rest != len ? " then other bytes" : "", MXP_TOKEN_SIZE);
+    for (size_t i = 0; i < MXP_TOKEN_SIZE; i++)
+        out[i] = (uint8_t)(hex_value(text[2 * i]) << 4 |
+                           hex_value(text[2 * i + 1]));
     return 0;
 }
 
@@ -296,26 +386,30 @@ int mxp_request_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
         return version_error(&req->hdr, 1, err, errlen);
     if (rc < 0)
         return rc;
+    mxp_header core;
+    if ((rc = strip_trailers(buf, &req->hdr, &core, &req->token,
+                             &req->stream_key, err, errlen)) < 0)
+        return rc;
     const uint8_t *b = buf + MXP_HEADER_SIZE;
     switch (req->hdr.type) {
     case MXP_INFO_REQ:
-        req->u.info.pipeline_len = (uint16_t)(req->hdr.body_len <= MXP_PIPELINE_MAX
-                                                  ? req->hdr.body_len
+        req->u.info.pipeline_len = (uint16_t)(core.body_len <= MXP_PIPELINE_MAX
+                                                  ? core.body_len
                                                   : 0);
         req->u.info.pipeline = (const char *)b;
-        return check_pipeline("INFO", (const char *)b, req->hdr.body_len,
+        return check_pipeline("INFO", (const char *)b, core.body_len,
                               err, errlen);
     case MXP_OPEN_REQ:
-        return decode_open(b, &req->hdr, &req->u.open, err, errlen);
+        return decode_open(b, &core, &req->u.open, err, errlen);
     case MXP_NEXT_REQ:
-        return decode_next(b, &req->hdr, &req->u.next, err, errlen);
+        return decode_next(b, &core, &req->u.next, err, errlen);
     case MXP_CLOSE_REQ:
-        if ((rc = want_body(&req->hdr, 8, err, errlen)) < 0)
+        if ((rc = want_body(&core, 8, err, errlen)) < 0)
             return rc;
         req->u.stream_id = get_u64(b);
         return 0;
     case MXP_STATS_REQ:
-        if ((rc = want_body(&req->hdr, 4, err, errlen)) < 0)
+        if ((rc = want_body(&core, 4, err, errlen)) < 0)
             return rc;
         req->u.stats_format = get_u32(b);
         if (req->u.stats_format > MXP_STATS_TEXT)
@@ -493,13 +587,21 @@ int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
         return version_error(&rep->hdr, 0, err, errlen);
     if (rc < 0)
         return rc;
+    if (rep->hdr.flags & MXP_FLAG_AUTH)
+        return fail(MIXUP_EPROTO, err, errlen,
+                    "%s carries a token (header flags 0x%x): only requests "
+                    "do", mxp_type_name(rep->hdr.type), rep->hdr.flags);
+    mxp_header core;
+    if ((rc = strip_trailers(buf, &rep->hdr, &core, NULL, &rep->stream_key,
+                             err, errlen)) < 0)
+        return rc;
     const uint8_t *b = buf + MXP_HEADER_SIZE;
     switch (rep->hdr.type) {
     case MXP_INFO_REP: {
-        if (rep->hdr.body_len < MXP_INFO_BODY)
+        if (core.body_len < MXP_INFO_BODY)
             return fail(MIXUP_EPROTO, err, errlen,
                         "INFO reply body of %u bytes is shorter than its %u "
-                        "fixed bytes", rep->hdr.body_len, MXP_INFO_BODY);
+                        "fixed bytes", core.body_len, MXP_INFO_BODY);
         mxp_info_rep *i = &rep->u.info;
         i->samples = get_u64(b);
         i->batches_per_epoch = get_u64(b + 8);
@@ -511,45 +613,45 @@ int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
         i->alpha = get_f32(b + 36);
         i->shuffle = get_u32(b + 40);
         i->source_dtype = get_u32(b + 44);
-        return decode_info_tail(b, &rep->hdr, i, err, errlen);
+        return decode_info_tail(b, &core, i, err, errlen);
     }
     case MXP_OPEN_REP:
-        if ((rc = want_body(&rep->hdr, MXP_OPEN_REP_BODY, err, errlen)) < 0)
+        if ((rc = want_body(&core, MXP_OPEN_REP_BODY, err, errlen)) < 0)
             return rc;
         return decode_open_rep(b, &rep->u.open, err, errlen);
     case MXP_BATCH_REF_REP:
-        if ((rc = want_body(&rep->hdr, MXP_BATCH_REF_BODY, err, errlen)) < 0)
+        if ((rc = want_body(&core, MXP_BATCH_REF_BODY, err, errlen)) < 0)
             return rc;
         return decode_batch_ref(b, &rep->u.ref, err, errlen);
     case MXP_STATS_REP:
-        if (rep->hdr.body_len > MXP_STATS_MAX)
+        if (core.body_len > MXP_STATS_MAX)
             return fail(MIXUP_EPROTO, err, errlen,
                         "STATS reply of %u bytes (at most %u)",
-                        rep->hdr.body_len, MXP_STATS_MAX);
-        rep->u.stats.len = rep->hdr.body_len;
+                        core.body_len, MXP_STATS_MAX);
+        rep->u.stats.len = core.body_len;
         rep->u.stats.text = (const char *)b;
         return 0;
     case MXP_CLOSE_REP:
-        return want_body(&rep->hdr, 0, err, errlen);
+        return want_body(&core, 0, err, errlen);
     case MXP_ERROR_REP:
-        if (rep->hdr.body_len < 8)
+        if (core.body_len < 8)
             return fail(MIXUP_EPROTO, err, errlen,
                         "ERROR body of %u bytes (at least 8)",
-                        rep->hdr.body_len);
+                        core.body_len);
         rep->u.error.code = (int32_t)get_u32(b);
         rep->u.error.msg_len = get_u32(b + 4);
         if (rep->u.error.msg_len > MXP_ERRMSG_MAX ||
-            rep->u.error.msg_len != rep->hdr.body_len - 8)
+            rep->u.error.msg_len != core.body_len - 8)
             return fail(MIXUP_EPROTO, err, errlen,
                         "ERROR message length %u does not fit its body of %u",
-                        rep->u.error.msg_len, rep->hdr.body_len);
+                        rep->u.error.msg_len, core.body_len);
         if (rep->u.error.code >= 0)
             return fail(MIXUP_EPROTO, err, errlen,
                         "ERROR code %d is not negative", rep->u.error.code);
         rep->u.error.msg = (const char *)b + 8;
         return 0;
     case MXP_BATCH_REP:
-        return decode_batch(b, &rep->hdr, &rep->u.batch, err, errlen);
+        return decode_batch(b, &core, &rep->u.batch, err, errlen);
     default:
         return fail(MIXUP_EPROTO, err, errlen,
                     "message type 0x%x is not a reply", rep->hdr.type);

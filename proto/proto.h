@@ -7,7 +7,7 @@
  *   0      4    magic       "MIXP" (0x5058494d as a little-endian u32)
  *   4      2    version     MXP_VERSION
  *   6      2    type        enum mxp_type
- *   8      4    flags       0 in versions 1 and 2 (any other bit is rejected)
+ *   8      4    flags       MXP_FLAG_* (any other bit is rejected)
  *   12     8    request_id  chosen by the client, echoed in the reply
  *   20     4    body_len    bytes after the header; must match exactly
  *
@@ -21,6 +21,18 @@
  * the list of the daemon's pipelines; then (issue 11, striping over
  * several daemons) a stride and an offset in OPEN, and the daemon's
  * dataset and settings digests in the INFO and OPEN replies.
+ *
+ * Trailers (access control, issue 12): a header flag says that the body
+ * ends with a fixed-size trailer, which any message may carry and which
+ * the decoders strip before decoding the body of the message's type:
+ *
+ *   body of the type | stream key (16, MXP_FLAG_STREAM_KEY) | token (32,
+ *   MXP_FLAG_AUTH)
+ *
+ * The token proves a client knows the daemon's secret (server
+ * auth_token_file); the stream key, returned by OPEN, proves a NEXT or
+ * CLOSE comes from the client that opened the stream. hdr.body_len stays
+ * the whole body as received; the decoded fields point at the trailers.
  *
  * Decoders check every length and count against the message size and the
  * caller's limits before anything is touched, and return a MIXUP_E* code
@@ -53,6 +65,14 @@
                                       less than MIXUP_PIPELINE_LIST_MAX */
 #define MXP_ERRMSG_MAX 1024u   /* bytes of text in an error reply */
 #define MXP_ALIGN 64u          /* batch arrays start on this boundary */
+
+/* Header flags: trailers at the end of the body (see above). */
+#define MXP_FLAG_AUTH 1u       /* the last MXP_TOKEN_SIZE bytes: the token */
+#define MXP_FLAG_STREAM_KEY 2u /* MXP_STREAM_KEY_SIZE bytes before the token
+                                  (or last): the stream's key */
+#define MXP_FLAGS_KNOWN 3u
+#define MXP_TOKEN_SIZE 32u
+#define MXP_STREAM_KEY_SIZE 16u
 
 enum mxp_type {
     MXP_INFO_REQ = 1,
@@ -140,6 +160,9 @@ typedef struct mxp_next_req {
 
 typedef struct mxp_request {
     mxp_header hdr;
+    const uint8_t *token;      /* MXP_TOKEN_SIZE bytes (MXP_FLAG_AUTH), or
+                                  NULL; points into the message */
+    const uint8_t *stream_key; /* MXP_STREAM_KEY_SIZE bytes, or NULL */
     union {
         mxp_info_req info;
         mxp_open_req open;
@@ -273,6 +296,8 @@ typedef struct mxp_batch_rep {
 
 typedef struct mxp_reply {
     mxp_header hdr;
+    const uint8_t *stream_key; /* an OPEN reply's (MXP_FLAG_STREAM_KEY), or
+                                  NULL; points into the message */
     union {
         mxp_info_rep info;
         mxp_open_rep open;
@@ -486,6 +511,24 @@ void mxp_set_request_id(uint8_t *buf, uint64_t request_id);
 /* Patch the stream id of an encoded batch reply (a shared job's batches
  * are prepared before it is known which member takes them). */
 void mxp_set_batch_stream_id(uint8_t *buf, uint64_t stream_id);
+
+/* Append a trailer to the encoded message of @len bytes in @buf (capacity
+ * @cap): @flag is MXP_FLAG_STREAM_KEY (@bytes: MXP_STREAM_KEY_SIZE) or
+ * MXP_FLAG_AUTH (MXP_TOKEN_SIZE); the header's flags and body_len follow.
+ * Return the new size, or MIXUP_EINVAL when it does not fit, @flag is
+ * unknown or already set, or a stream key would follow the token. */
+int mxp_append_trailer(uint8_t *buf, size_t cap, size_t len, uint32_t flag,
+                       const uint8_t *bytes);
+
+/* Compare two secrets of @n bytes in time that does not depend on where
+ * they differ. Return 1 when equal. */
+int mxp_secret_equal(const uint8_t *a, const uint8_t *b, size_t n);
+
+/* A token file's text (@len bytes): exactly 2 * MXP_TOKEN_SIZE hex digits,
+ * then optional whitespace. Return 0 with @out, or MIXUP_EINVAL with
+ * @err saying what was found (never the secret itself). */
+int mxp_token_parse(const char *text, size_t len,
+                    uint8_t out[MXP_TOKEN_SIZE], char *err, size_t errlen);
 
 /* Name of a message type for logs; "unknown" otherwise. */
 const char *mxp_type_name(uint16_t type);

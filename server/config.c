@@ -163,6 +163,14 @@ static const cfg_option options[] = {
      .expect = "a group name or number",
      .help = "Group of each ipc:// socket file (the daemon must be a member); "
              "empty: the daemon's own group."},
+    {FIELD("server", "auth_token_file", CFG_STRING, auth_token_file),
+     SIZE(auth_token_file), .def = "", .min = 0,
+     .help = "File holding the daemon's secret (64 hex digits, mode 0600 "
+             "or stricter): every request must carry it. Empty: none."},
+    {FIELD("server", "allow_unauthenticated_tcp", CFG_BOOL,
+           allow_unauthenticated_tcp), .def = "false",
+     .help = "Serve a tcp endpoint on an address other than loopback "
+             "without server.auth_token_file (refused otherwise)."},
     {FIELD("server", "log_level", CFG_ENUM, log_level), .def = "info",
      .values = cfg_log_level_names, .n_values = 4, .runtime = 1,
      .help = "Least severe message logged."},

@@ -56,6 +56,8 @@ typedef struct cfg_config {
     uint32_t summary_interval;  /* seconds; 0: no summary lines */
     char ipc_mode[8];     /* octal, applied to ipc socket files */
     char ipc_group[64];   /* group of ipc socket files; empty: ours */
+    char auth_token_file[CFG_STR_MAX]; /* empty: no token (auth.h) */
+    int allow_unauthenticated_tcp; /* protected mode off (auth.h) */
     /* [dataset] */
     char format[16];      /* npy | idx | cifar | folder | list */
     char images[CFG_STR_MAX];

@@ -95,7 +95,7 @@ void log_write(int level, const char *fmt, ...)
 
 static const char *const kind_names[LOG_KIND_COUNT] = {
     "bad_request", "open_refused", "reply_not_sent", "recv_failed",
-    "lease_lapsed", "stream_expired"};
+    "lease_lapsed", "stream_expired", "auth_refused"};
 
 typedef struct kind_state {
     int64_t window;       /* monotonic second of the current window */

@@ -47,6 +47,8 @@ typedef enum log_kind {
     LOG_KIND_RECV_FAILED,    /* nn_recvmsg failed */
     LOG_KIND_LEASE_LAPSED,   /* a shared batch not acknowledged in time */
     LOG_KIND_STREAM_EXPIRED, /* a stream idle past server.stream_timeout */
+    LOG_KIND_AUTH_REFUSED,   /* a request without the daemon's token, or a
+                                stream's key */
     LOG_KIND_COUNT
 } log_kind;
 

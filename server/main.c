@@ -39,6 +39,7 @@
 #include <uv.h>
 
 #include "batch.h"
+#include "auth.h"
 #include "config.h"
 #include "dataset.h"
 #include "fdlimit.h"
@@ -570,6 +571,13 @@ int main(int argc, char **argv)
     shm_lock lock = {.fd = -1};
     if (!a.check && shm_lock_instance(&lock, cfg.name, err, sizeof err) < 0) {
         log_error("%s", err);
+        return 1;
+    }
+    /* Before the dataset is loaded: a refusal should not wait for it. */
+    auth_state auth;
+    if (auth_prepare(&auth, &cfg, err, sizeof err) < 0) {
+        log_error("%s", err);
+        shm_unlock_instance(&lock);
         return 1;
     }
     static pipelines P;

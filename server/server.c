@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "batch.h"
 #include "fdlimit.h"
 #include "digest.h"
@@ -40,6 +41,7 @@ typedef struct srv_pipe {
 
 struct srv_server {
     uv_loop_t *loop;
+    auth_state auth;
     int sock;
     uv_poll_t poll;
     int poll_started;
@@ -256,15 +258,42 @@ static void handle_open(srv_server *srv, void *control, const mxp_request *req)
              (unsigned long long)req->u.open.seed,
              (unsigned long long)rep.start_epoch,
              (unsigned long long)rep.start_batch);
-    uint8_t buf[MXP_HEADER_SIZE + MXP_OPEN_REP_BODY];
-    send_small(srv, control, buf,
-               mxp_encode_open_rep(buf, sizeof buf, req->hdr.request_id, &rep));
+    uint8_t buf[MXP_HEADER_SIZE + MXP_OPEN_REP_BODY + MXP_STREAM_KEY_SIZE];
+    uint8_t key[MXP_STREAM_KEY_SIZE];
+    int n = mxp_encode_open_rep(buf, sizeof buf, req->hdr.request_id, &rep);
+    if (n > 0 && str_stream_key(p->streams, rep.stream_id, key) == 0)
+        n = mxp_append_trailer(buf, sizeof buf, (size_t)n,
+                               MXP_FLAG_STREAM_KEY, key);
+    send_small(srv, control, buf, n);
+}
+
+/* NEXT and CLOSE act on a stream only with its key: a stream id (shown in
+ * stats) alone does not let another client consume or close it. */
+static int refuse_foreign(srv_server *srv, void *control,
+                          const mxp_request *req, str_table *streams,
+                          uint64_t stream_id)
+{
+    if (str_check_key(streams, stream_id, req->stream_key) != MIXUP_EAUTH)
+        return 0; /* the key, or no such stream (the handler says so) */
+    srv->stats.auth_refused++;
+    log_limited(LOG_KIND_AUTH_REFUSED, LOG_WARN_,
+                "%s of stream %llx refused: %s stream key",
+                mxp_type_name(req->hdr.type), (unsigned long long)stream_id,
+                req->stream_key ? "wrong" : "no");
+    char err[160];
+    snprintf(err, sizeof err, "stream %llx belongs to the client that "
+             "opened it (%s stream key)", (unsigned long long)stream_id,
+             req->stream_key ? "wrong" : "no");
+    send_error(srv, control, req->hdr.request_id, MIXUP_EAUTH, err);
+    return 1;
 }
 
 static void handle_next(srv_server *srv, void *control, const mxp_request *req)
 {
     char err[256];
     srv_pipe *p = pipe_of_stream(srv, req->u.next.stream_id);
+    if (refuse_foreign(srv, control, req, p->streams, req->u.next.stream_id))
+        return;
     int rc = str_next(p->streams, &req->u.next, req->hdr.request_id,
                       control, now_ms(srv), err, sizeof err);
     if (rc < 0)
@@ -273,8 +302,10 @@ static void handle_next(srv_server *srv, void *control, const mxp_request *req)
 
 static void handle_close(srv_server *srv, void *control, const mxp_request *req)
 {
-    int rc = str_close(pipe_of_stream(srv, req->u.stream_id)->streams,
-                       req->u.stream_id);
+    str_table *streams = pipe_of_stream(srv, req->u.stream_id)->streams;
+    if (refuse_foreign(srv, control, req, streams, req->u.stream_id))
+        return;
+    int rc = str_close(streams, req->u.stream_id);
     if (rc < 0) {
         char err[128];
         snprintf(err, sizeof err, "stream %llx is not open",
@@ -453,6 +484,7 @@ static void describe_json(srv_server *srv, FILE *out)
     fprintf(out, ", \"batch_size\": %u, \"batches_per_epoch\": %llu, "
             "\"ring\": {\"slots\": %u, \"held\": %u}, "
             "\"requests\": %llu, \"bad_requests\": %llu, "
+            "\"auth_refused\": %llu, "
             "\"errors_sent\": %llu, \"batches_sent\": %llu, "
             "\"bytes_sent\": %llu, \"batches_computed\": %llu, "
             "\"batches_recomputed\": %llu, \"slots_reclaimed\": %llu, "
@@ -464,6 +496,7 @@ static void describe_json(srv_server *srv, FILE *out)
             st.ring_slots, st.ring_slots - st.ring_free,
             (unsigned long long)st.requests,
             (unsigned long long)st.bad_requests,
+            (unsigned long long)st.auth_refused,
             (unsigned long long)st.errors_sent,
             (unsigned long long)st.batches_sent,
             (unsigned long long)st.bytes_sent,
@@ -561,6 +594,19 @@ static void handle_request(srv_server *srv, void *control, uint8_t *body,
         log_limited(LOG_KIND_BAD_REQUEST, LOG_WARN_,
                     "bad request (%zu bytes): %s", len, err);
         send_error(srv, control, req.hdr.request_id, rc, err);
+        nn_freemsg(body);
+        return;
+    }
+    const char *why;
+    if (!auth_accepts(&srv->auth, req.token, &why)) {
+        srv->stats.auth_refused++;
+        log_limited(LOG_KIND_AUTH_REFUSED, LOG_WARN_,
+                    "%s request refused: %s", mxp_type_name(req.hdr.type),
+                    why);
+        snprintf(err, sizeof err, "%s: this daemon requires the token of "
+                 "its server.auth_token_file (client: token_file option, "
+                 "$MIXUPD_TOKEN_FILE or --token-file)", why);
+        send_error(srv, control, req.hdr.request_id, MIXUP_EAUTH, err);
         nn_freemsg(body);
         return;
     }
@@ -826,7 +872,9 @@ int srv_start(srv_server **out, uv_loop_t *loop, const cfg_config *cfg,
     srv->limits.max_message = cfg->max_request;
     srv->started_ms = uv_now(loop);
     srv->config_digest = dg_config(cfg);
-    int rc = n >= 1 && n <= SRV_MAX_PIPELINES
+    int rc = auth_prepare(&srv->auth, cfg, err, errlen);
+    if (rc == 0)
+        rc = n >= 1 && n <= SRV_MAX_PIPELINES
                  ? start_compute(srv, cfg, defs, n, err, errlen)
                  : MIXUP_EINVAL;
     if (rc == 0)

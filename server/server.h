@@ -36,6 +36,7 @@ typedef struct srv_pipeline_def {
 typedef struct srv_stats {
     uint64_t requests;
     uint64_t bad_requests;   /* error replies for malformed requests */
+    uint64_t auth_refused;   /* requests without the daemon's token */
     uint64_t errors_sent;    /* every error reply */
     uint64_t bytes_sent;
     uint64_t batches_sent;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -258,6 +259,26 @@ static str_stream *lookup(str_table *t, uint64_t id)
     return s->open && s->id == id ? s : NULL;
 }
 
+int str_stream_key(str_table *t, uint64_t stream_id,
+                   uint8_t out[MXP_STREAM_KEY_SIZE])
+{
+    str_stream *s = lookup(t, stream_id);
+    if (!s)
+        return MIXUP_ENOSTREAM;
+    memcpy(out, s->key, MXP_STREAM_KEY_SIZE);
+    return 0;
+}
+
+int str_check_key(str_table *t, uint64_t stream_id, const uint8_t *key)
+{
+    str_stream *s = lookup(t, stream_id);
+    if (!s)
+        return MIXUP_ENOSTREAM;
+    return key && mxp_secret_equal(key, s->key, MXP_STREAM_KEY_SIZE)
+               ? 0
+               : MIXUP_EAUTH;
+}
+
 static void release_held(str_table *t, str_stream *s)
 {
     for (uint32_t i = 0; i < s->n_held; i++)
@@ -500,6 +521,10 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
     int rc = check_open(t, req, &per_epoch, err, errlen);
     if (rc < 0)
         return rc;
+    uint8_t key[MXP_STREAM_KEY_SIZE];
+    if (getrandom(key, sizeof key, GRND_NONBLOCK) != (ssize_t)sizeof key)
+        return bad(MIXUP_ESYS, err, errlen, "no random bytes for the "
+                   "stream's key yet (getrandom)");
     uint32_t idx = 0;
     while (t->streams[idx].open)
         idx++;
@@ -521,6 +546,7 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
         return bad(MIXUP_ENOMEM, err, errlen, "out of memory for a stream");
     }
     s->open = 1;
+    memcpy(s->key, key, sizeof key);
     if (idx + 1 > t->stream_hi)
         t->stream_hi = idx + 1;
     s->id = ((uint64_t)t->lim.id_tag << STR_ID_TAG_SHIFT) |

@@ -118,6 +118,13 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
 int str_next(str_table *t, const mxp_next_req *req, uint64_t request_id,
              void *control, uint64_t now_ms, char *err, size_t errlen);
 
+/* The key of an open stream, returned with its OPEN reply (a retried
+ * OPEN gets the same). Return 0 or MIXUP_ENOSTREAM. */
+int str_stream_key(str_table *t, uint64_t stream_id,
+                   uint8_t out[MXP_STREAM_KEY_SIZE]);
+/* Whether @key (MXP_STREAM_KEY_SIZE bytes, or NULL) is the stream's,
+ * compared in constant time. Return 0, MIXUP_ENOSTREAM or MIXUP_EAUTH. */
+int str_check_key(str_table *t, uint64_t stream_id, const uint8_t *key);
 /* Close a stream (its lent slots come back). Return 0 or MIXUP_ENOSTREAM. */
 int str_close(str_table *t, uint64_t stream_id);
 

@@ -67,6 +67,8 @@ struct str_job;
 typedef struct str_stream {
     str_producer prod; /* independent and sharded streams only */
     uint64_t id;
+    uint8_t key[MXP_STREAM_KEY_SIZE]; /* the opener's secret: NEXT and CLOSE
+                                         must carry it; never in stats */
     int open;
     uint32_t mode;
     uint64_t open_req;     /* the OPEN's request id: a retry gets open_rep */

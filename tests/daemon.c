@@ -135,11 +135,13 @@ void wait_ready(daemon_ctx *d)
     const char *eps[] = {d->ipc};
     for (int attempt = 0; attempt < 150; attempt++) {
         mixup_info info;
+        int rc = 1;
         /* Until the daemon binds, its socket file does not exist, which
          * libmixup reports at once (MIXUP_ECONNECT): try again. */
         if (!c && mixup_client_connect(&c, eps, 1, &o) < 0)
             usleep(200 * 1000);
-        else if (mixup_client_info(c, &info) == 0) {
+        /* A daemon with a token answers too: MIXUP_EAUTH. */
+        else if ((rc = mixup_client_info(c, &info)) == 0 || rc == MIXUP_EAUTH) {
             mixup_client_close(c);
             return;
         }

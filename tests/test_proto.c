@@ -673,9 +673,11 @@ Test(proto, rejects_other_versions_naming_both)
     }
 }
 
-Test(proto, rejects_any_flag)
+Test(proto, rejects_any_unknown_flag)
 {
     for (int bit = 0; bit < 32; bit++) {
+        if ((1u << bit) & MXP_FLAGS_KNOWN)
+            continue;
         uint8_t buf[24];
         mxp_encode_info_req(buf, sizeof buf, 1, NULL);
         put32(buf + 8, 1u << bit);
@@ -684,6 +686,93 @@ Test(proto, rejects_any_flag)
         put32(buf + 8, 1u << bit);
         rep_fails(buf, 24, NULL, MIXUP_EPROTO, "flags");
     }
+}
+
+/* A CLOSE with a stream key and a token: both stripped, the body decoded
+ * as if they were not there. */
+Test(proto, trailers_are_stripped_from_requests)
+{
+    uint8_t buf[MXP_HEADER_SIZE + 8 + MXP_STREAM_KEY_SIZE + MXP_TOKEN_SIZE];
+    uint8_t key[MXP_STREAM_KEY_SIZE], tok[MXP_TOKEN_SIZE];
+    memset(key, 0xab, sizeof key);
+    memset(tok, 0xcd, sizeof tok);
+    int n = mxp_encode_close_req(buf, sizeof buf, 5, 0x1234);
+    n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_STREAM_KEY, key);
+    cr_assert_eq(n, MXP_HEADER_SIZE + 8 + MXP_STREAM_KEY_SIZE);
+    n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_AUTH, tok);
+    cr_assert_eq(n, (int)sizeof buf);
+    mxp_request req;
+    char err[256];
+    cr_assert_eq(mxp_request_decode(buf, sizeof buf, &LIM, &req, err,
+                                    sizeof err), 0, "%s", err);
+    cr_assert_eq(req.hdr.flags, MXP_FLAG_AUTH | MXP_FLAG_STREAM_KEY);
+    cr_assert_eq(req.u.stream_id, 0x1234u);
+    cr_assert(req.token == buf + sizeof buf - MXP_TOKEN_SIZE);
+    cr_assert(req.stream_key == buf + MXP_HEADER_SIZE + 8);
+    /* Without trailers, no pointers. */
+    n = mxp_encode_close_req(buf, sizeof buf, 5, 0x1234);
+    cr_assert_eq(mxp_request_decode(buf, (size_t)n, &LIM, &req, err,
+                                    sizeof err), 0);
+    cr_assert_null(req.token);
+    cr_assert_null(req.stream_key);
+}
+
+Test(proto, trailers_refused_when_misplaced_or_short)
+{
+    uint8_t buf[128], tok[MXP_TOKEN_SIZE] = {1};
+    int n = mxp_encode_info_req(buf, sizeof buf, 1, NULL);
+    n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_AUTH, tok);
+    cr_assert_eq(n, MXP_HEADER_SIZE + MXP_TOKEN_SIZE);
+    /* a key after the token, the same flag twice, no room */
+    cr_assert_eq(mxp_append_trailer(buf, sizeof buf, (size_t)n,
+                                    MXP_FLAG_STREAM_KEY, tok), MIXUP_EINVAL);
+    cr_assert_eq(mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_AUTH,
+                                    tok), MIXUP_EINVAL);
+    cr_assert_eq(mxp_append_trailer(buf, (size_t)n + 31, (size_t)n - 32,
+                                    MXP_FLAG_AUTH, tok), MIXUP_EINVAL);
+    /* A flag whose trailer the body cannot hold. */
+    n = mxp_encode_stats_req(buf, sizeof buf, 1, 0);
+    put32(buf + 8, MXP_FLAG_AUTH);
+    req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "token");
+    put32(buf + 8, MXP_FLAG_STREAM_KEY);
+    req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "stream key");
+    /* A token eaten from the body leaves a body of the wrong size. */
+    n = mxp_encode_close_req(buf, sizeof buf, 1, 9);
+    put32(buf + 8, MXP_FLAG_STREAM_KEY);
+    req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "stream key");
+    /* Replies never carry a token; an OPEN reply may carry a key. */
+    n = mxp_encode_close_rep(buf, sizeof buf, 1);
+    n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_AUTH, tok);
+    rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "token");
+    n = mxp_encode_close_rep(buf, sizeof buf, 1);
+    n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_STREAM_KEY, tok);
+    mxp_reply rep;
+    char err[256];
+    cr_assert_eq(mxp_reply_decode(buf, (size_t)n, NULL, &rep, err, sizeof err),
+                 0, "%s", err);
+    cr_assert(rep.stream_key == buf + MXP_HEADER_SIZE);
+}
+
+Test(proto, secrets_compare_and_tokens_parse)
+{
+    uint8_t a[16] = {1, 2, 3}, b[16] = {1, 2, 3};
+    cr_assert(mxp_secret_equal(a, b, 16));
+    b[15] = 1;
+    cr_assert(!mxp_secret_equal(a, b, 16));
+    char text[80];
+    for (int i = 0; i < 64; i++)
+        text[i] = "0123456789abcdef"[i % 16];
+    memcpy(text + 64, "\n", 2);
+    uint8_t tok[MXP_TOKEN_SIZE];
+    char err[256];
+    cr_assert_eq(mxp_token_parse(text, 65, tok, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tok[0], 0x01);
+    cr_assert_eq(tok[7], 0xef);
+    cr_assert_eq(mxp_token_parse(text, 63, tok, err, sizeof err), MIXUP_EINVAL);
+    cr_assert(strstr(err, "64 hex digits"), "%s", err);
+    text[64] = 'x';
+    cr_assert_eq(mxp_token_parse(text, 65, tok, err, sizeof err), MIXUP_EINVAL);
+    cr_assert(strstr(err, "other bytes"), "%s", err);
 }
 
 Test(proto, rejects_body_len_that_does_not_match)

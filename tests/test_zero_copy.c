@@ -259,9 +259,14 @@ Test(zero_copy, a_stale_or_foreign_release_is_refused, .timeout = 60)
     cr_assert_eq(raw(d.ipc, req, (size_t)len, &rep, &buf, text, sizeof text), 0);
     uint64_t sid = rep.u.open.stream_id;
     cr_assert_neq(rep.u.open.ring_name[0], 0, "the ring is offered");
+    uint8_t key[MXP_STREAM_KEY_SIZE]; /* NEXT must carry it */
+    cr_assert_not_null(rep.stream_key);
+    memcpy(key, rep.stream_key, sizeof key);
     nn_freemsg(buf);
     len = mxp_encode_next_req(req, sizeof req, 2, sid, MXP_NEXT_REF, NULL,
                               NULL, 0);
+    len = mxp_append_trailer(req, sizeof req, (size_t)len, MXP_FLAG_STREAM_KEY,
+                             key);
     cr_assert_eq(raw(d.ipc, req, (size_t)len, &rep, &buf, text, sizeof text), 0);
     cr_assert_eq(rep.hdr.type, MXP_BATCH_REF_REP);
     mxp_batch_ref ref = rep.u.ref;
@@ -269,6 +274,8 @@ Test(zero_copy, a_stale_or_foreign_release_is_refused, .timeout = 60)
     uint32_t slot = ref.slot, gen = ref.generation + 1;
     len = mxp_encode_next_req(req, sizeof req, 3, sid, MXP_NEXT_REF, &slot,
                               &gen, 1);
+    len = mxp_append_trailer(req, sizeof req, (size_t)len, MXP_FLAG_STREAM_KEY,
+                             key);
     cr_assert_eq(raw(d.ipc, req, (size_t)len, &rep, &buf, text, sizeof text),
                  MIXUP_ESTALE);
     cr_assert(strstr(text, "does not hold"), "%s", text);
@@ -277,6 +284,8 @@ Test(zero_copy, a_stale_or_foreign_release_is_refused, .timeout = 60)
     gen = ref.generation; /* the right one: released, a new batch lent */
     len = mxp_encode_next_req(req, sizeof req, 4, sid, MXP_NEXT_REF, &slot,
                               &gen, 1);
+    len = mxp_append_trailer(req, sizeof req, (size_t)len, MXP_FLAG_STREAM_KEY,
+                             key);
     cr_assert_eq(raw(d.ipc, req, (size_t)len, &rep, &buf, text, sizeof text),
                  0, "%s", text);
     cr_assert_eq(rep.u.ref.index, 1u);
@@ -481,6 +490,8 @@ static uint64_t sp_open_and_ask(int port, int *fd_out, uint32_t n)
     cr_assert_eq(r.hdr.type, MXP_OPEN_REP);
     len = mxp_encode_next_req(req, sizeof req, 2000 + n, r.u.open.stream_id, 0,
                               NULL, NULL, 0);
+    len = mxp_append_trailer(req, sizeof req, (size_t)len, MXP_FLAG_STREAM_KEY,
+                             r.stream_key);
     sp_send(fd, 2, req, (size_t)len);
     *fd_out = fd;
     return r.u.open.stream_id;

@@ -78,7 +78,8 @@ static int check_rejection(int rc, const char *err, const mxp_header *hdr,
 static int check_header(const mxp_header *h, size_t len, char *why,
                         size_t whylen)
 {
-    if (h->magic != MXP_MAGIC || h->version != MXP_VERSION || h->flags != 0)
+    if (h->magic != MXP_MAGIC || h->version != MXP_VERSION ||
+        (h->flags & ~MXP_FLAGS_KNOWN))
         return fz_bad(why, whylen, "accepted magic 0x%08x version %u flags 0x%x",
                    h->magic, h->version, h->flags);
     if (len < MXP_HEADER_SIZE || h->body_len != len - MXP_HEADER_SIZE)
@@ -107,6 +108,55 @@ static int check_same(const uint8_t *data, size_t len, const uint8_t *out,
         return fz_bad(why, whylen, "%s: encoder returned %d for a buffer one "
                    "byte short", what, short_rc);
     return 0;
+}
+
+/* ------------------------------------------------------------ trailers */
+
+/* A message with trailers is the same message without them, plus them:
+ * check where the decoder found them, strip them into a copy, check the
+ * copy with @check, and rebuild @data from the copy with
+ * mxp_append_trailer(). */
+static int check_trailers(const uint8_t *data, size_t len,
+                          const mxp_header *h, const uint8_t *token,
+                          const uint8_t *key,
+                          int (*check)(const uint8_t *, size_t, char *, size_t),
+                          char *why, size_t whylen)
+{
+    size_t tail = 0;
+    if (h->flags & MXP_FLAG_AUTH) {
+        tail += MXP_TOKEN_SIZE;
+        if (token != data + len - tail)
+            return fz_bad(why, whylen, "token not at the end of the body");
+    } else if (token) {
+        return fz_bad(why, whylen, "token found without MXP_FLAG_AUTH");
+    }
+    if (h->flags & MXP_FLAG_STREAM_KEY) {
+        tail += MXP_STREAM_KEY_SIZE;
+        if (key != data + len - tail)
+            return fz_bad(why, whylen, "stream key not before the token");
+    } else if (key) {
+        return fz_bad(why, whylen, "stream key found without its flag");
+    }
+    uint8_t *copy = malloc(len);
+    if (!copy)
+        return fz_bad(why, whylen, "out of memory");
+    size_t n = len - tail;
+    memcpy(copy, data, n);
+    for (int i = 8; i < 12; i++)
+        copy[i] = 0;
+    uint32_t body = (uint32_t)(n - MXP_HEADER_SIZE);
+    for (int i = 0; i < 4; i++)
+        copy[20 + i] = (uint8_t)(body >> (8 * i));
+    int rc = check(copy, n, why, whylen);
+    int m = (int)n;
+    if (rc == 0 && key)
+        m = mxp_append_trailer(copy, len, (size_t)m, MXP_FLAG_STREAM_KEY, key);
+    if (rc == 0 && token && m > 0)
+        m = mxp_append_trailer(copy, len, (size_t)m, MXP_FLAG_AUTH, token);
+    if (rc == 0 && (m != (int)len || memcmp(copy, data, len) != 0))
+        rc = fz_bad(why, whylen, "trailers re-appended do not give the input");
+    free(copy);
+    return rc;
 }
 
 /* ------------------------------------------------------------ requests */
@@ -216,6 +266,9 @@ int fz_check_request(const uint8_t *data, size_t len, char *why, size_t whylen)
         return fz_bad(why, whylen, "accepted %zu bytes over the limit", len);
     if (check_header(&req.hdr, len, why, whylen) < 0)
         return -1;
+    if (req.hdr.flags)
+        return check_trailers(data, len, &req.hdr, req.token, req.stream_key,
+                              fz_check_request, why, whylen);
     if (req.hdr.type == MXP_OPEN_REQ &&
         check_open(&req.u.open, data, len, why, whylen) < 0)
         return -1;
@@ -499,6 +552,11 @@ int fz_check_reply(const uint8_t *data, size_t len, char *why, size_t whylen)
     const mxp_header *h = &rep.hdr;
     if (check_header(h, len, why, whylen) < 0)
         return -1;
+    if (h->flags & MXP_FLAG_AUTH)
+        return fz_bad(why, whylen, "accepted a reply with a token");
+    if (h->flags)
+        return check_trailers(data, len, h, NULL, rep.stream_key,
+                              fz_check_reply, why, whylen);
     switch (h->type) {
     case MXP_INFO_REP:
     case MXP_OPEN_REP:

@@ -170,6 +170,19 @@ def requests():
         "version-3": msg(INFO_REQ, 10, version=3),
         "version-0": msg(NEXT_REQ, 10, next_body(), version=0),
         "flags": msg(INFO_REQ, 11, flags=1),
+        "flags-4": msg(INFO_REQ, 11, flags=4),
+        # trailers (issue 12): stream key (flag 2, 16 bytes), then the
+        # token (flag 1, 32 bytes), at the end of any request's body
+        "info-token": msg(INFO_REQ, 25, b"T" * 32, flags=1),
+        "next-key-token": msg(NEXT_REQ, 26, next_body(5) + b"K" * 16 +
+                              b"T" * 32, flags=3),
+        "close-key": msg(CLOSE_REQ, 27, struct.pack("<Q", 5) + b"K" * 16,
+                         flags=2),
+        "open-token": msg(OPEN_REQ, 28, open_body(job=b"j") + b"T" * 32,
+                          flags=1),
+        "close-key-short": msg(CLOSE_REQ, 29, struct.pack("<Q", 5), flags=2),
+        "stats-token-short": msg(STATS_REQ, 29, struct.pack("<I", 0) +
+                                 b"T" * 28, flags=1),
         "body-len-long": header(NEXT_REQ, 12, 17) + next_body(),
         "body-len-short": header(NEXT_REQ, 12, 15) + next_body(),
         "too-big": msg(NEXT_REQ, 13, b"\0" * (4096 - HEADER + 1)),
@@ -259,6 +272,9 @@ def replies():
         "version-1": msg(CLOSE_REP, 10, version=1),
         "version-3": msg(CLOSE_REP, 10, version=3),
         "flags": msg(CLOSE_REP, 11, flags=0x80000000),
+        "open-key": msg(OPEN_REP, 16, open_rep_body() + b"K" * 16, flags=2),
+        "close-token": msg(CLOSE_REP, 16, b"T" * 32, flags=1),
+        "close-key-short": msg(CLOSE_REP, 16, b"K" * 8, flags=2),
         "body-len-long": header(OPEN_REP, 12, 41) + b"\0" * 40,
         "request-as-reply": msg(NEXT_REQ, 13, next_body()),
         "info-short": msg(INFO_REP, 14, info[:44]),

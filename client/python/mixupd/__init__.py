@@ -18,8 +18,8 @@ from .client import (AUG_DTYPE, DEFAULT_TIMEOUT, Batch, Client, Info, MODES,
 from .daemon import Daemon, find_binary
 from .errors import (DaemonTimeout, EndpointError, HeldLimit,
                      InvalidArgument, Mismatch, MixupError, ModeError,
-                     PositionError, ProtocolError, StateError, StreamLost,
-                     VersionError)
+                     NotAuthorised, PositionError, ProtocolError, StateError,
+                     StreamLost, VersionError)
 from .generator import MixupGenerator, MixupSequence
 
 __version__ = "0.1.0"
@@ -27,7 +27,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AUG_DTYPE", "Batch", "Client", "Info", "MODES", "Position", "daemon_info",
     "live_batches", "Daemon", "find_binary", "MixupError", "DaemonTimeout",
-    "EndpointError", "InvalidArgument", "ModeError", "PositionError",
+    "EndpointError", "InvalidArgument", "ModeError", "NotAuthorised",
+    "PositionError",
     "ProtocolError", "StateError", "StreamLost", "VersionError",
     "HeldLimit", "Mismatch",
     "MixupGenerator", "MixupSequence", "library_path", "default_endpoint",

@@ -42,7 +42,8 @@ class Info(ctypes.Structure):
 
 
 class ClientOptions(ctypes.Structure):
-    _fields_ = [("timeout_ms", c_int), ("transport", c_int), ("spread", c_int)]
+    _fields_ = [("timeout_ms", c_int), ("transport", c_int), ("spread", c_int),
+                ("token_file", c_char_p)]
 
 
 class StreamOptions(ctypes.Structure):

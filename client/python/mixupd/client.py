@@ -340,11 +340,22 @@ def _job(job, mode):
 
 # ------------------------------------------------------------------ client
 
-def _connect(eps, timeout_ms, zero_copy=True, spread=False):
+def _token_file(token_file):
+    """The path libmixup takes (None: $MIXUPD_TOKEN_FILE, else none)."""
+    if token_file is None:
+        return None
+    if not isinstance(token_file, (str, bytes, os.PathLike)):
+        raise TypeError(f"token_file must be a path, got "
+                        f"{type(token_file).__name__}")
+    return os.fsencode(token_file)
+
+
+def _connect(eps, timeout_ms, zero_copy=True, spread=False, token_file=None):
     opts = _lib.ClientOptions()
     _lib.lib.mixup_client_options_init(opts)
     opts.timeout_ms = timeout_ms
     opts.spread = 1 if spread else 0
+    opts.token_file = token_file  # read by connect, not kept
     opts.transport = _lib.TRANSPORT_AUTO if zero_copy else _lib.TRANSPORT_SOCKET
     arr = (_lib.c_char_p * len(eps))(*eps)
     ptr = _lib.ClientP()
@@ -354,7 +365,7 @@ def _connect(eps, timeout_ms, zero_copy=True, spread=False):
         # names a missing or forbidden ipc socket and why.
         msg = (_lib.lib.mixup_client_error(None) or b"").decode(
             errors="replace")
-        if ": cannot open " in msg:
+        if ": cannot open " in msg or msg.startswith("token file "):
             raise from_code(rc, msg)
         names = ", ".join(repr(e.decode()) for e in eps)
         raise from_code(rc, f"nanomsg rejects endpoint {names} "
@@ -380,11 +391,13 @@ def _pipeline(pipeline):
 
 def daemon_info(endpoint: Endpoint = None,
                 timeout: Optional[float] = DEFAULT_TIMEOUT,
-                pipeline: Optional[str] = None) -> Info:
+                pipeline: Optional[str] = None,
+                token_file=None) -> Info:
     """What the daemon at endpoint serves in pipeline (None: main), an
-    Info, without opening a stream."""
+    Info, without opening a stream. token_file: as Client's."""
     name = _pipeline(pipeline)
-    ptr = _connect(_endpoints(endpoint), _timeout_ms(timeout, "timeout"))
+    ptr = _connect(_endpoints(endpoint), _timeout_ms(timeout, "timeout"),
+                   token_file=_token_file(token_file))
     try:
         i = _lib.Info()
         while True:
@@ -414,7 +427,8 @@ class Client:
 
     Client(endpoint=None, mode="independent", seed=0, job=None, rank=None,
            world=None, start=None, prefetch=0, timeout=30.0,
-           connect_timeout=30.0, pipeline=None, zero_copy=True)
+           connect_timeout=30.0, pipeline=None, zero_copy=True,
+           token_file=None)
 
     endpoint: None for mixupctl's default ($MIXUPD_ENDPOINT, else the
         service's ipc:///run/mixupd/mixupd.ipc when it exists, else
@@ -452,6 +466,9 @@ class Client:
     pipeline: the daemon's pipeline to draw from, a [pipeline NAME] of its
         configuration (e.g. "val"); None is main. A name the daemon does
         not serve raises InvalidArgument listing those it serves.
+    token_file: a file holding the daemon's token (its
+        server.auth_token_file); None: $MIXUPD_TOKEN_FILE when set. A
+        daemon with a token refuses requests without it (NotAuthorised).
 
     Raises TypeError/ValueError for bad arguments before anything is sent,
     and MixupError subclasses (DaemonTimeout, EndpointError, ...) carrying
@@ -470,7 +487,8 @@ class Client:
                  timeout: Optional[float] = DEFAULT_TIMEOUT,
                  connect_timeout: Optional[float] = DEFAULT_TIMEOUT,
                  pipeline: Optional[str] = None,
-                 zero_copy: bool = True, spread: bool = False) -> None:
+                 zero_copy: bool = True, spread: bool = False,
+                 token_file=None) -> None:
         self._ptr = None
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -490,7 +508,7 @@ class Client:
                             f"{type(spread).__name__} {spread!r}")
         self.spread = spread
         self._ptr = _connect(a["endpoints"], self._connect_ms, zero_copy,
-                             spread)
+                             spread, _token_file(token_file))
         self._job = a["job"]  # kept alive: _opts.job points into it
         self._opts = _lib.StreamOptions()
         _lib.lib.mixup_stream_options_init(self._opts)

@@ -158,7 +158,10 @@ class Daemon:
                                    f"{self.process.returncode} at start-up:"
                                    f"\n{self.log()}")
             try:
-                self.info = daemon_info(self.endpoint, timeout=0.2)
+                self.info = daemon_info(
+                    self.endpoint, timeout=0.2,
+                    token_file=self.settings.get("server.auth_token_file")
+                    or None)
                 return
             except MixupError:
                 if time.monotonic() > deadline:

@@ -78,6 +78,12 @@ class Mismatch(MixupError):
     message names the endpoints and what differs."""
 
 
+class NotAuthorised(MixupError, PermissionError):
+    """The daemon refused the request: it requires a token and this client
+    sent none or another (token_file= or $MIXUPD_TOKEN_FILE), or the
+    stream belongs to another client."""
+
+
 class StateError(MixupError):
     """An operation that is not valid now (no stream open, client closed)."""
 
@@ -94,6 +100,7 @@ _BY_NAME = {
     "MIXUP_ESTATE": StateError,
     "MIXUP_EHELD": HeldLimit,
     "MIXUP_EMISMATCH": Mismatch,
+    "MIXUP_EAUTH": NotAuthorised,
 }
 
 CODES = _lib.error_codes()           # {code: "MIXUP_E..."}

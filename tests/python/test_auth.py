@@ -1,0 +1,34 @@
+"""Access control from Python: Client(token_file=...) and
+$MIXUPD_TOKEN_FILE against a daemon with server.auth_token_file."""
+import os
+
+import pytest
+
+import mixupd
+from conftest import B
+
+TOKEN = "0123456789abcdef" * 4
+
+
+def write_token(path, text):
+    with open(path, "w") as f:
+        f.write(text + "\n")
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+def test_token_file(own_daemon, tmp_path, monkeypatch):
+    good = write_token(tmp_path / "token", TOKEN)
+    bad = write_token(tmp_path / "other", TOKEN[::-1])
+    d = own_daemon(server__auth_token_file=good)
+    monkeypatch.delenv("MIXUPD_TOKEN_FILE", raising=False)
+    with pytest.raises(mixupd.NotAuthorised, match="no token"):
+        mixupd.Client(d.endpoint, connect_timeout=5)
+    with pytest.raises(mixupd.NotAuthorised, match="wrong token"):
+        mixupd.Client(d.endpoint, connect_timeout=5, token_file=bad)
+    with mixupd.Client(d.endpoint, token_file=good) as c:
+        assert next(iter(c)).x.shape[0] == B
+    monkeypatch.setenv("MIXUPD_TOKEN_FILE", good)
+    assert mixupd.daemon_info(d.endpoint).batch_size == B
+    with pytest.raises(mixupd.InvalidArgument, match="token file"):
+        mixupd.Client(d.endpoint, token_file=str(tmp_path / "missing"))
