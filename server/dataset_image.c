@@ -187,29 +187,69 @@ static int list_dir(const char *dir, int want_dirs, name_list *out,
     return 0;
 }
 
+/* Append @root and every folder below it (symbolic links followed, as
+ * torchvision does; a depth bound stops link loops) to @all. */
+static int collect_dirs(const char *root, name_list *all, int depth,
+                        char *err, size_t errlen)
+{
+    if (depth > 32) {
+        snprintf(err, errlen, "%s: folders nested more than 32 deep (a "
+                 "symbolic link loop?)", root);
+        return MIXUP_EDATASET;
+    }
+    if (grow((void **)&all->v, &all->cap, all->n + 1, sizeof *all->v) < 0 ||
+        !(all->v[all->n] = strdup(root)))
+        return MIXUP_ENOMEM;
+    all->n++;
+    name_list sub;
+    uint64_t files = 0;
+    int rc = list_dir(root, 1, &sub, &files, err, errlen);
+    for (size_t i = 0; i < sub.n && rc == 0; i++) {
+        char path[4096];
+        int len = snprintf(path, sizeof path, "%s/%s", root, sub.v[i]);
+        if (len < 0 || (size_t)len >= sizeof path) {
+            snprintf(err, errlen, "%s/%s: path too long", root, sub.v[i]);
+            rc = MIXUP_EDATASET;
+        } else {
+            rc = collect_dirs(path, all, depth + 1, err, errlen);
+        }
+    }
+    names_free(&sub);
+    return rc;
+}
+
+/* A class's samples in torchvision ImageFolder's order: every folder
+ * below the class folder (itself included), sorted by path, and in each
+ * its image files sorted by name (`sorted(os.walk(...))`). */
 static int scan_class(scan *s, const char *dir, const char *cls,
                       int32_t label, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, cls);
-    name_list files;
-    uint64_t other = 0;
-    int rc = list_dir(path, 0, &files, &other, err, errlen);
-    if (rc < 0)
-        return rc;
+    name_list dirs = {0};
+    int rc = collect_dirs(path, &dirs, 0, err, errlen);
+    if (rc == 0 && dirs.n > 1)
+        qsort(dirs.v, dirs.n, sizeof *dirs.v, cmp_str);
     size_t before = s->n;
-    for (size_t i = 0; i < files.n && rc == 0; i++) {
-        size_t off;
-        if (!dsi_image_name(files.v[i])) {
-            other++;
-            continue;
+    uint64_t other = 0;
+    for (size_t d = 0; d < dirs.n && rc == 0; d++) {
+        name_list files;
+        uint64_t subdirs = 0; /* walked above */
+        rc = list_dir(dirs.v[d], 0, &files, &subdirs, err, errlen);
+        for (size_t i = 0; i < files.n && rc == 0; i++) {
+            size_t off;
+            if (!dsi_image_name(files.v[i])) {
+                other++;
+                continue;
+            }
+            rc = add_name(s, dirs.v[d], strlen(dirs.v[d]), files.v[i],
+                          strlen(files.v[i]), &off);
+            if (rc == 0)
+                rc = add_entry(s, off, label);
         }
-        rc = add_name(s, path, strlen(path), files.v[i], strlen(files.v[i]),
-                      &off);
-        if (rc == 0)
-            rc = add_entry(s, off, label);
+        names_free(&files); /* zeroed by list_dir() when it failed */
     }
-    names_free(&files);
+    names_free(&dirs);
     s->skipped += other;
     if (rc == 0 && s->n == before) {
         snprintf(err, errlen, "%s: class folder '%s' has no .jpg, .jpeg or "

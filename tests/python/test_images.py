@@ -312,3 +312,34 @@ def test_random_resized_crop_boxes_follow_torchvision(tmp_path, size, scale,
                    (boxes[:, 1] == (w - fb_w) // 2))
     p = np.mean(ref[:, 2])
     assert abs(fell - p) <= 4 * np.sqrt(p * (1 - p) / n) + 1e-9, (fell, p)
+
+
+def test_folder_order_is_torchvision_image_folders(tmp_path):
+    """Classes and samples in torchvision ImageFolder's order, nested
+    folders included (sorted(os.walk(class folder)), files sorted): each
+    image a solid grey of its own, served unmixed and unshuffled."""
+    datasets = pytest.importorskip("torchvision.datasets")
+    Image = PIL
+    root = tmp_path / "tree"
+    layout = ["cat/z.png", "cat/a.png", "cat/sub/b.png", "cat/sub b/c.png",
+              "cat/sub/deeper/d.png", "cat/a_dir/e.PNG", "Dog/x.png",
+              "Dog/inner/y.png"]
+    grey = {}
+    for i, rel in enumerate(layout):
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("L", (8, 8), color=10 + 20 * i).save(p)
+        grey[str(p)] = 10 + 20 * i
+    ref = datasets.ImageFolder(str(root))
+    want = [(grey[path], label) for path, label in ref.samples]
+    s = {"dataset.format": "folder", "dataset.images": str(root),
+         "dataset.storage": "decoded", "dataset.channels": 1,
+         "batch.size": len(layout), "batch.mix": "none",
+         "batch.pairing": "within", "batch.shuffle": "false",
+         "server.ring_slots": 2, "server.prefetch": 1}
+    with mixupd.Daemon(s) as d:
+        with mixupd.Client(d.endpoint, seed=1) as c:
+            b = next(c)
+    got = [(int(np.rint(b.x[j, 0, 0, 0] * 255)), int(np.argmax(b.y[j])))
+           for j in np.argsort(b.index1)]
+    assert got == want
