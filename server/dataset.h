@@ -123,6 +123,10 @@ int ds_load_images(ds_dataset *ds, const ds_source *src, const char *instance,
  * (JSON members, each after a comma). */
 void ds_describe_images_json(const ds_dataset *ds, FILE *out);
 
+/* For `mixupd --check`: what an image dataset holds, for people (files by
+ * format, sizes, bytes, samples per class). Nothing for arrays. */
+void ds_describe_images_text(const ds_dataset *ds, FILE *out);
+
 /* The path of encoded sample @i. */
 static inline const char *ds_path(const ds_dataset *ds, uint64_t i)
 {

@@ -36,8 +36,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "digest.h"
 #include "image.h"
 #include "log.h"
 #include "mixup_errors.h"
@@ -721,6 +723,37 @@ static int load_decoded(ds_dataset *ds, scan *s, const ds_source *src,
     return 0;
 }
 
+/* The dataset digest of an image dataset: what makes its batches, not
+ * where its files lie (the same folder under another root on another
+ * node digests the same): shape, storage and class count, the labels,
+ * then every file's bytes (encoded) or the decoded pixels. */
+static void digest_images(ds_dataset *ds)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t head[6] = {ds->n, ds->h, ds->w, ds->c,
+                        (uint64_t)ds->encoded << 16 | (uint64_t)ds->dtype,
+                        ds->classes};
+    dg_state st;
+    dg_init(&st);
+    dg_update(&st, head, sizeof head);
+    dg_update(&st, ds->labels, (size_t)ds->n * sizeof *ds->labels);
+    if (ds->encoded) {
+        for (uint64_t i = 0; i < ds->n; i++) {
+            const ds_file *f = &ds->files[i];
+            uint64_t len = f->length;
+            dg_update(&st, &len, sizeof len);
+            dg_update(&st, ds->packed + f->offset, f->length);
+        }
+    } else {
+        dg_update(&st, ds->images, (size_t)ds->n * ds->h * ds->w * ds->c);
+    }
+    ds->digest = dg_final(&st);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ds->digest_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+}
+
 int ds_load_images(ds_dataset *ds, const ds_source *src, const char *instance,
                    char *err, size_t errlen)
 {
@@ -755,8 +788,10 @@ int ds_load_images(ds_dataset *ds, const ds_source *src, const char *instance,
                  "skipped)", src->images, (unsigned long long)b.count);
         rc = MIXUP_EDATASET;
     }
-    if (rc == 0)
+    if (rc == 0) {
+        digest_images(ds);
         rc = shm_segment_seal(&ds->seg, err, errlen);
+    }
     if (rc == 0 && ds->encoded) {
         ds->faults = calloc(1, sizeof *ds->faults);
         if (ds->faults)
@@ -814,4 +849,50 @@ void ds_describe_images_json(const ds_dataset *ds, FILE *out)
                                                     __ATOMIC_RELAXED),
                 (unsigned long long)__atomic_load_n(
                     &ds->faults->decode_warnings, __ATOMIC_RELAXED));
+}
+
+void ds_describe_images_text(const ds_dataset *ds, FILE *out)
+{
+    if (!ds->encoded && !ds->class_names)
+        return;
+    if (ds->encoded) {
+        uint64_t jpeg = 0, png = 0, cmyk = 0, bytes = 0;
+        uint32_t min_h = UINT32_MAX, min_w = UINT32_MAX, max_h = 0, max_w = 0;
+        for (uint64_t i = 0; i < ds->n; i++) {
+            const ds_file *f = &ds->files[i];
+            jpeg += f->kind == IMG_JPEG;
+            png += f->kind == IMG_PNG;
+            cmyk += f->cmyk;
+            bytes += f->length;
+            min_h = f->h < min_h ? f->h : min_h;
+            min_w = f->w < min_w ? f->w : min_w;
+            max_h = f->h > max_h ? f->h : max_h;
+            max_w = f->w > max_w ? f->w : max_w;
+        }
+        fprintf(out, "  %llu files: %llu JPEG (%llu CMYK), %llu PNG; "
+                "%llu bytes packed; sizes %ux%u to %ux%u (h x w)\n",
+                (unsigned long long)ds->n, (unsigned long long)jpeg,
+                (unsigned long long)cmyk, (unsigned long long)png,
+                (unsigned long long)bytes, ds->n ? min_h : 0,
+                ds->n ? min_w : 0, max_h, max_w);
+    } else {
+        fprintf(out, "  %llu images decoded at load, %ux%ux%u\n",
+                (unsigned long long)ds->n, ds->h, ds->w, ds->c);
+    }
+    if (!ds->class_names || !ds->labels)
+        return;
+    fprintf(out, "  %u classes, samples per class:", ds->n_class_names);
+    const char *c = ds->class_names;
+    for (uint32_t k = 0; k < ds->n_class_names; k++, c += strlen(c) + 1) {
+        if (k == 20) {
+            fprintf(out, " ... (%u more)", ds->n_class_names - 20);
+            break;
+        }
+        uint64_t count = 0;
+        for (uint64_t i = 0; i < ds->n; i++)
+            count += ds->labels[i] == (int32_t)k;
+        fprintf(out, "%s %s %llu", k ? "," : "", c,
+                (unsigned long long)count);
+    }
+    fputc('\n', out);
 }

@@ -538,6 +538,12 @@ static int check_only(const cfg_config *cfg, const pipelines *P)
             log_error("pipeline %s: %s", P->defs[i].name, err);
             return 1;
         }
+    for (int i = 0; i < P->n; i++) {
+        const ds_dataset *ds = P->defs[i].ds;
+        printf("pipeline %s: %llu samples of %s\n", P->defs[i].name,
+               (unsigned long long)ds->n, P->defs[i].cfg->images);
+        ds_describe_images_text(ds, stdout);
+    }
     printf("mixupd: configuration and dataset are valid\n");
     return 0;
 }

@@ -343,3 +343,42 @@ def test_folder_order_is_torchvision_image_folders(tmp_path):
     got = [(int(np.rint(b.x[j, 0, 0, 0] * 255)), int(np.argmax(b.y[j])))
            for j in np.argsort(b.index1)]
     assert got == want
+
+
+def test_check_describes_a_folder(folder, tmp_path):
+    """`mixupd --check` on a folder says what it found: files by format,
+    sizes, bytes, samples per class."""
+    import subprocess
+    argv = [mixupd.find_binary("mixupd"), "--check",
+            "--set", f"server.endpoint=ipc://{tmp_path}/c.ipc",
+            "--set", "server.name=chk" + str(os.getpid())]
+    for k, v in settings(folder).items():
+        if k.startswith(("dataset.", "output.", "augment.", "batch.")):
+            argv += ["--set", f"{k}={v}"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "pipeline main: 18 samples of" in out, out
+    assert "18 files: 9 JPEG (0 CMYK), 9 PNG;" in out, out
+    assert "sizes 240x320 to 500x640 (h x w)" in out, out
+    assert "3 classes, samples per class: Dog 6, bird 6, cat 6" in out, out
+    assert "configuration and dataset are valid" in out
+
+
+def test_dataset_digest_follows_the_images_not_their_paths(folder, tmp_path):
+    """Two daemons on copies of a folder under other roots are
+    interchangeable (same dataset digest); one changed file is not."""
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    digests = []
+    for root in (folder, copy):
+        with mixupd.Daemon(settings(root)) as d:
+            digests.append(mixupd.daemon_info(d.endpoint).dataset_digest)
+    assert digests[0] == digests[1] != 0
+    victim = sorted((copy / "cat").iterdir())[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 1        # still decodes: one coefficient off
+    victim.write_bytes(bytes(data))
+    with mixupd.Daemon(settings(copy, dataset__on_bad_file="skip")) as d:
+        assert mixupd.daemon_info(d.endpoint).dataset_digest != digests[0]
