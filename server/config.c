@@ -71,6 +71,7 @@ static const char *const format_names[] = {"npy", "idx", "cifar", "folder",
                                            "list"};
 static const char *const storage_names[] = {"encoded", "decoded"};
 static const char *const bad_file_names[] = {"error", "skip"};
+static const char *const verify_names[] = {"header", "full"};
 const char *const cfg_mix_names[4] = {"mixup", "mixup_batch", "cutmix", "none"};
 static const char *const pairing_names[] = {"disjoint", "within"};
 static const char *const labels_names[] = {"mixed", "pairs"};
@@ -214,6 +215,11 @@ static const cfg_option options[] = {
      .values = bad_file_names, .n_values = 2,
      .help = "folder, list: a corrupt, truncated or oversized file is an "
              "error at load (error) or left out and counted (skip)."},
+    {FIELD("dataset", "verify", CFG_ENUM, verify), .def = "header",
+     .values = verify_names, .n_values = 2,
+     .help = "folder, list: what is checked of each file at load: its "
+             "header (magic, dimensions, a decoder that accepts it) or the "
+             "whole file, decoded once (full: slower, for --check)."},
     {FIELD("batch", "size", CFG_UINT32, batch_size), .def = "32",
      .min = 1, .max = 65536, .help = "Samples per batch (B)."},
     {FIELD("batch", "alpha", CFG_DOUBLE, alpha), .def = "0.2",
@@ -842,7 +848,7 @@ int cfg_same_dataset(const cfg_config *a, const cfg_config *b)
            !strcmp(a->root, b->root) && a->storage == b->storage &&
            a->channels == b->channels && a->ds_height == b->ds_height &&
            a->ds_width == b->ds_width && a->max_pixels == b->max_pixels &&
-           a->on_bad_file == b->on_bad_file;
+           a->on_bad_file == b->on_bad_file && a->verify == b->verify;
 }
 
 static int pipelines_differ(const cfg_config *a, const cfg_config *b)

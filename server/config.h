@@ -69,6 +69,7 @@ typedef struct cfg_config {
     uint32_t ds_height, ds_width; /* decoded: resize to; 0 keep */
     uint64_t max_pixels;  /* folder, list: largest image accepted */
     int on_bad_file;      /* 0 error, 1 skip */
+    int verify;           /* 0 header, 1 full (decode every file at load) */
     /* [batch] */
     uint32_t batch_size;
     double alpha;

@@ -47,6 +47,7 @@ typedef struct ds_source {
     uint32_t height, width; /* decoded: resize to; 0: keep */
     uint64_t max_pixels;
     int skip_bad;        /* on_bad_file = skip */
+    int verify_full;     /* verify = full: decode every file at load */
 } ds_source;
 
 /* One file of an encoded dataset (in the segment, after the labels). */

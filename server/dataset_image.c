@@ -557,6 +557,39 @@ static int keep_names(ds_dataset *ds, scan *s)
     return 0;
 }
 
+/* verify = full: the whole file decodes (header checks do not see a
+ * stream cut inside the data, or corrupt entropy-coded segments). */
+typedef struct verify_buf {
+    uint8_t *p;
+    size_t cap;
+} verify_buf;
+
+static int verify_decode(const ds_source *src, bad_log *b, scan *s, entry *e,
+                         const uint8_t *file, verify_buf *vb, char *err,
+                         size_t errlen)
+{
+    size_t need = img_decode_bytes(&e->info);
+    if (need > vb->cap) {
+        uint8_t *p = realloc(vb->p, need);
+        if (!p)
+            return MIXUP_ENOMEM;
+        vb->p = p;
+        vb->cap = need;
+    }
+    char why[256];
+    int rc = img_decode(file, e->size, &e->info, 1, src->channels, vb->p, why,
+                        sizeof why);
+    if (rc < 0)
+        return bad_file(b, e, s->names + e->path, why, err, errlen);
+    /* A JPEG warning is damage the decoder papered over ("corrupt JPEG
+     * data", "premature end"); libpng's warnings are about ancillary
+     * chunks (colour profiles and the like), not the pixels. */
+    if (rc > 0 && e->info.kind == IMG_JPEG)
+        return bad_file(b, e, s->names + e->path, "the image data is damaged "
+                        "(the JPEG decoder warned)", err, errlen);
+    return 0;
+}
+
 static int load_encoded(ds_dataset *ds, scan *s, const ds_source *src,
                         const char *instance, bad_log *b, uint64_t bytes,
                         char *err, size_t errlen)
@@ -574,11 +607,14 @@ static int load_encoded(ds_dataset *ds, scan *s, const ds_source *src,
     ds_file *files = (ds_file *)(void *)(base + lab);
     uint8_t *packed = base + lab + idx;
     uint64_t off = 0, n = 0;
+    verify_buf vb = {0};
     for (size_t i = 0; i < s->n && rc == 0; i++) {
         entry *e = &s->e[i];
         if (e->bad)
             continue;
         rc = read_check(src, b, s, e, packed + off, err, errlen);
+        if (rc == 0 && !e->bad && src->verify_full)
+            rc = verify_decode(src, b, s, e, packed + off, &vb, err, errlen);
         if (rc < 0 || e->bad)
             continue;
         files[n] = (ds_file){.offset = off, .length = (uint32_t)e->size,
@@ -592,6 +628,7 @@ static int load_encoded(ds_dataset *ds, scan *s, const ds_source *src,
         ds->max_h = e->info.h > ds->max_h ? e->info.h : ds->max_h;
         ds->max_w = e->info.w > ds->max_w ? e->info.w : ds->max_w;
     }
+    free(vb.p);
     if (rc < 0)
         return rc;
     ds->n = n;

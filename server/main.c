@@ -229,6 +229,7 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
         .width = cfg->ds_width,
         .max_pixels = cfg->max_pixels,
         .skip_bad = cfg->on_bad_file == 1,
+        .verify_full = cfg->verify == 1,
     };
     log_info("loading dataset %s (%s) for pipeline %s", cfg->images,
              cfg->format, pipeline);

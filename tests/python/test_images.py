@@ -382,3 +382,26 @@ def test_dataset_digest_follows_the_images_not_their_paths(folder, tmp_path):
     victim.write_bytes(bytes(data))
     with mixupd.Daemon(settings(copy, dataset__on_bad_file="skip")) as d:
         assert mixupd.daemon_info(d.endpoint).dataset_digest != digests[0]
+
+
+def test_verify_full_decodes_every_file_at_load(folder, tmp_path):
+    """A JPEG damaged inside its image data passes the header check, and
+    verify = full finds it: an error naming the file, or with
+    on_bad_file = skip one sample fewer."""
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    victim = next(p for p in sorted((copy / "cat").iterdir())
+                  if p.suffix.lower() in (".jpg", ".jpeg"))
+    data = bytearray(victim.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 64] = b"\xff\xd0" * 32   # restart markers where data was
+    victim.write_bytes(bytes(data))
+    with mixupd.Daemon(settings(copy)) as d:     # verify = header (default)
+        assert mixupd.daemon_info(d.endpoint).samples == 18
+    with pytest.raises(RuntimeError, match=victim.name):
+        with mixupd.Daemon(settings(copy, dataset__verify="full")):
+            pass
+    with mixupd.Daemon(settings(copy, dataset__verify="full",
+                                dataset__on_bad_file="skip")) as d:
+        assert mixupd.daemon_info(d.endpoint).samples == 17
