@@ -405,3 +405,32 @@ def test_verify_full_decodes_every_file_at_load(folder, tmp_path):
     with mixupd.Daemon(settings(copy, dataset__verify="full",
                                 dataset__on_bad_file="skip")) as d:
         assert mixupd.daemon_info(d.endpoint).samples == 17
+
+
+def test_mixed_batches_rebuilt_from_the_files_and_their_provenance(folder):
+    """Whole mixup batches (random-resized-crop, flip, shuffled) rebuilt
+    from the files alone with PIL, using each sample's provenance (the two
+    source images, their crop boxes, lambda, the flip): within the
+    resampler's tolerance of PIL's."""
+    paths = dataset_order(folder)
+    s = settings(folder, augment__random_resized_crop="0.08, 1",
+                 augment__flip_horizontal=0.5, augment__dct_scaling="false")
+    worst_mean = worst_max = 0.0
+    flipped = mixed = 0
+    with mixupd.Daemon(s) as d:
+        for x, i1, i2, lam, aug in batches(d, 4, seed=21):
+            for j in range(len(i1)):
+                rec = aug[j, 0]
+                a = pil_crop(paths[i1[j]], rec["src_box"][0], 64, 80)
+                b = pil_crop(paths[i2[j]], rec["src_box"][1], 64, 80)
+                ref = np.float64(lam[j]) * a + (1.0 - np.float64(lam[j])) * b
+                if rec["flip"] & 1:
+                    ref = ref[:, ::-1]
+                    flipped += 1
+                mixed += 0.05 < lam[j] < 0.95
+                diff = np.abs(x[j].astype(np.float64) * 255.0 - ref)
+                worst_mean = max(worst_mean, diff.mean())
+                worst_max = max(worst_max, diff.max())
+    assert flipped > 0 and mixed > 0, (flipped, mixed)
+    assert worst_mean <= 1.0, worst_mean
+    assert worst_max <= 4.0, worst_max
