@@ -61,3 +61,27 @@ kill -TERM $pid
 wait $pid
 trap - EXIT
 echo "== mixupd stopped; log: $out/mixupd.log"
+
+# The same images as a folder of PNG files (one subfolder per class, as
+# torchvision's ImageFolder wants), decoded by mixupd's workers per batch.
+echo "== an image folder: 2000 of the test images written as PNG files"
+/usr/bin/python3 examples/fashion_mnist_png.py "$out/png" --limit 2000
+build/server/mixupd --set "server.endpoint=ipc://$out/png.ipc" \
+    --set server.name=demopng --set dataset.format=folder \
+    --set "dataset.images=$out/png" --set dataset.channels=1 \
+    --set output.height=28 --set output.width=28 \
+    --set batch.size=64 --set augment.flip_horizontal=0.5 \
+    2>"$out/mixupd-png.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+ctl="build/client/mixupctl --endpoint ipc://$out/png.ipc"
+for ((t = 0; t < 600; t++)); do
+    $ctl info >/dev/null 2>&1 && break
+    kill -0 $pid 2>/dev/null || { cat "$out/mixupd-png.log" >&2; exit 1; }
+    sleep 0.1
+done
+grep -o "dataset $out/png: .*" "$out/mixupd-png.log" | sed 's/^/   /'
+$ctl bench --seconds 2 | grep -E "transport|samples/s"
+kill -TERM $pid
+wait $pid
+trap - EXIT
