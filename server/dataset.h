@@ -48,6 +48,7 @@ typedef struct ds_source {
     uint64_t max_pixels;
     int skip_bad;        /* on_bad_file = skip */
     int verify_full;     /* verify = full: decode every file at load */
+    uint32_t load_threads; /* threads reading files at load (workers) */
 } ds_source;
 
 /* One file of an encoded dataset (in the segment, after the labels). */

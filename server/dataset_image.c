@@ -25,12 +25,15 @@
  */
 #include "dataset.h"
 #include "dataset_image.h"
+#include "dataset_internal.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,30 +496,76 @@ static int stat_files(scan *s, bad_log *b, uint64_t *total, char *err,
     return 0;
 }
 
-/* Read file @e into @dst and check its header. */
+/* verify = full: the whole file decodes (header checks do not see a
+ * stream cut inside the data, or corrupt entropy-coded segments). */
+typedef struct verify_buf {
+    uint8_t *p;
+    size_t cap;
+} verify_buf;
+
+/* Read file @e into @dst and check its header (and with @vb, decode it
+ * once). Return 0; 1 with @why when the file is bad; MIXUP_ENOMEM. Touches
+ * nothing shared but @e and @dst: loading threads call it in parallel. */
+static int probe_one(const ds_source *src, const scan *s, entry *e,
+                     uint8_t *dst, verify_buf *vb, char *why, size_t whylen)
+{
+    const char *path = s->names + e->path;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return 1;
+    }
+    int r = read_fd(fd, dst, e->size);
+    close(fd);
+    if (r < 0) {
+        snprintf(why, whylen, "cannot read it (changed while loading?)");
+        return 1;
+    }
+    if (img_probe(dst, e->size, &e->info, why, whylen) < 0)
+        return 1;
+    uint64_t px = (uint64_t)e->info.h * e->info.w;
+    if (px > src->max_pixels || e->info.h > 65535 || e->info.w > 65535) {
+        snprintf(why, whylen, "%ux%u pixels, more than dataset.max_pixels "
+                 "= %llu or a side over 65535", e->info.w, e->info.h,
+                 (unsigned long long)src->max_pixels);
+        return 1;
+    }
+    if (!vb)
+        return 0;
+    size_t need = img_decode_bytes(&e->info);
+    if (need > vb->cap) {
+        uint8_t *p = realloc(vb->p, need);
+        if (!p)
+            return MIXUP_ENOMEM;
+        vb->p = p;
+        vb->cap = need;
+    }
+    int rc = img_decode(dst, e->size, &e->info, 1, src->channels, vb->p, why,
+                        whylen);
+    if (rc < 0)
+        return 1;
+    /* A JPEG warning is damage the decoder papered over ("corrupt JPEG
+     * data", "premature end"); libpng's warnings are about ancillary
+     * chunks (colour profiles and the like), not the pixels. */
+    if (rc > 0 && e->info.kind == IMG_JPEG) {
+        snprintf(why, whylen, "the image data is damaged (the JPEG decoder "
+                 "warned)");
+        return 1;
+    }
+    return 0;
+}
+
+/* Read file @e into @dst and check its header; a bad file as bad_file(). */
 static int read_check(const ds_source *src, bad_log *b, scan *s, entry *e,
                       uint8_t *dst, char *err, size_t errlen)
 {
-    const char *path = s->names + e->path;
     char why[256];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return bad_file(b, e, path, strerror(errno), err, errlen);
-    int r = read_fd(fd, dst, e->size);
-    close(fd);
-    if (r < 0)
-        return bad_file(b, e, path, "cannot read it (changed while loading?)",
-                        err, errlen);
-    if (img_probe(dst, e->size, &e->info, why, sizeof why) < 0)
-        return bad_file(b, e, path, why, err, errlen);
-    uint64_t px = (uint64_t)e->info.h * e->info.w;
-    if (px > src->max_pixels || e->info.h > 65535 || e->info.w > 65535) {
-        snprintf(why, sizeof why, "%ux%u pixels, more than dataset.max_pixels "
-                 "= %llu or a side over 65535", e->info.w, e->info.h,
-                 (unsigned long long)src->max_pixels);
-        return bad_file(b, e, path, why, err, errlen);
-    }
-    return 0;
+    int rc = probe_one(src, s, e, dst, NULL, why, sizeof why);
+    if (rc == 1)
+        return bad_file(b, e, s->names + e->path, why, err, errlen);
+    if (rc < 0)
+        snprintf(err, errlen, "out of memory reading %s", s->names + e->path);
+    return rc;
 }
 
 /* ------------------------------------------------------------- stores */
@@ -557,37 +606,67 @@ static int keep_names(ds_dataset *ds, scan *s)
     return 0;
 }
 
-/* verify = full: the whole file decodes (header checks do not see a
- * stream cut inside the data, or corrupt entropy-coded segments). */
-typedef struct verify_buf {
-    uint8_t *p;
-    size_t cap;
-} verify_buf;
+/* Files read and checked by several threads at once (each into its own
+ * place in the segment); what they found is then judged in file order,
+ * so messages and skips are those of a reading in order. */
+typedef struct load_job {
+    const ds_source *src;
+    const scan *s;
+    uint8_t *packed;
+    const uint64_t *off; /* where each file goes */
+    char **why;          /* per file: NULL, or why it is bad (heap) */
+    atomic_size_t next, done;
+    atomic_int enomem;
+} load_job;
 
-static int verify_decode(const ds_source *src, bad_log *b, scan *s, entry *e,
-                         const uint8_t *file, verify_buf *vb, char *err,
-                         size_t errlen)
+static void *load_thread(void *arg)
 {
-    size_t need = img_decode_bytes(&e->info);
-    if (need > vb->cap) {
-        uint8_t *p = realloc(vb->p, need);
-        if (!p)
-            return MIXUP_ENOMEM;
-        vb->p = p;
-        vb->cap = need;
-    }
+    load_job *j = arg;
+    verify_buf vb = {0};
     char why[256];
-    int rc = img_decode(file, e->size, &e->info, 1, src->channels, vb->p, why,
-                        sizeof why);
-    if (rc < 0)
-        return bad_file(b, e, s->names + e->path, why, err, errlen);
-    /* A JPEG warning is damage the decoder papered over ("corrupt JPEG
-     * data", "premature end"); libpng's warnings are about ancillary
-     * chunks (colour profiles and the like), not the pixels. */
-    if (rc > 0 && e->info.kind == IMG_JPEG)
-        return bad_file(b, e, s->names + e->path, "the image data is damaged "
-                        "(the JPEG decoder warned)", err, errlen);
-    return 0;
+    while (!ds_stop_requested) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->s->n)
+            break;
+        entry *e = &j->s->e[i];
+        int rc = e->bad ? 0
+                        : probe_one(j->src, j->s, e, j->packed + j->off[i],
+                                    j->src->verify_full ? &vb : NULL, why,
+                                    sizeof why);
+        if (rc == 1 && !(j->why[i] = strdup(why)))
+            rc = MIXUP_ENOMEM;
+        if (rc < 0)
+            atomic_store(&j->enomem, 1);
+        atomic_fetch_add(&j->done, 1);
+    }
+    free(vb.p);
+    return NULL;
+}
+
+/* Run the loading threads; on a terminal, a progress line meanwhile. */
+static int read_parallel(load_job *j, uint32_t threads)
+{
+    pthread_t t[16];
+    uint32_t n = threads < 1 ? 1 : threads > 16 ? 16 : threads, started = 0;
+    for (; started < n; started++)
+        if (pthread_create(&t[started], NULL, load_thread, j) != 0)
+            break;
+    if (started == 0)
+        load_thread(j); /* no thread to be had: this one reads */
+    int tty = isatty(2);
+    const struct timespec tick = {0, 100 * 1000 * 1000};
+    while (started && tty && !ds_stop_requested &&
+           atomic_load(&j->done) < j->s->n) {
+        fprintf(stderr, "\rloading images: %zu / %zu files",
+                atomic_load(&j->done), j->s->n);
+        nanosleep(&tick, NULL);
+    }
+    for (uint32_t i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    if (tty && started)
+        fprintf(stderr, "\rloading images: %zu / %zu files\n",
+                atomic_load(&j->done), j->s->n);
+    return atomic_load(&j->enomem) ? MIXUP_ENOMEM : 0;
 }
 
 static int load_encoded(ds_dataset *ds, scan *s, const ds_source *src,
@@ -606,29 +685,51 @@ static int load_encoded(ds_dataset *ds, scan *s, const ds_source *src,
     int32_t *labels = (int32_t *)(void *)base;
     ds_file *files = (ds_file *)(void *)(base + lab);
     uint8_t *packed = base + lab + idx;
-    uint64_t off = 0, n = 0;
-    verify_buf vb = {0};
+    uint64_t *off = calloc(s->n ? s->n : 1, sizeof *off);
+    char **why = calloc(s->n ? s->n : 1, sizeof *why);
+    if (!off || !why) {
+        free(off);
+        free(why);
+        snprintf(err, errlen, "out of memory loading %s", src->images);
+        return MIXUP_ENOMEM;
+    }
+    for (size_t i = 0, at = 0; i < s->n; i++) {
+        off[i] = at;
+        at += s->e[i].bad ? 0 : s->e[i].size;
+    }
+    load_job j = {.src = src, .s = s, .packed = packed, .off = off,
+                  .why = why};
+    rc = read_parallel(&j, src->load_threads);
+    if (rc < 0)
+        snprintf(err, errlen, "out of memory loading %s", src->images);
+    if (rc == 0)
+        rc = ds_check_stop(src->images, err, errlen);
+    /* In file order: the bad ones judged, the good ones packed (moved down
+     * over the room of files found bad). */
+    uint64_t at = 0, n = 0;
     for (size_t i = 0; i < s->n && rc == 0; i++) {
         entry *e = &s->e[i];
-        if (e->bad)
-            continue;
-        rc = read_check(src, b, s, e, packed + off, err, errlen);
-        if (rc == 0 && !e->bad && src->verify_full)
-            rc = verify_decode(src, b, s, e, packed + off, &vb, err, errlen);
+        if (!e->bad && why[i])
+            rc = bad_file(b, e, s->names + e->path, why[i], err, errlen);
         if (rc < 0 || e->bad)
             continue;
-        files[n] = (ds_file){.offset = off, .length = (uint32_t)e->size,
+        if (at != off[i])
+            memmove(packed + at, packed + off[i], e->size);
+        files[n] = (ds_file){.offset = at, .length = (uint32_t)e->size,
                              .path = (uint32_t)e->path,
                              .h = (uint16_t)e->info.h,
                              .w = (uint16_t)e->info.w,
                              .kind = (uint8_t)e->info.kind,
                              .cmyk = e->info.cmyk, .adobe = e->info.adobe};
         labels[n++] = e->label;
-        off += e->size;
+        at += e->size;
         ds->max_h = e->info.h > ds->max_h ? e->info.h : ds->max_h;
         ds->max_w = e->info.w > ds->max_w ? e->info.w : ds->max_w;
     }
-    free(vb.p);
+    for (size_t i = 0; i < s->n; i++)
+        free(why[i]);
+    free(why);
+    free(off);
     if (rc < 0)
         return rc;
     ds->n = n;

@@ -230,6 +230,7 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
         .max_pixels = cfg->max_pixels,
         .skip_bad = cfg->on_bad_file == 1,
         .verify_full = cfg->verify == 1,
+        .load_threads = cfg->workers,
     };
     log_info("loading dataset %s (%s) for pipeline %s", cfg->images,
              cfg->format, pipeline);
