@@ -352,6 +352,36 @@ static int no_arguments(int argc, char **argv)
     return 0;
 }
 
+/* Image folders name their classes: the stats JSON has them (the INFO
+ * reply does not), for @pipeline. Nothing when there are none. */
+static void print_class_names(ctl *c, const char *pipeline)
+{
+    char *text = NULL, err[128];
+    jval root;
+    if (mixup_client_stats(c->client, 1, &text) < 0 ||
+        json_parse(text, &root, err, sizeof err) < 0) {
+        free(text);
+        return;
+    }
+    const jval *ds = json_get(&root, "dataset");
+    const jval *pipes = json_get(&root, "pipelines");
+    for (size_t k = 0; pipes && pipes->t == J_ARR && k < pipes->n; k++) {
+        const jval *name = json_get(&pipes->items[k], "name");
+        if (name && name->t == J_STR && !strcmp(name->s, pipeline))
+            ds = json_get(&pipes->items[k], "dataset");
+    }
+    const jval *names = ds ? json_get(ds, "class_names") : NULL;
+    if (names && names->t == J_ARR) {
+        printf("class_names:");
+        for (size_t k = 0; k < names->n; k++)
+            if (names->items[k].t == J_STR)
+                printf("%s %s", k ? "," : "", names->items[k].s);
+        putchar('\n');
+    }
+    json_free(&root);
+    free(text);
+}
+
 static int cmd_info(ctl *c, int argc, char **argv)
 {
     if (no_arguments(argc, argv) < 0)
@@ -373,6 +403,7 @@ static int cmd_info(ctl *c, int argc, char **argv)
         putchar(*p == ',' ? ' ' : *p);
     printf("\ndataset_digest: %016" PRIx64 "\nsettings_digest: %016" PRIx64
            "\n", i.dataset_digest, i.settings_digest);
+    print_class_names(c, i.pipeline);
     return 0;
 }
 

@@ -458,3 +458,13 @@ def test_parallel_loading_packs_the_same_bytes(folder, tmp_path):
     for u, v in zip(got[0][2], got[1][2]):
         for a, b in zip(u, v):
             assert a.tobytes() == b.tobytes()
+
+
+def test_mixupctl_info_names_the_classes(folder):
+    import subprocess
+    with mixupd.Daemon(settings(folder)) as d:
+        r = subprocess.run([mixupd.find_binary("mixupctl"), "--endpoint",
+                            d.endpoint, "info"], capture_output=True,
+                           text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "class_names: Dog, bird, cat\n" in r.stdout, r.stdout
