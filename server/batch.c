@@ -378,15 +378,6 @@ static void load_image(const bat_plan *p, const smp_order *o, uint64_t k,
     rec->src_box[src][2] = (uint16_t)g.h;
     rec->src_box[src][3] = (uint16_t)g.w;
     rec->src_scale |= (uint8_t)(__builtin_ctz(g.denom) << (4 * src));
-    char why[256];
-    int rc = img_decode(ds->packed + f->offset, f->length, &info, g.denom,
-                        p->c, im->pix, why, sizeof why);
-    if (rc != 0)
-        note_fault(ds, index, rc, why);
-    if (rc < 0) {
-        memset(dst, 0, (size_t)p->h * p->w * p->c * sizeof *dst);
-        return;
-    }
     uint32_t sh, sw;
     double d = g.denom;
     img_scaled_size(&info, g.denom, &sh, &sw);
@@ -395,11 +386,27 @@ static void load_image(const bat_plan *p, const smp_order *o, uint64_t k,
     uint32_t x1 = (uint32_t)ceil((g.clip_x + g.clip_w) / d);
     y1 = y1 > sh ? sh : y1;
     x1 = x1 > sw ? sw : x1;
+    /* A JPEG is decoded from its first row the taps read to its last (the
+     * same bytes as a whole decode: test_images); a PNG whole. */
+    char why[256];
+    const uint8_t *file = ds->packed + f->offset;
+    int rows_only = f->kind == IMG_JPEG;
+    int rc = rows_only ? img_decode_rows(file, f->length, &info, g.denom,
+                                         p->c, y0, y1, im->pix, why,
+                                         sizeof why)
+                       : img_decode(file, f->length, &info, g.denom, p->c,
+                                    im->pix, why, sizeof why);
+    if (rc != 0)
+        note_fault(ds, index, rc, why);
+    if (rc < 0) {
+        memset(dst, 0, (size_t)p->h * p->w * p->c * sizeof *dst);
+        return;
+    }
+    size_t first = (size_t)(rows_only ? 0 : y0) * sw + x0;
     rsz_axis_init(&im->ax, x1 - x0, g.bx / d - x0, g.bw / d, p->w);
     rsz_axis_init(&im->ay, y1 - y0, g.by / d - y0, g.bh / d, p->h);
-    rsz_resample_u8(dst, im->pix + ((size_t)y0 * sw + x0) * p->c,
-                    (size_t)sw * p->c, y1 - y0, p->c, &im->ax, &im->ay,
-                    p->scale, im->rows);
+    rsz_resample_u8(dst, im->pix + first * p->c, (size_t)sw * p->c, y1 - y0,
+                    p->c, &im->ax, &im->ay, p->scale, im->rows);
 }
 
 /* Source @src (0: index1, 1: index2) of sample @j into @dst. */

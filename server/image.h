@@ -61,6 +61,14 @@ int img_decode(const uint8_t *buf, size_t len, const img_info *info,
                uint32_t denom, uint32_t channels, uint8_t *out, char *err,
                size_t errlen);
 
+/* Rows [@y0, @y1) of a JPEG decoded at 1/@denom (as img_decode() would
+ * decode them: the same bytes) into @out, row y0 first, full width:
+ * the rows above are skipped and those below never decoded. Return as
+ * img_decode(). */
+int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
+                    uint32_t denom, uint32_t channels, uint32_t y0,
+                    uint32_t y1, uint8_t *out, char *err, size_t errlen);
+
 /* In place: @n RGB pixels to gray (PIL's weights). */
 void img_rgb_to_gray(uint8_t *px, size_t n);
 
