@@ -468,3 +468,34 @@ def test_mixupctl_info_names_the_classes(folder):
                            text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "class_names: Dog, bird, cat\n" in r.stdout, r.stdout
+
+
+def test_a_missing_path_in_a_list_and_a_1x1_image(tmp_path):
+    """A list naming a file that is not there: an error naming it (or,
+    on_bad_file = skip, one sample fewer); a 1x1 image is served, scaled
+    up to the output size."""
+    Image = PIL
+    d = tmp_path / "l"
+    d.mkdir()
+    for i in range(4):
+        Image.new("RGB", (1, 1) if i == 0 else (20, 10),
+                  color=(200, 100, 50) if i == 0 else (40 * i, 0, 0)
+                  ).save(d / f"{i}.png")
+    (d / "list.txt").write_text("0.png 0\n1.png 1\n# a comment\n\n"
+                                "gone.png 1\n2.png 0\n3.png 1\n")
+    s = {"dataset.format": "list", "dataset.images": str(d / "list.txt"),
+         "output.height": 8, "output.width": 8, "batch.size": 2,
+         "batch.mix": "none", "batch.pairing": "within",
+         "batch.shuffle": "false", "server.ring_slots": 2,
+         "server.prefetch": 1}
+    with pytest.raises(RuntimeError, match="gone.png"):
+        with mixupd.Daemon(s):
+            pass
+    s["dataset.on_bad_file"] = "skip"
+    with mixupd.Daemon(s) as dmn:
+        assert mixupd.daemon_info(dmn.endpoint).samples == 4
+        with mixupd.Client(dmn.endpoint, seed=1) as c:
+            b = next(c)
+    j = list(b.index1).index(0)               # the 1x1 image, everywhere
+    assert np.allclose(b.x[j] * 255, [200, 100, 50], atol=0.01)
+    assert b.x.shape == (2, 8, 8, 3)
