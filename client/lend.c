@@ -215,7 +215,9 @@ static int copy_out(cl_ring *r, cl_batch *b)
     if (!copy)
         return MIXUP_ENOMEM;
     memcpy(copy, from, size);
-    /* Copied before the daemon could reuse the slot? */
+    /* Copied before the daemon could reuse the slot? The fence keeps the
+     * copy's reads before the generation's (a seqlock's reader). */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (!b->detached && mxp_ring_gen_load(r->base, b->slot) != b->generation)
         b->generation = 0; /* cl_batch_check() says stale */
     repoint(&b->pub, from, size, copy);
@@ -251,6 +253,7 @@ static int detach_in_place(cl_ring *r, cl_batch *b)
     if (anon == MAP_FAILED)
         return MIXUP_ENOMEM;
     memcpy(anon, slot, b->pub.message_size_);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE); /* as in copy_out() */
     if (mxp_ring_gen_load(r->base, b->slot) != b->generation)
         b->generation = 0; /* reused before we copied: cl_batch_check() */
     if (mprotect(anon, size, PROT_READ) < 0 ||

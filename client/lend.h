@@ -72,8 +72,9 @@ void cl_ring_give_back(cl_ring *r, uint32_t slot, uint32_t generation);
 void cl_ring_release(cl_batch *b);
 
 /* Move the queued releases (at most @max) into @slots/@gens; return how
- * many. They leave the queue: cl_ring_requeue() puts them back when the
- * request carrying them gets no reply. */
+ * many. They leave the queue: the request carrying them is sent again as
+ * it was after a timeout, and the daemon ignores a release it already
+ * made (or of a slot not lent to the stream), so none is lost or doubled. */
 uint32_t cl_ring_take_releases(cl_ring *r, uint32_t *slots, uint32_t *gens,
                                uint32_t max);
 

@@ -371,10 +371,12 @@ void mxp_aug_decode(const uint8_t in[MXP_AUG_RECORD], mxp_aug *a);
  *   48     16   reserved     0
  *   64     4*n  generations  one u32 per slot (MXP_RING_GENS)
  *
- * Slot i's message starts at data_offset + i * slot_size. The daemon bumps
- * a slot's generation word (atomic store, release) before it reuses the
- * slot; a client reads it (atomic load, acquire) after reading a slot to
- * know its bytes were not overwritten meanwhile. */
+ * Slot i's message starts at data_offset + i * slot_size. The daemon
+ * publishes a slot's generation word when it lends the slot and clears it
+ * (atomic stores, release) when the slot comes back, before any reuse. A
+ * client checks it (acquire) before reading a lent slot, and, to know a
+ * copy it made was not overwritten meanwhile, loads it again after an
+ * acquire fence that follows the copy (a seqlock's reader). */
 #define MXP_RING_MAGIC 0x4752584du
 #define MXP_RING_FIXED 64u
 #define MXP_RING_GENS 64u

@@ -358,6 +358,7 @@ static void sum_counters(const srv_server *srv, str_counters *sum)
         sum->batches_lent += c->batches_lent;
         sum->batches_copied += c->batches_copied;
         sum->copy_waits += c->copy_waits;
+        sum->releases_refused += c->releases_refused;
         sum->slots_reclaimed += c->slots_reclaimed;
         sum->shared_redelivered += c->shared_redelivered;
     }
@@ -388,13 +389,14 @@ static void describe_ring_json(srv_server *srv, const str_counters *c,
             "\"shm_delivery\": \"%s\", \"max_held\": %u, "
             "\"transport\": {\"lent\": %llu, \"copied\": %llu}, "
             "\"copy_bytes\": {\"in_flight\": %zu, \"max\": %zu, "
-            "\"waits\": %llu}, ",
+            "\"waits\": %llu}, \"releases_refused\": %llu, ",
             srv->pipes[0].ring.seg.name, srv->pipes[0].ring.slot_size,
             srv->lend ? "auto" : "off", srv->lend ? srv->max_held : 0,
             (unsigned long long)c->batches_lent,
             (unsigned long long)c->batches_copied,
             copy_bytes_in_flight(srv), srv->max_copy_bytes,
-            (unsigned long long)c->copy_waits);
+            (unsigned long long)c->copy_waits,
+            (unsigned long long)c->releases_refused);
 }
 
 static void describe_dataset_json(const ds_dataset *ds, FILE *out)

@@ -62,6 +62,23 @@ static void note_blocked(str_table *t, str_stream *s)
     s->copy_blocked = 1;
 }
 
+/* A reference to lent @slot (batch epoch:k) answers @s's request. */
+static void send_ref(str_table *t, str_stream *s, const ring_slot *slot,
+                     uint64_t epoch, uint64_t k)
+{
+    mxp_batch_ref ref = {
+        .slot = slot->index,
+        .generation = slot->generation,
+        .offset = (uint64_t)(slot->data - (uint8_t *)t->ring->seg.addr),
+        .size = mxp_message_size(slot->data),
+        .stream_id = s->id,
+        .epoch = epoch,
+        .index = k,
+    };
+    t->io.send_ref(t->io.ctx, s->control, s->wait_req, &ref);
+    s->control = NULL;
+}
+
 /* The slot's batch goes to @s's waiting request: lent or copied. */
 static void deliver(str_table *t, str_stream *s, ring_slot *slot, int mode)
 {
@@ -75,21 +92,13 @@ static void deliver(str_table *t, str_stream *s, ring_slot *slot, int mode)
     if (mode == BY_LOAN) {
         ring_lend(t->ring, slot);
         s->held[s->n_held++] = slot;
-        s->last_lent = slot->index;
+        s->last_lent = slot;
         s->last_lent_gen = slot->generation;
-        mxp_batch_ref ref = {
-            .slot = slot->index,
-            .generation = slot->generation,
-            .offset = (uint64_t)(slot->data - (uint8_t *)t->ring->seg.addr),
-            .size = size,
-            .stream_id = s->id,
-            .epoch = epoch,
-            .index = k,
-        };
-        t->io.send_ref(t->io.ctx, s->control, s->wait_req, &ref);
+        send_ref(t, s, slot, epoch, k);
         s->sent_lent++;
         t->ctr.batches_lent++;
     } else {
+        s->last_lent = NULL; /* the last answer was a copy */
         ring_send(t->ring, slot);
         t->io.send_copy(t->io.ctx, s->control, slot->data, size);
         ring_release(t->ring, slot);
@@ -582,47 +591,32 @@ static int held_at(const str_stream *s, uint32_t index, uint32_t generation)
     return -1;
 }
 
-/* Check every release first, so that a bad one changes nothing. A
- * request sent again (after a timeout, or by REQ on a new connection)
- * names releases that its first copy already made: those are skipped. */
-static int apply_releases(str_table *t, str_stream *s, const mxp_next_req *req,
-                          uint64_t request_id, char *err, size_t errlen)
+/* Releases of slots this stream holds lent. One it does not hold with
+ * that generation (a release the daemon already applied, of a request
+ * whose reply was lost; or a client's mistake) is refused: that slot is
+ * not touched, the others are released, and the request is served —
+ * failing it would lose the good releases with it. Counted in stats. */
+static void apply_releases(str_table *t, str_stream *s, const mxp_next_req *req)
 {
-    int again = (s->waiting && request_id == s->wait_req) ||
-                (s->answered && request_id == s->last_req);
-    for (uint32_t i = 0; i < req->n_release && !again; i++) {
-        uint32_t index, gen;
-        mxp_next_release_at(req, i, &index, &gen);
-        if (held_at(s, index, gen) < 0)
-            return bad(MIXUP_ESTALE, err, errlen,
-                       "stream %llx releases slot %u generation %u, which "
-                       "it does not hold (slot %s)",
-                       (unsigned long long)s->id, index, gen,
-                       index < t->ring->n
-                           ? ring_state_name(t->ring->slots[index].state)
-                           : "out of range");
-    }
     for (uint32_t i = 0; i < req->n_release; i++) {
         uint32_t index, gen;
         mxp_next_release_at(req, i, &index, &gen);
         int at = held_at(s, index, gen);
-        if (at < 0)
-            continue; /* named twice: released already */
+        if (at < 0) {
+            t->ctr.releases_refused++;
+            log_debug("stream %llx released slot %u generation %u, which it "
+                      "does not hold (slot %s): ignored",
+                      (unsigned long long)s->id, index, gen,
+                      index < t->ring->n
+                          ? ring_state_name(t->ring->slots[index].state)
+                          : "out of range");
+            continue;
+        }
         ring_release(t->ring, s->held[at]);
         s->held[at] = s->held[--s->n_held];
     }
-    return 0;
-}
-
-/* A re-sent request: its reply was lost, so the client never saw the
- * slot lent with it. Take that slot back; the batch is sent again. */
-static void forget_lost_ref(str_table *t, str_stream *s)
-{
-    int at = held_at(s, s->last_lent, s->last_lent_gen);
-    if (at < 0)
-        return;
-    ring_release(t->ring, s->held[at]);
-    s->held[at] = s->held[--s->n_held];
+    if (s->last_lent && held_at(s, s->last_lent->index, s->last_lent_gen) < 0)
+        s->last_lent = NULL;
 }
 
 int str_next(str_table *t, const mxp_next_req *req, uint64_t request_id,
@@ -635,14 +629,20 @@ int str_next(str_table *t, const mxp_next_req *req, uint64_t request_id,
                    "stream %llx is not open here (closed, expired after "
                    "server.stream_timeout, or opened on another daemon)",
                    (unsigned long long)req->stream_id);
-    int rc = apply_releases(t, s, req, request_id, err, errlen);
-    if (rc < 0)
-        return rc;
+    apply_releases(t, s, req);
     s->last_active_ms = now_ms;
     copy_arrived(t, s);
     retry_blocked(t); /* those who waited for the budget go first */
-    if (!s->waiting && s->answered && request_id == s->last_req)
-        forget_lost_ref(t, s);
+    if (!s->waiting && s->answered && request_id == s->last_req &&
+        s->last_lent) {
+        /* A re-sent request answered by a loan: the same reference again
+         * (its reply was lost; or it arrived late and REQ keeps one). The
+         * slot stays lent: nothing is released on a guess. */
+        s->control = control;
+        s->wait_req = request_id;
+        send_ref(t, s, s->last_lent, s->last_epoch, s->last_k);
+        return 0;
+    }
     int want_ref = (req->flags & MXP_NEXT_REF) && t->lim.max_held > 0;
     if (want_ref && s->n_held >= t->lim.max_held) {
         retry_blocked(t);

@@ -86,6 +86,7 @@ typedef struct str_counters {
     uint64_t batches_computed, batches_sent, batches_recomputed;
     uint64_t batches_lent, batches_copied; /* batches_sent by transport */
     uint64_t copy_waits;        /* a copy waited for the budget */
+    uint64_t releases_refused;  /* of slots the stream did not hold */
     uint64_t slots_reclaimed;   /* taken back from a stalled producer */
     uint64_t shared_redelivered; /* lease lapsed: handed to another member */
 } str_counters;
@@ -108,13 +109,14 @@ void str_table_free(str_table *t);
 int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
              uint64_t now_ms, mxp_open_rep *rep, char *err, size_t errlen);
 
-/* A NEXT request: first the slots it releases, then its batch. On 0 the
- * stream owns @control and will answer through the io functions (now, or
- * when the batch is ready). Else, with @err and nothing changed:
- * MIXUP_ENOSTREAM; MIXUP_ESTALE when a released slot is not one lent to
- * this stream with that generation; MIXUP_EHELD when the request asks for
- * a reference while the stream holds max_held slots. @control stays the
- * caller's then. */
+/* A NEXT request: first the slots it releases (one not lent to this
+ * stream with that generation is refused and counted, the others
+ * released), then its batch. A re-sent request whose answer was a loan
+ * gets the same reference again. On 0 the stream owns @control and will
+ * answer through the io functions (now, or when the batch is ready).
+ * Else, with @err: MIXUP_ENOSTREAM (nothing changed); MIXUP_EHELD when the
+ * request asks for a reference while the stream holds max_held slots
+ * (its releases were made). @control stays the caller's then. */
 int str_next(str_table *t, const mxp_next_req *req, uint64_t request_id,
              void *control, uint64_t now_ms, char *err, size_t errlen);
 

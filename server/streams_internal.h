@@ -93,7 +93,8 @@ typedef struct str_stream {
     int copy_blocked;  /* its batch waits for the copy budget */
     ring_slot **held; /* lent to the client: max_held entries */
     uint32_t n_held;
-    uint32_t last_lent, last_lent_gen; /* the last reference sent */
+    ring_slot *last_lent;   /* the last answer, when it was a loan */
+    uint32_t last_lent_gen; /* its generation */
     struct str_stream *next_waiter;
     uint64_t last_active_ms, opened_ms;
     uint64_t sent, sent_at_tick, sent_lent;
