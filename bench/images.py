@@ -49,14 +49,11 @@ def make_folder(root, files, classes=10):
             im.save(os.path.join(d, f"{i}.jpg"), quality=75 + i % 21)
 
 
-def run_mixupd(root, workers, batches, B):
+def time_mixupd(settings, batches, B):
+    """samples/s of a Client pulling `batches` batches (each summed, as a
+    trainer reads it) from a daemon with these settings."""
     import mixupd
-    s = {"dataset.format": "folder", "dataset.images": root,
-         "output.height": 224, "output.width": 224, "batch.size": B,
-         "augment.random_resized_crop": "0.08, 1",
-         "augment.flip_horizontal": 0.5, "server.workers": workers,
-         "server.ring_slots": 8, "server.prefetch": 4}
-    with mixupd.Daemon(s) as d:
+    with mixupd.Daemon(settings) as d:
         with mixupd.Client(d.endpoint, seed=1) as c:
             next(c)  # warm up
             t = time.perf_counter()
@@ -65,6 +62,31 @@ def run_mixupd(root, workers, batches, B):
                 _ = np.asarray(b.x).sum()
             dt = time.perf_counter() - t
     return batches * B / dt
+
+
+def time_loader(dl, batches):
+    """samples/s of a DataLoader over `batches` batches (after one)."""
+    it = iter(dl)
+    next(it)
+    t = time.perf_counter()
+    n = 0
+    for _ in range(batches):
+        try:
+            x = next(it)
+        except StopIteration:
+            it = iter(dl)
+            x = next(it)
+        n += (x[0] if isinstance(x, tuple) else x).shape[0]
+    return n / (time.perf_counter() - t)
+
+
+def run_mixupd(root, workers, batches, B):
+    return time_mixupd(
+        {"dataset.format": "folder", "dataset.images": root,
+         "output.height": 224, "output.width": 224, "batch.size": B,
+         "augment.random_resized_crop": "0.08, 1",
+         "augment.flip_horizontal": 0.5, "server.workers": workers,
+         "server.ring_slots": 8, "server.prefetch": 4}, batches, B)
 
 
 def run_torchvision(root, workers, batches, B):
@@ -88,18 +110,7 @@ def run_torchvision(root, workers, batches, B):
     dl = torch.utils.data.DataLoader(ds, batch_size=2 * B, shuffle=True,
                                      num_workers=workers, collate_fn=collate,
                                      drop_last=True, persistent_workers=True)
-    it = iter(dl)
-    next(it)
-    t = time.perf_counter()
-    n = 0
-    for _ in range(batches):
-        try:
-            x, _ = next(it)
-        except StopIteration:
-            it = iter(dl)
-            x, _ = next(it)
-        n += x.shape[0]
-    return n / (time.perf_counter() - t)
+    return time_loader(dl, batches)
 
 
 def make_small_folder(root, files, classes=10):
@@ -118,20 +129,11 @@ def make_small_folder(root, files, classes=10):
 
 def run_mixupd_decoded(root, workers, batches, B):
     """storage = decoded: decoded once at load, then mixup + flip."""
-    import mixupd
-    s = {"dataset.format": "folder", "dataset.images": root,
+    return time_mixupd(
+        {"dataset.format": "folder", "dataset.images": root,
          "dataset.storage": "decoded", "batch.size": B,
          "augment.flip_horizontal": 0.5, "server.workers": workers,
-         "server.ring_slots": 8, "server.prefetch": 4}
-    with mixupd.Daemon(s) as d:
-        with mixupd.Client(d.endpoint, seed=1) as c:
-            next(c)
-            t = time.perf_counter()
-            for _ in range(batches):
-                b = next(c)
-                _ = np.asarray(b.x).sum()
-            dt = time.perf_counter() - t
-    return batches * B / dt
+         "server.ring_slots": 8, "server.prefetch": 4}, batches, B)
 
 
 def run_torchvision_small(root, workers, batches, B):
@@ -150,18 +152,7 @@ def run_torchvision_small(root, workers, batches, B):
     dl = torch.utils.data.DataLoader(ds, batch_size=2 * B, shuffle=True,
                                      num_workers=workers, collate_fn=collate,
                                      drop_last=True, persistent_workers=True)
-    it = iter(dl)
-    next(it)
-    t = time.perf_counter()
-    n = 0
-    for _ in range(batches):
-        try:
-            x = next(it)
-        except StopIteration:
-            it = iter(dl)
-            x = next(it)
-        n += x.shape[0]
-    return n / (time.perf_counter() - t)
+    return time_loader(dl, batches)
 
 
 def main():

@@ -23,6 +23,25 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 mixupd=$build/server/mixupd
 mixupctl=$build/client/mixupctl
 
+# Exit 2 unless mixupd, mixupctl and the given programs are built.
+need_binaries() {
+    local f
+    for f in "$mixupd" "$mixupctl" "$@"; do
+        if [ ! -x "$f" ]; then
+            echo "$(basename "$0"): $f is missing: build the tree first (meson compile -C $build)" >&2
+            exit 2
+        fi
+    done
+}
+
+# A temporary directory ($tmp) removed at exit, with the daemon.
+begin_run() {
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/mixupd-bench.XXXXXX")
+    daemon_pid=
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
 # A CIFAR-shaped dataset (uint8 [N,32,32,3], int64 labels) as .npy.
 make_data() {
     "$PYTHON" "$here/make_data.py" "$tmp/data" --samples "$SAMPLES" >/dev/null

@@ -35,17 +35,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh" "${1:-build}"
 ceiling=$build/bench/nn_ceiling
-for f in "$mixupd" "$mixupctl" "$ceiling"; do
-    if [ ! -x "$f" ]; then
-        echo "run.sh: $f is missing: build the tree first (meson compile -C $build)" >&2
-        exit 2
-    fi
-done
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mixupd-bench.XXXXXX")
-daemon_pid=
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+need_binaries "$ceiling"
+begin_run
 
 machine_line
 echo "settings: N $SAMPLES x 32x32x3 uint8, B $BATCH, alpha $ALPHA, workers $WORKERS, $ROUNDS rounds x ${SECONDS_EACH} s each${MIXUPD_SETS:+, mixupd: $MIXUPD_SETS}${CEILING_ARGS:+, nn_ceiling: $CEILING_ARGS}"

@@ -28,17 +28,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh" "${1:-build}"
 limit=$build/bench/ring_limit
 ceiling=$build/bench/nn_ceiling
-for f in "$mixupd" "$mixupctl" "$ceiling" "$limit"; do
-    if [ ! -x "$f" ]; then
-        echo "zero_copy.sh: $f is missing: build the tree first (meson compile -C $build)" >&2
-        exit 2
-    fi
-done
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mixupd-bench.XXXXXX")
-daemon_pid=
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+need_binaries "$ceiling" "$limit"
+begin_run
 
 machine_line
 echo "settings: N $SAMPLES x 32x32x3 uint8, B $BATCH, alpha $ALPHA, workers $WORKERS, $ROUNDS rounds x ${SECONDS_EACH} s each, consume = copy${MIXUPD_SETS:+, mixupd: $MIXUPD_SETS}"
