@@ -303,14 +303,6 @@ int cl_ring_keep(cl_batch *b)
     return rc;
 }
 
-uint32_t cl_ring_held(cl_ring *r)
-{
-    pthread_mutex_lock(&r->mu);
-    uint32_t n = r->n_held;
-    pthread_mutex_unlock(&r->mu);
-    return n;
-}
-
 int cl_batch_check(const cl_batch *b)
 {
     if (!b->ring)

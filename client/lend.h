@@ -88,9 +88,6 @@ int cl_ring_detach_all(cl_ring *r);
  * stream goes on). Return 0 or MIXUP_ENOMEM (then still held). */
 int cl_ring_keep(cl_batch *b);
 
-/* Batches held now. */
-uint32_t cl_ring_held(cl_ring *r);
-
 /* 0 if @b's bytes are still those it was lent with (or it is not lent),
  * MIXUP_ESTALE if the daemon reused its slot. */
 int cl_batch_check(const cl_batch *b);

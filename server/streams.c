@@ -800,11 +800,6 @@ uint32_t str_waiting(const str_table *t)
     return n;
 }
 
-uint32_t str_slots_held(const str_table *t)
-{
-    return t->ring->n - ring_count(t->ring, RING_FREE);
-}
-
 void str_set_connections(str_table *t, uint64_t open)
 {
     if (t->orphans <= open)

@@ -143,7 +143,6 @@ void str_set_timeouts(str_table *t, uint64_t idle_ms, uint64_t lease_ms);
 uint32_t str_count(const str_table *t);
 /* Streams with a request waiting for its batch. */
 uint32_t str_waiting(const str_table *t);
-uint32_t str_slots_held(const str_table *t);
 /* The daemon's open connections (once a second): copies of expired
  * streams stay charged while their connection may still hold them. */
 void str_set_connections(str_table *t, uint64_t open);
