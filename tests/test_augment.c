@@ -1,6 +1,6 @@
 /*
  * test_augment.c — every augmentation against a reference written here,
- * independently of server/augment.c: hand-written fill patterns and
+ * independently of server/batch/augment.c: hand-written fill patterns and
  * bilinear values, explicitly padded images, the bounds of the erase and
  * CutMix recipes, and reproducibility of draw + apply from params alone.
  */

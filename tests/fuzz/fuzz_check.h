@@ -52,7 +52,7 @@ int fz_check_reply(const uint8_t *data, size_t len, char *why, size_t whylen);
 int fz_check_ring(const uint8_t *data, size_t len, char *why, size_t whylen);
 
 /* Read @data as a .npy file: its header through npy_parse_preamble() and
- * npy_parse_dict() (server/dataset_npy.c) as the loader reads it, then the
+ * npy_parse_dict() (server/data/dataset_npy.c) as the loader reads it, then the
  * whole file through the loader's probe, as images and as labels. */
 int fz_check_npy(const uint8_t *data, size_t len, char *why, size_t whylen);
 
@@ -61,12 +61,12 @@ int fz_check_npy(const uint8_t *data, size_t len, char *why, size_t whylen);
 int fz_check_images(const uint8_t *data, size_t len, char *why,
                     size_t whylen);
 
-/* Deepest value json_parse() accepts (client/json.c JSON_MAX_DEPTH: the
+/* Deepest value json_parse() accepts (client/mixupctl/json.c JSON_MAX_DEPTH: the
  * top value is at depth 0). */
 #define FZ_JSON_MAX_DEPTH 32
 
 /* Run @data (up to its first NUL, as mixupctl passes the daemon's text)
- * through json_parse() (client/json.c); print what it accepts and parse
+ * through json_parse() (client/mixupctl/json.c); print what it accepts and parse
  * that again. */
 int fz_check_json(const uint8_t *data, size_t len, char *why, size_t whylen);
 

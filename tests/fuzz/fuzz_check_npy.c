@@ -3,7 +3,7 @@
  *
  * The input is a .npy file, read two ways.
  *
- * In memory, as read_header() (server/dataset_npy.c) reads it: the
+ * In memory, as read_header() (server/data/dataset_npy.c) reads it: the
  * preamble from the first 12 bytes at most, then the dict it points to.
  * - npy_parse_preamble() must agree with a second reading of the format
  *   written here (magic, version 1.0, 2.0 or 3.0, a 2- or 4-byte length

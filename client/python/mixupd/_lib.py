@@ -1,4 +1,4 @@
-"""ctypes bindings for libmixup (client/mixup.h).
+"""ctypes bindings for libmixup (client/lib/mixup.h).
 
 Only this module knows the C declarations. The structures below mirror
 mixup.h field for field; keep them in step with it.
