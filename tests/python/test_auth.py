@@ -24,7 +24,9 @@ def test_token_file(own_daemon, tmp_path, monkeypatch):
     monkeypatch.delenv("MIXUPD_TOKEN_FILE", raising=False)
     with pytest.raises(mixupd.NotAuthorised, match="no token"):
         mixupd.Client(d.endpoint, connect_timeout=5)
-    with pytest.raises(mixupd.NotAuthorised, match="wrong token"):
+    # Another token: the daemon cannot prove it has this one, so the
+    # client stops before sending anything that depends on it.
+    with pytest.raises(mixupd.NotAuthorised, match="could not prove it knows"):
         mixupd.Client(d.endpoint, connect_timeout=5, token_file=bad)
     with mixupd.Client(d.endpoint, token_file=good) as c:
         assert next(iter(c)).x.shape[0] == B
@@ -32,3 +34,9 @@ def test_token_file(own_daemon, tmp_path, monkeypatch):
     assert mixupd.daemon_info(d.endpoint).batch_size == B
     with pytest.raises(mixupd.InvalidArgument, match="token file"):
         mixupd.Client(d.endpoint, token_file=str(tmp_path / "missing"))
+
+
+def test_sequence_error_is_its_own_class():
+    code = mixupd.errors.CODE["MIXUP_ESEQUENCE"]
+    e = mixupd.errors.from_code(code, "stream skipped")
+    assert isinstance(e, mixupd.SequenceError) and e.code == code
