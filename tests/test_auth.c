@@ -5,10 +5,14 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,10 +94,13 @@ Test(auth, every_request_needs_the_token)
         char *text = NULL;
         cr_assert_eq(mixup_client_stats(c, 1, &text), MIXUP_EAUTH);
         mixup_client_close(c);
+        /* Another token: the daemon's proof does not match it, and the
+         * client stops before sending a request (the daemon's refusal of
+         * a wrong proof: the_daemon_checks_every_proof). */
         cr_assert_eq(connect_with(&c, eps[e], bad), 0);
         cr_assert_eq(mixup_client_info(c, &info), MIXUP_EAUTH);
-        cr_assert(strstr(mixup_client_error(c), "wrong token"), "%s",
-                  mixup_client_error(c));
+        cr_assert(strstr(mixup_client_error(c), "could not prove it knows"),
+                  "%s", mixup_client_error(c));
         cr_assert_eq(mixup_stream_open(c, &so), MIXUP_EAUTH);
         mixup_client_close(c);
         /* The right one: served. */
@@ -124,8 +131,7 @@ Test(auth, every_request_needs_the_token)
     cr_assert_eq(connect_with(&c, d.ipc, junk), MIXUP_EINVAL);
     stop_daemon(&d);
     char *log = tu_read_file(d.log);
-    cr_assert(strstr(log, "request refused: no token") &&
-              strstr(log, "request refused: wrong token"), "%s", log);
+    cr_assert(strstr(log, "request refused: no token"), "%s", log);
     free(log);
     free(good);
     free(bad);
@@ -294,5 +300,248 @@ Test(auth, a_stream_belongs_to_its_opener)
     cr_assert(strstr(log, "refused: no stream key") &&
               strstr(log, "refused: wrong stream key"), "%s", log);
     free(log);
+    cleanup(&d);
+}
+
+/* ------------------------------------------------- proofs, not tokens */
+
+/* The token's 32 bytes and its hex text (either case): neither may ever
+ * appear in what a client sends. */
+static int holds_token(const uint8_t *buf, size_t len, const char *hex_text)
+{
+    uint8_t tok[MXP_TOKEN_SIZE];
+    char why[128];
+    cr_assert_eq(mxp_token_parse(hex_text, strlen(hex_text), tok, why,
+                                 sizeof why), 0);
+    for (size_t i = 0; i + MXP_TOKEN_SIZE <= len; i++)
+        if (memcmp(buf + i, tok, MXP_TOKEN_SIZE) == 0)
+            return 1;
+    for (size_t i = 0; i + 64 <= len; i++)
+        if (strncasecmp((const char *)buf + i, hex_text, 64) == 0)
+            return 1;
+    return 0;
+}
+
+/* A fake daemon: a plain REP socket that records every byte it receives
+ * and answers a HELLO with a made-up proof (it has no token), anything
+ * else with an error. */
+typedef struct fake_daemon {
+    int sock;
+    uint8_t got[1 << 16];
+    size_t got_len;
+    int n_msgs, n_hello;
+    uint16_t types[64];
+    volatile int stop;
+    pthread_t th;
+} fake_daemon;
+
+static void *fake_serve(void *arg)
+{
+    fake_daemon *f = arg;
+    while (!f->stop) {
+        void *buf = NULL;
+        int n = nn_recv(f->sock, &buf, NN_MSG, 0);
+        if (n < 0)
+            continue; /* the receive timeout: look at stop again */
+        if (f->got_len + (size_t)n <= sizeof f->got) {
+            memcpy(f->got + f->got_len, buf, (size_t)n);
+            f->got_len += (size_t)n;
+        }
+        mxp_header h;
+        char err[128];
+        int ok = mxp_header_decode(buf, (size_t)n, NULL, &h, err, sizeof err);
+        if (f->n_msgs < 64)
+            f->types[f->n_msgs] = h.type;
+        f->n_msgs++;
+        uint8_t rep[256];
+        int len;
+        if (ok == 0 && h.type == MXP_HELLO_REQ) {
+            uint8_t nonce[MXP_NONCE_SIZE] = {9}, proof[MXP_MAC_SIZE] = {7};
+            f->n_hello++;
+            len = mxp_encode_hello_rep(rep, sizeof rep, h.request_id, nonce,
+                                       proof);
+        } else {
+            len = mxp_encode_error_rep(rep, sizeof rep, h.request_id,
+                                       MIXUP_EINVAL, "fake");
+        }
+        nn_freemsg(buf);
+        nn_send(f->sock, rep, (size_t)len, 0);
+    }
+    return NULL;
+}
+
+static void fake_start(fake_daemon *f, const char *ep)
+{
+    memset(f, 0, sizeof *f);
+    f->sock = nn_socket(AF_SP, NN_REP);
+    cr_assert_geq(f->sock, 0);
+    int ms = 100;
+    nn_setsockopt(f->sock, NN_SOL_SOCKET, NN_RCVTIMEO, &ms, sizeof ms);
+    cr_assert_geq(nn_bind(f->sock, ep), 0, "bind %s: %s", ep,
+                  nn_strerror(nn_errno()));
+    /* The socket goes to the thread; this one touches it again only
+     * after the join. */
+    cr_assert_eq(pthread_create(&f->th, NULL, fake_serve, f), 0);
+}
+
+static void fake_stop(fake_daemon *f)
+{
+    f->stop = 1;
+    pthread_join(f->th, NULL);
+    nn_close(f->sock);
+}
+
+/* Nothing the client library sends to whoever listens at its endpoint
+ * reveals the token: the fake daemon gets a HELLO (a random nonce), fails
+ * the client's check with a clear error, and never sees a request that
+ * depends on the token. */
+Test(auth, a_fake_daemon_never_receives_the_token)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "auth_fake"); /* a directory and free endpoints only */
+    char *good = token_file(&d, "token", TOKEN_A, 0600);
+    const char *eps[] = {d.ipc, d.tcp};
+    for (int e = 0; e < 2; e++) {
+        fake_daemon f;
+        fake_start(&f, eps[e]);
+        mixup_client *c;
+        cr_assert_eq(connect_with(&c, eps[e], good), 0);
+        mixup_info info;
+        cr_assert_eq(mixup_client_info(c, &info), MIXUP_EAUTH);
+        cr_assert(strstr(mixup_client_error(c), "could not prove it knows "
+                         "this client's token"), "%s", mixup_client_error(c));
+        mixup_stream_options so;
+        mixup_stream_options_init(&so);
+        cr_assert_eq(mixup_stream_open(c, &so), MIXUP_EAUTH);
+        char *text = NULL;
+        cr_assert_eq(mixup_client_stats(c, 1, &text), MIXUP_EAUTH);
+        mixup_client_close(c);
+        fake_stop(&f);
+        cr_assert_eq(f.n_msgs, 3, "one HELLO per request: %d", f.n_msgs);
+        cr_assert_eq(f.n_hello, f.n_msgs, "only HELLOs reach the fake");
+        cr_assert_eq(f.got_len, 3u * (MXP_HEADER_SIZE + MXP_NONCE_SIZE));
+        cr_assert(!holds_token(f.got, f.got_len, TOKEN_A));
+    }
+    free(good);
+    cleanup(&d);
+}
+
+/* mixupctl, through the library: the same. */
+Test(auth, mixupctl_gives_a_fake_daemon_nothing)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "auth_fakectl");
+    char *good = token_file(&d, "token", TOKEN_A, 0600);
+    fake_daemon f;
+    fake_start(&f, d.ipc);
+    const char *bin = getenv("MIXUPCTL_BIN");
+    char errpath[600];
+    snprintf(errpath, sizeof errpath, "%s/ctl.err", d.dir);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, errpath,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    char *argv[] = {(char *)(bin ? bin : "./client/mixupctl"), "--endpoint",
+                    d.ipc, "--token-file", good, "info", NULL};
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    fake_stop(&f);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    char *err = tu_read_file(errpath);
+    cr_assert(strstr(err, "could not prove it knows this client's token"),
+              "%s", err);
+    free(err);
+    cr_assert_geq(f.n_msgs, 1);
+    cr_assert_eq(f.n_hello, f.n_msgs, "only HELLOs reach the fake");
+    cr_assert(!holds_token(f.got, f.got_len, TOKEN_A));
+    free(good);
+    cleanup(&d);
+}
+
+/* One request signed with @token's session key after a HELLO to @ep:
+ * the daemon's answer (type, or error code). */
+static int signed_request(const char *ep, const char *token_hex,
+                          uint8_t *req, int len, int tamper, mxp_reply *rep,
+                          void **out)
+{
+    uint8_t tok[MXP_TOKEN_SIZE], cn[MXP_NONCE_SIZE] = {1, 2, 3};
+    char why[128];
+    cr_assert_eq(mxp_token_parse(token_hex, strlen(token_hex), tok, why,
+                                 sizeof why), 0);
+    uint8_t hello[MXP_HEADER_SIZE + MXP_NONCE_SIZE];
+    int n = mxp_encode_hello_req(hello, sizeof hello, 1, cn);
+    void *buf;
+    cr_assert_eq(raw(ep, hello, (size_t)n, rep, &buf), MXP_HELLO_REP);
+    uint8_t dn[MXP_NONCE_SIZE], key[MXP_MAC_SIZE];
+    memcpy(dn, rep->u.hello.nonce, sizeof dn);
+    nn_freemsg(buf);
+    mxp_auth_session_key(tok, cn, dn, key);
+    n = mxp_auth_append(req, 512, (size_t)len, cn, dn, key);
+    cr_assert_gt(n, 0);
+    if (tamper)
+        req[MXP_HEADER_SIZE] ^= 1;
+    return raw(ep, req, (size_t)n, rep, out);
+}
+
+/* The daemon's side: a request signed with another token, or altered
+ * after signing, is refused; so is a version 2 client, which would send
+ * its token in the clear; a daemon without a token refuses HELLO and the
+ * client says so. */
+Test(auth, the_daemon_checks_every_proof)
+{
+    daemon_ctx d;
+    char *good;
+    start_with_token(&d, "auth_proof", &good);
+    uint8_t req[512];
+    mxp_reply rep;
+    void *buf;
+    int len = mxp_encode_stats_req(req, sizeof req, 5, MXP_STATS_JSON);
+    cr_assert_eq(signed_request(d.tcp, TOKEN_A, req, len, 0, &rep, &buf),
+                 MXP_STATS_REP);
+    nn_freemsg(buf);
+    len = mxp_encode_stats_req(req, sizeof req, 6, MXP_STATS_JSON);
+    cr_assert_eq(signed_request(d.tcp, TOKEN_B, req, len, 0, &rep, &buf),
+                 MIXUP_EAUTH);
+    cr_assert(strstr(rep.u.error.msg, "wrong token"));
+    nn_freemsg(buf);
+    len = mxp_encode_stats_req(req, sizeof req, 7, MXP_STATS_TEXT);
+    cr_assert_eq(signed_request(d.ipc, TOKEN_A, req, len, 1, &rep, &buf),
+                 MIXUP_EAUTH);
+    nn_freemsg(buf);
+    /* Version 2: the token itself as a trailer. Refused by version. */
+    len = mxp_encode_stats_req(req, sizeof req, 8, MXP_STATS_JSON);
+    req[4] = 2;
+    memset(req + len, 0x11, MXP_TOKEN_SIZE);
+    req[8] = MXP_FLAG_AUTH;
+    req[20] = (uint8_t)(req[20] + MXP_TOKEN_SIZE);
+    cr_assert_eq(raw(d.ipc, req, (size_t)len + MXP_TOKEN_SIZE, &rep, &buf),
+                 MIXUP_EVERSION);
+    cr_assert(strstr(rep.u.error.msg, "protocol 2, this build speaks 3: "
+                     "upgrade the client library"), "%.*s",
+              (int)rep.u.error.msg_len, rep.u.error.msg);
+    nn_freemsg(buf);
+    stop_daemon(&d);
+    char *log = tu_read_file(d.log);
+    cr_assert(strstr(log, "request refused: wrong token"), "%s", log);
+    free(log);
+    free(good);
+    cleanup(&d);
+    /* A daemon without a token cannot prove one: the client stops. */
+    setup_daemon(&d, "auth_notok");
+    start_daemon(&d, 1, 8);
+    good = token_file(&d, "token", TOKEN_A, 0600);
+    mixup_client *c;
+    cr_assert_eq(connect_with(&c, d.ipc, good), 0);
+    mixup_info info;
+    cr_assert_eq(mixup_client_info(c, &info), MIXUP_EAUTH);
+    cr_assert(strstr(mixup_client_error(c), "has no token"), "%s",
+              mixup_client_error(c));
+    mixup_client_close(c);
+    stop_daemon(&d);
+    free(good);
     cleanup(&d);
 }
