@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -543,5 +544,205 @@ Test(auth, the_daemon_checks_every_proof)
     mixup_client_close(c);
     stop_daemon(&d);
     free(good);
+    cleanup(&d);
+}
+
+/* ------------------------------------------------- stream keys */
+
+/* Whether the 8 bytes of @v appear anywhere in @len bytes at @p. */
+static int holds_u64(const uint8_t *p, size_t len, uint64_t v)
+{
+    for (size_t i = 0; i + 8 <= len; i++)
+        if (memcmp(p + i, &v, 8) == 0)
+            return 1;
+    return 0;
+}
+
+/* A second client that maps the ring finds no request id in it, and an
+ * OPEN replayed with the victim's request id and body but without its
+ * nonce opens a stream of its own: it never gets the victim's key. */
+Test(auth, a_replayed_open_does_not_give_the_key, .timeout = 60)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "auth_replay");
+    start_daemon(&d, 1, 8);
+    const uint64_t open_id = 0x0a0b0c0d0e0f1011ull, next_id = 0x1213141516171819ull;
+    mxp_open_req o = {.mode = MIXUP_MODE_INDEPENDENT, .seed = 1};
+    for (unsigned i = 0; i < MXP_NONCE_SIZE; i++)
+        o.nonce[i] = (uint8_t)(0xc0 + i);
+    uint8_t req[256];
+    int len = mxp_encode_open_req(req, sizeof req, open_id, &o);
+    mxp_reply rep;
+    void *buf;
+    cr_assert_eq(raw(d.ipc, req, (size_t)len, &rep, &buf), MXP_OPEN_REP);
+    uint64_t sid = rep.u.open.stream_id;
+    uint8_t key[MXP_STREAM_KEY_SIZE];
+    memcpy(key, rep.stream_key, sizeof key);
+    mxp_open_rep orep = rep.u.open;
+    nn_freemsg(buf);
+    cr_assert_neq(orep.ring_name[0], 0, "the ring is offered");
+    len = mxp_encode_next_req(req, sizeof req, next_id, sid, MXP_NEXT_REF,
+                              NULL, NULL, 0);
+    len = mxp_append_trailer(req, sizeof req, (size_t)len,
+                             MXP_FLAG_STREAM_KEY, key);
+    cr_assert_eq(raw(d.ipc, req, (size_t)len, &rep, &buf), MXP_BATCH_REF_REP);
+    mxp_batch_ref ref = rep.u.ref;
+    nn_freemsg(buf);
+    /* The attacker maps the ring, as any local client may. */
+    int fd = shm_open(orep.ring_name, O_RDONLY, 0);
+    cr_assert_geq(fd, 0);
+    uint8_t *seg = mmap(NULL, orep.ring_bytes, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    cr_assert_neq(seg, MAP_FAILED);
+    mxp_header h;
+    char err[128];
+    cr_assert_eq(mxp_header_decode(seg + ref.offset, ref.size, NULL, &h, err,
+                                   sizeof err), 0, "%s", err);
+    cr_assert_eq(h.request_id, 0u, "the lent slot holds no request id");
+    cr_assert(!holds_u64(seg, orep.ring_bytes, open_id) &&
+              !holds_u64(seg, orep.ring_bytes, next_id),
+              "a request id in the ring");
+    munmap(seg, orep.ring_bytes);
+    /* Replays: the same id and body with no nonce, with another one. */
+    for (int k = 0; k < 2; k++) {
+        memset(o.nonce, k ? 0x77 : 0, sizeof o.nonce);
+        len = mxp_encode_open_req(req, sizeof req, open_id, &o);
+        cr_assert_eq(raw(d.tcp, req, (size_t)len, &rep, &buf), MXP_OPEN_REP);
+        cr_assert_neq(rep.u.open.stream_id, sid);
+        cr_assert_neq(memcmp(rep.stream_key, key, sizeof key), 0);
+        nn_freemsg(buf);
+    }
+    /* The victim's own retry (its nonce) gets its stream back; its
+     * stream went on untouched: batch 1, the second delivery. */
+    for (unsigned i = 0; i < MXP_NONCE_SIZE; i++)
+        o.nonce[i] = (uint8_t)(0xc0 + i);
+    len = mxp_encode_open_req(req, sizeof req, 99, &o);
+    cr_assert_eq(raw(d.ipc, req, (size_t)len, &rep, &buf), MXP_OPEN_REP);
+    cr_assert_eq(rep.u.open.stream_id, sid);
+    cr_assert_eq(memcmp(rep.stream_key, key, sizeof key), 0);
+    nn_freemsg(buf);
+    len = mxp_encode_next_req(req, sizeof req, next_id + 1, sid, 0, NULL,
+                              NULL, 0);
+    len = mxp_append_trailer(req, sizeof req, (size_t)len,
+                             MXP_FLAG_STREAM_KEY, key);
+    cr_assert_eq(raw(d.tcp, req, (size_t)len, &rep, &buf), MXP_BATCH_REP);
+    cr_assert_eq(rep.u.batch.index, 1u);
+    cr_assert_eq(rep.u.batch.seq, 2u);
+    cr_assert_eq(rep.hdr.request_id, next_id + 1, "a copy carries its id");
+    nn_freemsg(buf);
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
+/* A proxy between a client and the daemon that learns what passes
+ * (as someone who obtained the stream's key would know it). */
+typedef struct spy {
+    int front, back;
+    volatile int stop;
+    uint64_t stream_id;
+    uint8_t key[MXP_STREAM_KEY_SIZE];
+    volatile int has_key;
+    pthread_t th;
+} spy;
+
+static void *spy_serve(void *arg)
+{
+    spy *s = arg;
+    while (!s->stop) {
+        void *in = NULL, *out = NULL;
+        int n = nn_recv(s->front, &in, NN_MSG, 0);
+        if (n < 0)
+            continue;
+        nn_send(s->back, in, (size_t)n, 0);
+        nn_freemsg(in);
+        int m = nn_recv(s->back, &out, NN_MSG, 0);
+        if (m < 0)
+            continue;
+        mxp_reply rep;
+        char err[128];
+        if (mxp_reply_decode(out, (size_t)m, NULL, &rep, err, sizeof err) == 0 &&
+            rep.hdr.type == MXP_OPEN_REP && rep.stream_key) {
+            s->stream_id = rep.u.open.stream_id;
+            memcpy(s->key, rep.stream_key, sizeof s->key);
+            s->has_key = 1;
+        }
+        nn_send(s->front, out, (size_t)m, 0);
+        nn_freemsg(out);
+    }
+    return NULL;
+}
+
+/* A client whose stream someone else (with its key) consumed in between
+ * gets MIXUP_ESEQUENCE instead of a silent gap, keeps its position, and
+ * can go on: on the zero-copy path and on the socket path. */
+Test(auth, a_stream_consumed_behind_its_back_reports_a_gap, .timeout = 60)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "auth_gap");
+    start_daemon(&d, 1, 8);
+    const char *backs[] = {d.ipc, d.tcp};
+    for (int t = 0; t < 2; t++) {
+        spy s = {0};
+        char front[600];
+        snprintf(front, sizeof front, "ipc://%s/spy%d.ipc", d.dir, t);
+        s.front = nn_socket(AF_SP, NN_REP);
+        s.back = nn_socket(AF_SP, NN_REQ);
+        int ms = 100, big = -1;
+        nn_setsockopt(s.front, NN_SOL_SOCKET, NN_RCVTIMEO, &ms, sizeof ms);
+        nn_setsockopt(s.back, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big);
+        cr_assert_geq(nn_bind(s.front, front), 0);
+        cr_assert_geq(nn_connect(s.back, backs[t]), 0);
+        cr_assert_eq(pthread_create(&s.th, NULL, spy_serve, &s), 0);
+        mixup_client_options co;
+        mixup_client_options_init(&co);
+        co.timeout_ms = 10000;
+        co.transport = t ? MIXUP_TRANSPORT_SOCKET : MIXUP_TRANSPORT_AUTO;
+        const char *eps[] = {front};
+        mixup_client *c;
+        cr_assert_eq(mixup_client_connect(&c, eps, 1, &co), 0);
+        mixup_stream_options so;
+        mixup_stream_options_init(&so);
+        so.seed = 5;
+        cr_assert_eq(mixup_stream_open(c, &so), 0, "%s", mixup_client_error(c));
+        cr_assert_str_eq(mixup_client_transport(c), t ? "socket" : "shm");
+        mixup_batch *b;
+        for (int k = 0; k < 2; k++) {
+            cr_assert_eq(mixup_next(c, &b), 0, "%s", mixup_client_error(c));
+            cr_assert_eq(b->index, (uint64_t)k);
+            mixup_batch_release(b);
+        }
+        cr_assert(s.has_key);
+        /* Three batches taken with the key, behind the client's back. */
+        for (int k = 0; k < 3; k++) {
+            uint8_t req[128];
+            mxp_reply rep;
+            void *buf;
+            int len = mxp_encode_next_req(req, sizeof req, 500 + (uint64_t)k,
+                                          s.stream_id, 0, NULL, NULL, 0);
+            len = mxp_append_trailer(req, sizeof req, (size_t)len,
+                                     MXP_FLAG_STREAM_KEY, s.key);
+            cr_assert_eq(raw(backs[t], req, (size_t)len, &rep, &buf),
+                         MXP_BATCH_REP);
+            cr_assert_eq(rep.u.batch.index, 2u + (uint64_t)k);
+            nn_freemsg(buf);
+        }
+        cr_assert_eq(mixup_next(c, &b), MIXUP_ESEQUENCE);
+        cr_assert_null(b);
+        cr_assert(strstr(mixup_client_error(c), "its delivery 6, this client "
+                         "had 2: batches in between went to another client"),
+                  "%s", mixup_client_error(c));
+        uint64_t e, k;
+        cr_assert_eq(mixup_client_position(c, &e, &k), 0);
+        cr_assert_eq(k, 1u, "the position is the last batch received");
+        cr_assert_eq(mixup_next(c, &b), 0, "%s", mixup_client_error(c));
+        cr_assert_eq(b->index, 6u);
+        mixup_batch_release(b);
+        mixup_client_close(c);
+        s.stop = 1;
+        pthread_join(s.th, NULL);
+        nn_close(s.front);
+        nn_close(s.back);
+    }
+    stop_daemon(&d);
     cleanup(&d);
 }
