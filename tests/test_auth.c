@@ -14,7 +14,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +25,7 @@
 
 #include "auth.h"
 #include "daemon.h"
+#include "ipcperm.h"
 #include "mixup.h"
 #include "proto.h"
 #include "testutil.h"
@@ -745,4 +748,101 @@ Test(auth, a_stream_consumed_behind_its_back_reports_a_gap, .timeout = 60)
     }
     stop_daemon(&d);
     cleanup(&d);
+}
+
+/* ------------------------------------------------- ipc socket files */
+
+/* A unix socket file at @path (what nanomsg's ipc:// binds), owned by
+ * @uid, in a directory of mode @dir_mode. */
+static void plant_socket(const char *dir, mode_t dir_mode, const char *path,
+                         uid_t uid)
+{
+    cr_assert_eq(chmod(dir, dir_mode), 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s",
+                 strerror(errno));
+    close(fd);
+    cr_assert_eq(chown(path, uid, (gid_t)-1), 0, "%s", strerror(errno));
+}
+
+/* A socket file someone else made in a directory anyone may write (the
+ * /tmp fallback while the daemon is down) is refused before connecting;
+ * the same owner is fine in a directory only it may write (as the
+ * service's /run/mixupd), or when $MIXUPD_DAEMON_USER names it. */
+Test(auth, a_socket_file_of_a_stranger_is_not_connected_to)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root: a socket file owned by another user");
+    const uid_t stranger = 65534;
+    char *dir = tu_tmpdir("auth_owner");
+    char path[600], ep[620];
+    snprintf(path, sizeof path, "%s/mixupd.ipc", dir);
+    snprintf(ep, sizeof ep, "ipc://%s", path);
+    plant_socket(dir, 01777, path, stranger);
+    unsetenv("MIXUPD_DAEMON_USER");
+    mixup_client_options o;
+    mixup_client_options_init(&o);
+    const char *eps[] = {ep};
+    mixup_client *c = NULL;
+    cr_assert_eq(mixup_client_connect(&c, eps, 1, &o), MIXUP_ECONNECT);
+    const char *msg = mixup_client_error(NULL);
+    cr_assert(strstr(msg, "belongs to uid 65534, not to you, root or "
+                     "$MIXUPD_DAEMON_USER") && strstr(msg, "mode 1777") &&
+              strstr(msg, "anyone could be listening"), "%s", msg);
+    /* Also when it is one of several endpoints. */
+    const char *two[] = {"tcp://127.0.0.1:1", ep};
+    cr_assert_eq(mixup_client_connect(&c, two, 2, &o), MIXUP_ECONNECT);
+    /* The user that runs the daemon, named. */
+    setenv("MIXUPD_DAEMON_USER", "65534", 1);
+    cr_assert_eq(mixup_client_connect(&c, eps, 1, &o), 0,
+                 "%s", mixup_client_error(NULL));
+    mixup_client_close(c);
+    unsetenv("MIXUPD_DAEMON_USER");
+    /* A directory only root (its owner) may write: the daemon's own. */
+    cr_assert_eq(chmod(dir, 0755), 0);
+    cr_assert_eq(mixup_client_connect(&c, eps, 1, &o), 0,
+                 "%s", mixup_client_error(NULL));
+    mixup_client_close(c);
+    /* ... but not one its group may write. */
+    cr_assert_eq(chmod(dir, 0775), 0);
+    cr_assert_eq(mixup_client_connect(&c, eps, 1, &o), MIXUP_ECONNECT);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* server.ipc_mode and ipc_group are applied to the socket file itself: a
+ * symbolic link planted where the socket was is refused, and the file it
+ * points to keeps its mode and group. */
+Test(auth, ipc_permissions_never_follow_a_planted_link)
+{
+    char *dir = tu_tmpdir("auth_link");
+    char *victim = tu_write_file(dir, "victim", "secret", 6);
+    cr_assert_eq(chmod(victim, 0600), 0);
+    char link[600], sock[600], err[512];
+    snprintf(link, sizeof link, "%s/mixupd.ipc", dir);
+    cr_assert_eq(symlink(victim, link), 0);
+    cr_assert_eq(ipc_apply(link, "0666", "", err, sizeof err), MIXUP_ESYS);
+    cr_assert(strstr(err, "is a symbolic link, not the socket mixupd just "
+                     "bound"), "%s", err);
+    cr_assert_eq(ipc_apply(link, "0660", "0", err, sizeof err), MIXUP_ESYS);
+    struct stat st;
+    cr_assert_eq(stat(victim, &st), 0);
+    cr_assert_eq(st.st_mode & 07777, 0600u, "the link's target was changed");
+    /* A regular file in its place: refused too. */
+    unlink(link);
+    free(tu_write_file(dir, "mixupd.ipc", "x", 1));
+    cr_assert_eq(ipc_apply(link, "0666", "", err, sizeof err), MIXUP_ESYS);
+    cr_assert(strstr(err, "not a socket"), "%s", err);
+    /* The socket itself: mode and group applied. */
+    snprintf(sock, sizeof sock, "%s/real.ipc", dir);
+    plant_socket(dir, 0700, sock, geteuid());
+    cr_assert_eq(ipc_apply(sock, "0660", "0", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lstat(sock, &st), 0);
+    cr_assert_eq(st.st_mode & 07777, 0660u);
+    cr_assert_eq(st.st_gid, 0u);
+    free(victim);
+    tu_rmtree(dir);
+    free(dir);
 }
