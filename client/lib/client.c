@@ -9,7 +9,8 @@
  *
  * With the spread option the client stripes its stream over its
  * endpoints instead: stripe.c, one member client (socket, ring) per
- * daemon, reached through the hooks below (c->stripe).
+ * daemon, attached by connect.c as a layer (c->layer) that the stream
+ * calls below hand over to.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,7 +67,8 @@ struct mixup_client {
     uint64_t async_id;          /* the request cl_*_send() sent */
     uint16_t open_stride, open_offset; /* of the next OPEN (striping) */
     uint64_t dataset_digest, settings_digest; /* of the last OPEN reply */
-    cl_stripe *stripe;          /* spread: the stream is striped */
+    const cl_layer_ops *layer_ops; /* spread: the stream is striped */
+    void *layer;
     int has_token;              /* requests carry the daemon's token */
     uint8_t token[MXP_TOKEN_SIZE];
     int has_key;                /* NEXT and CLOSE carry the stream's key */
@@ -121,8 +123,8 @@ MIXUP_API int mixup_client_set_timeout(mixup_client *c, int timeout_ms)
     int rc = apply_timeout(c->sock, timeout_ms);
     if (rc == 0)
         c->timeout_ms = timeout_ms;
-    if (rc == 0 && c->stripe)
-        cl_stripe_set_timeout(c->stripe, timeout_ms);
+    if (rc == 0 && c->layer)
+        c->layer_ops->set_timeout(c->layer, timeout_ms);
     return rc;
 }
 
@@ -262,10 +264,8 @@ static uint64_t first_request_id(void)
     return (id >> 2) + 1; /* far from wrapping, never 0 */
 }
 
-MIXUP_API int mixup_client_connect(mixup_client **out,
-                                   const char *const *endpoints,
-                                   size_t n_endpoints,
-                                   const mixup_client_options *opts)
+int cl_client_connect(mixup_client **out, const char *const *endpoints,
+                      size_t n_endpoints, const mixup_client_options *opts)
 {
     if (!out || !endpoints || n_endpoints == 0)
         return MIXUP_EINVAL;
@@ -287,9 +287,6 @@ MIXUP_API int mixup_client_connect(mixup_client **out,
         rc = open_socket(c, endpoints, n_endpoints);
     if (rc == 0)
         rc = keep_endpoints(c, endpoints, n_endpoints);
-    if (rc == 0 && opts && opts->spread && n_endpoints > 1)
-        rc = cl_stripe_new(&c->stripe, endpoints, n_endpoints, opts, c->err,
-                           sizeof c->err);
     if (rc < 0) {
         memcpy(connect_error, c->err, sizeof connect_error);
         if (c->sock >= 0)
@@ -300,6 +297,18 @@ MIXUP_API int mixup_client_connect(mixup_client **out,
     }
     *out = c;
     return 0;
+}
+
+void cl_client_attach(mixup_client *c, const cl_layer_ops *ops, void *layer)
+{
+    c->layer_ops = ops;
+    c->layer = layer;
+}
+
+void cl_client_discard(mixup_client *c)
+{
+    memcpy(connect_error, c->err, sizeof connect_error);
+    mixup_client_close(c);
 }
 
 static int nn_failure(mixup_client *c, const char *what)
@@ -508,8 +517,8 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
         return MIXUP_EINVAL;
     if (c->has_stream)
         return set_error(c, MIXUP_ESTATE, "a stream is already open");
-    if (c->stripe)
-        return cl_stripe_open(c->stripe, c, opts);
+    if (c->layer)
+        return c->layer_ops->open(c->layer, c, opts);
     mixup_stream_options defaults;
     if (!opts) {
         mixup_stream_options_init(&defaults);
@@ -852,8 +861,8 @@ MIXUP_API int mixup_next(mixup_client *c, mixup_batch **out)
     *out = NULL;
     if (!c->has_stream)
         return set_error(c, MIXUP_ESTATE, "no stream is open");
-    if (c->stripe)
-        return cl_stripe_next(c->stripe, c, out);
+    if (c->layer)
+        return c->layer_ops->next(c->layer, c, out);
     int rc = c->reopen_pending ? reopen(c) : 0;
     if (rc == 0)
         rc = next_once(c, out);
@@ -1119,8 +1128,8 @@ MIXUP_API int mixup_stream_close(mixup_client *c)
         return MIXUP_EINVAL;
     if (!c->has_stream)
         return set_error(c, MIXUP_ESTATE, "no stream is open");
-    if (c->stripe)
-        return cl_stripe_close(c->stripe, c);
+    if (c->layer)
+        return c->layer_ops->close(c->layer, c);
     uint8_t req[MXP_HEADER_SIZE + 8];
     uint64_t id = c->next_request_id++;
     int len = mxp_encode_close_req(req, sizeof req, id, c->stream_id);
@@ -1149,7 +1158,8 @@ MIXUP_API void mixup_client_close(mixup_client *c)
         apply_timeout(c->sock, t);
         mixup_stream_close(c); /* best effort: the daemon expires it anyway */
     }
-    cl_stripe_free(c->stripe);
+    if (c->layer)
+        c->layer_ops->free(c->layer);
     cl_ring_unref(c->ring);
     if (c->sock >= 0)
         nn_close(c->sock);
