@@ -1,6 +1,7 @@
 """Access control from Python: Client(token_file=...) and
 $MIXUPD_TOKEN_FILE against a daemon with server.auth_token_file."""
 import os
+import socket
 
 import pytest
 
@@ -40,3 +41,19 @@ def test_sequence_error_is_its_own_class():
     code = mixupd.errors.CODE["MIXUP_ESEQUENCE"]
     e = mixupd.errors.from_code(code, "stream skipped")
     assert isinstance(e, mixupd.SequenceError) and e.code == code
+
+
+@pytest.mark.skipif(os.geteuid() != 0,
+                    reason="needs root: a socket file owned by another user")
+def test_a_strangers_socket_is_refused_with_its_reason(tmp_path):
+    d = tmp_path / "open"
+    d.mkdir()
+    os.chmod(d, 0o1777)
+    path = str(d / "mixupd.ipc")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.close()
+    os.chown(path, 65534, -1)
+    with pytest.raises(mixupd.EndpointError,
+                       match="the socket belongs to uid 65534"):
+        mixupd.Client("ipc://" + path, connect_timeout=1)
