@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 
 #include "fuzz/fuzz_check.h"
-#include "json.h"
 #include "proto.h"
 
 typedef int (*check_fn)(const uint8_t *data, size_t len, char *why,
@@ -129,32 +128,6 @@ Test(fuzz_corpus, json_texts_replay_consistently)
     int n = replay("json", fz_check_json, failure, sizeof failure);
     cr_assert_str_empty(failure, "%s", failure);
     cr_assert_gt(n, 0, "the json corpus is empty");
-}
-
-/* Two costs in json.c found while writing fuzz_json, out of the fuzzer's
- * reach (it keeps inputs below 4 KiB; a stats reply may hold 64 MiB):
- * each string was allocated the size of the whole rest of the text (1.6 MB
- * of short strings took 1.6 GB), and each \u escape went through sscanf,
- * which measures the rest of the text at each call (400 000 escapes: 4 s,
- * growing with the square). */
-Test(fuzz_corpus, json_strings_cost_their_own_size, .timeout = 10)
-{
-    const size_t n = 1u << 20; /* \u escapes: 6 MiB */
-    char *text = malloc(6 * n + 16);
-    cr_assert_not_null(text);
-    size_t k = (size_t)sprintf(text, "[\"ab\",\"");
-    for (size_t i = 0; i < n; i++, k += 6)
-        memcpy(text + k, "\\u00e9", 6);
-    strcpy(text + k, "\"]");
-    jval v;
-    char err[128];
-    cr_assert_eq(json_parse(text, &v, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(v.n, 2);
-    cr_assert_lt(malloc_usable_size(v.items[0].s), 64,
-                 "\"ab\" took %zu bytes", malloc_usable_size(v.items[0].s));
-    cr_assert_eq(strlen(v.items[1].s), 2 * n);
-    json_free(&v);
-    free(text);
 }
 
 /* Without a corpus at hand: the checks pass well-formed messages and

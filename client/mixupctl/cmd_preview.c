@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
 #include "mixup.h"
 #include "mixupctl.h"
 #include "preview.h"

@@ -576,7 +576,7 @@ def jsons():
         "trailing-text": "[1] x", "unclosed": '{"a": [1, 2',
         "empty": "", "nul-prefix": "nul", "literal-suffix": "truex",
         "embedded-nul": "[1]\0garbage",
-        # depth: the top value is at 0, json.c accepts down to 32
+        # depth: mixupctl accepts 32 levels of nesting (CTL_JSON_MAX_DEPTH)
         "depth-32": "[" * 33 + "]" * 33,
         "depth-32-object": '{"a":' * 32 + "1" + "}" * 32,
         "depth-33": "[" * 33 + "1" + "]" * 33,
