@@ -82,52 +82,43 @@ static int replay(const char *sub, check_fn check, char *failure, size_t cap)
     return n;
 }
 
-Test(fuzz_corpus, requests_replay_consistently)
+/* Every input of corpus/@dir passes @check, and there is at least one. */
+static void replay_all(const char *dir, check_fn check)
 {
     char failure[2048] = "";
-    int n = replay("request", fz_check_request, failure, sizeof failure);
+    int n = replay(dir, check, failure, sizeof failure);
     cr_assert_str_empty(failure, "%s", failure);
-    cr_assert_gt(n, 0, "the request corpus is empty");
+    cr_assert_gt(n, 0, "the %s corpus is empty", dir);
+}
+
+Test(fuzz_corpus, requests_replay_consistently)
+{
+    replay_all("request", fz_check_request);
 }
 
 Test(fuzz_corpus, replies_replay_consistently)
 {
-    char failure[2048] = "";
-    int n = replay("reply", fz_check_reply, failure, sizeof failure);
-    cr_assert_str_empty(failure, "%s", failure);
-    cr_assert_gt(n, 0, "the reply corpus is empty");
+    replay_all("reply", fz_check_reply);
 }
 
 Test(fuzz_corpus, ring_headers_replay_consistently)
 {
-    char failure[2048] = "";
-    int n = replay("ring", fz_check_ring, failure, sizeof failure);
-    cr_assert_str_empty(failure, "%s", failure);
-    cr_assert_gt(n, 0, "the ring corpus is empty");
+    replay_all("ring", fz_check_ring);
 }
 
 Test(fuzz_corpus, npy_headers_replay_consistently)
 {
-    char failure[2048] = "";
-    int n = replay("npy", fz_check_npy, failure, sizeof failure);
-    cr_assert_str_empty(failure, "%s", failure);
-    cr_assert_gt(n, 0, "the npy corpus is empty");
+    replay_all("npy", fz_check_npy);
 }
 
 Test(fuzz_corpus, image_inputs_replay_consistently)
 {
-    char failure[2048] = "";
-    int n = replay("images", fz_check_images, failure, sizeof failure);
-    cr_assert_str_empty(failure, "%s", failure);
-    cr_assert_gt(n, 0, "the images corpus is empty");
+    replay_all("images", fz_check_images);
 }
 
 Test(fuzz_corpus, json_texts_replay_consistently)
 {
-    char failure[2048] = "";
-    int n = replay("json", fz_check_json, failure, sizeof failure);
-    cr_assert_str_empty(failure, "%s", failure);
-    cr_assert_gt(n, 0, "the json corpus is empty");
+    replay_all("json", fz_check_json);
 }
 
 /* Without a corpus at hand: the checks pass well-formed messages and

@@ -312,6 +312,14 @@ void client_options(const ctl *c, mixup_client_options *o)
     o->token_file = c->token_file;
 }
 
+int connect_and_info(ctl *c, mixup_info *info)
+{
+    if (connect_and_open(c, 0))
+        return 1;
+    int rc = mixup_pipeline_info(c->client, c->stream.pipeline, info);
+    return rc < 0 ? fail(c, rc, "info") : 0;
+}
+
 int connect_and_open(ctl *c, int open_stream)
 {
     mixup_client_options o;
@@ -375,12 +383,9 @@ static int cmd_info(ctl *c, int argc, char **argv)
 {
     if (no_arguments(argc, argv) < 0)
         return 2;
-    if (connect_and_open(c, 0))
-        return 1;
     mixup_info i;
-    int rc = mixup_pipeline_info(c->client, c->stream.pipeline, &i);
-    if (rc < 0)
-        return fail(c, rc, "info");
+    if (connect_and_info(c, &i))
+        return 1;
     printf("pipeline: %s\nsamples: %" PRIu64 "\nshape: %ux%ux%u\n"
            "classes: %u\nbatch_size: %u\nbatches_per_epoch: %" PRIu64 "\n"
            "alpha: %g\nshuffle: %u\ndrop_last: %u\nprotocol: %u\n"
