@@ -75,7 +75,7 @@ def info_rep_tail(flags=1, pipeline=b"val", pipelines=b"main,val",
                   pipeline_len=None, pipelines_len=None,
                   digests=(0x0123456789ABCDEF, 0xFEDCBA9876543210)):
     """The INFO reply after v1's 48 bytes: flags u32, pipeline_len u16,
-    pipelines_len u16, dataset and settings digests (issue 11), the
+    pipelines_len u16, dataset and settings digests, the
     names."""
     return struct.pack("<IHHQQ", flags,
                        len(pipeline) if pipeline_len is None else pipeline_len,
@@ -605,7 +605,7 @@ def jsons():
         "trailing-text": "[1] x", "unclosed": '{"a": [1, 2',
         "empty": "", "nul-prefix": "nul", "literal-suffix": "truex",
         "embedded-nul": "[1]\0garbage",
-        # depth: the top value is at 0, json.c accepts down to 32
+        # depth: mixupctl accepts 32 levels of nesting (CTL_JSON_MAX_DEPTH)
         "depth-32": "[" * 33 + "]" * 33,
         "depth-32-object": '{"a":' * 32 + "1" + "}" * 32,
         "depth-33": "[" * 33 + "1" + "]" * 33,
