@@ -343,11 +343,23 @@ MIXUP_API int mixup_batch_keep(mixup_batch *batch);
 
 /**
  * mixup_batch_lent() - was the batch lent from the daemon's ring (and not
- * kept since)? Its memory is then read-only (a write is a segmentation
- * fault), also after its stream ended.
+ * kept since)? Its arrays are then read in place in the ring: see
+ * mixup_batch_writable() for whether they may be modified.
  * Return: 1 if so, 0 if its bytes are the library's (socket, kept) or NULL.
  */
 MIXUP_API int mixup_batch_lent(const mixup_batch *batch);
+
+/**
+ * mixup_batch_writable() - may the batch's arrays be modified in place?
+ * Batches received through the socket or kept are the library's memory;
+ * a lent batch is mapped copy-on-write (a page written becomes this
+ * process's own copy, dropped when the batch is released; the daemon and
+ * other clients never see the write), except on a host whose page size
+ * does not divide the ring's slots, where it is read-only (a write is a
+ * segmentation fault).
+ * Return: 1 if writable, 0 if not or for NULL.
+ */
+MIXUP_API int mixup_batch_writable(const mixup_batch *batch);
 
 /**
  * mixup_batch_check() - are a batch's bytes still those it was received
