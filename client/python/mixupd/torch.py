@@ -31,6 +31,7 @@ use DataLoader(ds, batch_size=None).
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import os
 import warnings
 import sys
@@ -238,13 +239,21 @@ class MixupDataset(torch.utils.data.IterableDataset):
     def _ensure_client(self):
         c = self._client
         if c is not None and (c.closed or c._pid != os.getpid()):
-            c = self._client = None   # made in the parent before a fork
+            if not c.closed:
+                c.close()   # the parent's, made before a fork: freed only
+            c = self._client = None
             self._pending = None
         if c is None:
             start = self._start if self._epoch == self._start.epoch \
                 else Position(self._epoch, 0)
             c = self._client = Client(self.endpoint, start=start,
                                       **self._args)
+            if torch.utils.data.get_worker_info() is not None:
+                # A DataLoader worker ends with os._exit(): no finalizer
+                # runs but multiprocessing's own. The stream must be closed
+                # (its held ring slots given back, a shared job left) even
+                # when the loop is left early and the worker is shut down.
+                multiprocessing.util.Finalize(c, c.close, exitpriority=10)
         return c
 
     def _tensors(self, b):
@@ -264,16 +273,29 @@ class MixupDataset(torch.utils.data.IterableDataset):
         # A generator: nothing happens (no connection is made) until the
         # first batch is asked for, in the process that asks.
         self._refuse_duplicating_workers()
+        in_worker = torch.utils.data.get_worker_info() is not None
         c = self._ensure_client()
-        if self.mode == "shared":
-            yield from self._iter_shared(c)
-            return
-        first = self.rank if self.mode == "sharded" else 0
-        step = self.world if self.mode == "sharded" else 1
-        last = first + (c.batches_per_epoch - 1) * step
-        if c.position.epoch != self._epoch:   # set_epoch() moved us
-            c.seek(Position(self._epoch, first))
-        yield from self._iter_epoch(c, last)
+        try:
+            if self.mode == "shared":
+                yield from self._iter_shared(c)
+                return
+            first = self.rank if self.mode == "sharded" else 0
+            step = self.world if self.mode == "sharded" else 1
+            last = first + (c.batches_per_epoch - 1) * step
+            if c.position.epoch != self._epoch:   # set_epoch() moved us
+                c.seek(Position(self._epoch, first))
+            yield from self._iter_epoch(c, last)
+        finally:
+            if in_worker:
+                # A worker's iteration is its last (a new worker, or a
+                # persistent one, opens a new stream at the epoch the
+                # shared value says). Closed now, before the loader learns
+                # that this worker is done: its ring slots go back, and a
+                # shared job ends when its last worker leaves, so the batch
+                # each worker took from the next epoch (to see that the
+                # epoch was over) is served again to the next epoch's
+                # workers, which start the job anew there.
+                self.close()
 
     def _iter_epoch(self, c, last):
         while True:
@@ -299,6 +321,8 @@ class MixupDataset(torch.utils.data.IterableDataset):
             b = None
 
     def close(self):
+        """Close the stream (a new iteration opens another)."""
         if self._client is not None:
             self._client.close()
             self._client = None
+        self._pending = None
