@@ -534,22 +534,17 @@ class Client:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         a = self._check_args(endpoint, mode, seed, job, rank, world, start,
-                             prefetch, timeout, connect_timeout, pipeline)
+                             prefetch, timeout, connect_timeout, pipeline,
+                             zero_copy, spread, token_file)
         self.mode, self.seed, self.rank, self.world = \
             mode, a["seed"], a["rank"], a["world"]
         self.endpoints = [e.decode() for e in a["endpoints"]]
         self._start = a["start"]
         self._timeout_ms = a["timeout_ms"]
         self._connect_ms = a["connect_ms"]
-        if not isinstance(zero_copy, bool):
-            raise TypeError(f"zero_copy must be True or False, got "
-                            f"{type(zero_copy).__name__} {zero_copy!r}")
-        if not isinstance(spread, bool):
-            raise TypeError(f"spread must be True or False, got "
-                            f"{type(spread).__name__} {spread!r}")
         self.spread = spread
         self._ptr = _connect(a["endpoints"], self._connect_ms, zero_copy,
-                             spread, _token_file(token_file))
+                             spread, a["token_file"])
         _clients.add(self)
         self._job = a["job"]  # kept alive: _opts.job points into it
         self._opts = _lib.StreamOptions()
@@ -575,9 +570,17 @@ class Client:
     def _check_args(endpoint=None, mode="independent", seed=0, job=None,
                     rank=None, world=None, start=None, prefetch=0,
                     timeout=DEFAULT_TIMEOUT, connect_timeout=DEFAULT_TIMEOUT,
-                    pipeline=None):
+                    pipeline=None, zero_copy=True, spread=False,
+                    token_file=None):
         """Every argument checked and normalised, before anything is sent:
-        TypeError for a wrong type, ValueError for a wrong value."""
+        TypeError for a wrong type, ValueError for a wrong value. The
+        wrappers (MixupDataset, MixupGenerator, MixupSequence) check their
+        client arguments here too, so they take every option Client
+        takes."""
+        for name, flag in (("zero_copy", zero_copy), ("spread", spread)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got "
+                                f"{type(flag).__name__} {flag!r}")
         if not isinstance(mode, str) or mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got "
                              f"{mode!r}")
@@ -598,7 +601,17 @@ class Client:
         a["prefetch"] = _int(prefetch, "prefetch", 0, _U32)
         a["timeout_ms"] = _timeout_ms(timeout, "timeout")
         a["connect_ms"] = _timeout_ms(connect_timeout, "connect_timeout")
+        a["token_file"] = _token_file(token_file)
         return a
+
+    @staticmethod
+    def _info(endpoint, client_args) -> Info:
+        """daemon_info() with the connection options of @client_args (a
+        wrapper's Client arguments): without opening a stream."""
+        return daemon_info(endpoint,
+                           client_args.get("connect_timeout", DEFAULT_TIMEOUT),
+                           client_args.get("pipeline"),
+                           token_file=client_args.get("token_file"))
 
     # -------------------------------------------------------------- plumbing
 

@@ -6,14 +6,20 @@
             ...
 
 The tensors share memory with the received message (torch.from_numpy of
-the zero-copy arrays): no copy is made on the Python side.
+the zero-copy arrays): no copy is made on the Python side when the
+daemon's [output] layout is the one asked for (channels_first). They are
+writable: in-place operations are fine, also on batches read in place in
+the daemon's ring (mapped copy-on-write).
 
 Iterate the dataset directly (or through DataLoader(ds, batch_size=None,
 num_workers=0)): the daemon is already the worker pool, so DataLoader
 worker processes add nothing but a copy of every batch into shared
-memory. Several workers would each open the same stream and deliver every
-batch several times; the dataset refuses that (mode="shared" is the
-exception: there each batch of the job goes to exactly one worker).
+memory. They work all the same (forked or spawned, with clients open in
+the main process): each worker opens its own stream and closes it when
+its iteration ends. Several workers would each open the same stream and
+deliver every batch several times; the dataset refuses that
+(mode="shared" is the exception: there each batch of the job goes to
+exactly one worker, every batch of an epoch exactly once).
 
 Epochs: each iteration yields the rest of the current epoch of the stream
 and the next one goes on with the next epoch, so a run resumed with
@@ -24,7 +30,8 @@ The epoch lives in a shared-memory value, so a DataLoader worker process
 advances it for the parent: epochs go on the same with num_workers 0 and 1.
 
 x is channels-first ([B, C, H, W], what nn.Conv2d wants) unless
-channels_first=False or None (the daemon's layout). A DataLoader that would
+channels_first=False or None (the daemon's layout), contiguous (a copy
+when the daemon sends the other layout). A DataLoader that would
 batch the batches again (batch_size not None, its default is 1) is refused:
 use DataLoader(ds, batch_size=None).
 """
@@ -33,7 +40,6 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.util
 import os
-import warnings
 import sys
 from typing import Any, Iterator, Optional, Tuple
 
@@ -41,38 +47,37 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from .client import (DEFAULT_TIMEOUT, Client, Position, check_position,
-                     daemon_info)
+from .client import Client, Position, check_position
 
 __all__ = ["MixupDataset", "distributed_rank_world", "tensors"]
 
 
 def _shared(array):
-    # A lent batch's arrays are the daemon's ring, mapped read-only: the
-    # tensor shares that memory (no copy), and torch, which has no
-    # read-only tensors, would warn about it at every batch. Writing into
-    # such a tensor is a segmentation fault: modify a copy, or use
-    # zero_copy=False.
+    # A lent batch's arrays are the daemon's ring mapped copy-on-write: the
+    # tensor shares that memory (no copy) and may be modified in place.
+    # Only on a host where the ring cannot be mapped so are they read-only:
+    # torch, which has no read-only tensors, warns about those (once), and
+    # a write would fault, so they are copied.
     if array.flags.writeable:
         return torch.from_numpy(array)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(array)
+    return torch.from_numpy(array.copy())
 
 
 def tensors(batch, channels_first=None):
-    """(x, y) torch tensors of a mixupd.Batch, sharing its memory: with
-    zero copy (batch.lent) that is the daemon's read-only ring, so the
-    tensors must not be modified in place (clone() first, or make the
-    Client/dataset with zero_copy=False).
+    """(x, y) torch tensors of a mixupd.Batch, sharing its memory (no
+    copy) and writable: in-place operations (x.sub_(m)) are fine, also on
+    a zero-copy batch read in the daemon's ring (written pages become this
+    process's own; the daemon's bytes do not change).
 
     x keeps the batch's dtype (float32, float16, or bfloat16 made from the
-    bit patterns without a copy). channels_first: None keeps the daemon's
-    layout; True gives [B, C, H, W], False [B, H, W, C] (a permuted view
-    when the daemon sends the other layout). y is the float32 [B, K]
-    tensor of mixed one-hot rows or, with the daemon's labels = pairs,
-    (label1, label2, lam) with the labels as int64 (a copy of B integers,
-    the type cross_entropy wants)."""
+    bit patterns without a copy) and is contiguous in the layout asked
+    for. channels_first: None keeps the daemon's layout; True gives
+    [B, C, H, W], False [B, H, W, C]: when the daemon sends the other
+    layout, that is a copy (set the daemon's [output] layout to the one
+    the model wants to keep zero copy). y is the float32 [B, K] tensor of
+    mixed one-hot rows or, with the daemon's labels = pairs, (label1,
+    label2, lam) with the labels as int64 (a copy of B integers, the type
+    cross_entropy wants)."""
     if batch.dtype == "bfloat16":
         x = _shared(batch.x.view(np.int16)).view(torch.bfloat16)
     else:
@@ -80,6 +85,8 @@ def tensors(batch, channels_first=None):
     nchw = batch.layout == "NCHW"
     if channels_first is not None and bool(channels_first) != nchw:
         x = x.permute(0, 3, 1, 2) if channels_first else x.permute(0, 2, 3, 1)
+        # x.view(B, -1) and friends need the layout in memory too.
+        x = x.contiguous()
     if batch.y is not None:
         return x, _shared(batch.y)
     return x, (_shared(batch.label1).long(),
@@ -174,18 +181,38 @@ class MixupDataset(torch.utils.data.IterableDataset):
         self._client = None
         self._pending = None  # shared mode: first batch of the next epoch
         self._bpe = None      # the daemon's batches per epoch, once asked
+        self._iter_from = None  # batch the running iteration started at
 
     # ----------------------------------------------------------- protocol
 
     def __len__(self):
-        """Batches of one epoch of this stream (sharded: the rank's share)."""
+        """Batches the next iteration yields (during one: that one
+        yields): one epoch of this stream (sharded: the rank's share), or
+        what is left of it when the stream resumes mid-epoch
+        (start=(epoch, batch), or a restored state_dict)."""
         if self._bpe is None:
-            self._bpe = daemon_info(self.endpoint,
-                                    self._args.get("connect_timeout", DEFAULT_TIMEOUT),
-                                    self._args.get("pipeline")
-                                    ).batches_per_epoch
-        return self._bpe // self.world if self.mode == "sharded" \
+            self._bpe = Client._info(self.endpoint, self._args) \
+                .batches_per_epoch
+        per = self._bpe // self.world if self.mode == "sharded" \
             else self._bpe
+        if self.mode == "shared":
+            return per   # the job's epoch: where it is, is the job's
+        batch = self._iter_from if self._iter_from is not None \
+            else self._next_batch()
+        first = self.rank if self.mode == "sharded" else 0
+        step = self.world if self.mode == "sharded" else 1
+        done = max(-(-(batch - first) // step), 0)   # shard positions < batch
+        return max(per - done, 0)
+
+    def _next_batch(self) -> int:
+        """Batch (in the epoch) the next iteration starts from."""
+        c = self._client
+        if c is not None and not c.closed and c._pid == os.getpid() and \
+                c.position.epoch == self._epoch:
+            return c.position.batch
+        if self._epoch == self._start.epoch:
+            return self._start.batch
+        return self.rank if self.mode == "sharded" else 0
 
     @property
     def _epoch(self) -> int:
@@ -284,8 +311,10 @@ class MixupDataset(torch.utils.data.IterableDataset):
             last = first + (c.batches_per_epoch - 1) * step
             if c.position.epoch != self._epoch:   # set_epoch() moved us
                 c.seek(Position(self._epoch, first))
+            self._iter_from = c.position.batch
             yield from self._iter_epoch(c, last)
         finally:
+            self._iter_from = None
             if in_worker:
                 # A worker's iteration is its last (a new worker, or a
                 # persistent one, opens a new stream at the epoch the
