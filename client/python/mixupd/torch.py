@@ -41,6 +41,7 @@ import multiprocessing
 import multiprocessing.util
 import os
 import sys
+import time
 from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
@@ -182,6 +183,7 @@ class MixupDataset(torch.utils.data.IterableDataset):
         self._pending = None  # shared mode: first batch of the next epoch
         self._bpe = None      # the daemon's batches per epoch, once asked
         self._iter_from = None  # batch the running iteration started at
+        self.reset_stats()
 
     # ----------------------------------------------------------- protocol
 
@@ -326,9 +328,19 @@ class MixupDataset(torch.utils.data.IterableDataset):
                 # workers, which start the job anew there.
                 self.close()
 
+    def _next(self, c):
+        """c.next(), timed: the time the training loop waits for data."""
+        t0 = time.perf_counter()
+        if self._clock is None:
+            self._clock = t0
+        b = c.next()
+        self._waited += time.perf_counter() - t0
+        self._batches += 1
+        return b
+
     def _iter_epoch(self, c, last):
         while True:
-            b = c.next()
+            b = self._next(c)
             yield self._tensors(b)
             if b.index >= last:
                 self._epoch = b.epoch + 1
@@ -339,7 +351,7 @@ class MixupDataset(torch.utils.data.IterableDataset):
         epoch = None
         while True:
             if b is None:
-                b = c.next()
+                b = self._next(c)
             if epoch is None:
                 epoch = b.epoch
             elif b.epoch != epoch:
@@ -348,6 +360,68 @@ class MixupDataset(torch.utils.data.IterableDataset):
                 return
             yield self._tensors(b)
             b = None
+
+    # ----------------------------------------------------------- checkpoints
+
+    def state_dict(self) -> dict:
+        """Where the dataset goes on, for a checkpoint (torchdata's
+        StatefulDataLoader convention; also torch.save-able as is):
+        the position of the next batch the process iterating it reads.
+        A shared stream saves its epoch only (its position is the job's).
+        With DataLoader workers the position lives in the worker: use
+        torchdata's StatefulDataLoader (it asks each worker) or iterate
+        the dataset in the main process."""
+        state = {"version": 1, "mode": self.mode, "seed": self._args["seed"],
+                 "job": self._args["job"], "rank": self.rank,
+                 "world": self.world, "pipeline": self._args.get("pipeline")}
+        if self.mode == "shared":
+            state["epoch"], state["batch"] = self._epoch, None
+        else:
+            pos = self.position
+            state["epoch"], state["batch"] = int(pos.epoch), int(pos.batch)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Go on from a state_dict(): the next iteration yields from the
+        saved position (len() is what is left of that epoch). A state of
+        another stream (mode, seed, job, rank, world, pipeline) is refused:
+        its position would mean other batches."""
+        if not isinstance(state, dict) or state.get("version") != 1:
+            raise ValueError(f"not a mixupd.torch.MixupDataset state_dict "
+                             f"(version 1): {state!r}")
+        mine = self.state_dict()
+        for key in ("mode", "seed", "job", "rank", "world", "pipeline"):
+            if state.get(key) != mine[key]:
+                raise ValueError(f"the state_dict was saved from a stream "
+                                 f"with {key}={state.get(key)!r}, this one "
+                                 f"has {key}={mine[key]!r}")
+        epoch = check_position((state["epoch"], 0), "state epoch").epoch
+        self.close()
+        if self.mode == "shared":
+            self._start = Position(epoch, 0)
+        else:
+            self._start = check_position((epoch, state["batch"]), "state")
+        self._epoch = epoch
+
+    # ----------------------------------------------------------- statistics
+
+    def stats(self) -> dict:
+        """How much of the training loop's time went to waiting for data,
+        measured in the process that iterates the dataset (num_workers=0;
+        in a DataLoader worker it measures the worker): batches yielded,
+        seconds waited inside the client's next(), seconds since the first
+        batch was asked for, and wait_fraction = waited / elapsed (near 0:
+        the daemon keeps up; near 1: training waits on the input
+        pipeline). reset_stats() starts again."""
+        elapsed = time.perf_counter() - self._clock \
+            if self._clock is not None else 0.0
+        return {"batches": self._batches, "waited_s": self._waited,
+                "elapsed_s": elapsed,
+                "wait_fraction": self._waited / elapsed if elapsed > 0
+                else 0.0}
+
+    def reset_stats(self) -> None:
+        self._clock, self._waited, self._batches = None, 0.0, 0
 
     def close(self):
         """Close the stream (a new iteration opens another)."""
