@@ -49,6 +49,14 @@
  * private copy of its bytes at the same address first, so its pointers
  * and anything made from them stay valid.
  *
+ * fork(): every client's socket is closed just before a fork and opened
+ * again in the parent just after (pthread_atfork), because nanomsg cannot
+ * make working sockets in a child that inherited open ones. In the child,
+ * clients made before the fork refuse every call (MIXUP_ESTATE: they are
+ * the parent's streams) and mixup_client_close() frees them without a
+ * word to the daemon; clients the child makes work. Do not fork while
+ * another thread is inside a call on a client.
+ *
  * The bytes of batch (epoch, index) are a pure function of the daemon's
  * dataset and pipeline settings and of the stream's seed; see DESIGN.md.
  */
@@ -435,7 +443,8 @@ MIXUP_API int mixup_stream_close(mixup_client *client);
 /**
  * mixup_client_close() - close the stream (best effort) and the
  * connection, and free the client. Received batches stay valid.
- * NULL is a no-op.
+ * NULL is a no-op. In a forked child, a client made before the fork is
+ * freed without closing its stream (it is the parent's).
  */
 MIXUP_API void mixup_client_close(mixup_client *client);
 
