@@ -18,6 +18,9 @@ struct cl_ring {
     const uint8_t *base;    /* the mapping */
     size_t size;
     int writable;           /* private copy-on-write: see cl_ring_map() */
+    size_t page;            /* this host's page size */
+    int pagemap_fd;         /* /proc/self/pagemap of pagemap_pid, or -1 */
+    pid_t pagemap_pid;
     mxp_ring_head head;
     char name[MXP_RING_NAME_MAX];
     cl_batch *held;         /* held batches, a list */
@@ -100,6 +103,8 @@ int cl_ring_map(cl_ring **out, const mxp_open_rep *rep, char *err,
     r->base = p;
     r->size = rep->ring_bytes;
     r->writable = writable;
+    r->page = page > 0 ? (size_t)page : 4096;
+    r->pagemap_fd = -1;
     r->head = head;
     memcpy(r->name, rep->ring_name, sizeof r->name);
     *out = r;
@@ -111,15 +116,66 @@ int cl_ring_writable(const cl_ring *r)
     return r && r->writable;
 }
 
+/* Did this process write the page of pagemap entry @e? A written page of
+ * a private file mapping is anonymous memory: present without the
+ * file-page bit, or swapped out. Pages only read are the file's. */
+static int page_written(uint64_t e)
+{
+    int present = (int)(e >> 63 & 1), swapped = (int)(e >> 62 & 1);
+    int file = (int)(e >> 61 & 1);
+    return (present && !file) || swapped;
+}
+
+/* /proc/self/pagemap, opened again in a forked child (r->mu held). */
+static int pagemap_fd(cl_ring *r)
+{
+    pid_t pid = getpid();
+    if (r->pagemap_pid != pid) {
+        if (r->pagemap_fd >= 0)
+            close(r->pagemap_fd);
+        r->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        r->pagemap_pid = pid;
+    }
+    return r->pagemap_fd;
+}
+
 /* The slot goes back: pages this process wrote in it are its own copies,
  * which the slot's next batch must not read. MADV_DONTNEED drops them; the
- * next read maps the ring's page again. (r->mu held.) */
+ * next read maps the ring's page again. Only the pages written are
+ * dropped (the kernel's page map says which): dropping a page that was
+ * only read would cost a page fault on the slot's next batch, for every
+ * page of every batch (measured: a quarter of the throughput). Without
+ * the page map, the whole slot is dropped. (r->mu held.) */
 static void drop_private(cl_ring *r, uint32_t slot)
 {
-    if (r->writable)
-        madvise((uint8_t *)r->base + r->head.data_offset +
-                    (size_t)slot * r->head.slot_size,
-                r->head.slot_size, MADV_DONTNEED);
+    if (!r->writable)
+        return;
+    uint8_t *start = (uint8_t *)r->base + r->head.data_offset +
+                     (size_t)slot * r->head.slot_size;
+    size_t n = r->head.slot_size / r->page;
+    int fd = pagemap_fd(r);
+    uint64_t e[512];
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < 512 ? n - i : 512;
+        off_t at = (off_t)((uintptr_t)(start + i * r->page) / r->page * 8);
+        if (fd < 0 || pread(fd, e, k * 8, at) != (ssize_t)(k * 8)) {
+            madvise(start + i * r->page, (n - i) * r->page, MADV_DONTNEED);
+            return;
+        }
+        for (size_t j = 0; j < k;) {
+            if (!page_written(e[j])) {
+                j++;
+                continue;
+            }
+            size_t end = j;
+            while (end < k && page_written(e[end]))
+                end++;
+            madvise(start + (i + j) * r->page, (end - j) * r->page,
+                    MADV_DONTNEED);
+            j = end;
+        }
+        i += k;
+    }
 }
 
 int cl_ring_is(const cl_ring *r, const mxp_open_rep *rep)
@@ -139,6 +195,8 @@ void cl_ring_unref(cl_ring *r)
     if (left)
         return;
     munmap((void *)r->base, r->size);
+    if (r->pagemap_fd >= 0)
+        close(r->pagemap_fd);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
