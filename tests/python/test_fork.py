@@ -77,8 +77,12 @@ def test_dataloader_workers_with_a_client_open_in_the_parent(daemon, mode,
     assert streams_open(daemon) == 0
 
 
-def test_two_workers_of_one_stream_are_refused_at_once(daemon):
-    ds = mt.MixupDataset(daemon.endpoint, seed=5, **QUICK)
+@pytest.mark.parametrize("mode", ["independent", "sharded"])
+def test_two_workers_of_one_stream_are_refused_at_once(daemon, mode):
+    extra = {"job": "two", "rank": 0, "world": 1} if mode == "sharded" \
+        else {}
+    ds = mt.MixupDataset(daemon.endpoint, mode=mode, seed=5, **extra,
+                         **QUICK)
     val = mt.MixupDataset(daemon.endpoint, pipeline="val", **QUICK)
     assert sum(1 for _ in val) == VAL_BATCHES
     loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2,
