@@ -150,6 +150,14 @@ MIXUP_API int mixup_batch_lent(const mixup_batch *batch)
     return b && b->ring && !b->own ? 1 : 0;
 }
 
+MIXUP_API int mixup_batch_writable(const mixup_batch *batch)
+{
+    const cl_batch *b = (const cl_batch *)(const void *)batch;
+    if (!b)
+        return 0;
+    return !b->ring || b->own || cl_ring_writable(b->ring);
+}
+
 MIXUP_API int mixup_batch_check(const mixup_batch *batch)
 {
     if (!batch)

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <nanomsg/nn.h>
+#include <pthread.h>
 #include <nanomsg/reqrep.h>
 #include <pwd.h>
 #include <sodium.h>
@@ -83,6 +84,11 @@ struct mixup_client {
     uint8_t session_key[MXP_MAC_SIZE];
     int has_key;                /* NEXT and CLOSE carry the stream's key */
     uint8_t stream_key[MXP_STREAM_KEY_SIZE];
+    uint8_t async_req[MXP_HEADER_SIZE + MXP_NEXT_FIXED + 8 * MXP_RELEASE_MAX];
+    int async_len;              /* an async request awaits its reply */
+    pid_t pid;                  /* the process that made the client */
+    int inherited;              /* made by the parent of a fork() */
+    mixup_client *reg_prev, *reg_next; /* every client: see fork below */
     char err[MXP_ERRMSG_MAX + 256];
 };
 
@@ -102,6 +108,103 @@ int cl_set_error(mixup_client *c, int code, const char *fmt, ...)
 }
 
 #define set_error cl_set_error
+
+static int open_socket(mixup_client *c, const char *const *eps, size_t n);
+static int send_request(mixup_client *c, const uint8_t *req, size_t len,
+                        int flags);
+
+/* fork(): nanomsg runs its sockets on worker threads that a forked child
+ * does not have, and its global state says they are there, so any socket
+ * the child makes waits forever, until the parent has no socket left
+ * (then nanomsg tears its threads down and starts them again on the next
+ * socket). So every client's socket is closed just before a fork and
+ * opened again in the parent just after (nanomsg reconnects; a reply
+ * awaited by an async request is asked again with the same id, which the
+ * daemon answers as the same request). The child starts with no socket:
+ * its own clients work, and the ones it inherited refuse every request
+ * (they are the parent's streams) and close without a word to the daemon.
+ * A fork while another thread is inside a call on a client is not
+ * supported (the Python package waits for such calls). */
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static mixup_client *registry;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&registry_mu);
+    for (mixup_client *c = registry; c; c = c->reg_next)
+        if (c->sock >= 0) {
+            nn_close(c->sock);
+            c->sock = -2; /* suspended: open again after the fork */
+        }
+}
+
+static void fork_parent(void)
+{
+    for (mixup_client *c = registry; c; c = c->reg_next) {
+        if (c->sock != -2)
+            continue;
+        c->sock = -1;
+        if (open_socket(c, (const char *const *)c->eps, c->n_eps) < 0) {
+            if (c->sock >= 0)
+                nn_close(c->sock);
+            c->sock = -1; /* requests fail with the error set */
+            continue;
+        }
+        if (c->async_len > 0) {
+            /* Not sent means not connected yet: the caller's wait for
+             * the reply times out and its own retry logic takes over. */
+            send_request(c, c->async_req, (size_t)c->async_len, NN_DONTWAIT);
+        }
+    }
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void fork_child(void)
+{
+    for (mixup_client *c = registry; c; c = c->reg_next)
+        if (c->pid != getpid())
+            c->inherited = 1;
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void install_atfork(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void registry_add(mixup_client *c)
+{
+    pthread_once(&atfork_once, install_atfork);
+    pthread_mutex_lock(&registry_mu);
+    c->reg_next = registry;
+    if (registry)
+        registry->reg_prev = c;
+    registry = c;
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void registry_remove(mixup_client *c)
+{
+    pthread_mutex_lock(&registry_mu);
+    if (c->reg_prev)
+        c->reg_prev->reg_next = c->reg_next;
+    else if (registry == c)
+        registry = c->reg_next;
+    if (c->reg_next)
+        c->reg_next->reg_prev = c->reg_prev;
+    pthread_mutex_unlock(&registry_mu);
+}
+
+/* A client the process inherited from its parent cannot be used. */
+static int refuse_inherited(mixup_client *c)
+{
+    return set_error(c, MIXUP_ESTATE, "this client was made in process %d, "
+                     "before the fork() that made this process %d: it is "
+                     "the parent's (its stream too) and cannot be used "
+                     "here; connect a new client in this process",
+                     (int)c->pid, (int)getpid());
+}
 
 MIXUP_API void mixup_client_options_init(mixup_client_options *opts)
 {
@@ -371,6 +474,8 @@ int cl_client_connect(mixup_client **out, const char *const *endpoints,
         free(c);
         return rc;
     }
+    c->pid = getpid();
+    registry_add(c);
     *out = c;
     return 0;
 }
@@ -530,9 +635,12 @@ static int roundtrip(mixup_client *c, const uint8_t *req, size_t len,
                      uint64_t request_id, void **msg, mxp_reply *rep)
 {
     const char *what = mxp_type_name(req[6]);
+    if (c->inherited)
+        return refuse_inherited(c);
     int rc = ensure_session(c);
     if (rc < 0)
         return rc;
+    c->async_len = 0; /* REQ forgets a request when the next is sent */
     if (send_request(c, req, len, 0) < 0)
         return nn_failure(c, what);
     return recv_reply(c, what, request_id, 0, msg, rep);
@@ -542,11 +650,19 @@ static int roundtrip(mixup_client *c, const uint8_t *req, size_t len,
  * reply). */
 static int send_now(mixup_client *c, const uint8_t *req, size_t len)
 {
+    if (c->inherited)
+        return refuse_inherited(c);
     int rc = ensure_session(c);
     if (rc < 0)
         return rc;
-    if (send_request(c, req, len, NN_DONTWAIT) >= 0)
+    c->async_len = 0;
+    if (send_request(c, req, len, NN_DONTWAIT) >= 0) {
+        if (len <= sizeof c->async_req) { /* to ask again after a fork */
+            memcpy(c->async_req, req, len);
+            c->async_len = (int)len;
+        }
         return 0;
+    }
     if (nn_errno() == EAGAIN)
         return set_error(c, MIXUP_ETIMEDOUT, "%s: the daemon is not "
                          "connected", mxp_type_name(req[6]));
@@ -629,6 +745,8 @@ int cl_info_recv(mixup_client *c, mixup_info *info)
     void *msg;
     mxp_reply rep;
     int rc = recv_reply(c, "INFO", c->async_id, NN_DONTWAIT, &msg, &rep);
+    if (rc != 1)
+        c->async_len = 0;
     if (rc != 0 || (rc = expect_type(c, msg, &rep, MXP_INFO_REP)) < 0)
         return rc;
     fill_info(info, msg, &rep);
@@ -1015,6 +1133,8 @@ int cl_next_recv(mixup_client *c, mixup_batch **out)
     void *msg;
     mxp_reply rep;
     int rc = recv_reply(c, "NEXT", c->async_id, NN_DONTWAIT, &msg, &rep);
+    if (rc != 1)
+        c->async_len = 0;
     return rc != 0 ? rc : next_finish(c, msg, &rep, out);
 }
 
@@ -1192,7 +1312,8 @@ MIXUP_API void mixup_client_close(mixup_client *c)
 {
     if (!c)
         return;
-    if (c->has_stream) {
+    registry_remove(c);
+    if (c->has_stream && !c->inherited) {
         int t = c->timeout_ms < 0 || c->timeout_ms > CLIENT_CLOSE_TIMEOUT_MS
                     ? CLIENT_CLOSE_TIMEOUT_MS
                     : c->timeout_ms;

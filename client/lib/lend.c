@@ -15,8 +15,12 @@
 struct cl_ring {
     pthread_mutex_t mu;
     uint32_t refs;          /* the client's and each held batch's */
-    const uint8_t *base;    /* PROT_READ mapping */
+    const uint8_t *base;    /* the mapping */
     size_t size;
+    int writable;           /* private copy-on-write: see cl_ring_map() */
+    size_t page;            /* this host's page size */
+    int pagemap_fd;         /* /proc/self/pagemap of pagemap_pid, or -1 */
+    pid_t pagemap_pid;
     mxp_ring_head head;
     char name[MXP_RING_NAME_MAX];
     cl_batch *held;         /* held batches, a list */
@@ -25,6 +29,14 @@ struct cl_ring {
     uint32_t n_rel;         /* releases queued for the next request */
     uint32_t rel_slot[MXP_RELEASE_MAX], rel_gen[MXP_RELEASE_MAX];
 };
+
+/* Map @fd's @size bytes, writable private (see cl_ring_map) or shared
+ * read-only. */
+static void *map_ring(int fd, size_t size, int writable)
+{
+    return mmap(NULL, size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                writable ? MAP_PRIVATE : MAP_SHARED, fd, 0);
+}
 
 int cl_ring_map(cl_ring **out, const mxp_open_rep *rep, char *err,
                 size_t errlen)
@@ -44,17 +56,34 @@ int cl_ring_map(cl_ring **out, const mxp_open_rep *rep, char *err,
         close(fd);
         return MIXUP_ECONNECT;
     }
-    void *p = mmap(NULL, rep->ring_bytes, PROT_READ, MAP_SHARED, fd, 0);
+    /* Private and writable: a lent batch is the trainer's to modify in
+     * place, as any loader's batch is. A written page becomes this
+     * process's own copy (the daemon and other clients go on reading the
+     * ring's bytes) and is dropped when the slot goes back (drop_private),
+     * so that the slot's next batch reads the ring again. Pages never
+     * written show the daemon's writes as a shared mapping does (Linux,
+     * a tmpfs segment). Slots must start on a page of this host, or a
+     * write could keep a stale copy of a neighbour's page: else the ring
+     * is mapped shared and read-only, as before. */
+    long page = sysconf(_SC_PAGESIZE);
+    int writable = page > 0 && rep->ring_bytes % (uint64_t)page == 0;
+    void *p = map_ring(fd, rep->ring_bytes, writable);
+    cl_ring *r = p == MAP_FAILED ? NULL : calloc(1, sizeof *r);
+    mxp_ring_head head;
+    int rc = p == MAP_FAILED ? MIXUP_ECONNECT
+             : r ? mxp_ring_head_decode(p, rep->ring_bytes, &head, err, errlen)
+                 : MIXUP_ENOMEM;
+    if (rc == 0 && writable && (head.slot_size % (uint64_t)page ||
+                                head.data_offset % (uint64_t)page)) {
+        munmap(p, rep->ring_bytes);
+        writable = 0;
+        if ((p = map_ring(fd, rep->ring_bytes, 0)) == MAP_FAILED)
+            rc = MIXUP_ECONNECT;
+    }
     close(fd);
-    if (p == MAP_FAILED) {
+    if (rc == MIXUP_ECONNECT)
         snprintf(err, errlen, "cannot map the ring %s: %s", rep->ring_name,
                  strerror(errno));
-        return MIXUP_ECONNECT;
-    }
-    cl_ring *r = calloc(1, sizeof *r);
-    mxp_ring_head head;
-    int rc = r ? mxp_ring_head_decode(p, rep->ring_bytes, &head, err, errlen)
-               : MIXUP_ENOMEM;
     if (rc == 0 && memcmp(head.token, rep->ring_token, MXP_RING_TOKEN) != 0) {
         snprintf(err, errlen, "ring %s is not the daemon's (its token "
                  "differs: another host's segment of that name?)",
@@ -64,7 +93,8 @@ int cl_ring_map(cl_ring **out, const mxp_open_rep *rep, char *err,
     if (rc < 0) {
         if (rc == MIXUP_ENOMEM)
             snprintf(err, errlen, "out of memory");
-        munmap(p, rep->ring_bytes);
+        if (p != MAP_FAILED)
+            munmap(p, rep->ring_bytes);
         free(r);
         return rc;
     }
@@ -72,10 +102,80 @@ int cl_ring_map(cl_ring **out, const mxp_open_rep *rep, char *err,
     r->refs = 1;
     r->base = p;
     r->size = rep->ring_bytes;
+    r->writable = writable;
+    r->page = page > 0 ? (size_t)page : 4096;
+    r->pagemap_fd = -1;
     r->head = head;
     memcpy(r->name, rep->ring_name, sizeof r->name);
     *out = r;
     return 0;
+}
+
+int cl_ring_writable(const cl_ring *r)
+{
+    return r && r->writable;
+}
+
+/* Did this process write the page of pagemap entry @e? A written page of
+ * a private file mapping is anonymous memory: present without the
+ * file-page bit, or swapped out. Pages only read are the file's. */
+static int page_written(uint64_t e)
+{
+    int present = (int)(e >> 63 & 1), swapped = (int)(e >> 62 & 1);
+    int file = (int)(e >> 61 & 1);
+    return (present && !file) || swapped;
+}
+
+/* /proc/self/pagemap, opened again in a forked child (r->mu held). */
+static int pagemap_fd(cl_ring *r)
+{
+    pid_t pid = getpid();
+    if (r->pagemap_pid != pid) {
+        if (r->pagemap_fd >= 0)
+            close(r->pagemap_fd);
+        r->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        r->pagemap_pid = pid;
+    }
+    return r->pagemap_fd;
+}
+
+/* The slot goes back: pages this process wrote in it are its own copies,
+ * which the slot's next batch must not read. MADV_DONTNEED drops them; the
+ * next read maps the ring's page again. Only the pages written are
+ * dropped (the kernel's page map says which): dropping a page that was
+ * only read would cost a page fault on the slot's next batch, for every
+ * page of every batch (measured: a quarter of the throughput). Without
+ * the page map, the whole slot is dropped. (r->mu held.) */
+static void drop_private(cl_ring *r, uint32_t slot)
+{
+    if (!r->writable)
+        return;
+    uint8_t *start = (uint8_t *)r->base + r->head.data_offset +
+                     (size_t)slot * r->head.slot_size;
+    size_t n = r->head.slot_size / r->page;
+    int fd = pagemap_fd(r);
+    uint64_t e[512];
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < 512 ? n - i : 512;
+        off_t at = (off_t)((uintptr_t)(start + i * r->page) / r->page * 8);
+        if (fd < 0 || pread(fd, e, k * 8, at) != (ssize_t)(k * 8)) {
+            madvise(start + i * r->page, (n - i) * r->page, MADV_DONTNEED);
+            return;
+        }
+        for (size_t j = 0; j < k;) {
+            if (!page_written(e[j])) {
+                j++;
+                continue;
+            }
+            size_t end = j;
+            while (end < k && page_written(e[end]))
+                end++;
+            madvise(start + (i + j) * r->page, (end - j) * r->page,
+                    MADV_DONTNEED);
+            j = end;
+        }
+        i += k;
+    }
 }
 
 int cl_ring_is(const cl_ring *r, const mxp_open_rep *rep)
@@ -95,6 +195,8 @@ void cl_ring_unref(cl_ring *r)
     if (left)
         return;
     munmap((void *)r->base, r->size);
+    if (r->pagemap_fd >= 0)
+        close(r->pagemap_fd);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
@@ -167,6 +269,7 @@ void cl_ring_release(cl_batch *b)
     pthread_mutex_lock(&r->mu);
     if (!b->detached) {
         unlink_held(r, b);
+        drop_private(r, b->slot);
         queue_release(r, b->slot, b->generation);
     }
     pthread_mutex_unlock(&r->mu);
@@ -256,7 +359,7 @@ static int detach_in_place(cl_ring *r, cl_batch *b)
     __atomic_thread_fence(__ATOMIC_ACQUIRE); /* as in copy_out() */
     if (mxp_ring_gen_load(r->base, b->slot) != b->generation)
         b->generation = 0; /* reused before we copied: cl_batch_check() */
-    if (mprotect(anon, size, PROT_READ) < 0 ||
+    if ((!r->writable && mprotect(anon, size, PROT_READ) < 0) ||
         mremap(anon, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, slot) ==
             MAP_FAILED) {
         munmap(anon, size);
@@ -296,6 +399,7 @@ int cl_ring_keep(cl_batch *b)
         if ((rc = copy_out(r, b)) == 0) {
             unlink_held(r, b);
             b->detached = 1;
+            drop_private(r, b->slot);
             queue_release(r, b->slot, generation);
         }
     }

@@ -1,10 +1,12 @@
 /*
- * lend.h — zero copy in libmixup: a daemon's ring mapped read-only, and
- * the batches lent from it (internal to the library).
+ * lend.h — zero copy in libmixup: a daemon's ring mapped into the client,
+ * and the batches lent from it (internal to the library).
  *
  * A client on the daemon's host maps the ring segment the OPEN reply
- * names (PROT_READ: a client can never write it) and checks that it is
- * that segment (its header's token). A BATCH_REF reply then names a slot
+ * names (opened read-only: a client can never write the daemon's bytes;
+ * mapped private copy-on-write, so that a lent batch can be modified in
+ * place, its written pages this process's own until the slot goes back)
+ * and checks that it is that segment (its header's token). A BATCH_REF reply then names a slot
  * whose bytes are a complete batch reply, read in place. The slot stays
  * the client's until it is released: mixup_batch_release() queues the
  * release (from any thread) and the next NEXT request carries it.
@@ -47,6 +49,9 @@ typedef struct cl_batch {
  * @err saying why. */
 int cl_ring_map(cl_ring **out, const mxp_open_rep *rep, char *err,
                 size_t errlen);
+
+/* May lent batches of @r be written in place (a private mapping)? */
+int cl_ring_writable(const cl_ring *r);
 
 /* Is @r the ring this OPEN reply names? */
 int cl_ring_is(const cl_ring *r, const mxp_open_rep *rep);

@@ -49,6 +49,14 @@
  * private copy of its bytes at the same address first, so its pointers
  * and anything made from them stay valid.
  *
+ * fork(): every client's socket is closed just before a fork and opened
+ * again in the parent just after (pthread_atfork), because nanomsg cannot
+ * make working sockets in a child that inherited open ones. In the child,
+ * clients made before the fork refuse every call (MIXUP_ESTATE: they are
+ * the parent's streams) and mixup_client_close() frees them without a
+ * word to the daemon; clients the child makes work. Do not fork while
+ * another thread is inside a call on a client.
+ *
  * The bytes of batch (epoch, index) are a pure function of the daemon's
  * dataset and pipeline settings and of the stream's seed; see DESIGN.md.
  */
@@ -357,11 +365,23 @@ MIXUP_API int mixup_batch_keep(mixup_batch *batch);
 
 /**
  * mixup_batch_lent() - was the batch lent from the daemon's ring (and not
- * kept since)? Its memory is then read-only (a write is a segmentation
- * fault), also after its stream ended.
+ * kept since)? Its arrays are then read in place in the ring: see
+ * mixup_batch_writable() for whether they may be modified.
  * Return: 1 if so, 0 if its bytes are the library's (socket, kept) or NULL.
  */
 MIXUP_API int mixup_batch_lent(const mixup_batch *batch);
+
+/**
+ * mixup_batch_writable() - may the batch's arrays be modified in place?
+ * Batches received through the socket or kept are the library's memory;
+ * a lent batch is mapped copy-on-write (a page written becomes this
+ * process's own copy, dropped when the batch is released; the daemon and
+ * other clients never see the write), except on a host whose page size
+ * does not divide the ring's slots, where it is read-only (a write is a
+ * segmentation fault).
+ * Return: 1 if writable, 0 if not or for NULL.
+ */
+MIXUP_API int mixup_batch_writable(const mixup_batch *batch);
 
 /**
  * mixup_batch_check() - are a batch's bytes still those it was received
@@ -437,7 +457,8 @@ MIXUP_API int mixup_stream_close(mixup_client *client);
 /**
  * mixup_client_close() - close the stream (best effort) and the
  * connection, and free the client. Received batches stay valid.
- * NULL is a no-op.
+ * NULL is a no-op. In a forked child, a client made before the fork is
+ * freed without closing its stream (it is the parent's).
  */
 MIXUP_API void mixup_client_close(mixup_client *client);
 

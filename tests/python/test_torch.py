@@ -40,10 +40,12 @@ def test_channels_first_is_a_view(daemon):
 
 def test_one_iteration_is_one_epoch(daemon):
     ds = mt.MixupDataset(daemon.endpoint, seed=22, start=(0, BPE - 4))
-    assert len(ds) == BPE
+    assert len(ds) == 4                      # what the iteration yields
     assert sum(1 for _ in ds) == 4           # the rest of epoch 0
     assert ds.epoch == 1 and ds.position == (1, 0)
-    assert sum(1 for _ in ds) == BPE         # all of epoch 1
+    assert len(ds) == BPE
+    lens = [len(ds) for _ in ds]             # asked during the iteration
+    assert lens == [BPE] * BPE               # all of epoch 1
     ds.set_epoch(5)
     assert sum(1 for _ in ds) == BPE
     assert ds.position == (6, 0)

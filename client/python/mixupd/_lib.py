@@ -120,6 +120,7 @@ _SIGNATURES = {
     "mixup_batch_keep": (c_int, [BatchP]),
     "mixup_batch_check": (c_int, [BatchP]),
     "mixup_batch_lent": (c_int, [BatchP]),
+    "mixup_batch_writable": (c_int, [BatchP]),
     "mixup_client_transport": (c_char_p, [ClientP]),
     "mixup_client_transport_note": (c_char_p, [ClientP]),
     "mixup_client_position": (c_int, [ClientP, ctypes.POINTER(c_u64),

@@ -1,8 +1,10 @@
 """Client: one connection to mixupd (one or more daemons) and one stream.
 
 Batches are zero-copy: libmixup hands over a mixup_batch whose arrays point
-into the daemon's ring (a client on the daemon's host maps it read-only;
-the slot is the client's until the batch is released) or into the
+into the daemon's ring (a client on the daemon's host maps it copy-on-write:
+a batch may be modified in place, the pages written become this process's
+own and are dropped when the slot goes back; the slot is the client's until
+the batch is released) or into the
 received nanomsg message (elsewhere); a _Message object owns that batch, and
 every numpy array of it is made from a small view object exposing
 ``__array_interface__`` that holds a reference to the _Message. numpy keeps
@@ -19,6 +21,7 @@ import numbers
 import operator
 import os
 import threading
+import weakref
 from typing import Any, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -96,8 +99,9 @@ class _View:
         self._owner = owner
         self.__array_interface__ = {
             "version": 3, "shape": shape, "typestr": typestr,
-            # A socket batch's message is ours alone (writable); a lent
-            # one is the daemon's ring, mapped read-only: numpy refuses
+            # A socket batch's message is ours alone; a lent one is the
+            # daemon's ring mapped copy-on-write (writable), or read-only
+            # on a host where that cannot be done: numpy then refuses
             # writes instead of the process faulting.
             "data": (addr, readonly),
         }
@@ -157,9 +161,12 @@ class Batch:
        (n = 1, or 2 when augmented before mixing), or None;
     epoch, index: the batch's position (also ``position``).
 
-    The arrays are views (no copy) on the daemon's ring slot (``lent``:
-    read-only; the slot goes back to the daemon when the last array and
-    the Batch are gone) or on the received message (writable), valid for
+    The arrays are views (no copy) on the daemon's ring slot (``lent``;
+    the slot goes back to the daemon when the last array and the Batch are
+    gone) or on the received message, writable either way (a lent slot is
+    mapped copy-on-write: what is written stays in this process and is
+    dropped with the slot; ``writable`` is False only on a host where that
+    mapping cannot be made, and numpy then refuses writes), valid for
     as long as they are referenced, whatever happens to the client. The
     daemon lets a client hold server.max_held lent batches at once: keep
     more with ``batch.keep()`` (copies it) or ``np.array(batch.x)``.
@@ -167,7 +174,7 @@ class Batch:
 
     __slots__ = ("x", "y", "index1", "index2", "lam", "label1", "label2",
                  "aug", "epoch", "index", "dtype", "layout", "lent",
-                 "_message")
+                 "writable", "_message")
 
     def __init__(self, ptr):
         msg = _Message(ptr)   # owns the batch from here on, even on error
@@ -178,7 +185,8 @@ class Batch:
         msg = self._message
         b = ptr.contents
         self.lent = bool(_lib.lib.mixup_batch_lent(ptr))
-        ro = self.lent
+        self.writable = bool(_lib.lib.mixup_batch_writable(ptr))
+        ro = not self.writable
         self.epoch = int(b.epoch)
         self.index = int(b.index)
         xt = _X_TYPES.get(b.dtype)
@@ -338,6 +346,38 @@ def _job(job, mode):
     return raw
 
 
+# ------------------------------------------------------------------ fork
+
+# libmixup closes every client's socket just before fork() and opens it
+# again in the parent just after (nanomsg cannot run in a forked child that
+# inherited sockets: the child's own clients would wait forever). It needs
+# no call to be running on a client meanwhile: the forking thread takes
+# every open Client's lock first (a call in another thread finishes).
+# In the child the inherited Clients are the parent's: they refuse to be
+# used (StateError) and their close() frees them without telling the
+# daemon.
+_clients = weakref.WeakSet()
+
+
+def _before_fork():
+    held = []
+    for c in list(_clients):
+        c._lock.acquire()
+        held.append(c)
+    _before_fork.held = held
+
+
+def _after_fork():
+    held, _before_fork.held = getattr(_before_fork, "held", []), []
+    for c in held:
+        c._lock.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork,
+                        after_in_child=_after_fork)
+
+
 # ------------------------------------------------------------------ client
 
 def _token_file(token_file):
@@ -479,8 +519,9 @@ class Client:
     for an evaluation pipeline (info.keep_last: batch.drop_last = false),
     where iterating yields the rest of the current epoch, every sample
     once, and ends (shared streams: forever, their epoch is the job's).
-    A Client is safe to share between threads (calls take turns) but not
-    across fork(): create one in each process.
+    A Client is safe to share between threads (calls take turns) and
+    survives a fork() of its process (a DataLoader starting its workers),
+    but belongs to the process that made it: a forked child makes its own.
     """
 
     def __init__(self, endpoint: Endpoint = None, mode: str = "independent",
@@ -496,22 +537,18 @@ class Client:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         a = self._check_args(endpoint, mode, seed, job, rank, world, start,
-                             prefetch, timeout, connect_timeout, pipeline)
+                             prefetch, timeout, connect_timeout, pipeline,
+                             zero_copy, spread, token_file)
         self.mode, self.seed, self.rank, self.world = \
             mode, a["seed"], a["rank"], a["world"]
         self.endpoints = [e.decode() for e in a["endpoints"]]
         self._start = a["start"]
         self._timeout_ms = a["timeout_ms"]
         self._connect_ms = a["connect_ms"]
-        if not isinstance(zero_copy, bool):
-            raise TypeError(f"zero_copy must be True or False, got "
-                            f"{type(zero_copy).__name__} {zero_copy!r}")
-        if not isinstance(spread, bool):
-            raise TypeError(f"spread must be True or False, got "
-                            f"{type(spread).__name__} {spread!r}")
         self.spread = spread
         self._ptr = _connect(a["endpoints"], self._connect_ms, zero_copy,
-                             spread, _token_file(token_file))
+                             spread, a["token_file"])
+        _clients.add(self)
         self._job = a["job"]  # kept alive: _opts.job points into it
         self._opts = _lib.StreamOptions()
         _lib.lib.mixup_stream_options_init(self._opts)
@@ -536,9 +573,17 @@ class Client:
     def _check_args(endpoint=None, mode="independent", seed=0, job=None,
                     rank=None, world=None, start=None, prefetch=0,
                     timeout=DEFAULT_TIMEOUT, connect_timeout=DEFAULT_TIMEOUT,
-                    pipeline=None):
+                    pipeline=None, zero_copy=True, spread=False,
+                    token_file=None):
         """Every argument checked and normalised, before anything is sent:
-        TypeError for a wrong type, ValueError for a wrong value."""
+        TypeError for a wrong type, ValueError for a wrong value. The
+        wrappers (MixupDataset, MixupGenerator, MixupSequence) check their
+        client arguments here too, so they take every option Client
+        takes."""
+        for name, flag in (("zero_copy", zero_copy), ("spread", spread)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got "
+                                f"{type(flag).__name__} {flag!r}")
         if not isinstance(mode, str) or mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got "
                              f"{mode!r}")
@@ -559,7 +604,17 @@ class Client:
         a["prefetch"] = _int(prefetch, "prefetch", 0, _U32)
         a["timeout_ms"] = _timeout_ms(timeout, "timeout")
         a["connect_ms"] = _timeout_ms(connect_timeout, "connect_timeout")
+        a["token_file"] = _token_file(token_file)
         return a
+
+    @staticmethod
+    def _info(endpoint, client_args) -> Info:
+        """daemon_info() with the connection options of @client_args (a
+        wrapper's Client arguments): without opening a stream."""
+        return daemon_info(endpoint,
+                           client_args.get("connect_timeout", DEFAULT_TIMEOUT),
+                           client_args.get("pipeline"),
+                           token_file=client_args.get("token_file"))
 
     # -------------------------------------------------------------- plumbing
 
@@ -568,8 +623,11 @@ class Client:
             raise from_code(_ESTATE, "the client is closed")
         if os.getpid() != self._pid:
             raise from_code(_ESTATE, f"this Client was created in process "
-                            f"{self._pid}; a client does not survive fork(): "
-                            f"create one in each process")
+                            f"{self._pid}, before the fork() that made this "
+                            f"one ({os.getpid()}): it is the parent's stream "
+                            f"and cannot be used here; create a Client in "
+                            f"this process (mixupd.torch.MixupDataset does "
+                            f"so in each DataLoader worker)")
         return self._ptr
 
     def _fail(self, rc):
@@ -704,7 +762,9 @@ class Client:
         stay valid. Closing twice is harmless."""
         with self._lock:
             ptr, self._ptr = self._ptr, None
-            if ptr and os.getpid() == self._pid:
+            if ptr:
+                # In a forked child: freed without a word to the daemon
+                # (libmixup knows it is the parent's).
                 _lib.lib.mixup_client_close(ptr)
 
     @property
