@@ -265,10 +265,10 @@ static void unload_pipelines(pipelines *P)
     P->n = P->n_ds = 0;
 }
 
-static int load_pipelines(cfg_config *cfg, pipelines *P)
+static int load_pipelines(cfg_config *cfg, pipelines *P, int locked)
 {
     char err[1024];
-    int stale = shm_reclaim_stale(cfg->name);
+    int stale = shm_reclaim_stale(cfg->name, locked);
     if (stale > 0)
         log_warn("removed %d shared-memory segment(s) left by a killed "
                  "mixupd '%s'", stale, cfg->name);
@@ -589,7 +589,7 @@ int main(int argc, char **argv)
         return 1;
     }
     static pipelines P;
-    rc = load_pipelines(&cfg, &P);
+    rc = load_pipelines(&cfg, &P, lock.fd >= 0);
     if (rc != 0) {
         shm_unlock_instance(&lock);
         if (rc > 0)
