@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "mixup_errors.h"
@@ -150,6 +151,15 @@ void shm_segment_destroy(shm_segment *seg)
     if (seg->name[0])
         shm_unlink(seg->name);
     memset(seg, 0, sizeof *seg);
+}
+
+int shm_room(uint64_t *avail)
+{
+    struct statvfs st;
+    if (statvfs("/dev/shm", &st) < 0)
+        return MIXUP_ESYS;
+    *avail = (uint64_t)st.f_bavail * st.f_frsize;
+    return 0;
 }
 
 /* "<pid>.<rest>" after the instance prefix: the pid, or 0 if malformed. */

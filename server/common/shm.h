@@ -11,6 +11,7 @@
 #define SRV_SHM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct shm_segment {
     char name[128]; /* as given to shm_open, with the leading '/' */
@@ -36,6 +37,10 @@ int shm_segment_seal(shm_segment *seg, char *err, size_t errlen);
 
 /* Unmap and unlink. Safe on a zeroed or already destroyed segment. */
 void shm_segment_destroy(shm_segment *seg);
+
+/* Bytes /dev/shm can still take (what an unprivileged user may use), for
+ * --check. Return 0 or MIXUP_ESYS. */
+int shm_room(uint64_t *avail);
 
 /* One daemon per instance name. */
 typedef struct shm_lock {

@@ -30,6 +30,14 @@ static void make_token(uint8_t token[16])
     memcpy(token, t, 16);
 }
 
+size_t ring_segment_bytes(uint32_t slots, size_t msg_size)
+{
+    size_t head = mxp_ring_head_size(slots), slot = page_round(msg_size);
+    if (slots == 0 || slot > (SIZE_MAX - head) / slots)
+        return 0;
+    return head + slot * slots;
+}
+
 int ring_init(ring *r, const ring_config *cfg, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
@@ -41,12 +49,12 @@ int ring_init(ring *r, const ring_config *cfg, char *err, size_t errlen)
     r->msg_size = cfg->msg_size;
     r->slot_size = page_round(cfg->msg_size);
     r->data_offset = mxp_ring_head_size(cfg->slots);
-    if (r->slot_size > (SIZE_MAX - r->data_offset) / cfg->slots) {
+    size_t total = ring_segment_bytes(cfg->slots, cfg->msg_size);
+    if (total == 0) {
         snprintf(err, errlen, "%u ring slots of %zu bytes overflow",
                  cfg->slots, r->slot_size);
         return MIXUP_ETOOBIG;
     }
-    size_t total = r->data_offset + r->slot_size * cfg->slots;
     int rc = shm_segment_create_mode(&r->seg, cfg->instance,
                                      cfg->what ? cfg->what : "ring", total,
                                      cfg->mode, err, errlen);

@@ -73,6 +73,10 @@ typedef struct ring {
     uint8_t token[16];   /* random: tells this segment from any other */
 } ring;
 
+/* Bytes of the segment of @slots slots of @msg_size-byte batches, or 0
+ * if that overflows. */
+size_t ring_segment_bytes(uint32_t slots, size_t msg_size);
+
 /* Create the segment (space reserved: a full /dev/shm is an error here,
  * MIXUP_ENOSPC) and the slots. Return 0 or a MIXUP_E* code with @err. On
  * failure nothing is left behind. */
