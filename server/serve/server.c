@@ -698,19 +698,20 @@ static void log_connections(srv_server *srv)
 }
 
 /* The heap keeps freed batch copies for the next ones (main.c): no page
- * faults per batch. Once a second, if copies were made, give back what is
- * free, so that memory of clients that went away (nanomsg frees their
- * replies) returns to the system; it costs one batch's page faults a
- * second. */
-static void trim_heap(srv_server *srv)
+ * faults per batch. Once a second, if copies were made, or some left (a
+ * client asked again, a stream expired), or connections closed (nanomsg
+ * frees the replies and partial requests of a peer that went, while the
+ * copies' accounting waits for its stream to expire), give back what is
+ * free: memory of clients that went away returns to the system within a
+ * second or two. It costs one batch's page faults a second. */
+static void trim_heap(srv_server *srv, int conn_closed)
 {
     str_counters c;
     sum_counters(srv, &c);
     uint64_t copied = c.batches_copied;
     size_t in_flight = copy_bytes_in_flight(srv);
-    /* Copies were made, or some left (their clients asked again, or went
-     * and their streams expired): what is free now goes back. */
-    if (copied != srv->copied_at_trim || in_flight < srv->in_flight_at_trim) {
+    if (copied != srv->copied_at_trim || in_flight < srv->in_flight_at_trim ||
+        conn_closed) {
         malloc_trim(0);
         srv->copied_at_trim = copied;
     }
@@ -720,6 +721,7 @@ static void trim_heap(srv_server *srv)
 static void on_timer(uv_timer_t *timer)
 {
     srv_server *srv = timer->data;
+    uint64_t closed_before = srv->conn_closed;
     log_connections(srv);
     log_rate_tick();
     uint64_t open = nn_get_statistic(srv->sock, NN_STAT_CURRENT_CONNECTIONS);
@@ -728,7 +730,7 @@ static void on_timer(uv_timer_t *timer)
         str_tick(srv->pipes[i].streams, now_ms(srv));
         str_set_connections(srv->pipes[i].streams, open);
     }
-    trim_heap(srv);
+    trim_heap(srv, srv->conn_closed != closed_before);
 }
 
 static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
