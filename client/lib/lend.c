@@ -16,6 +16,7 @@ struct cl_ring {
     pthread_mutex_t mu;
     uint32_t refs;          /* the client's and each held batch's */
     const uint8_t *base;    /* PROT_READ mapping */
+    int fd;                 /* the segment, for the held slots' locks */
     size_t size;
     mxp_ring_head head;
     char name[MXP_RING_NAME_MAX];
@@ -45,10 +46,10 @@ int cl_ring_map(cl_ring **out, const mxp_open_rep *rep, char *err,
         return MIXUP_ECONNECT;
     }
     void *p = mmap(NULL, rep->ring_bytes, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
     if (p == MAP_FAILED) {
         snprintf(err, errlen, "cannot map the ring %s: %s", rep->ring_name,
                  strerror(errno));
+        close(fd);
         return MIXUP_ECONNECT;
     }
     cl_ring *r = calloc(1, sizeof *r);
@@ -65,10 +66,12 @@ int cl_ring_map(cl_ring **out, const mxp_open_rep *rep, char *err,
         if (rc == MIXUP_ENOMEM)
             snprintf(err, errlen, "out of memory");
         munmap(p, rep->ring_bytes);
+        close(fd);
         free(r);
         return rc;
     }
     pthread_mutex_init(&r->mu, NULL);
+    r->fd = fd;
     r->refs = 1;
     r->base = p;
     r->size = rep->ring_bytes;
@@ -95,6 +98,7 @@ void cl_ring_unref(cl_ring *r)
     if (left)
         return;
     munmap((void *)r->base, r->size);
+    close(r->fd);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
@@ -125,9 +129,25 @@ static void queue_release(cl_ring *r, uint32_t slot, uint32_t generation)
     }
 }
 
+/* A read lock on the slot's bytes while a batch is held there: the daemon
+ * does not take back a slot someone reads, even after the stream expired
+ * (an open file description lock: the kernel drops it with the client). */
+static void lock_slot(cl_ring *r, uint32_t slot, short type)
+{
+    struct flock fl = {
+        .l_type = type,
+        .l_whence = SEEK_SET,
+        .l_start = (off_t)(r->head.data_offset +
+                           (size_t)slot * r->head.slot_size),
+        .l_len = (off_t)r->head.slot_size,
+    };
+    (void)fcntl(r->fd, F_OFD_SETLK, &fl); /* without it: as before */
+}
+
 void cl_ring_hold(cl_ring *r, cl_batch *b, const mxp_batch_ref *ref)
 {
     pthread_mutex_lock(&r->mu);
+    lock_slot(r, ref->slot, F_RDLCK);
     r->refs++;
     b->ring = r;
     b->slot = ref->slot;
@@ -151,6 +171,7 @@ void cl_ring_give_back(cl_ring *r, uint32_t slot, uint32_t generation)
 
 static void unlink_held(cl_ring *r, cl_batch *b)
 {
+    lock_slot(r, b->slot, F_UNLCK);
     if (b->prev)
         b->prev->next = b->next;
     else

@@ -3,9 +3,11 @@
  */
 #include "ring.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +83,8 @@ int ring_init(ring *r, const ring_config *cfg, char *err, size_t errlen)
             return MIXUP_ENOMEM;
         }
     }
+    int fd = shm_open(r->seg.name, O_RDWR | O_CLOEXEC, 0);
+    r->probe_fd_plus1 = fd >= 0 ? fd + 1 : 0;
     r->free_head = 1;
     r->count[RING_FREE] = r->n;
     make_token(r->token);
@@ -178,8 +182,24 @@ const char *ring_state_name(ring_state st)
     return st < RING_N_STATES ? names[st] : "unknown";
 }
 
+int ring_slot_read_by_someone(const ring *r, const ring_slot *s)
+{
+    if (!r->probe_fd_plus1)
+        return 0;
+    struct flock fl = {
+        .l_type = F_WRLCK,
+        .l_whence = SEEK_SET,
+        .l_start = (off_t)(r->data_offset + (size_t)s->index * r->slot_size),
+        .l_len = (off_t)r->slot_size,
+    };
+    return fcntl(r->probe_fd_plus1 - 1, F_OFD_GETLK, &fl) == 0 &&
+           fl.l_type != F_UNLCK;
+}
+
 void ring_destroy(ring *r)
 {
+    if (r->probe_fd_plus1)
+        close(r->probe_fd_plus1 - 1);
     if (r->slots)
         for (uint32_t i = 0; i < r->n; i++)
             free(r->slots[i].scratch);
