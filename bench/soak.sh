@@ -122,9 +122,12 @@ def shm_full_phase():
     codes = [p.wait() for p in cl]
     os.unlink("/dev/shm/soak-filler")
     d.send_signal(signal.SIGTERM); st = d.wait(timeout=60)
-    refused = "no room in /dev/shm" in second.stderr
+    refused = "no room in /dev/shm" in second.stderr and second.returncode == 1
+    why = [l for l in second.stderr.splitlines() if "error" in l][-1:] or ["-"]
+    why = why[0].split("error: ")[-1][:160]
     print(f"SHMFULL filled={filled} batches={sum(n for n, _ in res)} bad={sum(b for _, b in res)} "
-          f"codes={codes} second_rc={second.returncode} refused={int(refused)} exit={st}")
+          f"codes={codes} second_rc={second.returncode} refused={int(refused)} exit={st} "
+          f"second daemon: {why}")
     sys.exit(0)
 
 if phase == "shmfull":

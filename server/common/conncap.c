@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -26,6 +27,7 @@ static int fd_ceiling; /* a descriptor at or above it is refused */
 static int spare = -1;  /* closed to take one peer off the backlog at EMFILE */
 static tracked *open_fds;
 static uint64_t refused_cap, refused_fds;
+static uint32_t listen_backlog; /* 0: as asked */
 
 typedef int (*accept4_fn)(int, struct sockaddr *, socklen_t *, int);
 
@@ -41,7 +43,7 @@ static int real_accept4(int s, struct sockaddr *sa, socklen_t *len, int flags)
     return next(s, sa, len, flags);
 }
 
-uint32_t conn_cap_start(uint32_t max_connections)
+uint32_t conn_cap_start(uint32_t max_connections, uint32_t backlog)
 {
     struct rlimit rl;
     int limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
@@ -57,6 +59,7 @@ uint32_t conn_cap_start(uint32_t max_connections)
     if (spare < 0)
         spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
     active = 1;
+    listen_backlog = backlog;
     uint32_t eff = (uint32_t)fd_ceiling < cap ? (uint32_t)fd_ceiling : cap;
     pthread_mutex_unlock(&mu);
     return eff;
@@ -66,6 +69,7 @@ void conn_cap_stop(void)
 {
     pthread_mutex_lock(&mu);
     active = 0;
+    listen_backlog = 0;
     free(open_fds);
     open_fds = NULL;
     n_open = cap = 0;
@@ -168,4 +172,23 @@ __attribute__((visibility("default"))) int accept(int s, struct sockaddr *sa,
                                                   socklen_t *len)
 {
     return accept4(s, sa, len, 0);
+}
+
+typedef int (*listen_fn)(int, int);
+
+__attribute__((visibility("default"))) int listen(int s, int backlog)
+{
+    static listen_fn next;
+    if (!next)
+        next = (listen_fn)dlsym(RTLD_NEXT, "listen");
+    if (!next) {
+        errno = ENOSYS;
+        return -1;
+    }
+    pthread_mutex_lock(&mu);
+    uint32_t want = listen_backlog;
+    pthread_mutex_unlock(&mu);
+    if (want > 0 && want <= INT32_MAX)
+        backlog = (int)want;
+    return next(s, backlog);
 }

@@ -16,6 +16,11 @@
  * peer is taken off the backlog and closed), so nanomsg never sees EMFILE
  * and never spins.
  *
+ * nanomsg also listens with a fixed backlog of 100: a burst of connects
+ * larger than that loses SYNs, and those clients wait for the kernel's
+ * retransmission (1 s). listen() is defined here too, to ask for
+ * server.listen_backlog instead.
+ *
  * Connections are counted at accept; closes are not seen (nanomsg closes
  * them), so when the count reaches the cap the accepted descriptors are
  * checked again (still open, still the same socket) before refusing.
@@ -30,8 +35,10 @@
 
 /* Start enforcing: at most @max_connections accepted connections at once,
  * and none whose descriptor is within CONN_FD_RESERVE of the soft
- * descriptor limit. Return the effective cap (the smaller of the two). */
-uint32_t conn_cap_start(uint32_t max_connections);
+ * descriptor limit; sockets nanomsg starts listening on from now get a
+ * backlog of @backlog (nanomsg asks for 100; the kernel caps it at
+ * net.core.somaxconn). Return the effective cap (the smaller of the two). */
+uint32_t conn_cap_start(uint32_t max_connections, uint32_t backlog);
 
 /* Stop enforcing (accept behaves as libc's again). */
 void conn_cap_stop(void);

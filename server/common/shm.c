@@ -319,9 +319,13 @@ int shm_lock_instance(shm_lock *lock, const char *instance, char *err,
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%ld", (long)getpid());
     if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
-        snprintf(err, errlen, "%s: cannot record our pid", lock->name);
+        int e = errno;
+        snprintf(err, errlen, "/dev/shm%s: cannot record our pid: %s%s",
+                 lock->name, strerror(e),
+                 e == ENOSPC ? " (no room in /dev/shm)" : "");
+        shm_unlink(lock->name); /* ours: we hold its lock */
         close(fd);
-        return MIXUP_ESYS;
+        return e == ENOSPC ? MIXUP_ENOSPC : MIXUP_ESYS;
     }
     lock->fd = fd;
     return 0;

@@ -745,7 +745,8 @@ static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
     int rcvmax = nn_rcvmax(cfg->max_request);
     nn_setsockopt(srv->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &rcvmax,
                   sizeof rcvmax);
-    uint32_t cap = conn_cap_start(cfg->max_connections);
+    uint32_t cap = conn_cap_start(cfg->max_connections,
+                                  cfg->listen_backlog);
     srv->conn_capped = 1;
     log_info("connections: at most %u at once (server.max_connections %u, "
              "descriptor limit %llu less %d for the daemon); requests up to "
