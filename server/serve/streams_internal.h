@@ -3,7 +3,8 @@
  *
  *   sched.c             producers (batches computed ahead into ring
  *                       slots), what each slot is computed for, and who
- *                       gets the next free slot
+ *                       gets the next free slot; it tells the streams of
+ *                       a ready slot through str_table.slot_ready
  *   jobs.c              named jobs: membership, waiting members, lapsed
  *                       shared batches
  *   streams.c           streams: open, next, close, time; delivery of a
@@ -148,6 +149,10 @@ struct str_table {
     ring_slot **pinned;  /* lent slots of closed streams whose client */
     uint32_t n_pinned;   /* still reads them (ring_slot_read_by_someone) */
     ord_cache orders;    /* epochs' orders, drawn by workers, shared */
+    /* Called by the scheduler when a slot's batch is ready for its owner.
+     * streams.c sets it: the scheduler lies below the streams and never
+     * calls them by name. */
+    void (*slot_ready)(struct str_table *t, sch_work *w);
 };
 
 #define STR_CONTAINER(ptr, type, member) \
@@ -214,8 +219,6 @@ const char *job_mode_name(uint32_t mode);
 
 /* ---- streams.c ---- */
 
-/* A slot's batch is ready (a worker finished it). */
-void str_slot_ready(str_table *t, sch_work *w);
 /* Hand ready batches of a shared job to its waiting members. */
 void str_job_dispatch(str_table *t, str_job *job);
 
