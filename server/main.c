@@ -46,6 +46,7 @@
 #include "log.h"
 #include "mixup.h" /* MIXUP_VERSION_* */
 #include "proto.h"
+#include "ring.h"
 #include "server.h"
 #include "shm.h"
 
@@ -265,10 +266,10 @@ static void unload_pipelines(pipelines *P)
     P->n = P->n_ds = 0;
 }
 
-static int load_pipelines(cfg_config *cfg, pipelines *P)
+static int load_pipelines(cfg_config *cfg, pipelines *P, int locked)
 {
     char err[1024];
-    int stale = shm_reclaim_stale(cfg->name);
+    int stale = shm_reclaim_stale(cfg->name, locked);
     if (stale > 0)
         log_warn("removed %d shared-memory segment(s) left by a killed "
                  "mixupd '%s'", stale, cfg->name);
@@ -527,6 +528,44 @@ static int check_endpoints(const cfg_config *cfg)
     return bad ? -1 : 0;
 }
 
+/* The rings are made only when serving: --check adds up what they will
+ * take and compares it with what /dev/shm has left (the datasets it
+ * loaded are there already). */
+static int check_ring_room(const cfg_config *cfg, const pipelines *P)
+{
+    char err[512];
+    uint64_t need = 0, avail = 0;
+    for (int i = 0; i < P->n; i++) {
+        bat_plan plan;
+        if (bat_plan_from_config(&plan, P->defs[i].ds, P->defs[i].cfg, err,
+                                 sizeof err) < 0)
+            return -1; /* reported by the caller's pass */
+        size_t bytes = ring_segment_bytes(cfg->ring_slots, plan.layout.total);
+        if (bytes == 0 || need + bytes < need) {
+            log_error("pipeline %s: %u ring slots of %zu bytes overflow",
+                      P->defs[i].name, cfg->ring_slots, plan.layout.total);
+            return -1;
+        }
+        need += bytes;
+    }
+    if (shm_room(&avail) < 0) {
+        log_warn("cannot tell the room left in /dev/shm: %s", strerror(errno));
+        return 0;
+    }
+    if (need > avail) {
+        log_error("no room in /dev/shm for the ring%s: need %llu bytes "
+                  "(server.ring_slots = %u batches of each pipeline), %llu "
+                  "available; lower server.ring_slots or batch.size, or "
+                  "enlarge /dev/shm", P->n > 1 ? "s" : "",
+                  (unsigned long long)need, cfg->ring_slots,
+                  (unsigned long long)avail);
+        return -1;
+    }
+    printf("rings: %llu bytes of /dev/shm (%llu available)\n",
+           (unsigned long long)need, (unsigned long long)avail);
+    return 0;
+}
+
 static int check_only(const cfg_config *cfg, const pipelines *P)
 {
     bat_plan plan;
@@ -540,6 +579,8 @@ static int check_only(const cfg_config *cfg, const pipelines *P)
             log_error("pipeline %s: %s", P->defs[i].name, err);
             return 1;
         }
+    if (check_ring_room(cfg, P) < 0)
+        return 1;
     for (int i = 0; i < P->n; i++) {
         const ds_dataset *ds = P->defs[i].ds;
         printf("pipeline %s: %llu samples of %s\n", P->defs[i].name,
@@ -589,7 +630,7 @@ int main(int argc, char **argv)
         return 1;
     }
     static pipelines P;
-    rc = load_pipelines(&cfg, &P);
+    rc = load_pipelines(&cfg, &P, lock.fd >= 0);
     if (rc != 0) {
         shm_unlock_instance(&lock);
         if (rc > 0)

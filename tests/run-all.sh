@@ -27,10 +27,32 @@ setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=deb
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
 
-# One closing line over both runs, from Criterion's own "Synthesis" lines,
+# Every fuzz target compiles (clang, libFuzzer, sanitizers) and replays its
+# committed corpus, so none can rot unseen. Only the fuzz targets and what
+# they link are built: the list comes from the build's own introspection,
+# so a new target is picked up without editing this file.
+if [ -d build-fuzz ]; then
+    meson setup --reconfigure build-fuzz >/dev/null
+else
+    CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+        -Db_lundef=false >/dev/null
+fi
+fuzz_targets=$(meson introspect build-fuzz --targets | /usr/bin/python3 -c '
+import json, sys
+print(" ".join(t["name"] for t in json.load(sys.stdin)
+               if t["name"].startswith("fuzz_") and t["type"] == "executable"))')
+[ -n "$fuzz_targets" ] || { echo "FAIL: no fuzz target configured"; status=1; }
+meson compile -C build-fuzz $fuzz_targets || status=1
+meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs 2>&1 |
+    tee build-fuzz/meson-logs/fuzz.txt || status=1
+
+# One closing line over all runs, from Criterion's own "Synthesis" lines,
 # the shell tests' "ok:" / "FAIL:" lines and pytest's last line ("N failed, M passed in S s").
 { cat build/meson-logs/testlog.txt build-asan/meson-logs/testlog.txt
-  tail -n 1 build/meson-logs/pytest.txt | sed 's/^/pytest: /'; } |
+  tail -n 1 build/meson-logs/pytest.txt | sed 's/^/pytest: /'
+  # "1/6 mixupd:fuzz / fuzz_npy_corpus OK 1.2s": one test each
+  sed -n 's/^ *[0-9]*\/[0-9]* .*fuzz_.*_corpus  *OK .*/ok: fuzz corpus/p; s/^ *[0-9]*\/[0-9]* .*fuzz_.*_corpus  *\(FAIL\|TIMEOUT\).*/FAIL: fuzz corpus/p' \
+      build-fuzz/meson-logs/fuzz.txt; } |
     awk '/Synthesis: Tested:/ {
             for (i = 1; i <= NF; i++) {
                 if ($i == "Passing:") p += $(i + 1)

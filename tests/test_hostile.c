@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -43,6 +45,33 @@ static int sp_connect(const char *tcp_endpoint)
     uint8_t peer[8];
     cr_assert_eq(recv(fd, peer, 8, MSG_WAITALL), 8, "no SP handshake");
     return fd;
+}
+
+/* A TCP peer that sends the SP handshake and does not wait for the
+ * daemon's (which may close it at once). */
+static int sp_hello(const char *tcp_endpoint)
+{
+    int port = atoi(strrchr(tcp_endpoint, ':') + 1);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 48, 0, 0}; /* REQ */
+    cr_assert_eq(send(fd, hello, 8, MSG_NOSIGNAL), 8);
+    return fd;
+}
+
+/* 1: the daemon's 8-byte SP handshake came, 0: the daemon closed the
+ * connection (or nothing within 10 s: -1). */
+static int handshake_answered(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 10000) != 1)
+        return -1;
+    uint8_t peer[8];
+    return recv(fd, peer, 8, MSG_WAITALL) == 8;
 }
 
 typedef struct flood {
@@ -196,18 +225,20 @@ Test(hostile, idle_connections_at_the_descriptor_limit, .timeout = 120)
     check_against_reference(b, 11, 0, 0);
     mixup_batch_release(b);
 
-    /* 36 idle peers that finish the handshake: with the daemon's own
-     * descriptors (about 20), over 80 % of 64 but under the limit. */
+    /* 36 idle peers: with the daemon's own descriptors (about 20), past
+     * 80 % of the 48 that connections may use; those past 48 are closed
+     * at accept. */
     int idle[36], n_idle = 0;
     for (; n_idle < 36; n_idle++)
-        idle[n_idle] = sp_connect(d.tcp);
+        idle[n_idle] = sp_hello(d.tcp);
     /* The warning comes from the 1 s timer. */
     for (int i = 0; i < 100 && !log_has(d.log, "descriptors: "); i++)
         usleep(50 * 1000);
     for (int i = 0; i < 100 && !log_has(d.log, "open; at the limit"); i++)
         usleep(50 * 1000);
-    cr_assert(log_has(d.log, "of 64 open; at the limit no new client can "
-                             "connect"), "%s", tu_read_file(d.log));
+    cr_assert(log_has(d.log, "of 64 open; near the limit new connections "
+                             "are closed at accept"), "%s",
+              tu_read_file(d.log));
 
     /* One second of CPU use at the limit (a measurement, not a wait),
      * and whether the client connected before still gets a batch. */
@@ -227,6 +258,175 @@ Test(hostile, idle_connections_at_the_descriptor_limit, .timeout = 120)
     cr_assert(log_has(d.log, "below the warning level again"));
     fprintf(stderr, "near the descriptor limit: daemon CPU %.0f %%\n",
             cpu * 100);
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
+static long rss_anon_kb(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssAnon: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+/* Peers that announce a large frame and send most of it, before any
+ * token is checked: nanomsg would allocate (and the bytes touch) each
+ * announced frame. The receive limit follows server.max_request, so each
+ * such connection is dropped at its length prefix. */
+Test(hostile, partial_large_frames_do_not_grow_the_daemon, .timeout = 120)
+{
+    enum { PEERS = 64, FRAME = 1 << 20 };
+    daemon_ctx d;
+    setup_daemon(&d, "bigframe");
+    ref_init();
+    write_config(&d, 1, 4, "[server]\nlog_level = info\n");
+    d.pid = tu_spawn_daemon(d.config, d.log);
+    wait_ready(&d);
+    signal(SIGPIPE, SIG_IGN);
+    long base = rss_anon_kb(d.pid);
+    uint8_t *chunk = calloc(1, FRAME);
+    int fds[PEERS];
+    for (int i = 0; i < PEERS; i++) {
+        fds[i] = sp_connect(d.tcp);
+        uint8_t head[8] = {0, 0, 0, 0, 0, FRAME >> 16, 0, 0};
+        cr_assert_eq(send(fds[i], head, 8, MSG_NOSIGNAL), 8);
+        /* All but the last byte (or as much as gets in before the
+         * daemon drops us). */
+        fcntl(fds[i], F_SETFL, O_NONBLOCK);
+        size_t at = 0;
+        double until = now_s() + 5;
+        while (at < FRAME - 1 && now_s() < until) {
+            ssize_t n = send(fds[i], chunk + at, FRAME - 1 - at, MSG_NOSIGNAL);
+            if (n > 0)
+                at += (size_t)n;
+            else if (n < 0 && errno != EAGAIN)
+                break;
+            else
+                poll(&(struct pollfd){.fd = fds[i], .events = POLLOUT}, 1, 100);
+        }
+    }
+    /* A normal client is served meanwhile. */
+    puller p = {.endpoint = d.ipc, .seed = 3, .batches = 4};
+    pull(&p);
+    check_pulled(&p);
+    long during = rss_anon_kb(d.pid);
+    for (int i = 0; i < PEERS; i++)
+        close(fds[i]);
+    free(chunk);
+    fprintf(stderr, "%d peers with a partial 1 MiB frame: daemon anon RSS "
+            "%ld kB -> %ld kB\n", PEERS, base, during);
+    cr_assert_leq(during - base, 16 * 1024, "daemon grew %ld kB with %d "
+                  "partial 1 MiB frames", during - base, PEERS);
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
+/* server.max_connections: past it a connection is closed at accept, the
+ * ones admitted are served, and a place freed is taken again. */
+Test(hostile, connections_past_the_cap_are_closed_at_accept, .timeout = 120)
+{
+    enum { CAP = 6, PEERS = 12 };
+    daemon_ctx d;
+    setup_daemon(&d, "conncap");
+    ref_init();
+    char extra[128];
+    snprintf(extra, sizeof extra, "[server]\nlog_level = info\n"
+             "max_connections = %d\n", CAP);
+    write_config(&d, 1, 4, extra);
+    d.pid = tu_spawn_daemon(d.config, d.log);
+    wait_ready(&d); /* its probe connection is closed again */
+    signal(SIGPIPE, SIG_IGN);
+    int fds[PEERS], answered = 0, closed = 0, first_closed = -1;
+    for (int i = 0; i < PEERS; i++) {
+        fds[i] = sp_hello(d.tcp);
+        int r = handshake_answered(fds[i]);
+        cr_assert_geq(r, 0, "peer %d: neither answered nor closed", i);
+        answered += r;
+        closed += !r;
+        if (!r && first_closed < 0)
+            first_closed = i;
+    }
+    cr_assert_eq(answered, CAP, "%d answered, %d closed", answered, closed);
+    cr_assert_eq(first_closed, CAP);
+    /* One admitted peer leaves: the next one takes its place. */
+    close(fds[0]);
+    int again = -1;
+    for (int tries = 0; tries < 100 && again != 1; tries++) {
+        int fd = sp_hello(d.tcp);
+        again = handshake_answered(fd);
+        if (again == 1)
+            fds[0] = fd;
+        else
+            close(fd);
+    }
+    cr_assert_eq(again, 1, "a freed place was not given again");
+    for (int i = 0; i < PEERS; i++)
+        close(fds[i]);
+    for (int i = 0; i < 100 && !log_has(d.log, "closed at accept"); i++)
+        usleep(50 * 1000);
+    cr_assert(log_has(d.log, "(server.max_connections)"));
+    /* Clients get in again once the peers are gone. */
+    puller p = {.endpoint = d.tcp, .seed = 9, .batches = 3};
+    pull(&p);
+    check_pulled(&p);
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
+/* Past the descriptor limit: 100 idle peers against RLIMIT_NOFILE 64.
+ * The daemon must not spin, must keep serving the client it has, and new
+ * clients get in again once the peers close. */
+Test(hostile, past_the_descriptor_limit_no_spin_and_recovery, .timeout = 120)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "fdpast");
+    ref_init();
+    write_config(&d, 1, 4, "[server]\nlog_level = info\n");
+    d.pid = spawn_limited(&d, 64);
+    wait_ready(&d);
+    signal(SIGPIPE, SIG_IGN);
+    mixup_client *c = connect_to(d.ipc, 20000);
+    mixup_stream_options so;
+    mixup_stream_options_init(&so);
+    so.seed = 12;
+    cr_assert_eq(mixup_stream_open(c, &so), 0, "%s", mixup_client_error(c));
+    mixup_batch *b;
+    cr_assert_eq(mixup_next(c, &b), 0, "%s", mixup_client_error(c));
+    check_against_reference(b, 12, 0, 0);
+    mixup_batch_release(b);
+
+    int idle[100];
+    for (int i = 0; i < 100; i++)
+        idle[i] = sp_hello(d.tcp);
+    for (int i = 0; i < 100 && !log_has(d.log, "closed at accept"); i++)
+        usleep(50 * 1000);
+    cr_assert(log_has(d.log, "at the descriptor limit"), "%s",
+              tu_read_file(d.log));
+    double cpu0 = cpu_seconds(d.pid), t0 = now_s();
+    usleep(1000 * 1000);
+    double cpu = (cpu_seconds(d.pid) - cpu0) / (now_s() - t0);
+    for (uint64_t k = 1; k < 4; k++) {
+        cr_assert_eq(mixup_next(c, &b), 0, "%s", mixup_client_error(c));
+        check_against_reference(b, 12, 0, k);
+        mixup_batch_release(b);
+    }
+    fprintf(stderr, "100 idle peers past a limit of 64: daemon CPU %.0f %%\n",
+            cpu * 100);
+    cr_assert_lt(cpu, 0.3, "the daemon used %.0f %% of a core", cpu * 100);
+    mixup_client_close(c);
+    for (int i = 0; i < 100; i++)
+        close(idle[i]);
+    /* A new client gets in (its library retries while places free up). */
+    puller p = {.endpoint = d.ipc, .seed = 5, .batches = 4};
+    pull(&p);
+    check_pulled(&p);
     stop_daemon(&d);
     cleanup(&d);
 }

@@ -7,7 +7,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -168,10 +172,10 @@ Test(shm, reclaim_stale)
     make_by_hand(other);
     cr_assert_eq(tu_count_shm(prefix), 3);
 
-    cr_assert_eq(shm_reclaim_stale(inst), 1);
+    cr_assert_eq(shm_reclaim_stale(inst, 0), 1);
     cr_assert_eq(tu_count_shm(prefix), 2);
     cr_assert_lt(shm_open(dead, O_RDONLY, 0), 0);
-    cr_assert_eq(shm_reclaim_stale(inst), 0);
+    cr_assert_eq(shm_reclaim_stale(inst, 0), 0);
 
     /* Another instance's segment was not touched. */
     char other_prefix[160];
@@ -181,7 +185,7 @@ Test(shm, reclaim_stale)
     shm_unlink(odd);
     shm_unlink(other);
     cr_assert_eq(tu_count_shm(prefix), 0);
-    cr_assert_eq(shm_reclaim_stale("bad.name"), 0);
+    cr_assert_eq(shm_reclaim_stale("bad.name", 0), 0);
 }
 
 /* A full /dev/shm cannot be provoked without filling it for everyone. */
@@ -205,6 +209,111 @@ Test(shm, reclaim_after_crash)
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     cr_assert_eq(tu_count_shm(prefix), 1);
-    cr_assert_eq(shm_reclaim_stale(inst), 1);
+    cr_assert_eq(shm_reclaim_stale(inst, 0), 1);
     cr_assert_eq(tu_count_shm(prefix), 0);
+}
+
+/* Once the instance lock is held, no other daemon of that name runs: a
+ * segment named with our own pid (a restart that got the old pid back, as
+ * PID 1 in a container) is stale too. Without the lock it is not. */
+Test(shm, reclaim_under_the_lock_whatever_the_pid)
+{
+    char same[160];
+    snprintf(same, sizeof same, "/mixupd.%s.%d.ring", inst, (int)getpid());
+    make_by_hand(same);
+    cr_assert_eq(shm_reclaim_stale(inst, 0), 0);
+    cr_assert_eq(tu_count_shm(prefix), 1);
+    cr_assert_eq(shm_reclaim_stale(inst, 1), 1);
+    cr_assert_eq(tu_count_shm(prefix), 0);
+}
+
+/* A killed daemon whose parent has not reaped it yet (a zombie) still
+ * answers kill(pid, 0); its segments are stale all the same. */
+Test(shm, reclaim_segments_of_a_zombie)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    char path[64], st[256] = "";
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (;;) { /* until it has exited (not reaped: a zombie) */
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f);
+        cr_assert_not_null(fgets(st, sizeof st, f));
+        fclose(f);
+        if (strstr(st, ") Z "))
+            break;
+        sched_yield();
+    }
+    char name[160];
+    snprintf(name, sizeof name, "/mixupd.%s.%d.dataset", inst, (int)pid);
+    make_by_hand(name);
+    cr_assert_eq(kill(pid, 0), 0, "a zombie still answers kill(pid, 0)");
+    cr_assert_eq(shm_reclaim_stale(inst, 0), 1);
+    cr_assert_eq(tu_count_shm(prefix), 0);
+    cr_assert_eq(waitpid(pid, NULL, 0), pid);
+}
+
+static int lock_path(char *path, size_t cap)
+{
+    return snprintf(path, cap, "/mixupd.%s.lock", inst);
+}
+
+/* Another user creates (and holds) the lock object first: the daemon
+ * says so and whose it is, instead of taking it for a running mixupd. */
+Test(shm, lock_file_of_another_user_is_refused)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root to make a file of another uid");
+    char name[160], err[512] = "";
+    lock_path(name, sizeof name);
+    int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(fchown(fd, 65534, 65534), 0);
+    cr_assert_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    shm_lock lock;
+    cr_assert_eq(shm_lock_instance(&lock, inst, err, sizeof err),
+                 MIXUP_ESTATE);
+    cr_assert(strstr(err, "belongs to uid 65534"), "%s", err);
+    cr_assert(strstr(err, "another user made it"), "%s", err);
+    cr_assert_eq(lock.fd, -1);
+    close(fd);
+    shm_unlink(name);
+}
+
+/* A held lock whose file holds a newline: the message stays one line. */
+Test(shm, lock_owner_with_a_newline_stays_one_line)
+{
+    char name[160], err[512] = "";
+    lock_path(name, sizeof name);
+    int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "12\nmixupd: forged line", 22), 22);
+    cr_assert_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    shm_lock lock;
+    cr_assert_eq(shm_lock_instance(&lock, inst, err, sizeof err),
+                 MIXUP_ESTATE);
+    cr_assert(strstr(err, "is running (pid unknown)"), "%s", err);
+    cr_assert_null(strchr(err, '\n'), "%s", err);
+    close(fd);
+    shm_unlink(name);
+}
+
+/* The lock is created O_EXCL, recorded with our pid, and a second taker
+ * is refused with that pid; after unlock the name is gone and free. */
+Test(shm, lock_once_per_name)
+{
+    char err[512] = "", want[64];
+    shm_lock a, b;
+    cr_assert_eq(shm_lock_instance(&a, inst, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(shm_lock_instance(&b, inst, err, sizeof err), MIXUP_ESTATE);
+    snprintf(want, sizeof want, "(pid %d)", (int)getpid());
+    cr_assert(strstr(err, want), "%s", err);
+    shm_unlock_instance(&a);
+    cr_assert_eq(shm_lock_instance(&b, inst, err, sizeof err), 0, "%s", err);
+    shm_unlock_instance(&b);
+    char name[160];
+    lock_path(name, sizeof name);
+    cr_assert_lt(shm_open(name, O_RDONLY, 0), 0);
 }

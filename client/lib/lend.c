@@ -16,6 +16,7 @@ struct cl_ring {
     pthread_mutex_t mu;
     uint32_t refs;          /* the client's and each held batch's */
     const uint8_t *base;    /* the mapping */
+    int fd;                 /* the segment, for the held slots' locks */
     size_t size;
     int writable;           /* private copy-on-write: see cl_ring_map() */
     size_t page;            /* this host's page size */
@@ -80,7 +81,6 @@ int cl_ring_map(cl_ring **out, const mxp_open_rep *rep, char *err,
         if ((p = map_ring(fd, rep->ring_bytes, 0)) == MAP_FAILED)
             rc = MIXUP_ECONNECT;
     }
-    close(fd);
     if (rc == MIXUP_ECONNECT)
         snprintf(err, errlen, "cannot map the ring %s: %s", rep->ring_name,
                  strerror(errno));
@@ -95,10 +95,12 @@ int cl_ring_map(cl_ring **out, const mxp_open_rep *rep, char *err,
             snprintf(err, errlen, "out of memory");
         if (p != MAP_FAILED)
             munmap(p, rep->ring_bytes);
+        close(fd);
         free(r);
         return rc;
     }
     pthread_mutex_init(&r->mu, NULL);
+    r->fd = fd;
     r->refs = 1;
     r->base = p;
     r->size = rep->ring_bytes;
@@ -197,6 +199,7 @@ void cl_ring_unref(cl_ring *r)
     munmap((void *)r->base, r->size);
     if (r->pagemap_fd >= 0)
         close(r->pagemap_fd);
+    close(r->fd);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
@@ -227,9 +230,25 @@ static void queue_release(cl_ring *r, uint32_t slot, uint32_t generation)
     }
 }
 
+/* A read lock on the slot's bytes while a batch is held there: the daemon
+ * does not take back a slot someone reads, even after the stream expired
+ * (an open file description lock: the kernel drops it with the client). */
+static void lock_slot(cl_ring *r, uint32_t slot, short type)
+{
+    struct flock fl = {
+        .l_type = type,
+        .l_whence = SEEK_SET,
+        .l_start = (off_t)(r->head.data_offset +
+                           (size_t)slot * r->head.slot_size),
+        .l_len = (off_t)r->head.slot_size,
+    };
+    (void)fcntl(r->fd, F_OFD_SETLK, &fl); /* without it: as before */
+}
+
 void cl_ring_hold(cl_ring *r, cl_batch *b, const mxp_batch_ref *ref)
 {
     pthread_mutex_lock(&r->mu);
+    lock_slot(r, ref->slot, F_RDLCK);
     r->refs++;
     b->ring = r;
     b->slot = ref->slot;
@@ -253,6 +272,7 @@ void cl_ring_give_back(cl_ring *r, uint32_t slot, uint32_t generation)
 
 static void unlink_held(cl_ring *r, cl_batch *b)
 {
+    lock_slot(r, b->slot, F_UNLCK);
     if (b->prev)
         b->prev->next = b->next;
     else

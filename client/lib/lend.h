@@ -18,6 +18,12 @@
  * nor move (numpy arrays point into it). That mapping is then retired:
  * the next stream maps the ring again.
  *
+ * While a batch is held, the client holds a read lock (an open file
+ * description lock on the segment) on its slot's bytes: should the stream
+ * expire meanwhile on the daemon (idle past stream_timeout), the daemon
+ * keeps the slot lent until the lock goes (the batch released, copied, or
+ * the client dead), so a held batch never changes under its reader.
+ *
  * The mapping is reference-counted: the client holds one reference, each
  * lent batch another, so a batch outlives its client.
  */

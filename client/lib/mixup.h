@@ -385,9 +385,11 @@ MIXUP_API int mixup_batch_writable(const mixup_batch *batch);
 
 /**
  * mixup_batch_check() - are a batch's bytes still those it was received
- * with? A lent batch's slot is only reused after its release, or after
- * its stream expired on the daemon (server.stream_timeout) — then this
- * says so instead of the arrays silently changing.
+ * with? A lent batch's slot is only reused after its release: while it is
+ * held the client holds a read lock on the slot, and a daemon whose
+ * stream expired (server.stream_timeout) keeps such a slot lent until the
+ * lock goes. This checks the slot's generation all the same (a daemon
+ * that could not see the lock, a client that could not take it).
  * Return: 0; MIXUP_ESTALE when the slot was reused; MIXUP_EINVAL for NULL.
  */
 MIXUP_API int mixup_batch_check(const mixup_batch *batch);

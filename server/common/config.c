@@ -114,6 +114,18 @@ const cfg_option options[] = {
      .help = "Bytes of batches copied to sockets and not yet known to have "
              "arrived, all clients together (at least one batch): with the "
              "ring, the bound of the daemon's batch memory."},
+    {FIELD("server", "max_connections", CFG_UINT32, max_connections),
+     .def = "4096", .min = 1, .max = 1000000,
+     .help = "Client connections open at once, all endpoints together; one "
+             "more is closed as soon as it is accepted (its client retries). "
+             "The descriptor limit lowers it (16 descriptors are kept for "
+             "the daemon itself)."},
+    {FIELD("server", "listen_backlog", CFG_UINT32, listen_backlog),
+     .def = "4096", .min = 1, .max = 65535,
+     .help = "Connections the kernel queues for each endpoint before the "
+             "daemon accepts them (nanomsg's own is 100: a larger burst of "
+             "connects waits a second for TCP's retransmission); capped by "
+             "net.core.somaxconn."},
     {FIELD("server", "max_request", CFG_UINT32, max_request), .def = "4096",
      .min = 64, .max = 1048576, .runtime = 1,
      .help = "Largest request accepted, in bytes (header included)."},

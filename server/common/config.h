@@ -48,6 +48,8 @@ typedef struct cfg_config {
     uint64_t max_copy_bytes; /* copies to sockets in flight, all clients */
     int shm_delivery;     /* 0 auto, 1 off */
     char shm_mode[8];     /* octal file mode of the ring segment */
+    uint32_t max_connections; /* accepted at once, all endpoints */
+    uint32_t listen_backlog;  /* of each endpoint's listening socket */
     uint32_t max_request; /* bytes of a request, header included */
     uint32_t stream_timeout; /* seconds a stream may sit idle */
     uint32_t shared_lease;   /* seconds to acknowledge a shared batch */

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <sys/resource.h>
 
+#include "conncap.h"
 #include "log.h"
 
 #define FDL_WARN_PERCENT 80
@@ -16,6 +17,10 @@ static int near; /* warned, and not yet back below */
  * when the count matters. */
 static DIR *fd_dir;
 static uint64_t last_warn_ms;
+/* Descriptors that are not client connections, as last counted: with the
+ * connections nanomsg counts, an estimate that spares reading all of
+ * /proc/self/fd every second while far from the limit. */
+static int base_fds = -1;
 
 void fdl_raise(void)
 {
@@ -54,21 +59,31 @@ int fdl_count(void)
     return n;
 }
 
-void fdl_check(uint64_t now_ms)
+void fdl_check(uint64_t now_ms, uint64_t connections)
 {
     uint64_t limit = fdl_limit();
-    int open = fdl_count();
-    if (open < 0 || limit == 0 || limit == (uint64_t)RLIM_INFINITY)
+    if (limit == 0 || limit == (uint64_t)RLIM_INFINITY)
         return;
-    int high = (uint64_t)open * 100 >= limit * FDL_WARN_PERCENT;
+    /* Connections may use the limit less the daemon's reserve. */
+    uint64_t usable = limit > 2 * CONN_FD_RESERVE ? limit - CONN_FD_RESERVE
+                                                  : limit;
+    uint64_t quiet = usable * (FDL_WARN_PERCENT - 20) / 100;
+    if (!near && base_fds >= 0 && (uint64_t)base_fds + connections < quiet)
+        return; /* far below: no need to count */
+    int open = fdl_count();
+    if (open < 0)
+        return;
+    base_fds = (uint64_t)open > connections ? open - (int)connections : 0;
+    int high = (uint64_t)open * 100 >= usable * FDL_WARN_PERCENT;
     if (high && (!near || now_ms - last_warn_ms >= FDL_WARN_EVERY_MS)) {
-        log_warn("descriptors: %d of %llu open; at the limit no new client "
-                 "can connect (nanomsg retries accepting) while connected "
-                 "ones are still served", open, (unsigned long long)limit);
+        log_warn("descriptors: %d of %llu open; near the limit new "
+                 "connections are closed at accept (their clients retry) "
+                 "while connected ones are still served", open,
+                 (unsigned long long)limit);
         near = 1;
         last_warn_ms = now_ms;
     } else if (!high && near &&
-               (uint64_t)open * 100 < limit * (FDL_WARN_PERCENT - 10)) {
+               (uint64_t)open * 100 < usable * (FDL_WARN_PERCENT - 10)) {
         log_info("descriptors: %d of %llu open, below the warning level "
                  "again", open, (unsigned long long)limit);
         near = 0;

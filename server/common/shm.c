@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "mixup_errors.h"
@@ -152,6 +153,15 @@ void shm_segment_destroy(shm_segment *seg)
     memset(seg, 0, sizeof *seg);
 }
 
+int shm_room(uint64_t *avail)
+{
+    struct statvfs st;
+    if (statvfs("/dev/shm", &st) < 0)
+        return MIXUP_ESYS;
+    *avail = (uint64_t)st.f_bavail * st.f_frsize;
+    return 0;
+}
+
 /* "<pid>.<rest>" after the instance prefix: the pid, or 0 if malformed. */
 static pid_t parse_pid(const char *s)
 {
@@ -167,13 +177,25 @@ static pid_t parse_pid(const char *s)
     return (pid_t)pid;
 }
 
-/* EPERM means the pid runs under another user: alive, not ours to judge. */
+/* EPERM means the pid runs under another user: alive, not ours to judge.
+ * A zombie is dead too: its segments are nobody's any more. */
 static int pid_dead(pid_t pid)
 {
-    return kill(pid, 0) < 0 && errno == ESRCH;
+    if (kill(pid, 0) < 0)
+        return errno == ESRCH;
+    char path[64], st[256];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    const char *close_paren = NULL;
+    if (fgets(st, sizeof st, f))
+        close_paren = strrchr(st, ')');
+    fclose(f);
+    return close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z';
 }
 
-int shm_reclaim_stale(const char *instance)
+int shm_reclaim_stale(const char *instance, int locked)
 {
     char prefix[128], path[300];
     if (!name_ok(instance))
@@ -190,7 +212,7 @@ int shm_reclaim_stale(const char *instance)
         if (strncmp(e->d_name, prefix, (size_t)plen) != 0)
             continue;
         pid_t pid = parse_pid(e->d_name + plen);
-        if (pid <= 0 || !pid_dead(pid))
+        if (pid <= 0 || (!locked && !pid_dead(pid)))
             continue;
         snprintf(path, sizeof path, "/%s", e->d_name);
         if (shm_unlink(path) == 0)
@@ -198,6 +220,62 @@ int shm_reclaim_stale(const char *instance)
     }
     closedir(d);
     return removed;
+}
+
+/* The pid the lock file holds, as digits only (a file written by anyone
+ * else must not put a newline or escapes into our log line). */
+static void read_owner(int fd, char *out, size_t cap)
+{
+    char buf[32] = {0};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    size_t k = 0;
+    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9' &&
+                        k + 1 < cap; i++)
+        out[k++] = buf[i];
+    out[k] = '\0';
+    if (k == 0 || (n > 0 && (size_t)n != k))
+        snprintf(out, cap, "unknown");
+}
+
+/* Open the lock object, creating it with O_EXCL when it is not there; one
+ * that exists must be ours (our uid, mode 0600): /dev/shm is writable by
+ * everyone, and a lock file another user made and holds would otherwise
+ * pass for a running daemon. */
+static int open_lock(shm_lock *lock, const char *instance, char *err,
+                     size_t errlen)
+{
+    int fd = shm_open(lock->name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+                      0600);
+    if (fd < 0 && errno == EEXIST)
+        fd = shm_open(lock->name, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "/dev/shm%s: %s", lock->name, strerror(errno));
+        return MIXUP_ESYS;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_uid != geteuid() ||
+        (st.st_mode & 0077) != 0) {
+        snprintf(err, errlen, "/dev/shm%s, the lock of mixupd '%s', belongs "
+                 "to uid %ld (mode %03o), not to this daemon's uid %ld: "
+                 "another user made it; remove it (as root) or give this "
+                 "daemon another server.name", lock->name, instance,
+                 (long)st.st_uid, (unsigned)(st.st_mode & 0777),
+                 (long)geteuid());
+        close(fd);
+        return MIXUP_ESTATE;
+    }
+    return fd;
+}
+
+/* Did a stopping daemon unlink the object between our open and our lock?
+ * Then we hold a lock on a file nobody else will see: try again. */
+static int still_named(int fd, const char *name)
+{
+    char path[200];
+    struct stat a, b;
+    snprintf(path, sizeof path, "/dev/shm%s", name);
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
 }
 
 /* The lock is a small shm object "/mixupd.<instance>.lock" holding the
@@ -213,32 +291,49 @@ int shm_lock_instance(shm_lock *lock, const char *instance, char *err,
         return MIXUP_EINVAL;
     }
     snprintf(lock->name, sizeof lock->name, "/" SHM_PREFIX "%s.lock", instance);
-    int fd = shm_open(lock->name, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", lock->name, strerror(errno));
-        return MIXUP_ESYS;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        char buf[32] = {0};
-        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-        snprintf(err, errlen, "another mixupd named '%s' is running (pid %s); "
-                 "give this one another server.name (--set "
-                 "server.name=NAME) and its own server.endpoint", instance,
-                 n > 0 ? buf : "unknown");
-        close(fd);
-        return MIXUP_ESTATE;
+    int fd = -1;
+    for (int tries = 0; fd < 0; tries++) {
+        fd = open_lock(lock, instance, err, errlen);
+        if (fd < 0)
+            return fd;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            char pid[24];
+            read_owner(fd, pid, sizeof pid);
+            snprintf(err, errlen, "another mixupd named '%s' is running "
+                     "(pid %s); give this one another server.name (--set "
+                     "server.name=NAME) and its own server.endpoint",
+                     instance, pid);
+            close(fd);
+            return MIXUP_ESTATE;
+        }
+        if (!still_named(fd, lock->name)) {
+            close(fd);
+            fd = -1;
+            if (tries >= 100) {
+                snprintf(err, errlen, "/dev/shm%s keeps being removed while "
+                         "we lock it", lock->name);
+                return MIXUP_ESTATE;
+            }
+        }
     }
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%ld", (long)getpid());
     if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
-        snprintf(err, errlen, "%s: cannot record our pid", lock->name);
+        int e = errno;
+        snprintf(err, errlen, "/dev/shm%s: cannot record our pid: %s%s",
+                 lock->name, strerror(e),
+                 e == ENOSPC ? " (no room in /dev/shm)" : "");
+        shm_unlink(lock->name); /* ours: we hold its lock */
         close(fd);
-        return MIXUP_ESYS;
+        return e == ENOSPC ? MIXUP_ENOSPC : MIXUP_ESYS;
     }
     lock->fd = fd;
     return 0;
 }
 
+/* Unlinked while still locked: a daemon starting now either opened the
+ * old file (and sees, once it has the lock, that it is no longer named)
+ * or creates a new one. */
 void shm_unlock_instance(shm_lock *lock)
 {
     if (lock->fd < 0)

@@ -11,6 +11,7 @@
 #define SRV_SHM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct shm_segment {
     char name[128]; /* as given to shm_open, with the leading '/' */
@@ -37,6 +38,10 @@ int shm_segment_seal(shm_segment *seg, char *err, size_t errlen);
 /* Unmap and unlink. Safe on a zeroed or already destroyed segment. */
 void shm_segment_destroy(shm_segment *seg);
 
+/* Bytes /dev/shm can still take (what an unprivileged user may use), for
+ * --check. Return 0 or MIXUP_ESYS. */
+int shm_room(uint64_t *avail);
+
 /* One daemon per instance name. */
 typedef struct shm_lock {
     char name[128];
@@ -44,14 +49,19 @@ typedef struct shm_lock {
 } shm_lock;
 
 /* Take the instance's lock. Return 0, or MIXUP_ESTATE with @err naming
- * the running daemon's pid, or MIXUP_ESYS / MIXUP_EINVAL. */
+ * the running daemon's pid (or the user who made a lock file that is not
+ * ours), or MIXUP_ESYS / MIXUP_EINVAL. */
 int shm_lock_instance(shm_lock *lock, const char *instance, char *err,
                       size_t errlen);
 /* Remove the lock object and release it. Safe when not held. */
 void shm_unlock_instance(shm_lock *lock);
 
-/* Unlink segments "/mixupd.<instance>.<pid>.*" whose pid is not alive.
- * Return the number removed (>= 0). */
-int shm_reclaim_stale(const char *instance);
+/* Unlink segments "/mixupd.<instance>.<pid>.*" left by a daemon that is
+ * gone. With @locked (the caller holds the instance's lock, so no other
+ * daemon of that name runs) every such segment is stale whatever its pid:
+ * a restart may get the old pid again (PID 1 in a container). Without it,
+ * only segments whose pid is dead (or a zombie) go. Return the number
+ * removed (>= 0). */
+int shm_reclaim_stale(const char *instance, int locked);
 
 #endif

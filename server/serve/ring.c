@@ -3,9 +3,11 @@
  */
 #include "ring.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +32,14 @@ static void make_token(uint8_t token[16])
     memcpy(token, t, 16);
 }
 
+size_t ring_segment_bytes(uint32_t slots, size_t msg_size)
+{
+    size_t head = mxp_ring_head_size(slots), slot = page_round(msg_size);
+    if (slots == 0 || slot > (SIZE_MAX - head) / slots)
+        return 0;
+    return head + slot * slots;
+}
+
 int ring_init(ring *r, const ring_config *cfg, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
@@ -41,12 +51,12 @@ int ring_init(ring *r, const ring_config *cfg, char *err, size_t errlen)
     r->msg_size = cfg->msg_size;
     r->slot_size = page_round(cfg->msg_size);
     r->data_offset = mxp_ring_head_size(cfg->slots);
-    if (r->slot_size > (SIZE_MAX - r->data_offset) / cfg->slots) {
+    size_t total = ring_segment_bytes(cfg->slots, cfg->msg_size);
+    if (total == 0) {
         snprintf(err, errlen, "%u ring slots of %zu bytes overflow",
                  cfg->slots, r->slot_size);
         return MIXUP_ETOOBIG;
     }
-    size_t total = r->data_offset + r->slot_size * cfg->slots;
     int rc = shm_segment_create_mode(&r->seg, cfg->instance,
                                      cfg->what ? cfg->what : "ring", total,
                                      cfg->mode, err, errlen);
@@ -73,6 +83,8 @@ int ring_init(ring *r, const ring_config *cfg, char *err, size_t errlen)
             return MIXUP_ENOMEM;
         }
     }
+    int fd = shm_open(r->seg.name, O_RDWR | O_CLOEXEC, 0);
+    r->probe_fd_plus1 = fd >= 0 ? fd + 1 : 0;
     r->free_head = 1;
     r->count[RING_FREE] = r->n;
     make_token(r->token);
@@ -170,8 +182,24 @@ const char *ring_state_name(ring_state st)
     return st < RING_N_STATES ? names[st] : "unknown";
 }
 
+int ring_slot_read_by_someone(const ring *r, const ring_slot *s)
+{
+    if (!r->probe_fd_plus1)
+        return 0;
+    struct flock fl = {
+        .l_type = F_WRLCK,
+        .l_whence = SEEK_SET,
+        .l_start = (off_t)(r->data_offset + (size_t)s->index * r->slot_size),
+        .l_len = (off_t)r->slot_size,
+    };
+    return fcntl(r->probe_fd_plus1 - 1, F_OFD_GETLK, &fl) == 0 &&
+           fl.l_type != F_UNLCK;
+}
+
 void ring_destroy(ring *r)
 {
+    if (r->probe_fd_plus1)
+        close(r->probe_fd_plus1 - 1);
     if (r->slots)
         for (uint32_t i = 0; i < r->n; i++)
             free(r->slots[i].scratch);

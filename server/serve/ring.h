@@ -71,7 +71,20 @@ typedef struct ring {
     uint32_t free_head;  /* index + 1, 0 when full */
     uint32_t count[RING_N_STATES];
     uint8_t token[16];   /* random: tells this segment from any other */
+    int probe_fd_plus1;  /* the segment opened again, for ring_slot_read_by
+                          * (+1: a zeroed ring holds no descriptor) */
 } ring;
+
+/* Does some process hold a read lock on @s's bytes in the segment? A
+ * zero-copy client takes one (an open file description lock, which the
+ * kernel drops when the client dies) while it holds the slot's batch, so
+ * a slot of a stream that expired goes back only once its reader is done
+ * with it or gone. */
+int ring_slot_read_by_someone(const ring *r, const ring_slot *s);
+
+/* Bytes of the segment of @slots slots of @msg_size-byte batches, or 0
+ * if that overflows. */
+size_t ring_segment_bytes(uint32_t slots, size_t msg_size);
 
 /* Create the segment (space reserved: a full /dev/shm is an error here,
  * MIXUP_ENOSPC) and the slots. Return 0 or a MIXUP_E* code with @err. On

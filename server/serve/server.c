@@ -15,8 +15,9 @@
 
 #include "auth.h"
 #include "batch.h"
-#include "fdlimit.h"
+#include "conncap.h"
 #include "digest.h"
+#include "fdlimit.h"
 #include "ipcperm.h"
 #include "log.h"
 #include "proto.h"
@@ -25,10 +26,16 @@
 #include "streams.h"
 #include "workers.h"
 
-/* nanomsg drops (silently) any message above its receive limit; ours is
- * checked by the decoder so that an oversized request gets an error reply.
- * Requests above this hard ceiling only lose their connection. */
-#define SRV_NN_RCVMAX (1 << 20)
+/* nanomsg allocates a message's whole announced size when its length
+ * prefix arrives, before any byte of it is checked (the token neither):
+ * its receive limit is what a peer can make the daemon hold per
+ * connection. It is twice server.max_request, so that a request somewhat
+ * over the limit still gets an error reply from the decoder (which checks
+ * max_request itself); a larger one only loses its connection. */
+static int nn_rcvmax(uint32_t max_request)
+{
+    return (int)(2 * (uint64_t)max_request);
+}
 #define SRV_RECV_BURST 64 /* requests handled per wake-up before yielding */
 
 /* ------------------------------------------------------------ replies */
@@ -446,22 +453,35 @@ static void log_connections(srv_server *srv)
                  (unsigned long long)open);
     srv->conn_accepted = acc;
     srv->conn_closed = closed;
+    conn_cap_stats cs;
+    conn_cap_get(&cs);
+    uint64_t refused = cs.refused_cap + cs.refused_fds;
+    if (refused > srv->conn_refused)
+        log_warn("%llu connection(s) closed at accept: %llu open of at most "
+                 "%u (server.max_connections), %llu refused so far for the "
+                 "cap and %llu at the descriptor limit",
+                 (unsigned long long)(refused - srv->conn_refused),
+                 (unsigned long long)open, cs.cap,
+                 (unsigned long long)cs.refused_cap,
+                 (unsigned long long)cs.refused_fds);
+    srv->conn_refused = refused;
 }
 
 /* The heap keeps freed batch copies for the next ones (main.c): no page
- * faults per batch. Once a second, if copies were made, give back what is
- * free, so that memory of clients that went away (nanomsg frees their
- * replies) returns to the system; it costs one batch's page faults a
- * second. */
-static void trim_heap(srv_server *srv)
+ * faults per batch. Once a second, if copies were made, or some left (a
+ * client asked again, a stream expired), or connections closed (nanomsg
+ * frees the replies and partial requests of a peer that went, while the
+ * copies' accounting waits for its stream to expire), give back what is
+ * free: memory of clients that went away returns to the system within a
+ * second or two. It costs one batch's page faults a second. */
+static void trim_heap(srv_server *srv, int conn_closed)
 {
     str_counters c;
     srv_sum_counters(srv, &c);
     uint64_t copied = c.batches_copied;
     size_t in_flight = srv_copy_bytes_in_flight(srv);
-    /* Copies were made, or some left (their clients asked again, or went
-     * and their streams expired): what is free now goes back. */
-    if (copied != srv->copied_at_trim || in_flight < srv->in_flight_at_trim) {
+    if (copied != srv->copied_at_trim || in_flight < srv->in_flight_at_trim ||
+        conn_closed) {
         malloc_trim(0);
         srv->copied_at_trim = copied;
     }
@@ -471,15 +491,16 @@ static void trim_heap(srv_server *srv)
 static void on_timer(uv_timer_t *timer)
 {
     srv_server *srv = timer->data;
+    uint64_t closed_before = srv->conn_closed;
     log_connections(srv);
     log_rate_tick();
-    fdl_check(now_ms(srv));
     uint64_t open = nn_get_statistic(srv->sock, NN_STAT_CURRENT_CONNECTIONS);
+    fdl_check(now_ms(srv), open);
     for (int i = 0; i < srv->n_pipes; i++) {
         str_tick(srv->pipes[i].streams, now_ms(srv));
         str_set_connections(srv->pipes[i].streams, open);
     }
-    trim_heap(srv);
+    trim_heap(srv, srv->conn_closed != closed_before);
 }
 
 static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
@@ -491,9 +512,16 @@ static int open_socket(srv_server *srv, const cfg_config *cfg, char *err,
                  nn_strerror(nn_errno()));
         return MIXUP_ESYS;
     }
-    int rcvmax = SRV_NN_RCVMAX;
+    int rcvmax = nn_rcvmax(cfg->max_request);
     nn_setsockopt(srv->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &rcvmax,
                   sizeof rcvmax);
+    uint32_t cap = conn_cap_start(cfg->max_connections,
+                                  cfg->listen_backlog);
+    srv->conn_capped = 1;
+    log_info("connections: at most %u at once (server.max_connections %u, "
+             "descriptor limit %llu less %d for the daemon); requests up to "
+             "%d bytes are read", cap, cfg->max_connections,
+             (unsigned long long)fdl_limit(), CONN_FD_RESERVE, rcvmax);
     /* nanomsg's 128 KiB send buffer cuts a batch into many writes and
      * context switches; ask for one batch (the kernel caps it). */
     size_t largest = 0;
@@ -686,6 +714,8 @@ void srv_stop(srv_server *srv)
     }
     if (srv->sock >= 0)
         nn_close(srv->sock);
+    if (srv->conn_capped)
+        conn_cap_stop();
     for (int i = 0; i < srv->n_ipc; i++)
         if (unlink(srv->ipc_paths[i]) < 0 && errno != ENOENT)
             log_warn("cannot remove %s: %s", srv->ipc_paths[i],
@@ -715,6 +745,9 @@ uint32_t srv_waiting(const srv_server *srv)
 void srv_apply_runtime(srv_server *srv, const cfg_config *cfg)
 {
     srv->limits.max_message = cfg->max_request;
+    int rcvmax = nn_rcvmax(cfg->max_request);
+    nn_setsockopt(srv->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &rcvmax,
+                  sizeof rcvmax);
     for (int i = 0; i < srv->n_pipes; i++)
         str_set_timeouts(srv->pipes[i].streams,
                          (uint64_t)cfg->stream_timeout * 1000,

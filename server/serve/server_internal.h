@@ -44,6 +44,8 @@ struct srv_server {
     uint64_t started_ms;
     uint64_t config_digest; /* of the effective configuration (dg_config) */
     uint64_t conn_accepted, conn_closed; /* as last logged */
+    uint64_t conn_refused; /* by the cap or the descriptor limit, as logged */
+    int conn_capped;       /* conn_cap_start() was called */
     uint64_t errors_by_code[32]; /* error replies, index = -code */
     int lend;             /* server.shm_delivery = auto */
     uint32_t max_held;

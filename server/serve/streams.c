@@ -244,11 +244,12 @@ int str_table_new(str_table **out, const str_limits *lim,
     t->work = calloc(ring->n, sizeof *t->work);
     t->prods = calloc(2 * (size_t)lim->max_streams, sizeof *t->prods);
     t->awaited = calloc(2 * (size_t)lim->max_streams, sizeof *t->awaited);
+    t->pinned = calloc(ring->n, sizeof *t->pinned);
     /* Orders are held by producers (streams and jobs), by slots being
      * filled or ready, and by draws in flight; a few unused ones are kept. */
     uint32_t orders = 2 * lim->max_streams + ring->n + ORD_IDLE_KEEP +
                       ORD_MAX_COMPUTING;
-    if (!t->streams || !t->work || !t->prods || !t->awaited ||
+    if (!t->streams || !t->work || !t->prods || !t->awaited || !t->pinned ||
         job_table_init(&t->jobs, lim->max_streams) < 0 ||
         ord_cache_init(&t->orders, orders, &plan->smp, pool,
                        sch_orders_ready, t) < 0) {
@@ -300,11 +301,32 @@ int str_check_key(str_table *t, uint64_t stream_id, const uint8_t *key)
                : MIXUP_EAUTH;
 }
 
+/* The stream is gone; a lent slot its client still reads (a batch it
+ * holds past the stream's expiry: an evaluation pass longer than
+ * stream_timeout) stays lent until the client lets go or dies, so that
+ * its bytes never change under the reader. */
 static void release_held(str_table *t, str_stream *s)
 {
-    for (uint32_t i = 0; i < s->n_held; i++)
-        ring_release(t->ring, s->held[i]);
+    for (uint32_t i = 0; i < s->n_held; i++) {
+        if (t->pinned && ring_slot_read_by_someone(t->ring, s->held[i]))
+            t->pinned[t->n_pinned++] = s->held[i];
+        else
+            ring_release(t->ring, s->held[i]);
+    }
     s->n_held = 0;
+}
+
+/* Slots kept for readers of closed streams: back once nobody reads. */
+static void release_unpinned(str_table *t)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < t->n_pinned; i++) {
+        if (ring_slot_read_by_someone(t->ring, t->pinned[i]))
+            t->pinned[kept++] = t->pinned[i];
+        else
+            ring_release(t->ring, t->pinned[i]);
+    }
+    t->n_pinned = kept;
 }
 
 /* A lapsed shared batch handed to @s but not delivered yet goes back to
@@ -377,6 +399,7 @@ void str_table_free(str_table *t)
     free(t->work);
     free(t->prods);
     free(t->awaited);
+    free(t->pinned);
     free(t);
 }
 
@@ -751,7 +774,8 @@ static void expire_idle(str_table *t, uint64_t now_ms)
                     "stream %llx idle for %llu s: closed%s",
                     (unsigned long long)s->id,
                     (unsigned long long)((now_ms - s->last_active_ms) / 1000),
-                    s->n_held ? ", its lent slots taken back" : "");
+                    s->n_held ? ", its lent slots taken back once its "
+                                "client no longer reads them" : "");
         close_stream(t, s, 1);
         t->ctr.streams_expired++;
     }
@@ -785,6 +809,8 @@ void str_tick(str_table *t, uint64_t now_ms)
     t->now_ms = now_ms;
     lapse_leases(t, now_ms);
     expire_idle(t, now_ms);
+    if (t->n_pinned)
+        release_unpinned(t);
     update_rates(t, now_ms);
     ord_trim(&t->orders);
     sch_schedule(t); /* also those that found the order cache full */

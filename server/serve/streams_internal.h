@@ -149,6 +149,8 @@ struct str_table {
     uint32_t orphans;    /* copies of expired streams, maybe unread */
     uint32_t copy_blocked; /* streams waiting for copy budget */
     str_counters ctr;
+    ring_slot **pinned;  /* lent slots of closed streams whose client */
+    uint32_t n_pinned;   /* still reads them (ring_slot_read_by_someone) */
     ord_cache orders;    /* epochs' orders, drawn by workers, shared */
     /* Called by the scheduler when a slot's batch is ready for its owner.
      * streams.c sets it: the scheduler lies below the streams and never

@@ -235,8 +235,8 @@ class Batch:
 
     def valid(self) -> bool:
         """True while the arrays still hold the bytes they were received
-        with: a lent slot is only reused after its release, or once its
-        stream expired on the daemon (server.stream_timeout)."""
+        with: a lent slot is only reused after its release (a held batch
+        keeps its slot even past its stream's expiry on the daemon)."""
         return _lib.lib.mixup_batch_check(self._message._ptr) == 0
 
     @property
