@@ -35,6 +35,7 @@
 #include <nanomsg/nn.h>
 #include <nanomsg/pair.h>
 #include <systemd/sd-daemon.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -43,6 +44,7 @@
 #include "config.h"
 #include "dataset.h"
 #include "fdlimit.h"
+#include "ipcperm.h"
 #include "log.h"
 #include "mixup.h" /* MIXUP_VERSION_* */
 #include "proto.h"
@@ -88,13 +90,16 @@ static int early_signals(const char *during)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: mixupd [--config FILE] [--set section.key=value ...]\n"
+            "usage: mixupd [--config FILE | --no-config]\n"
+            "              [--set section.key=value ...]\n"
             "              [--check] [--print-config] [--help] [--version]\n"
             "\n"
             "Serves mixup-mixed batches of a dataset to training processes.\n"
             "  --config FILE    read an INI configuration file (default:\n"
-            "                   $MIXUPD_CONFIG, else " MIXUPD_DEFAULT_CONFIG ",\n"
-            "                   when it exists; else the built-in defaults)\n"
+            "                   $MIXUPD_CONFIG when set; no other file is ever\n"
+            "                   read unless named: the service's unit names\n"
+            "                   its own)\n"
+            "  --no-config      the built-in defaults, whatever $MIXUPD_CONFIG\n"
             "  --set S.K=V      override one option (repeatable; after the file)\n"
             "  --check          validate the configuration and the dataset, exit\n"
             "  --print-config   print the effective configuration, exit\n"
@@ -104,20 +109,22 @@ static void usage(FILE *out)
 }
 
 typedef struct args {
-    const char *config;
-    const char *no_config; /* no --config, and this default does not exist */
+    const char *config;     /* NULL: the built-in defaults */
+    const char *config_why; /* where the path came from, for the log */
+    int no_config;
     const char *sets[64];
     int n_sets;
     int check, print_config;
 } args;
 
-static void default_config(args *a);
+static int default_config(args *a);
 
 /* Return -1 to continue, else an exit status. */
 static int parse_args(int argc, char **argv, args *a)
 {
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},
+        {"no-config", no_argument, 0, 'n'},
         {"set", required_argument, 0, 's'},
         {"check", no_argument, 0, 'k'},
         {"print-config", no_argument, 0, 'p'},
@@ -129,6 +136,7 @@ static int parse_args(int argc, char **argv, args *a)
     while ((c = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': a->config = optarg; break;
+        case 'n': a->no_config = 1; break;
         case 's':
             if (a->n_sets == 64) {
                 fprintf(stderr, "mixupd: too many --set options (64 at most)\n");
@@ -153,31 +161,54 @@ static int parse_args(int argc, char **argv, args *a)
         fprintf(stderr, "mixupd: unexpected argument '%s'\n", argv[optind]);
         return 1;
     }
-    default_config(a);
-    return -1;
+    return default_config(a);
 }
 
-/* Without --config: $MIXUPD_CONFIG, else the installed file (the unit and
- * `meson install` use the same path), when it exists. */
-static void default_config(args *a)
+/* Without --config: $MIXUPD_CONFIG, else the built-in defaults. There is
+ * deliberately no compiled-in path: an installed example file would
+ * otherwise become the configuration of every daemon started by hand, by a
+ * test or by a notebook, pipelines and ipc directory included. The unit
+ * names its file with --config. An empty $MIXUPD_CONFIG counts as unset. */
+static int default_config(args *a)
 {
-    if (a->config)
-        return;
+    if (a->no_config) {
+        if (a->config) {
+            fprintf(stderr, "mixupd: --config and --no-config exclude each "
+                    "other\n");
+            return 1;
+        }
+        a->config_why = "--no-config";
+        return -1;
+    }
+    if (a->config) {
+        a->config_why = "--config";
+        return -1;
+    }
     const char *env = getenv("MIXUPD_CONFIG");
-    const char *path = env && *env ? env : MIXUPD_DEFAULT_CONFIG;
-    if (access(path, F_OK) == 0)
-        a->config = path;
-    else
-        a->no_config = path;
+    if (env && *env) {
+        a->config = env;
+        a->config_why = "$MIXUPD_CONFIG";
+    }
+    return -1;
 }
 
 static void log_config_source(const args *a)
 {
     if (a->config)
-        log_info("configuration: %s", a->config);
+        log_info("configuration: %s (%s)", a->config, a->config_why);
     else
-        log_warn("configuration: built-in defaults (no --config given, and "
-                 "%s does not exist)", a->no_config);
+        log_info("configuration: built-in defaults (%s)",
+                 a->config_why ? a->config_why
+                               : "no --config and no $MIXUPD_CONFIG");
+}
+
+/* /dev/null (or a link to it) stands for an empty file, as it does for
+ * most tools: the way to say "no file" through $MIXUPD_CONFIG. */
+static int is_null_device(const char *path)
+{
+    struct stat st, null;
+    return stat(path, &st) == 0 && S_ISCHR(st.st_mode) &&
+           stat("/dev/null", &null) == 0 && st.st_rdev == null.st_rdev;
 }
 
 /* File, then --set overrides, then cross-checks. */
@@ -186,7 +217,8 @@ static int build_config(const args *a, cfg_config *cfg, char *err,
 {
     char msg[512];
     cfg_defaults(cfg);
-    if (a->config && cfg_load_file(cfg, a->config, err, errlen) < 0)
+    if (a->config && !is_null_device(a->config) &&
+        cfg_load_file(cfg, a->config, err, errlen) < 0)
         return -1;
     cfg_overrides_begin(cfg);
     for (int i = 0; i < a->n_sets; i++)
@@ -317,6 +349,22 @@ static void keep_heap(void)
 {
     mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+/* The ring and dataset segments go to server.ipc_group with
+ * server.shm_mode: the trainers allowed on the socket are the ones that
+ * may map the ring. Return 0 or -1 (logged). */
+static int shm_access(const cfg_config *cfg)
+{
+    char err[256];
+    gid_t gid = (gid_t)-1;
+    if (cfg->ipc_group[0] && ipc_group_id(cfg->ipc_group, &gid, err,
+                                          sizeof err) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    shm_set_access((unsigned)strtoul(cfg->shm_mode, NULL, 8), gid);
+    return 0;
 }
 
 /* ------------------------------------------------------------ serving */
@@ -576,6 +624,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     keep_heap();
     fdl_raise();
+    if (shm_access(&cfg) < 0)
+        return 1;
     shm_lock lock = {.fd = -1};
     if (!a.check && shm_lock_instance(&lock, cfg.name, err, sizeof err) < 0) {
         log_error("%s", err);
