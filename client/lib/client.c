@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -195,6 +197,23 @@ static int fail_over(mixup_client *c)
     return 0;
 }
 
+/* A socket file whose daemon is gone refuses connections at once; one
+ * that is listening (or busy: its backlog full) does not. */
+static int nobody_listens(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path)
+        return 0; /* nanomsg refuses it anyway */
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return 0;
+    int refused = connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 &&
+                  errno == ECONNREFUSED;
+    close(fd);
+    return refused;
+}
+
 /* nanomsg connects in the background and retries forever, so a socket
  * file that is missing or not ours to open would only show as a timeout
  * later. With one endpoint say so now; with several, the others are the
@@ -217,6 +236,9 @@ static int check_ipc_endpoint(mixup_client *c, const char *const *eps,
                               : strerror(errno);
     else if (!S_ISSOCK(st.st_mode))
         why = "it is not a socket";
+    else if (nobody_listens(path))
+        why = "nobody listens on it (a socket file left behind by a daemon "
+              "that was killed? start mixupd, or remove the file)";
     if (why)
         return set_error(c, MIXUP_ECONNECT, "endpoint '%s': cannot open %s: "
                          "%s", eps[0], path, why);
