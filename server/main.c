@@ -279,10 +279,18 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
             log_error("%s", err);
         return -1;
     }
-    log_info("dataset %s: %" PRIu64 " samples of %ux%ux%u %s, %u classes, "
+    /* Files of their own sizes (an encoded folder) have no one shape:
+     * batches get the output size, which the pipeline's line gives. */
+    char shape[64];
+    if (ds->h && ds->w)
+        snprintf(shape, sizeof shape, "%ux%ux%u", ds->h, ds->w, ds->c);
+    else
+        snprintf(shape, sizeof shape, "%u-channel images of their own sizes",
+                 ds->c);
+    log_info("dataset %s: %" PRIu64 " samples of %s %s, %u classes, "
              "%" PRIu64 " bytes in shared memory (%s), loaded for pipeline %s; "
              "digest %016" PRIx64 " (%.1f ms)",
-             cfg->format, ds->n, ds->h, ds->w, ds->c,
+             cfg->format, ds->n, shape,
              ds->dtype == DS_U8 ? "uint8" : "float32", ds->classes, ds->bytes,
              ds->seg.name, pipeline, ds->digest, ds->digest_ms);
     return 0;

@@ -835,9 +835,10 @@ static int start_pipe(srv_server *srv, int i, const cfg_config *cfg,
         snprintf(err, errlen, "out of memory for %u streams", cfg->max_streams);
         return rc;
     }
-    log_info("pipeline %s: ring of %u slots of %zu bytes in %s (mode %s), "
-             "%llu batches per epoch", p->name, p->ring.n, p->ring.slot_size,
-             p->ring.seg.name, cfg->shm_mode,
+    log_info("pipeline %s: batches of %ux%ux%ux%u, ring of %u slots of %zu "
+             "bytes in %s (mode %s), %llu batches per epoch", p->name,
+             p->plan.smp.batch_size, p->plan.h, p->plan.w, p->plan.c,
+             p->ring.n, p->ring.slot_size, p->ring.seg.name, cfg->shm_mode,
              (unsigned long long)smp_batches_per_epoch(&p->plan.smp));
     return 0;
 }

@@ -1,0 +1,162 @@
+"""The service's configuration and command line: which file mixupd reads
+(only the one it is given), the Python Daemon helpers (never a file they
+were not given, not even through $MIXUPD_CONFIG), and what info/preview
+say about an image pipeline and an unmixed one."""
+import os
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+import mixupd
+from conftest import BUILD, make_data
+
+MIXUPD = os.path.join(BUILD, "server", "mixupd")
+MIXUPCTL = os.path.join(BUILD, "client", "mixupctl")
+
+
+def env_without_config(**extra):
+    env = {k: v for k, v in os.environ.items() if k != "MIXUPD_CONFIG"}
+    env.update(extra)
+    return env
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                          **kw)
+
+
+def installed_config_path():
+    """Where meson installs the example configuration for this build."""
+    r = run(["meson", "introspect", BUILD, "--installed"])
+    assert r.returncode == 0, r.stderr
+    found = re.findall(r'"([^"]*/mixupd/mixupd\.conf)"', r.stdout)
+    assert found, r.stdout
+    return found[0]
+
+
+def test_mixupd_has_no_compiled_in_config_path():
+    # The installed example would otherwise be every daemon's default.
+    path = installed_config_path().encode()
+    with open(MIXUPD, "rb") as f:
+        assert path not in f.read()
+    out = run([MIXUPD, "--help"]).stdout
+    assert "--no-config" in out
+    assert "/etc/mixupd" not in out
+
+
+def test_bare_mixupd_runs_on_built_in_defaults_a_user_can_bind(tmp_path):
+    bare = run([MIXUPD, "--print-config"], env=env_without_config(),
+               cwd=tmp_path)
+    none = run([MIXUPD, "--no-config", "--print-config"],
+               env=env_without_config(MIXUPD_CONFIG=str(tmp_path / "x")),
+               cwd=tmp_path)
+    null = run([MIXUPD, "--print-config"],
+               env=env_without_config(MIXUPD_CONFIG="/dev/null"),
+               cwd=tmp_path)
+    assert bare.returncode == none.returncode == null.returncode == 0, \
+        bare.stderr + none.stderr + null.stderr
+    assert bare.stdout == none.stdout == null.stdout
+    # A place an ordinary user may bind, not the service's /run/mixupd.
+    eps = re.findall(r"^endpoint = (.*)$", bare.stdout, re.M)
+    assert eps == ["ipc:///tmp/mixupd.ipc"]
+    assert "[pipeline" not in bare.stdout
+
+
+def test_mixupd_config_sources_and_their_log_line(tmp_path):
+    conf = tmp_path / "m.conf"
+    conf.write_text("[server]\nring_slots = 2\n")
+    r = run([MIXUPD, "--print-config"],
+            env=env_without_config(MIXUPD_CONFIG=str(conf)))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^ring_slots = 2$", r.stdout, re.M)
+    for env, args, want in (
+            (str(conf), [], f"configuration: {conf} ($MIXUPD_CONFIG)"),
+            ("/dev/null", [], "configuration: /dev/null ($MIXUPD_CONFIG)"),
+            (str(conf), ["--no-config"],
+             "configuration: built-in defaults (--no-config)"),
+            (None, [], "configuration: built-in defaults (no --config and "
+                       "no $MIXUPD_CONFIG)")):
+        e = env_without_config() if env is None else \
+            env_without_config(MIXUPD_CONFIG=env)
+        r = run([MIXUPD, "--check", *args], env=e)
+        assert r.returncode == 0, r.stderr
+        assert want in r.stderr
+    r = run([MIXUPD, "--config", str(conf), "--no-config", "--check"])
+    assert r.returncode == 1
+    assert "--config and --no-config exclude each other" in r.stderr
+    # A file named but missing is an error, not the defaults.
+    r = run([MIXUPD, "--check"],
+            env=env_without_config(MIXUPD_CONFIG=str(tmp_path / "no.conf")))
+    assert r.returncode == 1 and "no.conf" in r.stderr
+
+
+def test_daemon_helpers_ignore_MIXUPD_CONFIG(tmp_path, monkeypatch):
+    # A configuration that would break the daemon if it were read.
+    bad = tmp_path / "system.conf"
+    bad.write_text("[pipeline val]\ndataset.images = /nonexistent.npy\n"
+                   "[server]\nendpoint = ipc:///nonexistent/dir/x.ipc\n")
+    monkeypatch.setenv("MIXUPD_CONFIG", str(bad))
+    images, labels = make_data()
+    with mixupd.Daemon.from_arrays(images, labels, {"batch.size": 8}) as d:
+        assert "--no-config" in d.argv
+        assert "built-in defaults (--no-config)" in d.log()
+        with mixupd.Client(d.endpoint) as c:
+            assert next(c).x.shape[0] == 8
+    # A config given explicitly is still read.
+    good = tmp_path / "given.conf"
+    good.write_text("[batch]\nsize = 4\n")
+    with mixupd.Daemon.from_arrays(images, labels, config=good) as d:
+        assert f"configuration: {good} (--config)" in d.log()
+        with mixupd.Client(d.endpoint) as c:
+            assert next(c).x.shape[0] == 4
+
+
+PIL = pytest.importorskip("PIL.Image")
+
+
+def make_png_folder(root):
+    root.mkdir()
+    for ci, cls in enumerate(["a", "b"]):
+        (root / cls).mkdir()
+        for i in range(6):
+            h, w = 20 + 3 * i, 30 + 5 * ci
+            px = (np.arange(h * w * 3).reshape(h, w, 3) * (7 + i + ci)) % 256
+            PIL.fromarray(px.astype(np.uint8)).save(root / cls / f"{i}.png")
+    return root
+
+
+def test_info_preview_and_log_of_an_image_pipeline(tmp_path):
+    folder = make_png_folder(tmp_path / "imgs")
+    s = {"dataset.format": "folder", "dataset.images": str(folder),
+         "output.height": 12, "output.width": 16, "batch.size": 2,
+         "server.ring_slots": 4, "server.prefetch": 2}
+    with mixupd.Daemon(s) as d:
+        r = run([MIXUPCTL, "--endpoint", d.endpoint, "info"])
+        assert r.returncode == 0, r.stderr
+        assert "\nshape: 12x16x3\n" in r.stdout, r.stdout
+        png = tmp_path / "p.png"
+        r = run([MIXUPCTL, "--endpoint", d.endpoint, "preview", "--out",
+                 str(png)])
+        assert r.returncode == 0, r.stderr
+        assert "2 tiles of 12x16x3" in r.stdout, r.stdout
+        with PIL.open(png) as im:
+            assert im.size[0] >= 16 and im.size[1] >= 12
+        log = d.log()
+    assert "0x0x3" not in log
+    assert "batches of 2x12x16x3" in log
+    assert "3-channel images of their own sizes" in log
+
+
+def test_info_of_an_unmixed_pipeline_shows_no_mixing(own_daemon):
+    d = own_daemon(**{"pipeline.val.batch.mix": "none",
+                      "pipeline.val.batch.shuffle": "false"})
+    r = run([MIXUPCTL, "--endpoint", d.endpoint, "--pipeline", "val",
+             "info"])
+    assert r.returncode == 0, r.stderr
+    assert "\nalpha: 0\n" in r.stdout and "\nshuffle: 0\n" in r.stdout, \
+        r.stdout
+    r = run([MIXUPCTL, "--endpoint", d.endpoint, "info"])
+    assert "\nalpha: 0.4\n" in r.stdout and "\nshuffle: 1\n" in r.stdout, \
+        r.stdout
