@@ -48,6 +48,7 @@
 #include "log.h"
 #include "mixup.h" /* MIXUP_VERSION_* */
 #include "proto.h"
+#include "reach.h"
 #include "server.h"
 #include "shm.h"
 
@@ -325,6 +326,15 @@ static int load_pipelines(cfg_config *cfg, pipelines *P)
         }
         P->n++;
     }
+    /* What the configuration alone decides, before any load. */
+    for (int i = 0; i < P->n; i++)
+        if (bat_check_config(P->cfgs[i], err, sizeof err) < 0) {
+            cfg_annotate(P->cfgs[i], err, sizeof err);
+            log_error("pipeline %s: %s", i ? cfg->pipelines[i - 1].name
+                                           : "main", err);
+            unload_pipelines(P);
+            return -1;
+        }
     for (int i = 0; i < P->n; i++) {
         const char *name = i ? cfg->pipelines[i - 1].name : "main";
         P->defs[i] = (srv_pipeline_def){.name = name, .cfg = P->cfgs[i]};
@@ -560,6 +570,12 @@ static int serve(const args *a, cfg_config *cfg, const pipelines *P)
     return 0;
 }
 
+static void warn_line(void *ctx, const char *msg)
+{
+    (void)ctx;
+    log_warn("%s", msg);
+}
+
 /* Bind every endpoint to a throw-away socket: what the real start would
  * do (port range, ipc directory, an address this host has, in use). */
 static int check_endpoints(const cfg_config *cfg)
@@ -583,12 +599,10 @@ static int check_endpoints(const cfg_config *cfg)
     return bad ? -1 : 0;
 }
 
-static int check_only(const cfg_config *cfg, const pipelines *P)
+static int check_only(const pipelines *P)
 {
     bat_plan plan;
     char err[512];
-    if (check_endpoints(cfg) < 0)
-        return 1;
     for (int i = 0; i < P->n; i++)
         if (bat_plan_from_config(&plan, P->defs[i].ds, P->defs[i].cfg, err,
                                  sizeof err) < 0) {
@@ -641,11 +655,16 @@ int main(int argc, char **argv)
     }
     /* Before the dataset is loaded: a refusal should not wait for it. */
     auth_state auth;
-    if (auth_prepare(&auth, &cfg, err, sizeof err) < 0) {
+    int refused = auth_prepare(&auth, &cfg, err, sizeof err) < 0;
+    if (refused)
         log_error("%s", err);
+    else
+        refused = check_endpoints(&cfg) < 0; /* names each endpoint */
+    if (refused) {
         shm_unlock_instance(&lock);
         return 1;
     }
+    reach_warnings(&cfg, warn_line, NULL);
     static pipelines P;
     rc = load_pipelines(&cfg, &P);
     if (rc != 0) {
@@ -655,7 +674,7 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 1;
     }
     if (a.check)
-        rc = check_only(&cfg, &P);
+        rc = check_only(&P);
     else
         rc = serve(&a, &cfg, &P) < 0 ? 1 : 0;
     unload_pipelines(&P);

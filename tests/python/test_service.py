@@ -160,3 +160,27 @@ def test_info_of_an_unmixed_pipeline_shows_no_mixing(own_daemon):
     r = run([MIXUPCTL, "--endpoint", d.endpoint, "info"])
     assert "\nalpha: 0.4\n" in r.stdout and "\nshuffle: 1\n" in r.stdout, \
         r.stdout
+
+
+def test_cross_key_conflicts_are_refused_before_the_load(tmp_path):
+    folder = make_png_folder(tmp_path / "imgs")
+    images, labels = make_data()
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "y.npy", labels)
+    base = [MIXUPD, "--no-config", "--set",
+            f"server.endpoint=ipc://{tmp_path}/c.ipc", "--set",
+            "output.height=8", "--set", "output.width=8"]
+    for sets, want in (
+            ([f"dataset.format=folder", f"dataset.images={folder}",
+              "dataset.storage=decoded"], "dataset.storage = decoded"),
+            ([f"dataset.format=npy", f"dataset.images={tmp_path}/x.npy",
+              f"dataset.labels={tmp_path}/y.npy"],
+             "arrays (dataset.format = npy)")):
+        argv = base + [a for s in sets for a in ("--set", s)]
+        for check in ([], ["--check"]):
+            r = run(argv + check, env=env_without_config())
+            assert r.returncode == 1, r.stderr
+            assert "apply to image folders and lists" in r.stderr
+            assert want in r.stderr and "output.height: --set" in r.stderr, \
+                r.stderr
+            assert "loading dataset" not in r.stderr, r.stderr
