@@ -184,3 +184,48 @@ def test_cross_key_conflicts_are_refused_before_the_load(tmp_path):
             assert want in r.stderr and "output.height: --set" in r.stderr, \
                 r.stderr
             assert "loading dataset" not in r.stderr, r.stderr
+
+
+@pytest.fixture(scope="module")
+def destdir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("destdir")
+    subprocess.run(["meson", "install", "-C", BUILD, "--no-rebuild",
+                    "--destdir", str(d)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return d
+
+
+def test_installed_service_runs_as_its_group_and_holds_one_rule(destdir):
+    prefix = os.path.join(str(destdir), "usr/local")
+    sysusers = open(os.path.join(prefix, "lib/sysusers.d/mixupd.conf")).read()
+    assert re.search(r"^u mixupd - ", sysusers, re.M)
+    unit = open(os.path.join(prefix,
+                             "lib/systemd/system/mixupd.service")).read()
+    assert "\nUser=mixupd\n" in unit and "\nGroup=mixupd\n" in unit
+    assert "\nDynamicUser=" not in unit
+    conf = os.path.join(prefix, "etc/mixupd/mixupd.conf")
+    r = run([MIXUPD, "--config", conf, "--print-config"],
+            env=env_without_config())
+    assert r.returncode == 0, r.stderr
+    eff = r.stdout
+    assert re.search(r"^ipc_group = mixupd$", eff, re.M)
+    assert re.search(r"^shm_mode = 0640$", eff, re.M)
+    assert re.search(r"^ipc_mode = 0660$", eff, re.M)
+    # Every endpoint under the socket's permissions, or a token for all.
+    eps = re.findall(r"^endpoint = (.*)$", eff, re.M)
+    token = re.search(r"^auth_token_file = (.+)$", eff, re.M)
+    assert eps == ["ipc:///run/mixupd/mixupd.ipc"] or token, eps
+
+
+def test_installed_mixupctl_finds_libmixup_without_ldconfig(destdir):
+    libdir = subprocess.run(
+        ["meson", "introspect", BUILD, "--buildoptions"],
+        capture_output=True, text=True, check=True).stdout
+    import json
+    opts = {o["name"]: o["value"] for o in json.loads(libdir)}
+    want = os.path.join(opts["prefix"], opts["libdir"])
+    ctl = os.path.join(str(destdir), "usr/local/bin/mixupctl")
+    r = run(["readelf", "-d", ctl])
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"\((?:RUNPATH|RPATH)\).*\[(.*)\]", r.stdout)
+    assert m and want in m.group(1).split(":"), r.stdout
