@@ -113,7 +113,7 @@ static void print_section(const char *name, const jval *obj)
     printf("\n%s\n", name);
     print_members("", obj);
     const jval *slots = json_get(obj, "slots"), *held = json_get(obj, "held");
-    if (!strcmp(name, "ring") && slots && held && slots->t == J_NUM &&
+    if (!strncmp(name, "ring", 4) && slots && held && slots->t == J_NUM &&
         held->t == J_NUM && slots->num > 0)
         printf("  %-24s %.0f%%\n", "occupancy", 100.0 * held->num / slots->num);
 }
@@ -167,6 +167,21 @@ static void print_table(const char *name, const jval *rows)
     }
 }
 
+/* With a "pipelines" table, the top level's copies of pipeline main's
+ * description (kept in the JSON for older readers) would print main
+ * twice: its "pipeline main" section has them. */
+static int main_only(const char *key)
+{
+    static const char *const keys[] = {
+        "dataset", "pipeline", "batch_size", "batches_per_epoch",
+        "ring_segment", "slot_bytes", "dataset_digest", "settings_digest",
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        if (!strcmp(key, keys[i]))
+            return 1;
+    return 0;
+}
+
 void stats_print_table(const jval *st)
 {
     const jval *up = json_get(st, "uptime_s");
@@ -175,20 +190,31 @@ void stats_print_table(const jval *st)
         human_duration(up->num, d, sizeof d);
         printf("%-26s %s\n", "uptime", d);
     }
-    for (size_t i = 0; i < st->n; i++)
-        if (st->items[i].t == J_OBJ)
-            print_section(st->keys[i], &st->items[i]);
+    const jval *pipes = json_get(st, "pipelines");
+    int per_pipe = pipes && is_table(pipes) && pipes->n > 0;
+    for (size_t i = 0; i < st->n; i++) {
+        if (st->items[i].t != J_OBJ || (per_pipe && main_only(st->keys[i])))
+            continue;
+        char title[96];
+        /* The daemon's ring slots are every pipeline's together. */
+        if (per_pipe && pipes->n > 1 && !strcmp(st->keys[i], "ring"))
+            snprintf(title, sizeof title, "ring (%zu pipelines together)",
+                     pipes->n);
+        else
+            snprintf(title, sizeof title, "%s", st->keys[i]);
+        print_section(title, &st->items[i]);
+    }
     printf("\ncounters\n");
     for (size_t i = 0; i < st->n; i++) {
         const jval *v = &st->items[i];
-        if (v->t == J_OBJ || is_table(v) || !strcmp(st->keys[i], "uptime_s"))
+        if (v->t == J_OBJ || is_table(v) || !strcmp(st->keys[i], "uptime_s") ||
+            (per_pipe && main_only(st->keys[i])))
             continue;
         char cell[512];
         format_value(st->keys[i], v, cell, sizeof cell);
         printf("  %-24s %s\n", st->keys[i], cell);
     }
-    const jval *pipes = json_get(st, "pipelines");
-    for (size_t i = 0; pipes && is_table(pipes) && i < pipes->n; i++) {
+    for (size_t i = 0; per_pipe && i < pipes->n; i++) {
         const jval *name = json_get(&pipes->items[i], "name");
         char title[96];
         snprintf(title, sizeof title, "pipeline %s",

@@ -229,3 +229,19 @@ def test_installed_mixupctl_finds_libmixup_without_ldconfig(destdir):
     assert r.returncode == 0, r.stderr
     m = re.search(r"\((?:RUNPATH|RPATH)\).*\[(.*)\]", r.stdout)
     assert m and want in m.group(1).split(":"), r.stdout
+
+
+def test_stats_table_shows_each_pipeline_once(own_daemon):
+    d = own_daemon(**{"pipeline.val.batch.mix": "none"})
+    r = run([MIXUPCTL, "--endpoint", d.endpoint, "stats"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert out.count("\npipeline main\n") == 1, out
+    assert out.count("\npipeline val\n") == 1, out
+    # main's description is not printed a second time at the top level.
+    assert "\ndataset\n" not in out and "\npipeline\n" not in out, out
+    assert out.count("dataset.samples") == 2, out
+    # The daemon-wide ring is said to be both pipelines' slots; each
+    # pipeline shows its own server.ring_slots.
+    assert re.search(r"\nring \(2 pipelines together\)\n  slots +32\n", out), out
+    assert len(re.findall(r"\n  ring_slots +16\n", out)) == 2, out
