@@ -45,6 +45,7 @@
 #include "dataset.h"
 #include "fdlimit.h"
 #include "ipcperm.h"
+#include "loadwatch.h"
 #include "log.h"
 #include "mixup.h" /* MIXUP_VERSION_* */
 #include "proto.h"
@@ -267,7 +268,13 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
     };
     log_info("loading dataset %s (%s) for pipeline %s", cfg->images,
              cfg->format, pipeline);
+    /* Image folders draw their own line (files, not bytes) on a tty. */
+    int images = src.format == DS_FOLDER || src.format == DS_LIST;
+    loadwatch watch;
+    lw_start(&watch, pipeline, cfg->images, images ? "" : cfg->labels,
+             !images && isatty(2));
     int rc = ds_load(ds, &src, cfg->name, err, sizeof err);
+    lw_stop(&watch);
     if (early_signals("loading the dataset")) {
         if (rc == 0)
             ds_unload(ds); /* finished, but no longer wanted */

@@ -245,3 +245,56 @@ def test_stats_table_shows_each_pipeline_once(own_daemon):
     # pipeline shows its own server.ring_slots.
     assert re.search(r"\nring \(2 pipelines together\)\n  slots +32\n", out), out
     assert len(re.findall(r"\n  ring_slots +16\n", out)) == 2, out
+
+
+def test_load_progress_on_a_terminal_and_to_systemd(tmp_path):
+    import pty
+    import select
+    import signal
+    import socket
+    import time
+    images, labels = make_data()
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "y.npy", labels)
+    notify = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify))
+    master, slave = pty.openpty()
+    argv = [MIXUPD, "--no-config"] + [a for s in (
+        "dataset.format=npy", f"dataset.images={tmp_path}/x.npy",
+        f"dataset.labels={tmp_path}/y.npy",
+        f"server.endpoint=ipc://{tmp_path}/d.ipc",
+        f"server.name=lw{os.getpid()}", "batch.size=8")
+        for a in ("--set", s)]
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=slave,
+                         env=env_without_config(NOTIFY_SOCKET=str(notify)))
+    os.close(slave)
+    msgs, tty = [], b""
+    try:
+        deadline = time.monotonic() + 60
+        while not any(m.startswith("READY=1") for m in msgs):
+            assert time.monotonic() < deadline, (msgs, tty)
+            r, _, _ = select.select([sock, master], [], [], 1.0)
+            if sock in r:
+                msgs.append(sock.recv(4096).decode())
+            if master in r:
+                tty += os.read(master, 65536)
+        # What the terminal got up to READY (the log lines included).
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                tty += os.read(master, 65536)
+            except OSError:
+                break
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+        os.close(master)
+        sock.close()
+    ready = next(i for i, m in enumerate(msgs) if m.startswith("READY=1"))
+    loading = [m for m in msgs[:ready] if m.startswith("STATUS=loading "
+                                                       "pipeline main (")]
+    assert loading and f"{tmp_path}/x.npy" in loading[0], msgs
+    text = tty.decode(errors="replace")
+    assert re.search(r"\rloading pipeline main \(.*x\.npy\): [\d.]+ / "
+                     r"[\d.]+ MB \(100%\)", text), text
