@@ -598,7 +598,9 @@ static int check_endpoints(const cfg_config *cfg)
             log_error("%s: cannot bind server.endpoint %s: %s%s",
                       cfg_endpoint_where(cfg, i, where, sizeof where),
                       cfg->endpoints[i], nn_strerror(e),
-                      e == EADDRINUSE ? " (a running daemon?)" : "");
+                      e == EADDRINUSE ? " (another daemon listens there: "
+                                        "give this one its own "
+                                        "server.endpoint)" : "");
             bad = 1;
         }
         nn_close(s);
