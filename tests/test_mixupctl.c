@@ -329,6 +329,7 @@ Test(mixupctl, version_help_and_usage_errors, .timeout = 60)
         run_free(&b);
     }
     cr_assert(strstr(r.out, "default 30000"), "%s", r.out);
+    cr_assert(strstr(r.out, "may not be there: 5000)"), "%s", r.out);
     cr_assert(strstr(r.out, "ipc:///tmp/mixupd.ipc"), "%s", r.out);
     run_free(&r);
     expect_usage(dir, 0, "--seconds S    default 5",

@@ -119,7 +119,9 @@ static void usage(FILE *out)
             "                   " MIXUP_SERVICE_ENDPOINT " when it exists (the\n"
             "                   service), else " MIXUP_DEFAULT_ENDPOINT
             " (now: %s)\n"
-            "  --timeout MS     per request, default %d\n"
+            "  --timeout MS     per request, default %d (the first reply,\n"
+            "                   when the daemon may not be there: "
+            CTL_STR(CONNECT_TIMEOUT_MS) ")\n"
             "  --seed S         the stream's seed, default 0\n"
             "  --start E:B      first batch, default 0:0\n"
             "  --mode MODE      independent (default), sharded (--job, --rank,\n"
