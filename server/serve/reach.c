@@ -43,7 +43,7 @@ int reach_warnings(const cfg_config *cfg,
         reach_level r = reach_of(cfg, i);
         if (r == low)
             continue;
-        char msg[3 * CFG_STR_MAX], at[2][CFG_STR_MAX + 16], how[64] = "";
+        char msg[6 * CFG_STR_MAX], at[2][CFG_STR_MAX + 16], how[64] = "";
         if (!strncmp(cfg->endpoints[least], "ipc://", 6))
             snprintf(how, sizeof how, " (ipc_mode %s)", cfg->ipc_mode);
         snprintf(msg, sizeof msg,
