@@ -289,17 +289,18 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
     }
     /* Files of their own sizes (an encoded folder) have no one shape:
      * batches get the output size, which the pipeline's line gives. */
-    char shape[64];
+    const char *dtype = ds->dtype == DS_U8 ? "uint8" : "float32";
+    char shape[96];
     if (ds->h && ds->w)
-        snprintf(shape, sizeof shape, "%ux%ux%u", ds->h, ds->w, ds->c);
+        snprintf(shape, sizeof shape, "%ux%ux%u %s", ds->h, ds->w, ds->c,
+                 dtype);
     else
-        snprintf(shape, sizeof shape, "%u-channel images of their own sizes",
-                 ds->c);
-    log_info("dataset %s: %" PRIu64 " samples of %s %s, %u classes, "
+        snprintf(shape, sizeof shape, "%s %u-channel images of their own "
+                 "sizes", dtype, ds->c);
+    log_info("dataset %s: %" PRIu64 " samples of %s, %u classes, "
              "%" PRIu64 " bytes in shared memory (%s), loaded for pipeline %s; "
              "digest %016" PRIx64 " (%.1f ms)",
-             cfg->format, ds->n, shape,
-             ds->dtype == DS_U8 ? "uint8" : "float32", ds->classes, ds->bytes,
+             cfg->format, ds->n, shape, ds->classes, ds->bytes,
              ds->seg.name, pipeline, ds->digest, ds->digest_ms);
     return 0;
 }
