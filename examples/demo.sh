@@ -18,6 +18,7 @@ rm -rf "$out"
 mkdir -p "$out"
 endpoint="ipc://$out/mixupd.ipc"
 build/server/mixupd --config conf/mixupd.conf --set "server.endpoint=$endpoint" \
+    --set server.ipc_group= --set server.shm_mode=0600 \
     --set server.name=demo 2>"$out/mixupd.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT

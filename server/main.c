@@ -35,6 +35,7 @@
 #include <nanomsg/nn.h>
 #include <nanomsg/pair.h>
 #include <systemd/sd-daemon.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -43,10 +44,13 @@
 #include "config.h"
 #include "dataset.h"
 #include "fdlimit.h"
+#include "ipcperm.h"
+#include "loadwatch.h"
 #include "log.h"
 #include "mixup.h" /* MIXUP_VERSION_* */
 #include "proto.h"
 #include "ring.h"
+#include "reach.h"
 #include "server.h"
 #include "shm.h"
 
@@ -89,13 +93,16 @@ static int early_signals(const char *during)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: mixupd [--config FILE] [--set section.key=value ...]\n"
+            "usage: mixupd [--config FILE | --no-config]\n"
+            "              [--set section.key=value ...]\n"
             "              [--check] [--print-config] [--help] [--version]\n"
             "\n"
             "Serves mixup-mixed batches of a dataset to training processes.\n"
             "  --config FILE    read an INI configuration file (default:\n"
-            "                   $MIXUPD_CONFIG, else " MIXUPD_DEFAULT_CONFIG ",\n"
-            "                   when it exists; else the built-in defaults)\n"
+            "                   $MIXUPD_CONFIG when set; no other file is ever\n"
+            "                   read unless named: the service's unit names\n"
+            "                   its own)\n"
+            "  --no-config      the built-in defaults, whatever $MIXUPD_CONFIG\n"
             "  --set S.K=V      override one option (repeatable; after the file)\n"
             "  --check          validate the configuration and the dataset, exit\n"
             "  --print-config   print the effective configuration, exit\n"
@@ -105,20 +112,22 @@ static void usage(FILE *out)
 }
 
 typedef struct args {
-    const char *config;
-    const char *no_config; /* no --config, and this default does not exist */
+    const char *config;     /* NULL: the built-in defaults */
+    const char *config_why; /* where the path came from, for the log */
+    int no_config;
     const char *sets[64];
     int n_sets;
     int check, print_config;
 } args;
 
-static void default_config(args *a);
+static int default_config(args *a);
 
 /* Return -1 to continue, else an exit status. */
 static int parse_args(int argc, char **argv, args *a)
 {
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},
+        {"no-config", no_argument, 0, 'n'},
         {"set", required_argument, 0, 's'},
         {"check", no_argument, 0, 'k'},
         {"print-config", no_argument, 0, 'p'},
@@ -130,6 +139,7 @@ static int parse_args(int argc, char **argv, args *a)
     while ((c = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': a->config = optarg; break;
+        case 'n': a->no_config = 1; break;
         case 's':
             if (a->n_sets == 64) {
                 fprintf(stderr, "mixupd: too many --set options (64 at most)\n");
@@ -154,31 +164,54 @@ static int parse_args(int argc, char **argv, args *a)
         fprintf(stderr, "mixupd: unexpected argument '%s'\n", argv[optind]);
         return 1;
     }
-    default_config(a);
-    return -1;
+    return default_config(a);
 }
 
-/* Without --config: $MIXUPD_CONFIG, else the installed file (the unit and
- * `meson install` use the same path), when it exists. */
-static void default_config(args *a)
+/* Without --config: $MIXUPD_CONFIG, else the built-in defaults. There is
+ * deliberately no compiled-in path: an installed example file would
+ * otherwise become the configuration of every daemon started by hand, by a
+ * test or by a notebook, pipelines and ipc directory included. The unit
+ * names its file with --config. An empty $MIXUPD_CONFIG counts as unset. */
+static int default_config(args *a)
 {
-    if (a->config)
-        return;
+    if (a->no_config) {
+        if (a->config) {
+            fprintf(stderr, "mixupd: --config and --no-config exclude each "
+                    "other\n");
+            return 1;
+        }
+        a->config_why = "--no-config";
+        return -1;
+    }
+    if (a->config) {
+        a->config_why = "--config";
+        return -1;
+    }
     const char *env = getenv("MIXUPD_CONFIG");
-    const char *path = env && *env ? env : MIXUPD_DEFAULT_CONFIG;
-    if (access(path, F_OK) == 0)
-        a->config = path;
-    else
-        a->no_config = path;
+    if (env && *env) {
+        a->config = env;
+        a->config_why = "$MIXUPD_CONFIG";
+    }
+    return -1;
 }
 
 static void log_config_source(const args *a)
 {
     if (a->config)
-        log_info("configuration: %s", a->config);
+        log_info("configuration: %s (%s)", a->config, a->config_why);
     else
-        log_warn("configuration: built-in defaults (no --config given, and "
-                 "%s does not exist)", a->no_config);
+        log_info("configuration: built-in defaults (%s)",
+                 a->config_why ? a->config_why
+                               : "no --config and no $MIXUPD_CONFIG");
+}
+
+/* /dev/null (or a link to it) stands for an empty file, as it does for
+ * most tools: the way to say "no file" through $MIXUPD_CONFIG. */
+static int is_null_device(const char *path)
+{
+    struct stat st, null;
+    return stat(path, &st) == 0 && S_ISCHR(st.st_mode) &&
+           stat("/dev/null", &null) == 0 && st.st_rdev == null.st_rdev;
 }
 
 /* File, then --set overrides, then cross-checks. */
@@ -187,7 +220,8 @@ static int build_config(const args *a, cfg_config *cfg, char *err,
 {
     char msg[512];
     cfg_defaults(cfg);
-    if (a->config && cfg_load_file(cfg, a->config, err, errlen) < 0)
+    if (a->config && !is_null_device(a->config) &&
+        cfg_load_file(cfg, a->config, err, errlen) < 0)
         return -1;
     cfg_overrides_begin(cfg);
     for (int i = 0; i < a->n_sets; i++)
@@ -235,7 +269,13 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
     };
     log_info("loading dataset %s (%s) for pipeline %s", cfg->images,
              cfg->format, pipeline);
+    /* Image folders draw their own line (files, not bytes) on a tty. */
+    int images = src.format == DS_FOLDER || src.format == DS_LIST;
+    loadwatch watch;
+    lw_start(&watch, pipeline, cfg->images, images ? "" : cfg->labels,
+             !images && isatty(2));
     int rc = ds_load(ds, &src, cfg->name, err, sizeof err);
+    lw_stop(&watch);
     if (early_signals("loading the dataset")) {
         if (rc == 0)
             ds_unload(ds); /* finished, but no longer wanted */
@@ -248,11 +288,20 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
             log_error("%s", err);
         return -1;
     }
-    log_info("dataset %s: %" PRIu64 " samples of %ux%ux%u %s, %u classes, "
+    /* Files of their own sizes (an encoded folder) have no one shape:
+     * batches get the output size, which the pipeline's line gives. */
+    const char *dtype = ds->dtype == DS_U8 ? "uint8" : "float32";
+    char shape[96];
+    if (ds->h && ds->w)
+        snprintf(shape, sizeof shape, "%ux%ux%u %s", ds->h, ds->w, ds->c,
+                 dtype);
+    else
+        snprintf(shape, sizeof shape, "%s %u-channel images of their own "
+                 "sizes", dtype, ds->c);
+    log_info("dataset %s: %" PRIu64 " samples of %s, %u classes, "
              "%" PRIu64 " bytes in shared memory (%s), loaded for pipeline %s; "
              "digest %016" PRIx64 " (%.1f ms)",
-             cfg->format, ds->n, ds->h, ds->w, ds->c,
-             ds->dtype == DS_U8 ? "uint8" : "float32", ds->classes, ds->bytes,
+             cfg->format, ds->n, shape, ds->classes, ds->bytes,
              ds->seg.name, pipeline, ds->digest, ds->digest_ms);
     return 0;
 }
@@ -286,6 +335,15 @@ static int load_pipelines(cfg_config *cfg, pipelines *P, int locked)
         }
         P->n++;
     }
+    /* What the configuration alone decides, before any load. */
+    for (int i = 0; i < P->n; i++)
+        if (bat_check_config(P->cfgs[i], err, sizeof err) < 0) {
+            cfg_annotate(P->cfgs[i], err, sizeof err);
+            log_error("pipeline %s: %s", i ? cfg->pipelines[i - 1].name
+                                           : "main", err);
+            unload_pipelines(P);
+            return -1;
+        }
     for (int i = 0; i < P->n; i++) {
         const char *name = i ? cfg->pipelines[i - 1].name : "main";
         P->defs[i] = (srv_pipeline_def){.name = name, .cfg = P->cfgs[i]};
@@ -318,6 +376,22 @@ static void keep_heap(void)
 {
     mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+/* The ring and dataset segments go to server.ipc_group with
+ * server.shm_mode: the trainers allowed on the socket are the ones that
+ * may map the ring. Return 0 or -1 (logged). */
+static int shm_access(const cfg_config *cfg)
+{
+    char err[256];
+    gid_t gid = (gid_t)-1;
+    if (cfg->ipc_group[0] && ipc_group_id(cfg->ipc_group, &gid, err,
+                                          sizeof err) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    shm_set_access((unsigned)strtoul(cfg->shm_mode, NULL, 8), gid);
+    return 0;
 }
 
 /* ------------------------------------------------------------ serving */
@@ -505,6 +579,12 @@ static int serve(const args *a, cfg_config *cfg, const pipelines *P)
     return 0;
 }
 
+static void warn_line(void *ctx, const char *msg)
+{
+    (void)ctx;
+    log_warn("%s", msg);
+}
+
 /* Bind every endpoint to a throw-away socket: what the real start would
  * do (port range, ipc directory, an address this host has, in use). */
 static int check_endpoints(const cfg_config *cfg)
@@ -520,7 +600,9 @@ static int check_endpoints(const cfg_config *cfg)
             log_error("%s: cannot bind server.endpoint %s: %s%s",
                       cfg_endpoint_where(cfg, i, where, sizeof where),
                       cfg->endpoints[i], nn_strerror(e),
-                      e == EADDRINUSE ? " (a running daemon?)" : "");
+                      e == EADDRINUSE ? " (another daemon listens there: "
+                                        "give this one its own "
+                                        "server.endpoint)" : "");
             bad = 1;
         }
         nn_close(s);
@@ -570,8 +652,6 @@ static int check_only(const cfg_config *cfg, const pipelines *P)
 {
     bat_plan plan;
     char err[512];
-    if (check_endpoints(cfg) < 0)
-        return 1;
     for (int i = 0; i < P->n; i++)
         if (bat_plan_from_config(&plan, P->defs[i].ds, P->defs[i].cfg, err,
                                  sizeof err) < 0) {
@@ -617,6 +697,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     keep_heap();
     fdl_raise();
+    if (shm_access(&cfg) < 0)
+        return 1;
     shm_lock lock = {.fd = -1};
     if (!a.check && shm_lock_instance(&lock, cfg.name, err, sizeof err) < 0) {
         log_error("%s", err);
@@ -624,11 +706,16 @@ int main(int argc, char **argv)
     }
     /* Before the dataset is loaded: a refusal should not wait for it. */
     auth_state auth;
-    if (auth_prepare(&auth, &cfg, err, sizeof err) < 0) {
+    int refused = auth_prepare(&auth, &cfg, err, sizeof err) < 0;
+    if (refused)
         log_error("%s", err);
+    else
+        refused = check_endpoints(&cfg) < 0; /* names each endpoint */
+    if (refused) {
         shm_unlock_instance(&lock);
         return 1;
     }
+    reach_warnings(&cfg, warn_line, NULL);
     static pipelines P;
     rc = load_pipelines(&cfg, &P, lock.fd >= 0);
     if (rc != 0) {

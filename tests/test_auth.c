@@ -754,8 +754,10 @@ Test(auth, a_stream_consumed_behind_its_back_reports_a_gap, .timeout = 60)
 
 /* A unix socket file at @path (what nanomsg's ipc:// binds), owned by
  * @uid, in a directory of mode @dir_mode. */
-static void plant_socket(const char *dir, mode_t dir_mode, const char *path,
-                         uid_t uid)
+/* A listening socket file owned by @uid (a closed one would be refused
+ * as stale, whoever owns it); its descriptor, for the caller to close. */
+static int plant_socket(const char *dir, mode_t dir_mode, const char *path,
+                        uid_t uid)
 {
     cr_assert_eq(chmod(dir, dir_mode), 0);
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -763,8 +765,9 @@ static void plant_socket(const char *dir, mode_t dir_mode, const char *path,
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
     cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s",
                  strerror(errno));
-    close(fd);
+    cr_assert_eq(listen(fd, 4), 0, "%s", strerror(errno));
     cr_assert_eq(chown(path, uid, (gid_t)-1), 0, "%s", strerror(errno));
+    return fd;
 }
 
 /* A socket file someone else made in a directory anyone may write (the
@@ -780,7 +783,7 @@ Test(auth, a_socket_file_of_a_stranger_is_not_connected_to)
     char path[600], ep[620];
     snprintf(path, sizeof path, "%s/mixupd.ipc", dir);
     snprintf(ep, sizeof ep, "ipc://%s", path);
-    plant_socket(dir, 01777, path, stranger);
+    int lfd = plant_socket(dir, 01777, path, stranger);
     unsetenv("MIXUPD_DAEMON_USER");
     mixup_client_options o;
     mixup_client_options_init(&o);
@@ -808,6 +811,7 @@ Test(auth, a_socket_file_of_a_stranger_is_not_connected_to)
     /* ... but not one its group may write. */
     cr_assert_eq(chmod(dir, 0775), 0);
     cr_assert_eq(mixup_client_connect(&c, eps, 1, &o), MIXUP_ECONNECT);
+    close(lfd);
     tu_rmtree(dir);
     free(dir);
 }
@@ -837,7 +841,7 @@ Test(auth, ipc_permissions_never_follow_a_planted_link)
     cr_assert(strstr(err, "not a socket"), "%s", err);
     /* The socket itself: mode and group applied. */
     snprintf(sock, sizeof sock, "%s/real.ipc", dir);
-    plant_socket(dir, 0700, sock, geteuid());
+    close(plant_socket(dir, 0700, sock, geteuid()));
     cr_assert_eq(ipc_apply(sock, "0660", "0", err, sizeof err), 0, "%s", err);
     cr_assert_eq(lstat(sock, &st), 0);
     cr_assert_eq(st.st_mode & 07777, 0660u);

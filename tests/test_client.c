@@ -27,7 +27,9 @@ static double now(void)
 }
 
 /* A bound (not listening) unix socket at @path, with @mode. */
-static void make_socket(const char *path, mode_t mode)
+/* A bound socket file of @mode; the descriptor (to listen on, or close:
+ * a closed one leaves the file, as a killed daemon does). */
+static int make_socket(const char *path, mode_t mode)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     cr_assert_geq(fd, 0);
@@ -35,8 +37,8 @@ static void make_socket(const char *path, mode_t mode)
     snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
     cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0, "%s",
                  strerror(errno));
-    close(fd);
     cr_assert_eq(chmod(path, mode), 0);
+    return fd;
 }
 
 /* mixup_client_connect() on one endpoint: its code, its message in @msg. */
@@ -67,10 +69,20 @@ Test(client, missing_ipc_socket_is_reported_at_once)
     cr_assert_eq(try_connect(ep, msg, sizeof msg), MIXUP_ECONNECT);
     cr_assert(strstr(msg, "not a socket"), "%s", msg);
 
-    /* A socket that exists is left to nanomsg, as is a list of endpoints
-     * (failover: the others are the point). */
+    /* A socket file nobody listens on (its daemon was killed): at once. */
+    snprintf(ep, sizeof ep, "ipc://%s/stale.ipc", dir);
+    close(make_socket(ep + 6, 0666));
+    t0 = now();
+    cr_assert_eq(try_connect(ep, msg, sizeof msg), MIXUP_ECONNECT);
+    cr_assert_lt(now() - t0, 1.0, "not at once");
+    cr_assert(strstr(msg, ep + 6) && strstr(msg, "nobody listens on it"),
+              "%s", msg);
+
+    /* A socket that is listening is left to nanomsg, as is a list of
+     * endpoints (failover: the others are the point). */
     snprintf(ep, sizeof ep, "ipc://%s/there.ipc", dir);
-    make_socket(ep + 6, 0666);
+    int lfd = make_socket(ep + 6, 0666);
+    cr_assert_eq(listen(lfd, 4), 0, "%s", strerror(errno));
     cr_assert_eq(try_connect(ep, msg, sizeof msg), 0, "%s", msg);
     mixup_client *c = NULL;
     char missing[600];
@@ -78,6 +90,7 @@ Test(client, missing_ipc_socket_is_reported_at_once)
     const char *eps[] = {missing, ep};
     cr_assert_eq(mixup_client_connect(&c, eps, 2, NULL), 0);
     mixup_client_close(c);
+    close(lfd);
     tu_rmtree(dir);
     free(dir);
 }
@@ -90,11 +103,11 @@ Test(client, forbidden_ipc_socket_is_reported_at_once)
     cr_assert_eq(chmod(dir, 0755), 0);
     char ep[600], inner[600], ep2[700];
     snprintf(ep, sizeof ep, "ipc://%s/closed.ipc", dir);
-    make_socket(ep + 6, 0600);
+    close(make_socket(ep + 6, 0600));
     snprintf(inner, sizeof inner, "%s/private", dir);
     cr_assert_eq(mkdir(inner, 0700), 0);
     snprintf(ep2, sizeof ep2, "ipc://%s/s.ipc", inner);
-    make_socket(ep2 + 6, 0666);
+    close(make_socket(ep2 + 6, 0666));
     struct passwd *nobody = getpwnam("nobody");
     if (geteuid() == 0)
         cr_assert_not_null(nobody);

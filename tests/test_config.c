@@ -738,17 +738,21 @@ Test(config, example_config_loads)
     cfg_defaults(&cfg_a);
     cr_assert_eq(cfg_load_file(&cfg_a, path, err, sizeof err), 0, "%s", err);
     cr_assert_eq(cfg_validate(&cfg_a, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(cfg_a.n_endpoints, 2);
-    /* the socket of the unit's RuntimeDirectory=mixupd */
+    /* the socket of the unit's RuntimeDirectory=mixupd, and nothing that
+     * would admit more than its group (a token-less tcp endpoint) */
+    cr_assert_eq(cfg_a.n_endpoints, 1);
     cr_assert_str_eq(cfg_a.endpoints[0], "ipc:///run/mixupd/mixupd.ipc");
-    cr_assert_str_eq(cfg_a.endpoints[1], "tcp://127.0.0.1:5555");
+    cr_assert_str_eq(cfg_a.ipc_group, "mixupd");
+    cr_assert_str_eq(cfg_a.shm_mode, "0640");
     cr_assert_str_eq(cfg_a.format, "idx");
     cr_assert_str_eq(cfg_a.images, FASHION "train-images-idx3-ubyte.gz");
     cr_assert_str_eq(cfg_a.labels, FASHION "train-labels-idx1-ubyte.gz");
-    /* apart from the extra endpoint, the example spells out the defaults */
+    /* apart from the service's endpoint and group, the example spells out
+     * the defaults */
     cfg_defaults(&cfg_b);
     set_ok(&cfg_b, "server.endpoint=ipc:///run/mixupd/mixupd.ipc");
-    set_ok(&cfg_b, "server.endpoint=tcp://127.0.0.1:5555");
+    set_ok(&cfg_b, "server.ipc_group=mixupd");
+    set_ok(&cfg_b, "server.shm_mode=0640");
     assert_same(&cfg_a, &cfg_b);
 }
 

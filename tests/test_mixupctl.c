@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -252,6 +254,40 @@ Test(mixupctl, ping_fails_within_its_timeout_when_nobody_answers, .timeout = 120
     free(dir);
 }
 
+/* Without --timeout, the first reply is waited for
+ * MIXUP_CONNECT_TIMEOUT_MS (5 s), not a request's 30 s; a socket file
+ * nobody listens on (its daemon was killed) is said at once. */
+Test(mixupctl, a_daemon_that_is_not_there_fails_at_the_connect_timeout,
+     .timeout = 120)
+{
+    char *dir = tu_tmpdir("noconn");
+    char path[600], ipc[620];
+    snprintf(path, sizeof path, "%s/stale.ipc", dir);
+    snprintf(ipc, sizeof ipc, "ipc://%s", path);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    cr_assert_lt(strlen(path), sizeof sa.sun_path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s",
+                 strerror(errno));
+    close(fd); /* the file stays: what a SIGKILLed daemon leaves */
+    run_result r = ctl(dir, "--endpoint", ipc, "info", NULL);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert_lt(r.seconds, 2.0, "stale socket took %.2f s", r.seconds);
+    cr_assert(strstr(r.err, path) && strstr(r.err, "nobody listens on it"),
+              "unclear message: %s", r.err);
+    run_free(&r);
+    r = ctl(dir, "--endpoint", "tcp://127.0.0.1:1", "info", NULL);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(r.seconds >= 4.8 && r.seconds < 10.0,
+              "a wrong port took %.2f s, not the 5 s connect timeout",
+              r.seconds);
+    cr_assert(strstr(r.err, "no reply within 5000 ms"), "%s", r.err);
+    run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* ------------------------------------------------------------ usage */
 
 static void expect_usage(const char *dir, int status, const char *want,
@@ -293,6 +329,7 @@ Test(mixupctl, version_help_and_usage_errors, .timeout = 60)
         run_free(&b);
     }
     cr_assert(strstr(r.out, "default 30000"), "%s", r.out);
+    cr_assert(strstr(r.out, "may not be there: 5000)"), "%s", r.out);
     cr_assert(strstr(r.out, "ipc:///tmp/mixupd.ipc"), "%s", r.out);
     run_free(&r);
     expect_usage(dir, 0, "--seconds S    default 5",
@@ -324,8 +361,14 @@ Test(mixupctl, version_help_and_usage_errors, .timeout = 60)
                  ctl(dir, "frobnicate", NULL));
     expect_usage(dir, 2, "unknown option '--bogus'",
                  ctl(dir, "--bogus", "info", NULL));
-    expect_usage(dir, 2, "help takes one command name",
+    expect_usage(dir, 2, "help: unknown command 'nothing'",
                  ctl(dir, "help", "nothing", NULL));
+    expect_usage(dir, 2, "help takes one command name",
+                 ctl(dir, "help", "info", "dump", NULL));
+    /* A path where an address belongs: what to write instead. */
+    expect_usage(dir, 2, "endpoint '/tmp/x.ipc' has no scheme: write "
+                 "ipc:///tmp/x.ipc", ctl(dir, "--endpoint", "/tmp/x.ipc",
+                                         "info", NULL));
     tu_rmtree(dir);
     free(dir);
 }

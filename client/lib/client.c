@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <nanomsg/nn.h>
 #include <pthread.h>
 #include <nanomsg/reqrep.h>
@@ -24,8 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <libgen.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -311,6 +313,23 @@ static int fail_over(mixup_client *c)
     return 0;
 }
 
+/* A socket file whose daemon is gone refuses connections at once; one
+ * that is listening (or busy: its backlog full) does not. */
+static int nobody_listens(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path)
+        return 0; /* nanomsg refuses it anyway */
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return 0;
+    int refused = connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 &&
+                  errno == ECONNREFUSED;
+    close(fd);
+    return refused;
+}
+
 /* Whether a socket file owned by @uid is the daemon's for this client:
  * its own, root's, or that of the user $MIXUPD_DAEMON_USER names (a name
  * or a number). */
@@ -395,6 +414,10 @@ static int check_ipc_endpoint(mixup_client *c, const char *const *eps,
             why = "it is not a socket";
         else if (check_ipc_owner(c, eps[i], &st) < 0)
             return MIXUP_ECONNECT;
+        else if (n == 1 && nobody_listens(path))
+            why = "nobody listens on it (a socket file left behind by a "
+                  "daemon that was killed? start mixupd, or remove the "
+                  "file)";
         if (why && n == 1)
             return set_error(c, MIXUP_ECONNECT, "endpoint '%s': cannot open "
                              "%s: %s", eps[i], path, why);

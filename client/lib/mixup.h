@@ -138,6 +138,9 @@ typedef struct mixup_info {
  * it is given no endpoint.
  */
 #define MIXUP_DEFAULT_TIMEOUT_MS 30000
+/* How long a client waits for its first reply (a daemon that is not there:
+ * a wrong port, a stale socket file) before saying so. */
+#define MIXUP_CONNECT_TIMEOUT_MS 5000
 #define MIXUP_DEFAULT_ENDPOINT "ipc:///tmp/mixupd.ipc"           /* mixupd's own */
 #define MIXUP_SERVICE_ENDPOINT "ipc:///run/mixupd/mixupd.ipc"    /* the unit's */
 

@@ -119,7 +119,9 @@ static void usage(FILE *out)
             "                   " MIXUP_SERVICE_ENDPOINT " when it exists (the\n"
             "                   service), else " MIXUP_DEFAULT_ENDPOINT
             " (now: %s)\n"
-            "  --timeout MS     per request, default %d\n"
+            "  --timeout MS     per request, default %d (the first reply,\n"
+            "                   when the daemon may not be there: "
+            CTL_STR(CONNECT_TIMEOUT_MS) ")\n"
             "  --seed S         the stream's seed, default 0\n"
             "  --start E:B      first batch, default 0:0\n"
             "  --mode MODE      independent (default), sharded (--job, --rank,\n"
@@ -293,6 +295,13 @@ static int parse_global(int argc, char **argv, ctl *c)
     }
     if (c->n_endpoints == 0)
         c->endpoints[c->n_endpoints++] = mixup_default_endpoint();
+    for (size_t i = 0; i < c->n_endpoints; i++)
+        if (!strstr(c->endpoints[i], "://")) {
+            const char *e = c->endpoints[i];
+            fprintf(stderr, "mixupctl: endpoint '%s' has no scheme: write "
+                    "ipc://%s (a socket file) or tcp://HOST:PORT\n", e, e);
+            return -1;
+        }
     return 0;
 }
 
@@ -327,6 +336,16 @@ int connect_and_open(ctl *c, int open_stream)
     int rc = mixup_client_connect(&c->client, c->endpoints, c->n_endpoints, &o);
     if (rc < 0)
         return fail(c, rc, "connect");
+    /* nanomsg connects in the background: a daemon that is not there
+     * (a wrong port, a stale socket file) shows only as a missing reply.
+     * The first exchange waits CONNECT_TIMEOUT_MS, unless --timeout says. */
+    if (!c->timeout_given) {
+        mixup_info info;
+        mixup_client_set_timeout(c->client, CONNECT_TIMEOUT_MS);
+        if ((rc = mixup_client_info(c->client, &info)) < 0)
+            return fail(c, rc, "connect");
+        mixup_client_set_timeout(c->client, c->timeout_ms);
+    }
     if (open_stream && (rc = mixup_stream_open(c->client, &c->stream)) < 0)
         return fail(c, rc, "open stream");
     return 0;
@@ -546,6 +565,7 @@ static int cmd_ping(ctl *c, int argc, char **argv)
         return 2;
     }
     c->timeout_ms = (int)ms;
+    c->timeout_given = 1; /* ping's own deadline, for the first reply too */
     if (connect_and_open(c, 0))
         return 1;
     const char *where = c->n_endpoints == 1 ? c->endpoints[0] : "the endpoints";
@@ -589,9 +609,14 @@ int main(int argc, char **argv)
     char **sub_argv = argv + optind;
     if (!strcmp(cmd, "help")) {
         const command_help *h = sub_argc > 1 ? find_command(sub_argv[1]) : NULL;
-        if (sub_argc > 2 || (sub_argc == 2 && !h)) {
+        if (sub_argc > 2) {
             fprintf(stderr, "mixupctl: help takes one command name, got '%s'\n",
                     sub_argv[sub_argc - 1]);
+            return 2;
+        }
+        if (sub_argc == 2 && !h) {
+            fprintf(stderr, "mixupctl: help: unknown command '%s' (mixupctl "
+                    "help lists them)\n", sub_argv[1]);
             return 2;
         }
         h ? command_usage(stdout, h) : usage(stdout);

@@ -14,6 +14,7 @@
 #define MAX_ENDPOINTS 16
 #define DEFAULT_TIMEOUT_MS MIXUP_DEFAULT_TIMEOUT_MS /* libmixup's and Python's */
 #define PING_TIMEOUT_MS 2000 /* unless --timeout says otherwise */
+#define CONNECT_TIMEOUT_MS MIXUP_CONNECT_TIMEOUT_MS /* the first reply */
 #define PREVIEW_MAX_BATCHES 64
 #define CTL_STR_(x) #x
 #define CTL_STR(x) CTL_STR_(x)

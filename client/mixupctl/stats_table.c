@@ -140,7 +140,7 @@ static void print_section(FILE *out, const char *name, json_object *obj)
     print_members(out, "", obj);
     json_object *slots = ctl_json_get(obj, "slots");
     json_object *held = ctl_json_get(obj, "held");
-    if (!strcmp(name, "ring") && is_number(slots) && is_number(held) &&
+    if (!strncmp(name, "ring", 4) && is_number(slots) && is_number(held) &&
         json_object_get_double(slots) > 0)
         fprintf(out, "  %-24s %.0f%%\n", "occupancy",
                 100.0 * json_object_get_double(held) /
@@ -201,6 +201,21 @@ static void print_table(FILE *out, const char *name, json_object *rows)
     }
 }
 
+/* With a "pipelines" table, the top level's copies of pipeline main's
+ * description (kept in the JSON for older readers) would print main
+ * twice: its "pipeline main" section has them. */
+static int main_only(const char *key)
+{
+    static const char *const keys[] = {
+        "dataset", "pipeline", "batch_size", "batches_per_epoch",
+        "ring_segment", "slot_bytes", "dataset_digest", "settings_digest",
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        if (!strcmp(key, keys[i]))
+            return 1;
+    return 0;
+}
+
 void stats_print_table(FILE *out, json_object *st)
 {
     if (!json_object_is_type(st, json_type_object))
@@ -211,20 +226,30 @@ void stats_print_table(FILE *out, json_object *st)
         human_duration(json_object_get_double(up), d, sizeof d);
         fprintf(out, "%-26s %s\n", "uptime", d);
     }
-    json_object_object_foreach(st, key, val)
-        if (json_object_is_type(val, json_type_object))
-            print_section(out, key, val);
+    json_object *pipes = ctl_json_get(st, "pipelines");
+    size_t np = is_table(pipes) ? json_object_array_length(pipes) : 0;
+    json_object_object_foreach(st, key, val) {
+        if (!json_object_is_type(val, json_type_object) ||
+            (np && main_only(key)))
+            continue;
+        char title[96];
+        /* The daemon's ring slots are every pipeline's together. */
+        if (np > 1 && !strcmp(key, "ring"))
+            snprintf(title, sizeof title, "ring (%zu pipelines together)",
+                     np);
+        else
+            snprintf(title, sizeof title, "%s", key);
+        print_section(out, title, val);
+    }
     fprintf(out, "\ncounters\n");
     json_object_object_foreach(st, k2, v) {
         if (json_object_is_type(v, json_type_object) || is_table(v) ||
-            !strcmp(k2, "uptime_s"))
+            !strcmp(k2, "uptime_s") || (np && main_only(k2)))
             continue;
         char cell[512];
         format_value(k2, v, cell, sizeof cell);
         fprintf(out, "  %-24s %s\n", k2, cell);
     }
-    json_object *pipes = ctl_json_get(st, "pipelines");
-    size_t np = is_table(pipes) ? json_object_array_length(pipes) : 0;
     for (size_t i = 0; i < np; i++) {
         json_object *p = json_object_array_get_idx(pipes, i);
         json_object *name = ctl_json_get(p, "name");

@@ -142,19 +142,19 @@ static bat_image_scratch carve_image(const bat_plan *p, char *m)
     return s;
 }
 
-/* [output] height/width and the geometry, for an encoded dataset. */
-static int plan_image(bat_plan *p, const cfg_config *cfg, char *err,
-                      size_t errlen)
+/* Which [output] / geometry keys apply: those of encoded images (decoded
+ * per batch) or none. One rule, checked before the load from the
+ * configuration and after it from the dataset. */
+static int check_output_keys(const cfg_config *cfg, int encoded,
+                             const char *what, char *err, size_t errlen)
 {
-    geo_settings *g = &p->geo;
-    if (!p->ds->encoded) {
+    if (!encoded) {
         if (cfg->out_height || cfg->out_width || cfg->rrc_scale[0] ||
             cfg->resize || cfg->center_crop) {
             snprintf(err, errlen, "output.height, output.width, "
                      "augment.random_resized_crop, resize and center_crop "
                      "apply to image folders and lists with dataset.storage "
-                     "= encoded; this dataset is %ux%u arrays",
-                     p->ds->h, p->ds->w);
+                     "= encoded; this dataset is %s", what);
             return MIXUP_ECONFIG;
         }
         return 0;
@@ -164,6 +164,33 @@ static int plan_image(bat_plan *p, const cfg_config *cfg, char *err,
                  "encoded images are cropped / resized to that size");
         return MIXUP_ECONFIG;
     }
+    return 0;
+}
+
+int bat_check_config(const cfg_config *cfg, char *err, size_t errlen)
+{
+    int images = !strcmp(cfg->format, "folder") || !strcmp(cfg->format, "list");
+    char what[96];
+    if (images)
+        snprintf(what, sizeof what, "decoded at load (dataset.storage = "
+                 "decoded; dataset.height and width size it)");
+    else
+        snprintf(what, sizeof what, "arrays (dataset.format = %s)",
+                 cfg->format);
+    return check_output_keys(cfg, images && cfg->storage == 0, what, err,
+                             errlen);
+}
+
+/* [output] height/width and the geometry, for an encoded dataset. */
+static int plan_image(bat_plan *p, const cfg_config *cfg, char *err,
+                      size_t errlen)
+{
+    geo_settings *g = &p->geo;
+    char what[64];
+    snprintf(what, sizeof what, "%ux%u arrays", p->ds->h, p->ds->w);
+    int rc = check_output_keys(cfg, p->ds->encoded, what, err, errlen);
+    if (rc < 0 || !p->ds->encoded)
+        return rc;
     p->h = cfg->out_height;
     p->w = cfg->out_width;
     *g = (geo_settings){.out_h = p->h, .out_w = p->w,

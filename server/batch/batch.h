@@ -73,6 +73,12 @@ typedef struct bat_plan {
 int bat_plan_init(bat_plan *plan, const ds_dataset *ds, uint32_t batch_size,
                   double alpha, int shuffle, char *err, size_t errlen);
 
+/* What of bat_plan_from_config() the configuration alone decides (the
+ * [output] size and geometry keys against dataset.format and storage),
+ * checked before a dataset is loaded. Return 0 or MIXUP_ECONFIG with
+ * @err. */
+int bat_check_config(const cfg_config *cfg, char *err, size_t errlen);
+
 /* The pipeline the configuration describes ([batch], [augment],
  * [output]). Return 0 or MIXUP_ECONFIG / MIXUP_ETOOBIG with @err naming
  * the key and what was expected. */

@@ -85,12 +85,42 @@ static int map_fd(int fd, shm_segment *seg, char *err, size_t errlen)
     return 0;
 }
 
+/* Set once at start-up, before any thread runs. */
+static unsigned access_mode = 0600;
+static gid_t access_gid = (gid_t)-1;
+
+void shm_set_access(unsigned mode, gid_t gid)
+{
+    access_mode = mode & 0777;
+    access_gid = gid;
+}
+
 int shm_segment_create(shm_segment *seg, const char *instance,
                        const char *what, size_t size, char *err,
                        size_t errlen)
 {
-    return shm_segment_create_mode(seg, instance, what, size, 0600, err,
-                                   errlen);
+    return shm_segment_create_mode(seg, instance, what, size, access_mode,
+                                   err, errlen);
+}
+
+/* Group first, on the descriptor (no path to follow or swap): a mode that
+ * opens the segment to the group is set only once the group is the one
+ * configured, never the daemon's primary group in between. */
+static int set_access(int fd, const shm_segment *seg, unsigned mode,
+                      char *err, size_t errlen)
+{
+    if (access_gid != (gid_t)-1 && fchown(fd, (uid_t)-1, access_gid) < 0) {
+        snprintf(err, errlen, "%s: cannot give it to group %u "
+                 "(server.ipc_group; the daemon must be a member): %s",
+                 seg->name, (unsigned)access_gid, strerror(errno));
+        return MIXUP_ESYS;
+    }
+    if ((mode & 0777) != 0600 && fchmod(fd, mode & 0777) < 0) {
+        snprintf(err, errlen, "%s: chmod %03o: %s", seg->name, mode & 0777,
+                 strerror(errno));
+        return MIXUP_ESYS;
+    }
+    return 0;
 }
 
 int shm_segment_create_mode(shm_segment *seg, const char *instance,
@@ -113,13 +143,9 @@ int shm_segment_create_mode(shm_segment *seg, const char *instance,
         memset(seg, 0, sizeof *seg);
         return MIXUP_ESYS;
     }
-    if ((mode & 0777) != 0600 && fchmod(fd, mode & 0777) < 0) {
-        snprintf(err, errlen, "%s: chmod %03o: %s", seg->name, mode & 0777,
-                 strerror(errno));
-        rc = MIXUP_ESYS;
-    } else {
+    rc = set_access(fd, seg, mode, err, errlen);
+    if (rc == 0)
         rc = reserve(fd, seg, what, err, errlen);
-    }
     if (rc == 0)
         rc = map_fd(fd, seg, err, errlen);
     close(fd); /* the mapping keeps the segment */

@@ -12,12 +12,20 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct shm_segment {
     char name[128]; /* as given to shm_open, with the leading '/' */
     void *addr;     /* NULL when not mapped */
     size_t size;
 } shm_segment;
+
+/* Who may map the segments created from now on: shm_segment_create()
+ * gives them @mode (0600 or 0640), and every segment goes to group @gid
+ * ((gid_t)-1: the daemon's own), so that a 0640 ring is readable by the
+ * configured group and not by whatever the daemon's primary group is.
+ * Called once at start-up (server.shm_mode, server.ipc_group). */
+void shm_set_access(unsigned mode, gid_t gid);
 
 /* Create, size and map a new segment read-write. Fails if it exists.
  * Return 0 or MIXUP_ENOSPC / MIXUP_ESYS / MIXUP_EINVAL with @err set; on
@@ -26,7 +34,8 @@ int shm_segment_create(shm_segment *seg, const char *instance,
                        const char *what, size_t size, char *err,
                        size_t errlen);
 
-/* The same with the segment's file mode (the umask does not apply):
+/* The same with the segment's file mode (the umask does not apply; the
+ * group is shm_set_access()'s):
  * 0600 for this user only, 0640 to let a group map it read-only. */
 int shm_segment_create_mode(shm_segment *seg, const char *instance,
                             const char *what, size_t size, unsigned mode,

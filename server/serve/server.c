@@ -176,12 +176,16 @@ static void handle_info(srv_server *srv, void *control, const mxp_request *req)
     mxp_info_rep info = {
         .samples = ds->n,
         .batches_per_epoch = smp_batches_per_epoch(&p->plan.smp),
-        .height = ds->h,
-        .width = ds->w,
-        .channels = ds->c,
+        /* The shape of a served sample: an image folder's files have
+         * their own sizes (the dataset says 0x0), batches the output's. */
+        .height = p->plan.h,
+        .width = p->plan.w,
+        .channels = p->plan.c,
         .classes = ds->classes,
         .batch_size = p->plan.smp.batch_size,
-        .alpha = (float)p->plan.smp.alpha,
+        /* Unmixed: lambda is 1 whatever batch.alpha says. */
+        .alpha = p->plan.smp.mix == SMP_NONE ? 0.0f
+                                             : (float)p->plan.smp.alpha,
         .shuffle = (uint32_t)p->plan.smp.shuffle,
         .source_dtype = ds->dtype,
         .flags = p->plan.smp.keep_last ? MXP_INFO_KEEP_LAST : 0,
@@ -631,9 +635,10 @@ static int start_pipe(srv_server *srv, int i, const cfg_config *cfg,
         snprintf(err, errlen, "out of memory for %u streams", cfg->max_streams);
         return rc;
     }
-    log_info("pipeline %s: ring of %u slots of %zu bytes in %s (mode %s), "
-             "%llu batches per epoch", p->name, p->ring.n, p->ring.slot_size,
-             p->ring.seg.name, cfg->shm_mode,
+    log_info("pipeline %s: batches of %ux%ux%ux%u, ring of %u slots of %zu "
+             "bytes in %s (mode %s), %llu batches per epoch", p->name,
+             p->plan.smp.batch_size, p->plan.h, p->plan.w, p->plan.c,
+             p->ring.n, p->ring.slot_size, p->ring.seg.name, cfg->shm_mode,
              (unsigned long long)smp_batches_per_epoch(&p->plan.smp));
     return 0;
 }

@@ -73,10 +73,11 @@ def test_unit_and_config_agree(destdir):
                      re.M)
     assert "\nRuntimeDirectory=mixupd\n" in unit
     assert "@" + "CONFIG@" not in unit and "@" + "MIXUPD@" not in unit
-    # mixupd's own default is that file too.
+    # Only the unit reads that file: mixupd has no compiled-in default
+    # (test_service.py checks what a bare mixupd reads).
     out = subprocess.run([MIXUPD, "--help"], capture_output=True,
                          text=True).stdout
-    assert "/usr/local/etc/mixupd/mixupd.conf" in out
+    assert "/usr/local/etc/mixupd/mixupd.conf" not in out
 
 
 def test_prefix_usr_uses_etc_and_the_system_site(tmp_path):
@@ -95,10 +96,9 @@ def test_prefix_usr_uses_etc_and_the_system_site(tmp_path):
 def test_mixupd_says_which_config_it_read_or_that_there_is_none(tmp_path):
     conf = tmp_path / "m.conf"
     conf.write_text("[server]\nring_slots = 2\n")   # prefetch follows
-    for env, want in ((str(conf), f"configuration: {conf}"),
-                      (str(tmp_path / "none.conf"),
-                       f"configuration: built-in defaults (no --config "
-                       f"given, and {tmp_path}/none.conf does not exist)")):
+    for env, want in ((str(conf), f"configuration: {conf} ($MIXUPD_CONFIG)"),
+                      ("", "configuration: built-in defaults (no --config "
+                           "and no $MIXUPD_CONFIG)")):
         r = subprocess.run([MIXUPD, "--check"], capture_output=True,
                            text=True, env=clean_env(MIXUPD_CONFIG=env),
                            timeout=120)
@@ -115,7 +115,10 @@ def test_one_default_timeout_everywhere():
     import inspect
     sig = inspect.signature(mixupd.Client)
     assert sig.parameters["timeout"].default == ms / 1000
-    assert sig.parameters["connect_timeout"].default == ms / 1000
+    connect_ms = int(re.search(r"#define MIXUP_CONNECT_TIMEOUT_MS (\d+)",
+                               header).group(1))
+    assert mixupd._lib.CONNECT_TIMEOUT_MS == connect_ms == 5000
+    assert sig.parameters["connect_timeout"].default == connect_ms / 1000
     out = subprocess.run([MIXUPCTL, "help"], capture_output=True,
                          text=True).stdout
     assert f"--timeout MS     per request, default {ms}" in out

@@ -98,6 +98,9 @@ TRANSPORT_AUTO, TRANSPORT_SOCKET = 0, 1
 # MIXUP_DEFAULT_TIMEOUT_MS of mixup.h: every request's default wait, as in
 # libmixup and mixupctl (a test compares them).
 DEFAULT_TIMEOUT_MS = 30000
+# MIXUP_CONNECT_TIMEOUT_MS: the wait for the first replies (a daemon that is
+# not there: a wrong port, a stale socket file).
+CONNECT_TIMEOUT_MS = 5000
 
 # struct mixup_aug (96 bytes, little-endian, as on the wire), as a numpy
 # structured dtype: batch.aug is an array of these.

@@ -63,6 +63,8 @@ PIPELINE_MAX = 32
 # One default for libmixup, mixupctl and this package (mixup.h's
 # MIXUP_DEFAULT_TIMEOUT_MS): how long a request waits for its reply.
 DEFAULT_TIMEOUT = _lib.DEFAULT_TIMEOUT_MS / 1000
+# MIXUP_CONNECT_TIMEOUT_MS, as mixupctl: the wait for the first replies.
+DEFAULT_CONNECT_TIMEOUT = _lib.CONNECT_TIMEOUT_MS / 1000
 
 Endpoint = Union[str, bytes, Sequence[Union[str, bytes]], None]
 
@@ -468,7 +470,7 @@ class Client:
 
     Client(endpoint=None, mode="independent", seed=0, job=None, rank=None,
            world=None, start=None, prefetch=0, timeout=30.0,
-           connect_timeout=30.0, pipeline=None, zero_copy=True,
+           connect_timeout=5.0, pipeline=None, zero_copy=True,
            token_file=None)
 
     endpoint: None for mixupctl's default ($MIXUPD_ENDPOINT, else the
@@ -488,9 +490,10 @@ class Client:
         daemon's server.prefetch.
     timeout: seconds to wait for a batch (None: forever).
     connect_timeout: seconds to wait for the first replies (the daemon's
-        description, opening the stream). Both default to libmixup's and
-        mixupctl's 30 s (DEFAULT_TIMEOUT); a missing ipc socket file is
-        reported at once whatever the timeout.
+        description, opening the stream): 5 s by default, as mixupctl's
+        (DEFAULT_CONNECT_TIMEOUT); timeout defaults to libmixup's and
+        mixupctl's 30 s (DEFAULT_TIMEOUT). A missing ipc socket file, or
+        one nobody listens on, is reported at once whatever the timeout.
     zero_copy: True (default) reads batches in place in the daemon's ring
         when the daemon runs on this host and lets this user map it (see
         ``transport``); False always copies them through the socket.
@@ -529,7 +532,7 @@ class Client:
                  rank: Optional[int] = None, world: Optional[int] = None,
                  start: Optional[Tuple[int, int]] = None, prefetch: int = 0,
                  timeout: Optional[float] = DEFAULT_TIMEOUT,
-                 connect_timeout: Optional[float] = DEFAULT_TIMEOUT,
+                 connect_timeout: Optional[float] = DEFAULT_CONNECT_TIMEOUT,
                  pipeline: Optional[str] = None,
                  zero_copy: bool = True, spread: bool = False,
                  token_file=None) -> None:
@@ -572,7 +575,7 @@ class Client:
     @staticmethod
     def _check_args(endpoint=None, mode="independent", seed=0, job=None,
                     rank=None, world=None, start=None, prefetch=0,
-                    timeout=DEFAULT_TIMEOUT, connect_timeout=DEFAULT_TIMEOUT,
+                    timeout=DEFAULT_TIMEOUT, connect_timeout=DEFAULT_CONNECT_TIMEOUT,
                     pipeline=None, zero_copy=True, spread=False,
                     token_file=None):
         """Every argument checked and normalised, before anything is sent:

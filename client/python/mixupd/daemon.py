@@ -58,7 +58,8 @@ class Daemon:
     ready_timeout=60)
 
     settings: {"section.key": value} passed as --set options (after the
-    config file, if any). server.endpoint defaults to an ipc socket in
+    config file, if any). Without config the daemon starts from the
+    built-in defaults (--no-config): $MIXUPD_CONFIG is not passed on. server.endpoint defaults to an ipc socket in
     workdir; server.name to a unique name. Starts at once and returns when
     the daemon answers; raises RuntimeError with the daemon's log if it
     exits or does not answer within ready_timeout seconds.
@@ -76,16 +77,19 @@ class Daemon:
         self.endpoint = self.settings["server.endpoint"]
         self.log_path = os.path.join(self.workdir, "mixupd.log")
         argv = [binary or find_binary("mixupd")]
-        if config:
-            argv += ["--config", str(config)]
+        # Only the configuration given here: never $MIXUPD_CONFIG (meant
+        # for a hand-started daemon) nor any system file.
+        argv += ["--config", str(config)] if config else ["--no-config"]
         for k, v in self.settings.items():
             if isinstance(v, bool):
                 v = "true" if v else "false"
             argv += ["--set", f"{k}={v}"]
         self.argv = argv
         self._log = open(self.log_path, "wb")
+        env = dict(os.environ)
+        env.pop("MIXUPD_CONFIG", None)
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                        stderr=self._log,
+                                        stderr=self._log, env=env,
                                         start_new_session=True)
         try:
             self._wait_ready(ready_timeout)
