@@ -615,7 +615,7 @@ class Client:
         """daemon_info() with the connection options of @client_args (a
         wrapper's Client arguments): without opening a stream."""
         return daemon_info(endpoint,
-                           client_args.get("connect_timeout", DEFAULT_TIMEOUT),
+                           client_args.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
                            client_args.get("pipeline"),
                            token_file=client_args.get("token_file"))
 
