@@ -111,6 +111,50 @@ Test(images, png_variants_decode_to_known_pixels)
     tu_rmtree(dir);
 }
 
+/* Every PNG colour type and bit depth, with tRNS, alpha and Adam7, decodes
+ * to the bytes Pillow's convert("RGB") and convert("L") give (what
+ * torchvision's default loader serves): tests/data/png, written by
+ * make_fixtures.py there, with Pillow's output beside each file. */
+Test(images, png_matches_pil)
+{
+    static const char *names[] = {
+        "p8_trns", "p4_trns_adam7", "p2_trns", "p1", "p8_all_transparent",
+        "l1_trns", "l2_trns", "l4_trns", "l8_trns", "l8_adam7", "la8",
+        "la16", "rgb8_trns", "rgb16_trns", "rgba8", "rgba8_adam7", "rgba16"};
+    const char *root = getenv("MIXUPD_SOURCE_ROOT");
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char p[1024];
+        size_t n, nrgb, nl;
+        snprintf(p, sizeof p, "%s/tests/data/png/%s.png", root ? root : ".",
+                 names[i]);
+        uint8_t *png = read_all(p, &n);
+        snprintf(p, sizeof p, "%s/tests/data/png/%s.rgb", root ? root : ".",
+                 names[i]);
+        uint8_t *rgb = read_all(p, &nrgb);
+        snprintf(p, sizeof p, "%s/tests/data/png/%s.l", root ? root : ".",
+                 names[i]);
+        uint8_t *l = read_all(p, &nl);
+        img_info in;
+        char err[256];
+        cr_assert_eq(img_probe(png, n, &in, err, sizeof err), 0, "%s: %s",
+                     names[i], err);
+        cr_assert_eq((size_t)in.h * in.w * 3, nrgb, "%s", names[i]);
+        uint8_t *out = malloc(img_decode_bytes(&in));
+        cr_assert_eq(img_decode(png, n, &in, 1, 3, out, err, sizeof err), 0,
+                     "%s: %s", names[i], err);
+        cr_assert_eq(memcmp(out, rgb, nrgb), 0, "%s: RGB differs from PIL's",
+                     names[i]);
+        cr_assert_eq(img_decode(png, n, &in, 1, 1, out, err, sizeof err), 0,
+                     "%s: %s", names[i], err);
+        cr_assert_eq(memcmp(out, l, nl), 0, "%s: L differs from PIL's",
+                     names[i]);
+        free(out);
+        free(png);
+        free(rgb);
+        free(l);
+    }
+}
+
 static uint8_t *make_jpeg(int w, int h, int pf, int sub, unsigned long *n)
 {
     int ps = tjPixelSize[pf];

@@ -200,7 +200,11 @@ static int png_run(png_ctx *c, img_info *in, uint32_t channels, uint8_t *out)
         png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16)
         png_set_strip_16(png);
-    if (type & PNG_COLOR_MASK_ALPHA)
+    /* Alpha is dropped, not composited (PIL's convert("RGB")), and so is
+     * a tRNS chunk, which expanding a palette turns into an alpha
+     * channel. */
+    if ((type & PNG_COLOR_MASK_ALPHA) ||
+        png_get_valid(png, info, PNG_INFO_tRNS))
         png_set_strip_alpha(png);
     int colour = (type & PNG_COLOR_MASK_COLOR) != 0;
     if (!colour && channels == 3)

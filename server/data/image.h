@@ -10,7 +10,10 @@
  * which store the ink inverted, are un-inverted first).
  *
  * PNG goes through libpng: palette expanded, gray below 8 bits expanded,
- * 16-bit reduced to its high byte, alpha (and tRNS) dropped.
+ * 16-bit reduced to its high byte, alpha and tRNS transparency dropped
+ * (not composited): the bytes of PIL's convert("RGB") (and "L"), what
+ * torchvision's default loader serves, except 16-bit gray, which PIL
+ * clips to 0..255.
  *
  * Channels: 3 gives RGB (gray replicated); 1 gives gray, colour converted
  * with PIL's ITU-R 601 weights, L = (19595 R + 38470 G + 7471 B + 2^15) >> 16.
