@@ -203,6 +203,62 @@ Test(images, jpeg_decodes_as_libjpeg_turbo)
     free(b);
 }
 
+/* A JPEG damaged inside its data: the decoders warn (return 1) and say
+ * what they found, in the whole-image and the rows path, and a PNG
+ * whose ancillary chunk is bad says it too. */
+Test(images, decoder_warnings_carry_their_message)
+{
+    unsigned long n;
+    uint8_t *jpeg = make_jpeg(64, 64, TJPF_RGB, TJSAMP_420, &n);
+    size_t cut = n * 6 / 10; /* data cut short, the end marker kept */
+    jpeg[cut] = 0xFF;
+    jpeg[cut + 1] = 0xD9;
+    img_info in;
+    char err[256];
+    cr_assert_eq(img_probe(jpeg, cut + 2, &in, err, sizeof err), 0, "%s",
+                 err);
+    uint8_t *out = malloc(img_decode_bytes(&in));
+    memset(err, 'p', sizeof err - 1);
+    err[sizeof err - 1] = 0;
+    cr_assert_eq(img_decode(jpeg, cut + 2, &in, 1, 3, out, err, sizeof err),
+                 1);
+    cr_assert(strstr(err, "damaged JPEG data: ") &&
+              strstr(err, "Corrupt JPEG data"), "%s", err);
+    memset(err, 'p', sizeof err - 1);
+    cr_assert_eq(img_decode_rows(jpeg, cut + 2, &in, 1, 3, 0, 64, out, err,
+                                 sizeof err), 1);
+    cr_assert(strstr(err, "damaged JPEG data: ") &&
+              strstr(err, "Corrupt JPEG data"), "%s", err);
+    tjFree(jpeg);
+    /* A PNG with a text chunk whose CRC is wrong: libpng drops the chunk
+     * and warns. */
+    char *dir = tu_tmpdir("pngwarn");
+    char p[512];
+    snprintf(p, sizeof p, "%s/w.png", dir);
+    const uint8_t px[4] = {1, 2, 3, 4};
+    write_png(p, 4, 1, PNG_COLOR_TYPE_GRAY, 8, px, NULL, 0);
+    size_t len;
+    uint8_t *png = read_all(p, &len);
+    static const uint8_t text[] = {0, 0, 0, 3, 't', 'E', 'X', 't', 'a', 0,
+                                   'b', 1, 2, 3, 4}; /* a bad CRC */
+    uint8_t *bad = malloc(len + sizeof text);
+    memcpy(bad, png, 33); /* signature and IHDR */
+    memcpy(bad + 33, text, sizeof text);
+    memcpy(bad + 33 + sizeof text, png + 33, len - 33);
+    cr_assert_eq(img_probe(bad, len + sizeof text, &in, err, sizeof err), 0,
+                 "%s", err);
+    memset(err, 'p', sizeof err - 1);
+    cr_assert_eq(img_decode(bad, len + sizeof text, &in, 1, 1, out, err,
+                            sizeof err), 1);
+    cr_assert(strstr(err, "libpng warned: ") && strstr(err, "CRC"), "%s",
+              err);
+    cr_assert_eq(memcmp(out, px, 4), 0);
+    free(bad);
+    free(png);
+    free(out);
+    tu_rmtree(dir);
+}
+
 /* Rows decoded alone (the crop's rows: skip_scanlines) are the rows of
  * the whole image, for every subsampling, progressive, gray, CMYK, every
  * DCT scale, and row ranges on and off iMCU boundaries. */

@@ -117,6 +117,7 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const img_info *in,
     if (rc < 0) {
         if (tjGetErrorCode(tj) == TJERR_WARNING) {
             status = 1;
+            fail(err, errlen, "damaged JPEG data", tjGetErrorStr2(tj));
         } else {
             fail(err, errlen, "JPEG decoding failed", tjGetErrorStr2(tj));
             tjDestroy(tj);
@@ -150,8 +151,8 @@ static void png_on_error(png_structp png, png_const_charp msg)
 static void png_on_warning(png_structp png, png_const_charp msg)
 {
     png_ctx *c = png_get_error_ptr(png);
-    (void)msg;
-    c->warned = 1;
+    if (!c->warned++) /* the first says most */
+        snprintf(c->msg, sizeof c->msg, "%s", msg);
 }
 
 static void png_on_read(png_structp png, png_bytep out, size_t n)
@@ -280,6 +281,8 @@ int img_decode(const uint8_t *buf, size_t len, const img_info *info,
     img_info dummy;
     if (png_run(&c, &dummy, channels, out) < 0)
         return fail(err, errlen, "PNG decoding failed", c.msg);
+    if (c.warned)
+        fail(err, errlen, "libpng warned", c.msg);
     return c.warned ? 1 : 0;
 }
 
@@ -305,8 +308,11 @@ static void rows_error_exit(j_common_ptr ci)
 
 static void rows_emit(j_common_ptr ci, int level)
 {
-    if (level < 0) /* a warning: corrupt data the decoder got through */
-        ((rows_err *)(void *)ci->err)->warned = 1;
+    rows_err *e = (rows_err *)(void *)ci->err;
+    /* A warning: corrupt data the decoder got through. The first one is
+     * kept, as TurboJPEG keeps it. */
+    if (level < 0 && !e->warned++)
+        (*ci->err->format_message)(ci, e->msg);
 }
 
 int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
@@ -360,6 +366,8 @@ int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
         cmyk_to_rgb(out, n, info->adobe);
     if (channels == 1)
         img_rgb_to_gray(out, n);
+    if (e.warned)
+        fail(err, errlen, "damaged JPEG data", e.msg);
     return e.warned ? 1 : 0;
 }
 

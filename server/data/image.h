@@ -58,8 +58,9 @@ size_t img_decode_bytes(const img_info *info);
 
 /* Decode @buf at 1/@denom into @out as h x w x @channels (1 or 3) bytes,
  * h, w from img_scaled_size(). Return 0; 1 when the decoder warned (a
- * corrupt stream it got through: @out holds what it produced); or
- * MIXUP_EDATASET with @err when it failed (@out is undefined). */
+ * corrupt stream it got through: @out holds what it produced, @err says
+ * what the decoder said); or MIXUP_EDATASET with @err when it failed
+ * (@out is undefined). */
 int img_decode(const uint8_t *buf, size_t len, const img_info *info,
                uint32_t denom, uint32_t channels, uint8_t *out, char *err,
                size_t errlen);
