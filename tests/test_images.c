@@ -10,11 +10,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <turbojpeg.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "dataset.h"
 #include "dataset_image.h"
 #include "image.h"
+#include "log.h"
 #include "mixup_errors.h"
 #include "testutil.h"
 
@@ -494,5 +496,271 @@ Test(images, empty_folder_and_empty_class)
     cr_assert_eq(ds_load(&ds, &src, tu_unique("img"), err, sizeof err),
                  MIXUP_EDATASET);
     cr_assert(strstr(err, "has no .jpg"), "%s", err);
+    tu_rmtree(dir);
+}
+
+/* ---- files that change between the listing and the reading ---- */
+
+/* A solid w x h RGB PNG of colour @rgb, padded with a text chunk after its
+ * header to @pad_to bytes when that is larger. Returns its size. */
+static size_t write_solid_png(const char *path, uint32_t w, uint32_t h,
+                              const uint8_t rgb[3], size_t pad_to)
+{
+    uint8_t *px = malloc((size_t)w * h * 3);
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        memcpy(px + 3 * i, rgb, 3);
+    write_png(path, w, h, PNG_COLOR_TYPE_RGB, 8, px, NULL, 0);
+    free(px);
+    size_t n;
+    uint8_t *b = read_all(path, &n);
+    if (pad_to > n) {
+        size_t body = pad_to - n - 12; /* length, type, CRC */
+        cr_assert(pad_to >= n + 14);
+        uint8_t *o = calloc(1, pad_to);
+        memcpy(o, b, 33); /* signature, IHDR */
+        uint8_t *c = o + 33;
+        c[0] = (uint8_t)(body >> 24), c[1] = (uint8_t)(body >> 16);
+        c[2] = (uint8_t)(body >> 8), c[3] = (uint8_t)body;
+        memcpy(c + 4, "tEXt", 4);
+        c[8] = 'k'; /* keyword "k", then the text: zeros after it */
+        for (size_t i = 10; i < 8 + body; i++)
+            c[i] = 'x';
+        uint32_t crc = (uint32_t)crc32(0, c + 4, (uInt)(4 + body));
+        c[8 + body] = (uint8_t)(crc >> 24), c[9 + body] = (uint8_t)(crc >> 16);
+        c[10 + body] = (uint8_t)(crc >> 8), c[11 + body] = (uint8_t)crc;
+        memcpy(c + 12 + body, b + 33, n - 33);
+        write_file(path, o, pad_to);
+        free(o);
+        n = pad_to;
+    }
+    free(b);
+    return n;
+}
+
+typedef struct swap {
+    char path[512]; /* the file to replace */
+    char with[512]; /* by this one (renamed over it), or "" for a FIFO */
+    int calls;
+} swap;
+
+static void do_swap(void *arg)
+{
+    swap *w = arg;
+    w->calls++;
+    if (w->with[0]) {
+        cr_assert_eq(rename(w->with, w->path), 0);
+    } else {
+        cr_assert_eq(unlink(w->path), 0);
+        cr_assert_eq(mkfifo(w->path, 0600), 0);
+    }
+}
+
+/* A folder c/ of two 8x8 PNGs, and big.png (3000x3000, the same size in
+ * bytes as c/1.png) beside it. */
+static char *make_swap_folder(swap *w, const uint8_t rgb[3])
+{
+    char *dir = tu_tmpdir("swap");
+    char p[512];
+    snprintf(p, sizeof p, "%s/c", dir);
+    mkdir(p, 0755);
+    const uint8_t grey[3] = {9, 9, 9};
+    snprintf(p, sizeof p, "%s/c/0.png", dir);
+    write_solid_png(p, 8, 8, grey, 0);
+    snprintf(w->with, sizeof w->with, "%s/big.png", dir);
+    size_t big = write_solid_png(w->with, 3000, 3000, rgb, 0);
+    snprintf(w->path, sizeof w->path, "%s/c/1.png", dir);
+    cr_assert_eq(write_solid_png(w->path, 8, 8, grey, big), big);
+    w->calls = 0;
+    return dir;
+}
+
+/* storage = decoded: an 8x8 PNG replaced by a 3000x3000 one of the same
+ * byte size after the sizing pass is decoded as what it is now (it
+ * overflowed a buffer sized from the 8x8 header before); encoded, its
+ * bytes are packed with its own header. */
+Test(images, file_swapped_after_sizing_is_read_as_it_is_now)
+{
+    const uint8_t rgb[3] = {37, 150, 222};
+    for (int decoded = 0; decoded <= 1; decoded++) {
+        swap w;
+        char *dir = make_swap_folder(&w, rgb);
+        ds_source src = folder_src(dir);
+        src.max_pixels = 1u << 24;
+        src.decoded = decoded;
+        src.height = src.width = 8;
+        dsi_after_sizing = do_swap;
+        dsi_after_sizing_arg = &w;
+        ds_dataset ds;
+        char err[512];
+        cr_assert_eq(ds_load(&ds, &src, tu_unique("img"), err, sizeof err), 0,
+                     "%s", err);
+        dsi_after_sizing = NULL;
+        cr_assert_eq(w.calls, 1);
+        cr_assert_eq(ds.n, 2u);
+        if (decoded) {
+            const uint8_t *img = (const uint8_t *)ds.images + 8 * 8 * 3;
+            for (int i = 0; i < 8 * 8; i++)
+                cr_assert(img[3 * i] == 37 && img[3 * i + 1] == 150 &&
+                          img[3 * i + 2] == 222, "pixel %d", i);
+            cr_assert_eq(((const uint8_t *)ds.images)[0], 9);
+        } else {
+            cr_assert(ds.files[1].h == 3000 && ds.files[1].w == 3000);
+        }
+        ds_unload(&ds);
+        tu_rmtree(dir);
+    }
+}
+
+/* A file whose size changed since the listing, or replaced by a FIFO, is
+ * a bad file named in the error (and skipped with on_bad_file = skip):
+ * never read past its room, never waited on. */
+Test(images, file_changed_or_fifo_after_sizing_is_a_bad_file)
+{
+    const uint8_t rgb[3] = {1, 2, 3};
+    for (int c = 0; c < 4; c++) {
+        int fifo = c & 1, decoded = c >> 1;
+        swap w;
+        char *dir = make_swap_folder(&w, rgb);
+        if (fifo)
+            w.with[0] = 0;
+        else /* an 8x8 PNG, shorter than the one listed */
+            write_solid_png(w.with, 8, 8, rgb, 0);
+        ds_source src = folder_src(dir);
+        src.decoded = decoded;
+        dsi_after_sizing = do_swap;
+        dsi_after_sizing_arg = &w;
+        ds_dataset ds;
+        char err[512];
+        cr_assert_eq(ds_load(&ds, &src, tu_unique("img"), err, sizeof err),
+                     MIXUP_EDATASET);
+        cr_assert(strstr(err, "c/1.png: ") &&
+                  strstr(err, fifo ? "not a regular file (a FIFO)"
+                                   : "changed while loading") &&
+                  strstr(err, "on_bad_file = skip"), "%s", err);
+        /* skip: the listed file changes again, longer this time */
+        if (fifo) {
+            unlink(w.path);
+            write_solid_png(w.path, 8, 8, rgb, 0);
+        } else {
+            struct stat st;
+            cr_assert_eq(stat(w.path, &st), 0);
+            write_solid_png(w.with, 8, 8, rgb, (size_t)st.st_size + 50);
+        }
+        src.skip_bad = 1;
+        cr_assert_eq(ds_load(&ds, &src, tu_unique("img"), err, sizeof err), 0,
+                     "%s", err);
+        dsi_after_sizing = NULL;
+        cr_assert_eq(ds.n, 1u);
+        ds_unload(&ds);
+        tu_rmtree(dir);
+    }
+}
+
+/* A FIFO already there when the folder is listed, and a FIFO as the list
+ * file: errors naming them, no hang. */
+Test(images, fifo_in_folder_or_as_list_is_named)
+{
+    char *dir = make_folder();
+    char p[512];
+    snprintf(p, sizeof p, "%s/A/pipe.png", dir);
+    cr_assert_eq(mkfifo(p, 0600), 0);
+    ds_source src = folder_src(dir);
+    ds_dataset ds;
+    char err[512];
+    cr_assert_eq(ds_load(&ds, &src, tu_unique("img"), err, sizeof err),
+                 MIXUP_EDATASET);
+    cr_assert(strstr(err, "A/pipe.png: not a regular file (a FIFO)"), "%s",
+              err);
+    src.skip_bad = 1;
+    cr_assert_eq(ds_load(&ds, &src, tu_unique("img"), err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_eq(ds.n, 4u);
+    ds_unload(&ds);
+    snprintf(p, sizeof p, "%s/list.txt", dir);
+    cr_assert_eq(mkfifo(p, 0600), 0);
+    src = (ds_source){.format = DS_LIST, .images = p, .channels = 3,
+                      .max_pixels = 1u << 20, .segment = "imgtest"};
+    cr_assert_lt(ds_load(&ds, &src, tu_unique("img"), err, sizeof err), 0);
+    cr_assert(strstr(err, "list.txt: not a regular file (a FIFO)"), "%s",
+              err);
+    tu_rmtree(dir);
+}
+
+/* ---- every bad file named in one run ---- */
+
+/* Three bad files (empty, not an image, missing from the list's view: a
+ * FIFO) beside good ones: with on_bad_file = error the load fails naming
+ * the first and the option, and the log lists all three; --check too. */
+static char *make_three_bad(void)
+{
+    char *dir = make_folder();
+    char p[512];
+    snprintf(p, sizeof p, "%s/A/empty.png", dir);
+    write_file(p, "", 0);
+    snprintf(p, sizeof p, "%s/b/text.jpg", dir);
+    write_file(p, "hello", 5);
+    snprintf(p, sizeof p, "%s/b/zpipe.png", dir);
+    cr_assert_eq(mkfifo(p, 0600), 0);
+    return dir;
+}
+
+static void assert_three_listed(const char *log)
+{
+    cr_assert(strstr(log, "A/empty.png: empty file"), "%s", log);
+    cr_assert(strstr(log, "b/text.jpg: not a JPEG or PNG"), "%s", log);
+    cr_assert(strstr(log, "b/zpipe.png: not a regular file (a FIFO)"), "%s",
+              log);
+}
+
+Test(images, every_bad_file_is_listed_before_the_load_fails)
+{
+    char *dir = make_three_bad();
+    char logp[600];
+    snprintf(logp, sizeof logp, "%s/log", dir);
+    char err[512];
+    cr_assert_eq(log_open(logp, err, sizeof err), 0, "%s", err);
+    for (int decoded = 0; decoded <= 1; decoded++) {
+        ds_source src = folder_src(dir);
+        src.decoded = decoded;
+        ds_dataset ds;
+        cr_assert_eq(ds_load(&ds, &src, tu_unique("img"), err, sizeof err),
+                     MIXUP_EDATASET);
+        cr_assert(strstr(err, "3 bad files, listed above") &&
+                  strstr(err, "the first: ") &&
+                  strstr(err, "A/empty.png: empty file") &&
+                  strstr(err, "dataset.on_bad_file = skip"), "%s", err);
+        char *log = tu_read_file(logp);
+        assert_three_listed(log);
+        free(log);
+        truncate(logp, 0);
+        src.skip_bad = 1;
+        cr_assert_eq(ds_load(&ds, &src, tu_unique("img"), err, sizeof err), 0,
+                     "%s", err);
+        cr_assert_eq(ds.n, 4u);
+        ds_unload(&ds);
+    }
+    log_open("", err, sizeof err);
+    tu_rmtree(dir);
+}
+
+Test(images, check_lists_every_bad_file, .timeout = 60)
+{
+    char *dir = make_three_bad();
+    char conf[600], logp[600];
+    snprintf(conf, sizeof conf, "%s/mixupd.conf", dir);
+    snprintf(logp, sizeof logp, "%s/log", dir);
+    FILE *f = fopen(conf, "w");
+    cr_assert(f);
+    fprintf(f, "[server]\nname = %s\nendpoint = ipc://%s/m.ipc\n"
+               "[dataset]\nformat = folder\nimages = %s\n"
+               "[output]\nheight = 8\nwidth = 8\n[batch]\nsize = 2\n",
+            tu_unique("chk"), dir, dir);
+    fclose(f);
+    int pid = tu_spawn_daemon_args(conf, logp, "--check");
+    cr_assert_eq(tu_stop_daemon(pid, 0), 1);
+    char *log = tu_read_file(logp);
+    assert_three_listed(log);
+    cr_assert(strstr(log, "dataset.on_bad_file = skip"), "%s", log);
+    free(log);
     tu_rmtree(dir);
 }

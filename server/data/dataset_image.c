@@ -453,11 +453,23 @@ static int read_whole(const char *path, char **buf, size_t *len, char *err,
     return 0;
 }
 
+typedef struct bad_listed {
+    size_t entry;  /* its place in the scan */
+    char *text;    /* "path: why" (heap), NULL when out of memory */
+} bad_listed;
+
 typedef struct bad_log {
     const ds_source *src;
+    const scan *s;
     uint64_t count;
-    char *listed[BAD_NAMES_LISTED]; /* on_bad_file = error: "path: why" */
+    bad_listed listed[BAD_NAMES_LISTED]; /* on_bad_file = error */
 } bad_log;
+
+static int cmp_listed(const void *a, const void *b)
+{
+    size_t x = ((const bad_listed *)a)->entry, y = ((const bad_listed *)b)->entry;
+    return x < y ? -1 : x > y;
+}
 
 /* A bad file: left out. With skip_bad counted and the first ones logged;
  * without, remembered, and the load goes on finding the others so that
@@ -475,23 +487,27 @@ static void bad_file(bad_log *b, entry *e, const char *path, const char *why)
         char *m = malloc(n);
         if (m)
             snprintf(m, n, "%s: %s", path, why);
-        b->listed[b->count] = m; /* NULL: out of memory, said as such */
+        b->listed[b->count] = (bad_listed){.entry = (size_t)(e - b->s->e),
+                                           .text = m};
     }
     b->count++;
 }
 
-/* With on_bad_file = error and bad files found: list them and fail the
- * load (@rc 0) with the first one and the option that would skip them.
- * A load that failed for another reason (@rc < 0) keeps its error. */
+/* With on_bad_file = error and bad files found: list them (in file
+ * order) and fail the load (@rc 0) naming the first and the option that
+ * would skip them. A load that failed for another reason (@rc < 0) keeps
+ * its error. */
 static int bad_report(bad_log *b, int rc, char *err, size_t errlen)
 {
     if (b->src->skip_bad || b->count == 0)
         return rc;
-    uint64_t shown = b->count < BAD_NAMES_LISTED ? b->count : BAD_NAMES_LISTED;
-    const char *first = b->listed[0] ? b->listed[0] : "(out of memory)";
-    for (uint64_t i = 0; (b->count > 1 || rc < 0) && i < shown; i++)
+    size_t shown = b->count < BAD_NAMES_LISTED ? b->count : BAD_NAMES_LISTED;
+    qsort(b->listed, shown, sizeof *b->listed, cmp_listed);
+    const char *oom = "(out of memory)";
+    const char *first = b->listed[0].text ? b->listed[0].text : oom;
+    for (size_t i = 0; (b->count > 1 || rc < 0) && i < shown; i++)
         log_error("dataset: bad file %s",
-                  b->listed[i] ? b->listed[i] : "(out of memory)");
+                  b->listed[i].text ? b->listed[i].text : oom);
     if (b->count > shown)
         log_error("dataset: and %llu more bad files",
                   (unsigned long long)(b->count - shown));
@@ -499,11 +515,12 @@ static int bad_report(bad_log *b, int rc, char *err, size_t errlen)
         snprintf(err, errlen, "%s (dataset.on_bad_file = skip would leave "
                  "it out)", first);
     else if (rc == 0)
-        snprintf(err, errlen, "%s: %llu bad files (listed above), the first "
-                 "%s (dataset.on_bad_file = skip would leave them out)",
-                 b->src->images, (unsigned long long)b->count, first);
-    for (uint64_t i = 0; i < shown; i++)
-        free(b->listed[i]);
+        snprintf(err, errlen, "%s: %llu bad files, listed above "
+                 "(dataset.on_bad_file = skip would leave them out); the "
+                 "first: %s", b->src->images, (unsigned long long)b->count,
+                 first);
+    for (size_t i = 0; i < shown; i++)
+        free(b->listed[i].text);
     return rc < 0 ? rc : MIXUP_EDATASET;
 }
 
@@ -1023,7 +1040,7 @@ int ds_load_images(ds_dataset *ds, const ds_source *src, const char *instance,
         return MIXUP_EINVAL;
     }
     scan s = {0};
-    bad_log b = {.src = src};
+    bad_log b = {.src = src, .s = &s};
     uint64_t bytes = 0;
     int rc = src->format == DS_FOLDER ? scan_folder(&s, src->images, err, errlen)
                                       : scan_list(&s, src, err, errlen);
