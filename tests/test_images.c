@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <turbojpeg.h>
+/* jpeglib.h wants FILE and size_t declared first. */
+#include <jpeglib.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -763,4 +765,204 @@ Test(images, check_lists_every_bad_file, .timeout = 60)
     cr_assert(strstr(log, "dataset.on_bad_file = skip"), "%s", log);
     free(log);
     tu_rmtree(dir);
+}
+
+/* ---- progressive JPEGs: scans and coefficient memory bounded ---- */
+
+static uint8_t *make_jpeg_flags(int w, int h, int pf, int sub, int flags,
+                                unsigned long *n)
+{
+    int ps = tjPixelSize[pf];
+    uint8_t *px = malloc((size_t)w * h * ps);
+    for (size_t i = 0; i < (size_t)w * h * ps; i++)
+        px[i] = (uint8_t)((i * 37 + i / 11) & 0xff);
+    tjhandle tj = tjInitCompress();
+    uint8_t *jpeg = NULL;
+    cr_assert_eq(tjCompress2(tj, px, w, 0, h, pf, &jpeg, n, sub, 90, flags),
+                 0);
+    tjDestroy(tj);
+    free(px);
+    return jpeg;
+}
+
+/* libjpeg's own view of the coefficient buffer: its components' blocks
+ * (jpeg_read_header computes them), rounded up to whole MCUs. */
+static uint64_t libjpeg_coef_bytes(const uint8_t *buf, unsigned long n)
+{
+    struct jpeg_decompress_struct ci;
+    struct jpeg_error_mgr jerr;
+    ci.err = jpeg_std_error(&jerr);
+    jpeg_create_decompress(&ci);
+    jpeg_mem_src(&ci, buf, n);
+    cr_assert_eq(jpeg_read_header(&ci, TRUE), JPEG_HEADER_OK);
+    uint64_t bytes = 0;
+    for (int c = 0; c < ci.num_components; c++) {
+        jpeg_component_info *k = &ci.comp_info[c];
+        uint64_t bw = (k->width_in_blocks + k->h_samp_factor - 1) /
+                      k->h_samp_factor * k->h_samp_factor;
+        uint64_t bh = (k->height_in_blocks + k->v_samp_factor - 1) /
+                      k->v_samp_factor * k->v_samp_factor;
+        bytes += bw * bh * sizeof(JBLOCK);
+    }
+    jpeg_destroy_decompress(&ci);
+    return bytes;
+}
+
+Test(images, jpeg_coefficient_buffer_as_libjpeg_sizes_it)
+{
+    const int subs[] = {TJSAMP_420, TJSAMP_422, TJSAMP_444, TJSAMP_440,
+                        TJSAMP_411, TJSAMP_GRAY, TJSAMP_444};
+    const int pfs[] = {TJPF_RGB, TJPF_RGB, TJPF_RGB, TJPF_RGB, TJPF_RGB,
+                       TJPF_GRAY, TJPF_CMYK};
+    const int sizes[][2] = {{83, 71}, {1, 1}, {17, 9}, {64, 48}, {9, 130}};
+    for (int k = 0; k < 7; k++)
+        for (int z = 0; z < 5; z++) {
+            unsigned long n;
+            uint8_t *j = make_jpeg_flags(sizes[z][0], sizes[z][1], pfs[k],
+                                         subs[k], TJFLAG_PROGRESSIVE, &n);
+            img_info in;
+            char err[256];
+            cr_assert_eq(img_probe(j, n, &in, err, sizeof err), 0, "%s", err);
+            cr_assert(in.progressive && in.scans > 1);
+            cr_assert_eq(in.coef_bytes, libjpeg_coef_bytes(j, n),
+                         "sub %d, %dx%d", subs[k], sizes[z][0], sizes[z][1]);
+            tjFree(j);
+            j = make_jpeg_flags(sizes[z][0], sizes[z][1], pfs[k], subs[k], 0,
+                                &n);
+            cr_assert_eq(img_probe(j, n, &in, err, sizeof err), 0, "%s", err);
+            cr_assert(!in.progressive && in.scans == 1 && in.coef_bytes == 0);
+            tjFree(j);
+        }
+}
+
+/* A progressive 64x64 file whose frame header says 9000x9000: 5 KB that
+ * would cost 243 MB of coefficients per decode. */
+static uint8_t *make_bomb(unsigned long *n)
+{
+    uint8_t *j = make_jpeg_flags(64, 64, TJPF_RGB, TJSAMP_420,
+                                 TJFLAG_PROGRESSIVE, n);
+    for (unsigned long i = 2; i + 9 < *n; i++)
+        if (j[i] == 0xFF && j[i + 1] == 0xC2) {
+            j[i + 5] = 9000 >> 8, j[i + 6] = 9000 & 255; /* height */
+            j[i + 7] = 9000 >> 8, j[i + 8] = 9000 & 255; /* width */
+            return j;
+        }
+    cr_assert_fail("no SOF2 in a progressive JPEG");
+    return NULL;
+}
+
+Test(images, progressive_bomb_refused_by_decoders_and_at_load)
+{
+    unsigned long n;
+    uint8_t *bomb = make_bomb(&n);
+    cr_assert_lt(n, 10000);
+    img_info in;
+    char err[512];
+    cr_assert_eq(img_probe(bomb, n, &in, err, sizeof err), 0, "%s", err);
+    cr_assert(in.progressive && in.w == 9000 && in.h == 9000);
+    /* Y: 1125 x 1125 blocks rounded up to 2x2 MCUs, Cb and Cr: 563 x 563,
+     * 128 bytes each */
+    cr_assert_eq(in.coef_bytes, (1126ull * 1126 + 2ull * 563 * 563) * 128);
+    in.max_memory = 128u << 20;
+    uint8_t out[16];
+    cr_assert_eq(img_decode(bomb, n, &in, 8, 3, out, err, sizeof err),
+                 MIXUP_EDATASET);
+    cr_assert(strstr(err, "243432192-byte coefficient buffer"), "%s", err);
+    cr_assert_eq(img_decode_rows(bomb, n, &in, 8, 3, 0, 1, out, err,
+                                 sizeof err), MIXUP_EDATASET);
+    cr_assert(strstr(err, "progressive"), "%s", err);
+    /* At load: a bad file naming the key. */
+    char *dir = make_folder();
+    char p[512];
+    snprintf(p, sizeof p, "%s/A/bomb.jpg", dir);
+    write_file(p, bomb, n);
+    ds_source src = folder_src(dir);
+    src.max_pixels = 89478485;
+    src.max_decode_memory = 128u << 20;
+    ds_dataset ds;
+    cr_assert_eq(ds_load(&ds, &src, tu_unique("img"), err, sizeof err),
+                 MIXUP_EDATASET);
+    cr_assert(strstr(err, "A/bomb.jpg: progressive JPEG of 9000x9000") &&
+              strstr(err, "dataset.max_decode_memory = 134217728"), "%s",
+              err);
+    src.skip_bad = 1;
+    cr_assert_eq(ds_load(&ds, &src, tu_unique("img"), err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_eq(ds.n, 4u);
+    ds_unload(&ds);
+    tu_rmtree(dir);
+    tjFree(bomb);
+}
+
+/* Within the bound a progressive file decodes to TurboJPEG's bytes (both
+ * paths), and libjpeg's own allocator is held to the bound: told the
+ * file needs nothing, a decode that would exceed it still fails. */
+Test(images, progressive_within_the_bound_decodes_exactly)
+{
+    unsigned long n;
+    const int w = 64, h = 4096;
+    uint8_t *j = make_jpeg_flags(w, h, TJPF_RGB, TJSAMP_444,
+                                 TJFLAG_PROGRESSIVE, &n);
+    img_info in;
+    char err[256];
+    cr_assert_eq(img_probe(j, n, &in, err, sizeof err), 0, "%s", err);
+    in.max_memory = in.coef_bytes; /* just enough */
+    uint8_t *ref = malloc((size_t)w * h * 3), *a = malloc(img_decode_bytes(&in));
+    tjhandle tj = tjInitDecompress();
+    cr_assert_eq(tjDecompress2(tj, j, n, ref, w, 0, h, TJPF_RGB, 0), 0);
+    tjDestroy(tj);
+    cr_assert_eq(img_decode(j, n, &in, 1, 3, a, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(memcmp(a, ref, (size_t)w * h * 3), 0);
+    cr_assert_eq(img_decode_rows(j, n, &in, 1, 3, 100, (uint32_t)h, a, err,
+                                 sizeof err), 0, "%s", err);
+    cr_assert_eq(memcmp(a, ref + 100 * w * 3, (size_t)w * (h - 100) * 3), 0);
+    img_info lie = in;
+    lie.coef_bytes = 0;
+    lie.max_memory = 1;
+    cr_assert_eq(img_decode_rows(j, n, &lie, 1, 3, 0, 1, a, err, sizeof err),
+                 MIXUP_EDATASET);
+    cr_assert(strstr(err, "needs more memory than the bound"), "%s", err);
+    free(a);
+    free(ref);
+    tjFree(j);
+}
+
+/* More than 500 scans (the last one repeated): refused by the probe, and
+ * by both decoders given a probe of the original. */
+Test(images, jpeg_scans_limited)
+{
+    unsigned long n;
+    uint8_t *j = make_jpeg_flags(32, 32, TJPF_RGB, TJSAMP_420,
+                                 TJFLAG_PROGRESSIVE, &n);
+    img_info in;
+    char err[256];
+    cr_assert_eq(img_probe(j, n, &in, err, sizeof err), 0, "%s", err);
+    unsigned long last = 0;
+    for (unsigned long i = 2; i + 1 < n; i++)
+        if (j[i] == 0xFF && j[i + 1] == 0xDA)
+            last = i;
+    size_t scan = n - 2 - last, copies = 600;
+    size_t len = last + scan * copies + 2;
+    uint8_t *many = malloc(len);
+    memcpy(many, j, last);
+    for (size_t k = 0; k < copies; k++)
+        memcpy(many + last + k * scan, j + last, scan);
+    many[len - 2] = 0xFF;
+    many[len - 1] = 0xD9;
+    img_info probed;
+    cr_assert_eq(img_probe(many, len, &probed, err, sizeof err),
+                 MIXUP_EDATASET);
+    cr_assert(strstr(err, "JPEG with 6") && strstr(err, "scans, more than 500"),
+              "%s", err);
+    uint8_t *out = malloc(img_decode_bytes(&in));
+    cr_assert_eq(img_decode(many, len, &in, 1, 3, out, err, sizeof err),
+                 MIXUP_EDATASET);
+    cr_assert(strstr(err, "500 scans"), "%s", err);
+    cr_assert_eq(img_decode_rows(many, len, &in, 1, 3, 0, 32, out, err,
+                                 sizeof err), MIXUP_EDATASET);
+    cr_assert(strstr(err, "more than 500 scans"), "%s", err);
+    free(out);
+    free(many);
+    tjFree(j);
 }
