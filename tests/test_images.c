@@ -123,6 +123,7 @@ Test(images, png_matches_pil)
 {
     static const char *names[] = {
         "p8_trns", "p4_trns_adam7", "p2_trns", "p1", "p8_all_transparent",
+        "p8_short_palette", "p2_short_palette",
         "l1_trns", "l2_trns", "l4_trns", "l8_trns", "l8_adam7", "la8",
         "la16", "rgb8_trns", "rgb16_trns", "rgba8", "rgba8_adam7", "rgba16"};
     const char *root = getenv("MIXUPD_SOURCE_ROOT");

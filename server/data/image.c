@@ -299,6 +299,23 @@ static void png_on_read(png_structp png, png_bytep out, size_t n)
     c->pos += n;
 }
 
+/* A palette shorter than the indices can address: PIL reads an index past
+ * its end as gray (i, i, i) (its palettes start as a gray ramp); libpng as
+ * black. The ramp fills the rest, so the pixels are PIL's. */
+static void full_palette(png_structp png, png_infop info, int depth)
+{
+    png_colorp pal;
+    int n = 0;
+    if (png_get_PLTE(png, info, &pal, &n) != PNG_INFO_PLTE || depth > 8 ||
+        n >= 1 << depth)
+        return;
+    png_color full[256];
+    for (int i = 0; i < 1 << depth; i++)
+        full[i] = i < n ? pal[i]
+                        : (png_color){(png_byte)i, (png_byte)i, (png_byte)i};
+    png_set_PLTE(png, info, full, 1 << depth);
+}
+
 /* Read the PNG in @c; with @out NULL only its header (into @in). */
 static int png_run(png_ctx *c, img_info *in, uint32_t channels, uint8_t *out)
 {
@@ -330,8 +347,10 @@ static int png_run(png_ctx *c, img_info *in, uint32_t channels, uint8_t *out)
         png_destroy_read_struct(&png, &info, NULL);
         return 0;
     }
-    if (type == PNG_COLOR_TYPE_PALETTE)
+    if (type == PNG_COLOR_TYPE_PALETTE) {
+        full_palette(png, info, depth);
         png_set_palette_to_rgb(png);
+    }
     if (type == PNG_COLOR_TYPE_GRAY && depth < 8)
         png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16)

@@ -91,6 +91,11 @@ def cases():
     yield "p2_trns", png(grid(lambda x, y: ((x + y) % 4,)), 1, 2, 3,
                          plte=pal[:4], trns=bytes([0]))
     yield "p1", png(grid(lambda x, y: ((x ^ y) & 1,)), 1, 1, 3, plte=pal[:2])
+    # Indices past the end of the palette: PIL reads them as gray (i, i, i).
+    yield "p8_short_palette", png(grid(lambda x, y: ((x * 29 + y) % 256,)),
+                                  1, 8, 3, plte=pal[:3], trns=bytes([5, 6]))
+    yield "p2_short_palette", png(grid(lambda x, y: ((x + y) % 4,)), 1, 2, 3,
+                                  plte=pal[:2])
     yield "p8_all_transparent", png(grid(lambda x, y: ((x * y) % 5,)), 1, 8,
                                     3, plte=pal[:5], trns=bytes(5))
     for d in (1, 2, 4, 8):
