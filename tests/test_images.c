@@ -967,3 +967,38 @@ Test(images, jpeg_scans_limited)
     free(many);
     tjFree(j);
 }
+
+/* storage = decoded with verify = full: a JPEG damaged inside its data
+ * (the decoder warns) is a bad file naming what the decoder said, as it
+ * is for encoded storage; with verify = header it loads as decoded. */
+Test(images, decoded_verify_full_refuses_a_damaged_jpeg)
+{
+    char *dir = make_folder();
+    unsigned long n;
+    uint8_t *jpeg = make_jpeg(64, 64, TJPF_RGB, TJSAMP_420, &n);
+    size_t cut = n * 6 / 10;
+    jpeg[cut] = 0xFF;
+    jpeg[cut + 1] = 0xD9;
+    char p[512];
+    snprintf(p, sizeof p, "%s/b/damaged.jpg", dir);
+    write_file(p, jpeg, cut + 2);
+    tjFree(jpeg);
+    for (int decoded = 0; decoded <= 1; decoded++) {
+        ds_source src = folder_src(dir);
+        src.decoded = decoded;
+        src.height = src.width = 10;
+        src.verify_full = 1;
+        ds_dataset ds;
+        char err[512];
+        cr_assert_eq(ds_load(&ds, &src, tu_unique("img"), err, sizeof err),
+                     MIXUP_EDATASET);
+        cr_assert(strstr(err, "b/damaged.jpg: ") &&
+                  strstr(err, "Corrupt JPEG data"), "%s", err);
+        src.verify_full = 0;
+        cr_assert_eq(ds_load(&ds, &src, tu_unique("img"), err, sizeof err), 0,
+                     "%s", err);
+        cr_assert_eq(ds.n, 5u);
+        ds_unload(&ds);
+    }
+    tu_rmtree(dir);
+}

@@ -648,8 +648,7 @@ static int probe_one(const ds_source *src, const scan *s, entry *e,
      * data", "premature end"); libpng's warnings are about ancillary
      * chunks (colour profiles and the like), not the pixels. */
     if (rc > 0 && e->info.kind == IMG_JPEG) {
-        snprintf(why, whylen, "the image data is damaged (the JPEG decoder "
-                 "warned: %s)", said);
+        snprintf(why, whylen, "%s (the JPEG decoder warned)", said);
         return 1;
     }
     return 0;
