@@ -113,6 +113,7 @@ Test(images, png_variants_decode_to_known_pixels)
     decode_file(p, 1, out);
     cr_assert(out[0] == 0x12 && out[1] == 0xff);
     tu_rmtree(dir);
+    free(dir);
 }
 
 /* Every PNG colour type and bit depth, with tRNS, alpha and Adam7, decodes
@@ -262,6 +263,7 @@ Test(images, decoder_warnings_carry_their_message)
     free(png);
     free(out);
     tu_rmtree(dir);
+    free(dir);
 }
 
 /* Rows decoded alone (the crop's rows: skip_scanlines) are the rows of
@@ -435,6 +437,7 @@ Test(images, folder_classes_sorted_and_files_packed)
                  MIXUP_EDATASET);
     cr_assert(strstr(err, "A/0.JPG") && strstr(err, "max_pixels"), "%s", err);
     tu_rmtree(dir);
+    free(dir);
 }
 
 /* Each bad file names itself at load; with skip it is left out. */
@@ -481,6 +484,7 @@ Test(images, bad_files_are_named_or_skipped)
         cr_assert_eq(ds.n, 4u);
         ds_unload(&ds);
         tu_rmtree(dir);
+        free(dir);
     }
 }
 
@@ -500,6 +504,7 @@ Test(images, empty_folder_and_empty_class)
                  MIXUP_EDATASET);
     cr_assert(strstr(err, "has no .jpg"), "%s", err);
     tu_rmtree(dir);
+    free(dir);
 }
 
 /* ---- files that change between the listing and the reading ---- */
@@ -611,6 +616,7 @@ Test(images, file_swapped_after_sizing_is_read_as_it_is_now)
         }
         ds_unload(&ds);
         tu_rmtree(dir);
+        free(dir);
     }
 }
 
@@ -656,6 +662,7 @@ Test(images, file_changed_or_fifo_after_sizing_is_a_bad_file)
         cr_assert_eq(ds.n, 1u);
         ds_unload(&ds);
         tu_rmtree(dir);
+        free(dir);
     }
 }
 
@@ -687,6 +694,7 @@ Test(images, fifo_in_folder_or_as_list_is_named)
     cr_assert(strstr(err, "list.txt: not a regular file (a FIFO)"), "%s",
               err);
     tu_rmtree(dir);
+    free(dir);
 }
 
 /* ---- every bad file named in one run ---- */
@@ -744,6 +752,7 @@ Test(images, every_bad_file_is_listed_before_the_load_fails)
     }
     log_open("", err, sizeof err);
     tu_rmtree(dir);
+    free(dir);
 }
 
 Test(images, check_lists_every_bad_file, .timeout = 60)
@@ -766,6 +775,7 @@ Test(images, check_lists_every_bad_file, .timeout = 60)
     cr_assert(strstr(log, "dataset.on_bad_file = skip"), "%s", log);
     free(log);
     tu_rmtree(dir);
+    free(dir);
 }
 
 /* ---- progressive JPEGs: scans and coefficient memory bounded ---- */
@@ -892,6 +902,7 @@ Test(images, progressive_bomb_refused_by_decoders_and_at_load)
     cr_assert_eq(ds.n, 4u);
     ds_unload(&ds);
     tu_rmtree(dir);
+    free(dir);
     tjFree(bomb);
 }
 
@@ -1001,4 +1012,5 @@ Test(images, decoded_verify_full_refuses_a_damaged_jpeg)
         ds_unload(&ds);
     }
     tu_rmtree(dir);
+    free(dir);
 }
