@@ -165,7 +165,10 @@ static int stat_files(scan *s, bad_log *b, uint64_t *total)
  * exactly that). Opened without blocking and refused unless it is still a
  * regular file (a FIFO or device put in its place is not waited on), and
  * of the listed size, to its end: a file changed since the listing is
- * bad, never read past its room. Return 0, or 1 with @why. */
+ * bad, never read past its room. Symbolic links are followed (no
+ * O_NOFOLLOW), as torchvision's ImageFolder follows them and folders of
+ * links are a common way to make splits: what is checked is the object
+ * opened. Return 0, or 1 with @why. */
 static int read_listed(const char *path, uint64_t size, uint8_t *dst,
                        char *why, size_t whylen)
 {
