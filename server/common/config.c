@@ -200,6 +200,12 @@ const cfg_option options[] = {
     {FIELD("dataset", "max_pixels", CFG_UINT64, max_pixels),
      .def = "89478485", .min = 1, .max = 1ull << 32,
      .help = "folder, list: an image with more pixels is a bad file."},
+    {FIELD("dataset", "max_decode_memory", CFG_UINT64, max_decode_memory),
+     .def = "134217728", .min = 1 << 20, .max = 1ull << 40,
+     .help = "folder, list: bytes a progressive JPEG may need to decode "
+             "(its whole coefficient buffer, 2 bytes per sample of every "
+             "component, whatever the file's size); a file needing more is "
+             "a bad file."},
     {FIELD("dataset", "on_bad_file", CFG_ENUM, on_bad_file), .def = "error",
      .values = bad_file_names, .n_values = 2,
      .help = "folder, list: a corrupt, truncated or oversized file is an "
@@ -835,6 +841,7 @@ int cfg_same_dataset(const cfg_config *a, const cfg_config *b)
            !strcmp(a->root, b->root) && a->storage == b->storage &&
            a->channels == b->channels && a->ds_height == b->ds_height &&
            a->ds_width == b->ds_width && a->max_pixels == b->max_pixels &&
+           a->max_decode_memory == b->max_decode_memory &&
            a->on_bad_file == b->on_bad_file && a->verify == b->verify;
 }
 

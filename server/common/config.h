@@ -70,6 +70,8 @@ typedef struct cfg_config {
     uint32_t channels;    /* folder, list: 1 or 3 */
     uint32_t ds_height, ds_width; /* decoded: resize to; 0 keep */
     uint64_t max_pixels;  /* folder, list: largest image accepted */
+    uint64_t max_decode_memory; /* folder, list: largest JPEG coefficient
+                                   buffer (progressive files) accepted */
     int on_bad_file;      /* 0 error, 1 skip */
     int verify;           /* 0 header, 1 full (decode every file at load) */
     /* [batch] */

@@ -27,7 +27,7 @@ const char *rf_escape(const char *s, size_t len, char *buf, size_t cap)
     return buf;
 }
 
-static const char *kind(mode_t m)
+const char *rf_kind(unsigned m)
 {
     if (S_ISFIFO(m))
         return "a FIFO";
@@ -51,7 +51,7 @@ int rf_open(const char *path, uint64_t *size, char *err, size_t errlen)
     }
     if (!S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "%s: not a regular file (%s)", path,
-                 kind(st.st_mode));
+                 rf_kind(st.st_mode));
         close(fd);
         return MIXUP_EIO;
     }

@@ -17,6 +17,10 @@ int rf_open(const char *path, uint64_t *size, char *err, size_t errlen);
 /* Copy @len bytes of @s into @buf (@cap bytes) with control bytes, '\\'
  * and non-ASCII escaped as \\xNN, so that text read from a file cannot
  * forge log lines or send terminal sequences. Returns @buf. */
+/* What a file of mode @m (st_mode) is, for messages: "a FIFO",
+ * "a directory", "a device", "a socket" (anything but a regular file). */
+const char *rf_kind(unsigned m);
+
 const char *rf_escape(const char *s, size_t len, char *buf, size_t cap);
 
 #endif

@@ -47,6 +47,8 @@ typedef struct ds_source {
     uint32_t channels;   /* 1 or 3 */
     uint32_t height, width; /* decoded: resize to; 0: keep */
     uint64_t max_pixels;
+    uint64_t max_decode_memory; /* a JPEG's coefficient buffer (progressive
+                                   files); 0: no bound */
     int skip_bad;        /* on_bad_file = skip */
     int verify_full;     /* verify = full: decode every file at load */
     uint32_t load_threads; /* threads reading files at load (workers) */

@@ -49,59 +49,159 @@
 #include "digest.h"
 #include "image.h"
 #include "log.h"
+#include "regfile.h"
 #include "mixup_errors.h"
 #include "resize.h"
 
 #define ALIGN64(n) (((n) + 63) & ~(uint64_t)63)
-#define BAD_NAMES_LOGGED 10
+#define BAD_NAMES_LOGGED 10 /* on_bad_file = skip: names logged */
+#define BAD_NAMES_LISTED 20 /* on_bad_file = error: names listed */
 
 /* ------------------------------------------------------------- files */
 
+void (*dsi_after_sizing)(void *arg);
+void *dsi_after_sizing_arg;
+
+typedef struct bad_listed {
+    size_t entry;  /* its place in the scan */
+    char *text;    /* "path: why" (heap), NULL when out of memory */
+} bad_listed;
+
 typedef struct bad_log {
     const ds_source *src;
+    const scan *s;
     uint64_t count;
+    bad_listed listed[BAD_NAMES_LISTED]; /* on_bad_file = error */
 } bad_log;
 
-/* A bad file: the error, or (skip_bad) counted and maybe logged. */
-static int bad_file(bad_log *b, entry *e, const char *path, const char *why,
-                    char *err, size_t errlen)
+static int cmp_listed(const void *a, const void *b)
 {
-    if (!b->src->skip_bad) {
-        snprintf(err, errlen, "%s: %s", path, why);
-        return MIXUP_EDATASET;
-    }
+    size_t x = ((const bad_listed *)a)->entry, y = ((const bad_listed *)b)->entry;
+    return x < y ? -1 : x > y;
+}
+
+/* A bad file: left out. With skip_bad counted and the first ones logged;
+ * without, remembered, and the load goes on finding the others so that
+ * one run (and --check) names them all: bad_report() then fails it. */
+static void bad_file(bad_log *b, entry *e, const char *path, const char *why)
+{
     e->bad = 1;
-    if (b->count++ < BAD_NAMES_LOGGED)
-        log_warn("dataset: skipping %s: %s", path, why);
-    return 0;
+    if (b->src->skip_bad) {
+        if (b->count++ < BAD_NAMES_LOGGED)
+            log_warn("dataset: skipping %s: %s", path, why);
+        return;
+    }
+    if (b->count < BAD_NAMES_LISTED) {
+        size_t n = strlen(path) + strlen(why) + 3;
+        char *m = malloc(n);
+        if (m)
+            snprintf(m, n, "%s: %s", path, why);
+        b->listed[b->count] = (bad_listed){.entry = (size_t)(e - b->s->e),
+                                           .text = m};
+    }
+    b->count++;
+}
+
+/* With on_bad_file = error and bad files found: list them (in file
+ * order) and fail the load (@rc 0) naming the first and the option that
+ * would skip them. A load that failed for another reason (@rc < 0) keeps
+ * its error. */
+static int bad_report(bad_log *b, int rc, char *err, size_t errlen)
+{
+    if (b->src->skip_bad || b->count == 0)
+        return rc;
+    size_t shown = b->count < BAD_NAMES_LISTED ? b->count : BAD_NAMES_LISTED;
+    qsort(b->listed, shown, sizeof *b->listed, cmp_listed);
+    const char *oom = "(out of memory)";
+    const char *first = b->listed[0].text ? b->listed[0].text : oom;
+    for (size_t i = 0; (b->count > 1 || rc < 0) && i < shown; i++)
+        log_error("dataset: bad file %s",
+                  b->listed[i].text ? b->listed[i].text : oom);
+    if (b->count > shown)
+        log_error("dataset: and %llu more bad files",
+                  (unsigned long long)(b->count - shown));
+    if (rc == 0 && b->count == 1)
+        snprintf(err, errlen, "%s (dataset.on_bad_file = skip would leave "
+                 "it out)", first);
+    else if (rc == 0)
+        snprintf(err, errlen, "%s: %llu bad files, listed above "
+                 "(dataset.on_bad_file = skip would leave them out); the "
+                 "first: %s", b->src->images, (unsigned long long)b->count,
+                 first);
+    for (size_t i = 0; i < shown; i++)
+        free(b->listed[i].text);
+    return rc < 0 ? rc : MIXUP_EDATASET;
 }
 
 /* Size and readability of every file (before the segment is sized). */
-static int stat_files(scan *s, bad_log *b, uint64_t *total, char *err,
-                      size_t errlen)
+static int stat_files(scan *s, bad_log *b, uint64_t *total)
 {
     *total = 0;
     for (size_t i = 0; i < s->n; i++) {
         entry *e = &s->e[i];
         const char *path = s->names + e->path;
         struct stat st;
-        int rc = 0;
-        if (stat(path, &st) < 0)
-            rc = bad_file(b, e, path, strerror(errno), err, errlen);
-        else if (!S_ISREG(st.st_mode))
-            rc = bad_file(b, e, path, "not a regular file", err, errlen);
-        else if (access(path, R_OK) < 0)
-            rc = bad_file(b, e, path, strerror(errno), err, errlen);
-        else if (st.st_size == 0)
-            rc = bad_file(b, e, path, "empty file (0 bytes)", err, errlen);
-        else if ((uint64_t)st.st_size > UINT32_MAX)
-            rc = bad_file(b, e, path, "larger than 4 GiB", err, errlen);
-        if (rc < 0)
-            return rc;
+        char why[64];
+        if (stat(path, &st) < 0) {
+            bad_file(b, e, path, strerror(errno));
+        } else if (!S_ISREG(st.st_mode)) {
+            snprintf(why, sizeof why, "not a regular file (%s)",
+                     rf_kind(st.st_mode));
+            bad_file(b, e, path, why);
+        } else if (access(path, R_OK) < 0) {
+            bad_file(b, e, path, strerror(errno));
+        } else if (st.st_size == 0) {
+            bad_file(b, e, path, "empty file (0 bytes)");
+        } else if ((uint64_t)st.st_size > UINT32_MAX) {
+            bad_file(b, e, path, "larger than 4 GiB");
+        }
         e->size = e->bad ? 0 : (uint64_t)st.st_size;
         *total += e->size;
     }
     return 0;
+}
+
+/* Read the file at @path, listed with @size bytes, into @dst (room for
+ * exactly that). Opened without blocking and refused unless it is still a
+ * regular file (a FIFO or device put in its place is not waited on), and
+ * of the listed size, to its end: a file changed since the listing is
+ * bad, never read past its room. Symbolic links are followed (no
+ * O_NOFOLLOW), as torchvision's ImageFolder follows them and folders of
+ * links are a common way to make splits: what is checked is the object
+ * opened. Return 0, or 1 with @why. */
+static int read_listed(const char *path, uint64_t size, uint8_t *dst,
+                       char *why, size_t whylen)
+{
+    uint64_t now;
+    char oerr[512];
+    int fd = rf_open(path, &now, oerr, sizeof oerr);
+    if (fd < 0) { /* "path: what": the caller names the path */
+        size_t pl = strlen(path);
+        snprintf(why, whylen, "%s", strncmp(oerr, path, pl) == 0 &&
+                 oerr[pl] == ':' ? oerr + pl + 2 : oerr);
+        return 1;
+    }
+    int r = now != size ? -3 : dsi_read_fd(fd, dst, size);
+    if (r == -1 && errno == 0)
+        r = -2; /* an early end */
+    uint8_t more;
+    ssize_t extra = 0;
+    while (r == 0 && (extra = read(fd, &more, 1)) < 0 && errno == EINTR)
+        ;
+    if (r == -1 || extra < 0)
+        snprintf(why, whylen, "cannot read it: %s", strerror(errno));
+    else if (r == -3)
+        snprintf(why, whylen, "changed while loading: %llu bytes when "
+                 "listed, %llu now", (unsigned long long)size,
+                 (unsigned long long)now);
+    else if (r == -2)
+        snprintf(why, whylen, "changed while loading: shorter than the "
+                 "%llu bytes listed", (unsigned long long)size);
+    else if (extra > 0)
+        snprintf(why, whylen, "changed while loading: longer than the "
+                 "%llu bytes listed", (unsigned long long)size);
+    close(fd);
+    return r < 0 || extra != 0;
 }
 
 /* verify = full: the whole file decodes (header checks do not see a
@@ -117,18 +217,8 @@ typedef struct verify_buf {
 static int probe_one(const ds_source *src, const scan *s, entry *e,
                      uint8_t *dst, verify_buf *vb, char *why, size_t whylen)
 {
-    const char *path = s->names + e->path;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, whylen, "%s", strerror(errno));
+    if (read_listed(s->names + e->path, e->size, dst, why, whylen))
         return 1;
-    }
-    int r = dsi_read_fd(fd, dst, e->size);
-    close(fd);
-    if (r < 0) {
-        snprintf(why, whylen, "cannot read it (changed while loading?)");
-        return 1;
-    }
     if (img_probe(dst, e->size, &e->info, why, whylen) < 0)
         return 1;
     uint64_t px = (uint64_t)e->info.h * e->info.w;
@@ -138,6 +228,19 @@ static int probe_one(const ds_source *src, const scan *s, entry *e,
                  (unsigned long long)src->max_pixels);
         return 1;
     }
+    /* A progressive JPEG is decoded whole into coefficients: a small
+     * file can cost hundreds of MB per decode, on every worker. */
+    if (src->max_decode_memory && e->info.coef_bytes > src->max_decode_memory) {
+        snprintf(why, whylen, "%s JPEG of %ux%u: decoding it needs a "
+                 "%llu-byte coefficient buffer, more than "
+                 "dataset.max_decode_memory = %llu",
+                 e->info.progressive ? "progressive" : "multi-scan",
+                 e->info.w, e->info.h,
+                 (unsigned long long)e->info.coef_bytes,
+                 (unsigned long long)src->max_decode_memory);
+        return 1;
+    }
+    e->info.max_memory = src->max_decode_memory;
     if (!vb)
         return 0;
     size_t need = img_decode_bytes(&e->info);
@@ -148,16 +251,18 @@ static int probe_one(const ds_source *src, const scan *s, entry *e,
         vb->p = p;
         vb->cap = need;
     }
-    int rc = img_decode(dst, e->size, &e->info, 1, src->channels, vb->p, why,
-                        whylen);
-    if (rc < 0)
+    char said[256];
+    int rc = img_decode(dst, e->size, &e->info, 1, src->channels, vb->p,
+                        said, sizeof said);
+    if (rc < 0) {
+        snprintf(why, whylen, "%s", said);
         return 1;
+    }
     /* A JPEG warning is damage the decoder papered over ("corrupt JPEG
      * data", "premature end"); libpng's warnings are about ancillary
      * chunks (colour profiles and the like), not the pixels. */
     if (rc > 0 && e->info.kind == IMG_JPEG) {
-        snprintf(why, whylen, "the image data is damaged (the JPEG decoder "
-                 "warned)");
+        snprintf(why, whylen, "%s (the JPEG decoder warned)", said);
         return 1;
     }
     return 0;
@@ -167,10 +272,12 @@ static int probe_one(const ds_source *src, const scan *s, entry *e,
 static int read_check(const ds_source *src, bad_log *b, scan *s, entry *e,
                       uint8_t *dst, char *err, size_t errlen)
 {
-    char why[256];
+    char why[512];
     int rc = probe_one(src, s, e, dst, NULL, why, sizeof why);
-    if (rc == 1)
-        return bad_file(b, e, s->names + e->path, why, err, errlen);
+    if (rc == 1) {
+        bad_file(b, e, s->names + e->path, why);
+        return 0;
+    }
     if (rc < 0)
         snprintf(err, errlen, "out of memory reading %s", s->names + e->path);
     return rc;
@@ -231,7 +338,7 @@ static void *load_thread(void *arg)
 {
     load_job *j = arg;
     verify_buf vb = {0};
-    char why[256];
+    char why[512];
     while (!ds_stop_requested) {
         size_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->s->n)
@@ -318,8 +425,8 @@ static int load_encoded(ds_dataset *ds, scan *s, const ds_source *src,
     for (size_t i = 0; i < s->n && rc == 0; i++) {
         entry *e = &s->e[i];
         if (!e->bad && why[i])
-            rc = bad_file(b, e, s->names + e->path, why[i], err, errlen);
-        if (rc < 0 || e->bad)
+            bad_file(b, e, s->names + e->path, why[i]);
+        if (e->bad)
             continue;
         if (at != off[i])
             memmove(packed + at, packed + off[i], e->size);
@@ -351,41 +458,64 @@ static int load_encoded(ds_dataset *ds, scan *s, const ds_source *src,
     return 0;
 }
 
-/* Decode @e (read again from its file) into @dst as h x w x c. */
-static int decode_into(const ds_source *src, bad_log *b, scan *s, entry *e,
-                       uint8_t *file, uint8_t *pix, float *work,
-                       uint8_t *dst, uint32_t h, uint32_t w, char *err,
-                       size_t errlen)
+/* Scratch of the decoded load, grown to each image as it is decoded, not
+ * as it was sized: a file may have changed in between. */
+typedef struct dec_buf {
+    uint8_t *pix;
+    float *work;
+    size_t pix_cap, work_cap;
+} dec_buf;
+
+static int reserve(void **p, size_t *cap, size_t need)
 {
-    int rc = read_check(src, b, s, e, file, err, errlen);
-    if (rc < 0 || e->bad)
-        return rc;
+    if (need <= *cap)
+        return 0;
+    void *q = realloc(*p, need);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = need;
+    return 0;
+}
+
+/* Decode @e, whose bytes are in @file, into @dst as h x w x c. */
+static int decode_into(const ds_source *src, bad_log *b, scan *s, entry *e,
+                       const uint8_t *file, dec_buf *db, uint8_t *dst,
+                       uint32_t h, uint32_t w)
+{
     char why[256];
-    uint32_t c = src->channels;
-    if (img_decode(file, e->size, &e->info, 1, c, pix, why, sizeof why) < 0)
-        return bad_file(b, e, s->names + e->path, why, err, errlen);
-    size_t n = (size_t)h * w * c;
-    if (e->info.h == h && e->info.w == w) {
-        memcpy(dst, pix, n);
+    uint32_t c = src->channels, ih = e->info.h, iw = e->info.w;
+    if (reserve((void **)&db->pix, &db->pix_cap, img_decode_bytes(&e->info)))
+        return MIXUP_ENOMEM;
+    int rc = img_decode(file, e->size, &e->info, 1, c, db->pix, why,
+                        sizeof why);
+    if (rc < 0 || (rc > 0 && src->verify_full && e->info.kind == IMG_JPEG)) {
+        bad_file(b, e, s->names + e->path, why);
         return 0;
     }
-    rsz_axis ax = {.first = (uint32_t *)(void *)work, .count = NULL};
-    rsz_axis ay;
-    /* work: [first/count x, first/count y, weights x, weights y, rows]. */
-    uint32_t *u = (uint32_t *)(void *)work;
-    ax.first = u;
-    ax.count = u + w;
-    ay.first = u + 2 * w;
-    ay.count = u + 2 * w + h;
-    float *fw = work + 2 * (w + h);
+    size_t n = (size_t)h * w * c;
+    if (ih == h && iw == w) {
+        memcpy(dst, db->pix, n);
+        return 0;
+    }
+    /* work: [first/count x, first/count y, weights x, weights y, rows,
+     * out]. */
+    size_t floats = 2 * ((size_t)w + h) + rsz_axis_floats(iw, w) +
+                    rsz_axis_floats(ih, h) + (size_t)w * ih * c + n;
+    if (reserve((void **)&db->work, &db->work_cap, floats * 4))
+        return MIXUP_ENOMEM;
+    uint32_t *u = (uint32_t *)(void *)db->work;
+    rsz_axis ax = {.first = u, .count = u + w};
+    rsz_axis ay = {.first = u + 2 * w, .count = u + 2 * w + h};
+    float *fw = db->work + 2 * (w + h);
     ax.w = fw;
-    ay.w = fw + rsz_axis_floats(e->info.w, w);
-    float *rows = ay.w + rsz_axis_floats(e->info.h, h);
-    float *out = rows + (size_t)w * e->info.h * c;
-    rsz_axis_init(&ax, e->info.w, 0, e->info.w, w);
-    rsz_axis_init(&ay, e->info.h, 0, e->info.h, h);
-    rsz_resample_u8(out, pix, (size_t)e->info.w * c, e->info.h, c, &ax, &ay,
-                    1.0f, rows);
+    ay.w = fw + rsz_axis_floats(iw, w);
+    float *rows = ay.w + rsz_axis_floats(ih, h);
+    float *out = rows + (size_t)w * ih * c;
+    rsz_axis_init(&ax, iw, 0, iw, w);
+    rsz_axis_init(&ay, ih, 0, ih, h);
+    rsz_resample_u8(out, db->pix, (size_t)iw * c, ih, c, &ax, &ay, 1.0f,
+                    rows);
     for (size_t i = 0; i < n; i++) {
         float v = nearbyintf(out[i]);
         dst[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
@@ -393,70 +523,77 @@ static int decode_into(const ds_source *src, bad_log *b, scan *s, entry *e,
     return 0;
 }
 
+/* The segment of a decoded dataset, made when its first good image fixes
+ * the size (dataset.height x width, or that image's): room for every file
+ * not yet found bad, [images | labels]. */
+static int decoded_segment(ds_dataset *ds, const scan *s, size_t from,
+                           const ds_source *src, const char *instance,
+                           uint64_t per, uint64_t *img, char *err,
+                           size_t errlen)
+{
+    uint64_t cap = 0, bytes;
+    for (size_t k = from; k < s->n; k++)
+        cap += !s->e[k].bad;
+    if (ds_mul(per, cap, &bytes) < 0 || bytes > UINT64_MAX / 2) {
+        snprintf(err, errlen, "%s: %llu images of %llu bytes do not fit in "
+                 "memory", src->images, (unsigned long long)cap,
+                 (unsigned long long)per);
+        return MIXUP_EDATASET;
+    }
+    *img = ALIGN64(bytes);
+    ds->bytes = *img + cap * 4;
+    return shm_segment_create(&ds->seg, instance,
+                              src->segment ? src->segment : "dataset",
+                              (size_t)ds->bytes, err, errlen);
+}
+
+/* One pass, each file read once: read, checked, decoded (and resized)
+ * straight into the segment. */
 static int load_decoded(ds_dataset *ds, scan *s, const ds_source *src,
                         const char *instance, bad_log *b, char *err,
                         size_t errlen)
 {
-    /* Pass 1: headers, for the sizes. */
-    uint64_t big = 0, n = 0;
-    uint32_t h = src->height, w = src->width, mh = 0, mw = 0;
+    uint64_t big = 0, per = 0, img = 0, j = 0;
+    uint32_t h = src->height, w = src->width;
+    const char *first = NULL;
     for (size_t i = 0; i < s->n; i++)
         big = s->e[i].size > big ? s->e[i].size : big;
     uint8_t *file = malloc(big ? big : 1);
-    if (!file)
-        return MIXUP_ENOMEM;
-    int rc = 0;
+    dec_buf db = {0};
+    int rc = file ? 0 : MIXUP_ENOMEM;
     for (size_t i = 0; i < s->n && rc == 0; i++) {
         entry *e = &s->e[i];
-        if (e->bad || (rc = read_check(src, b, s, e, file, err, errlen)) < 0 ||
-            e->bad)
+        if (e->bad || (rc = ds_check_stop(src->images, err, errlen)) < 0 ||
+            (rc = read_check(src, b, s, e, file, err, errlen)) < 0 || e->bad)
             continue;
-        if (!src->height && n && (e->info.h != h || e->info.w != w)) {
+        if (b->count && !src->skip_bad)
+            continue; /* failing: the rest only checked, to name them all */
+        if (!ds->seg.addr) {
+            h = src->height ? h : e->info.h;
+            w = src->height ? w : e->info.w;
+            first = s->names + e->path;
+            per = (uint64_t)h * w * src->channels;
+            rc = decoded_segment(ds, s, i, src, instance, per, &img, err,
+                                 errlen);
+        } else if (!src->height && (e->info.h != h || e->info.w != w)) {
             snprintf(err, errlen, "%s: %ux%u, but %s is %ux%u: set "
                      "dataset.height and width to resize them all",
-                     s->names + e->path, e->info.w, e->info.h,
-                     s->names + s->e[0].path, w, h);
+                     s->names + e->path, e->info.w, e->info.h, first, w, h);
             rc = MIXUP_EDATASET;
         }
-        if (!src->height) {
-            h = e->info.h;
-            w = e->info.w;
-        }
-        mh = e->info.h > mh ? e->info.h : mh;
-        mw = e->info.w > mw ? e->info.w : mw;
-        n++;
-    }
-    uint64_t per = (uint64_t)h * w * src->channels;
-    uint64_t img = ALIGN64(per * n), total = img + (uint64_t)n * 4;
-    uint8_t *pix = NULL;
-    float *work = NULL;
-    if (rc == 0 && n) {
-        pix = malloc((size_t)mh * mw * 4);
-        work = malloc(4 * (2 * ((size_t)w + h) + rsz_axis_floats(mw, w) +
-                           rsz_axis_floats(mh, h) +
-                           (size_t)w * mh * src->channels + per));
-        rc = pix && work ? 0 : MIXUP_ENOMEM;
-    }
-    if (rc == 0 && n)
-        rc = shm_segment_create(&ds->seg, instance,
-                                src->segment ? src->segment : "dataset",
-                                (size_t)total, err, errlen);
-    uint64_t j = 0;
-    for (size_t i = 0; i < s->n && rc == 0 && n; i++) {
-        entry *e = &s->e[i];
-        if (e->bad)
-            continue;
-        uint8_t *dst = (uint8_t *)ds->seg.addr + j * per;
-        rc = decode_into(src, b, s, e, file, pix, work, dst, h, w, err, errlen);
+        if (rc < 0)
+            break;
+        uint8_t *base = ds->seg.addr;
+        rc = decode_into(src, b, s, e, file, &db, base + j * per, h, w);
         if (rc == 0 && !e->bad)
-            ((int32_t *)(void *)((uint8_t *)ds->seg.addr + img))[j++] = e->label;
+            ((int32_t *)(void *)(base + img))[j++] = e->label;
     }
     free(file);
-    free(pix);
-    free(work);
+    free(db.pix);
+    free(db.work);
     if (rc == MIXUP_ENOMEM && !*err)
         snprintf(err, errlen, "out of memory decoding %s", src->images);
-    if (rc < 0)
+    if (rc < 0 || !ds->seg.addr)
         return rc;
     ds->n = j;
     ds->h = h;
@@ -465,7 +602,6 @@ static int load_decoded(ds_dataset *ds, scan *s, const ds_source *src,
     ds->dtype = DS_U8;
     ds->images = ds->seg.addr;
     ds->labels = (int32_t *)(void *)((uint8_t *)ds->seg.addr + img);
-    ds->bytes = total;
     return 0;
 }
 
@@ -517,18 +653,21 @@ int ds_load_images(ds_dataset *ds, const ds_source *src, const char *instance,
         return MIXUP_EINVAL;
     }
     scan s = {0};
-    bad_log b = {.src = src};
+    bad_log b = {.src = src, .s = &s};
     uint64_t bytes = 0;
     int rc = src->format == DS_FOLDER ? dsi_scan_folder(&s, src->images, err, errlen)
                                       : dsi_scan_list(&s, src, err, errlen);
     if (rc == 0)
-        rc = stat_files(&s, &b, &bytes, err, errlen);
+        rc = stat_files(&s, &b, &bytes);
     if (rc == 0)
         rc = check_labels(&s, src, &ds->classes, err, errlen);
+    if (rc == 0 && dsi_after_sizing)
+        dsi_after_sizing(dsi_after_sizing_arg);
     if (rc == 0)
         rc = src->decoded ? load_decoded(ds, &s, src, instance, &b, err, errlen)
                           : load_encoded(ds, &s, src, instance, &b, bytes,
                                          err, errlen);
+    rc = bad_report(&b, rc, err, errlen);
     if (rc == 0 && ds->n == 0) {
         snprintf(err, errlen, "%s: no readable images (%llu bad files "
                  "skipped)", src->images, (unsigned long long)b.count);

@@ -22,6 +22,13 @@ typedef int (*dsi_entry_fn)(void *ctx, const char *path, size_t plen,
 int dsi_parse_list(const char *text, size_t len, const char *name,
                    dsi_entry_fn fn, void *ctx, char *err, size_t errlen);
 
+/* For tests: called, when set, after the files are listed and sized and
+ * before any is read, where a live filesystem may change them (a file
+ * replaced by a larger image of the same size, by a FIFO). Not for use
+ * outside tests. */
+extern void (*dsi_after_sizing)(void *arg);
+extern void *dsi_after_sizing_arg;
+
 /* 1 if @name ends in .jpg, .jpeg or .png, in any letter case. */
 int dsi_image_name(const char *name);
 

@@ -18,6 +18,7 @@
 
 #include "dataset_image.h"
 #include "mixup_errors.h"
+#include "regfile.h"
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -261,8 +262,11 @@ int dsi_read_fd(int fd, uint8_t *dst, uint64_t size)
                                             ? (1u << 30) : size - got);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
+        if (r <= 0) {
+            if (r == 0)
+                errno = 0; /* an early end */
             return -1;
+        }
         got += (uint64_t)r;
     }
     return 0;
@@ -271,15 +275,11 @@ int dsi_read_fd(int fd, uint8_t *dst, uint64_t size)
 static int read_whole(const char *path, char **buf, size_t *len, char *err,
                       size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    uint64_t size;
+    int fd = rf_open(path, &size, err, errlen); /* a FIFO: refused */
+    if (fd < 0)
         return MIXUP_EDATASET;
-    }
-    *len = (size_t)st.st_size;
+    *len = (size_t)size;
     *buf = malloc(*len + 1);
     if (!*buf || dsi_read_fd(fd, (uint8_t *)*buf, *len) < 0) {
         snprintf(err, errlen, "%s: cannot read %zu bytes", path, *len);

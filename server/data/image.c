@@ -3,6 +3,7 @@
  */
 #include "image.h"
 
+#include <limits.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <turbojpeg.h>
 /* jpeglib.h wants FILE and size_t declared first. */
 #include <jpeglib.h>
+#include <jerror.h>
 
 #include "mixup_errors.h"
 
@@ -54,13 +56,130 @@ int img_jpeg_markers(const uint8_t *buf, size_t len, int *adobe)
     return -1;
 }
 
+static int is_sof(uint8_t m)
+{
+    return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+}
+
+/* The frame header (SOF): size and each component's sampling factors. */
+static int read_sof(const uint8_t *p, size_t n, uint8_t m, img_jpeg_layout *l)
+{
+    if (n < 6 || p[5] == 0 || n < 6 + 3 * (size_t)p[5])
+        return -1;
+    l->sof = m;
+    l->h = (uint32_t)p[1] << 8 | p[2];
+    l->w = (uint32_t)p[3] << 8 | p[4];
+    l->ncomp = p[5];
+    for (uint32_t c = 0; c < l->ncomp && c < 4; c++) {
+        l->hs[c] = p[6 + 3 * c + 1] >> 4;
+        l->vs[c] = p[6 + 3 * c + 1] & 15;
+    }
+    return 0;
+}
+
+int img_jpeg_walk(const uint8_t *buf, size_t len, img_jpeg_layout *l)
+{
+    memset(l, 0, sizeof *l);
+    if (len < 4 || buf[0] != 0xFF || buf[1] != 0xD8)
+        return -1;
+    /* The header: segments back to back, up to the first scan. */
+    size_t pos = 2;
+    for (;;) {
+        if (pos + 4 > len || buf[pos] != 0xFF)
+            return -1;
+        uint8_t m = buf[pos + 1];
+        if (m == 0xFF) { /* fill byte */
+            pos++;
+            continue;
+        }
+        if (m == 0xD9) /* EOI: no image (the decoder says so) */
+            return 0;
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { /* no length */
+            pos += 2;
+            continue;
+        }
+        size_t seg = (size_t)buf[pos + 2] << 8 | buf[pos + 3];
+        if (seg < 2 || seg > len - pos - 2)
+            return -1;
+        const uint8_t *p = buf + pos + 4;
+        if (m == 0xEE && seg >= 2 + 5 && memcmp(p, "Adobe", 5) == 0)
+            l->adobe = 1;
+        if (is_sof(m) && !l->sof && read_sof(p, seg - 2, m, l) < 0)
+            return -1;
+        pos += 2 + seg;
+        if (m == 0xDA)
+            break;
+    }
+    /* The scans: entropy-coded data (0xFF stuffed as FF 00, restart
+     * markers inside) with table segments between scans. Only the scans
+     * are counted here; the decoder judges the rest. */
+    l->scans = 1;
+    while (pos + 1 < len) {
+        const uint8_t *ff = memchr(buf + pos, 0xFF, len - pos - 1);
+        if (!ff)
+            break;
+        pos = (size_t)(ff - buf);
+        uint8_t m = buf[pos + 1];
+        if (m == 0xFF) {
+            pos++;
+            continue;
+        }
+        if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+            pos += 2;
+            continue;
+        }
+        if (m == 0xD9 || pos + 4 > len)
+            break;
+        size_t seg = (size_t)buf[pos + 2] << 8 | buf[pos + 3];
+        if (seg < 2 || seg > len - pos - 2)
+            break;
+        if (m == 0xDA && l->scans < UINT32_MAX)
+            l->scans++;
+        pos += 2 + seg;
+    }
+    return 0;
+}
+
+uint64_t img_jpeg_coef_bytes(const img_jpeg_layout *l)
+{
+    uint32_t mh = 1, mv = 1, n = l->ncomp < 4 ? l->ncomp : 4;
+    for (uint32_t c = 0; c < n; c++) {
+        mh = l->hs[c] > mh ? l->hs[c] : mh;
+        mv = l->vs[c] > mv ? l->vs[c] : mv;
+    }
+    uint64_t bytes = 0;
+    for (uint32_t c = 0; c < n; c++) {
+        uint64_t hs = l->hs[c] ? l->hs[c] : 1, vs = l->vs[c] ? l->vs[c] : 1;
+        uint64_t bw = ((uint64_t)l->w * hs + 8 * mh - 1) / (8 * mh);
+        uint64_t bh = ((uint64_t)l->h * vs + 8 * mv - 1) / (8 * mv);
+        bw = (bw + hs - 1) / hs * hs;
+        bh = (bh + vs - 1) / vs * vs;
+        bytes += bw * bh * 64 * sizeof(JCOEF);
+    }
+    return bytes;
+}
+
+/* The decoders' own guard for a file that reaches them unprobed. */
+static int over_memory(const img_info *in, char *err, size_t errlen)
+{
+    if (!in->max_memory || in->coef_bytes <= in->max_memory)
+        return 0;
+    snprintf(err, errlen, "JPEG refused: decoding this %s file needs a "
+             "%llu-byte coefficient buffer, more than the bound of %llu",
+             in->progressive ? "progressive" : "multi-scan",
+             (unsigned long long)in->coef_bytes,
+             (unsigned long long)in->max_memory);
+    return MIXUP_EDATASET;
+}
+
 static int probe_jpeg(const uint8_t *buf, size_t len, img_info *in, char *err,
                       size_t errlen)
 {
-    int adobe;
-    if (img_jpeg_markers(buf, len, &adobe) < 0)
+    img_jpeg_layout lay;
+    if (img_jpeg_walk(buf, len, &lay) < 0)
         return fail(err, errlen, "not a valid JPEG",
                     "broken marker structure before the image data");
+    int adobe = lay.adobe;
     tjhandle tj = tjInitDecompress();
     if (!tj)
         return fail(err, errlen, "JPEG", "cannot create a decompressor");
@@ -79,9 +198,22 @@ static int probe_jpeg(const uint8_t *buf, size_t len, img_info *in, char *err,
     if (end < 4 || buf[end - 2] != 0xFF || buf[end - 1] != 0xD9)
         return fail(err, errlen, "truncated JPEG",
                     "no end-of-image marker (FF D9) at the end");
+    if (lay.w != (uint32_t)w || lay.h != (uint32_t)h)
+        return fail(err, errlen, "not a valid JPEG",
+                    "more than one frame header");
+    if (lay.scans > IMG_MAX_SCANS) {
+        snprintf(err, errlen, "JPEG with %u scans, more than %d (each scan "
+                 "is a pass over the whole image)", lay.scans, IMG_MAX_SCANS);
+        return MIXUP_EDATASET;
+    }
+    int prog = lay.sof == 0xC2 || lay.sof == 0xC6 || lay.sof == 0xCA ||
+               lay.sof == 0xCE;
     *in = (img_info){.kind = IMG_JPEG, .h = (uint32_t)h, .w = (uint32_t)w,
                      .cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK,
-                     .adobe = (uint8_t)adobe};
+                     .adobe = (uint8_t)adobe, .progressive = (uint8_t)prog,
+                     .scans = lay.scans,
+                     .coef_bytes = prog || lay.scans > 1
+                                       ? img_jpeg_coef_bytes(&lay) : 0};
     return 0;
 }
 
@@ -107,16 +239,20 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const img_info *in,
 {
     uint32_t h, w;
     img_scaled_size(in, denom, &h, &w);
+    if (over_memory(in, err, errlen) < 0)
+        return MIXUP_EDATASET;
     tjhandle tj = tjInitDecompress();
     if (!tj)
         return fail(err, errlen, "JPEG", "cannot create a decompressor");
     int pf = in->cmyk ? TJPF_CMYK : TJPF_RGB;
+    /* LIMITSCANS: at most IMG_MAX_SCANS (TurboJPEG's 500) scans. */
     int rc = tjDecompress2(tj, buf, (unsigned long)len, out, (int)w, 0,
-                           (int)h, pf, 0);
+                           (int)h, pf, TJFLAG_LIMITSCANS);
     int status = 0;
     if (rc < 0) {
         if (tjGetErrorCode(tj) == TJERR_WARNING) {
             status = 1;
+            fail(err, errlen, "damaged JPEG data", tjGetErrorStr2(tj));
         } else {
             fail(err, errlen, "JPEG decoding failed", tjGetErrorStr2(tj));
             tjDestroy(tj);
@@ -150,8 +286,8 @@ static void png_on_error(png_structp png, png_const_charp msg)
 static void png_on_warning(png_structp png, png_const_charp msg)
 {
     png_ctx *c = png_get_error_ptr(png);
-    (void)msg;
-    c->warned = 1;
+    if (!c->warned++) /* the first says most */
+        snprintf(c->msg, sizeof c->msg, "%s", msg);
 }
 
 static void png_on_read(png_structp png, png_bytep out, size_t n)
@@ -161,6 +297,23 @@ static void png_on_read(png_structp png, png_bytep out, size_t n)
         png_error(png, "truncated PNG (data ends inside a chunk)");
     memcpy(out, c->buf + c->pos, n);
     c->pos += n;
+}
+
+/* A palette shorter than the indices can address: PIL reads an index past
+ * its end as gray (i, i, i) (its palettes start as a gray ramp); libpng as
+ * black. The ramp fills the rest, so the pixels are PIL's. */
+static void full_palette(png_structp png, png_infop info, int depth)
+{
+    png_colorp pal;
+    int n = 0;
+    if (png_get_PLTE(png, info, &pal, &n) != PNG_INFO_PLTE || depth > 8 ||
+        n >= 1 << depth)
+        return;
+    png_color full[256];
+    for (int i = 0; i < 1 << depth; i++)
+        full[i] = i < n ? pal[i]
+                        : (png_color){(png_byte)i, (png_byte)i, (png_byte)i};
+    png_set_PLTE(png, info, full, 1 << depth);
 }
 
 /* Read the PNG in @c; with @out NULL only its header (into @in). */
@@ -194,13 +347,19 @@ static int png_run(png_ctx *c, img_info *in, uint32_t channels, uint8_t *out)
         png_destroy_read_struct(&png, &info, NULL);
         return 0;
     }
-    if (type == PNG_COLOR_TYPE_PALETTE)
+    if (type == PNG_COLOR_TYPE_PALETTE) {
+        full_palette(png, info, depth);
         png_set_palette_to_rgb(png);
+    }
     if (type == PNG_COLOR_TYPE_GRAY && depth < 8)
         png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16)
         png_set_strip_16(png);
-    if (type & PNG_COLOR_MASK_ALPHA)
+    /* Alpha is dropped, not composited (PIL's convert("RGB")), and so is
+     * a tRNS chunk, which expanding a palette turns into an alpha
+     * channel. */
+    if ((type & PNG_COLOR_MASK_ALPHA) ||
+        png_get_valid(png, info, PNG_INFO_tRNS))
         png_set_strip_alpha(png);
     int colour = (type & PNG_COLOR_MASK_COLOR) != 0;
     if (!colour && channels == 3)
@@ -276,6 +435,8 @@ int img_decode(const uint8_t *buf, size_t len, const img_info *info,
     img_info dummy;
     if (png_run(&c, &dummy, channels, out) < 0)
         return fail(err, errlen, "PNG decoding failed", c.msg);
+    if (c.warned)
+        fail(err, errlen, "libpng warned", c.msg);
     return c.warned ? 1 : 0;
 }
 
@@ -295,14 +456,31 @@ typedef struct rows_err {
 static void rows_error_exit(j_common_ptr ci)
 {
     rows_err *e = (rows_err *)(void *)ci->err;
-    (*ci->err->format_message)(ci, e->msg);
+    if (ci->err->msg_code == JERR_NO_BACKING_STORE) /* max_memory_to_use */
+        snprintf(e->msg, sizeof e->msg, "the decoder needs more memory than "
+                 "the bound of %ld bytes", ci->mem->max_memory_to_use);
+    else
+        (*ci->err->format_message)(ci, e->msg);
     longjmp(e->jump, 1);
+}
+
+/* TurboJPEG's TJFLAG_LIMITSCANS, for the libjpeg API. */
+static void rows_progress(j_common_ptr ci)
+{
+    if (((j_decompress_ptr)ci)->input_scan_number > IMG_MAX_SCANS) {
+        rows_err *e = (rows_err *)(void *)ci->err;
+        snprintf(e->msg, sizeof e->msg, "more than %d scans", IMG_MAX_SCANS);
+        longjmp(e->jump, 1);
+    }
 }
 
 static void rows_emit(j_common_ptr ci, int level)
 {
-    if (level < 0) /* a warning: corrupt data the decoder got through */
-        ((rows_err *)(void *)ci->err)->warned = 1;
+    rows_err *e = (rows_err *)(void *)ci->err;
+    /* A warning: corrupt data the decoder got through. The first one is
+     * kept, as TurboJPEG keeps it. */
+    if (level < 0 && !e->warned++)
+        (*ci->err->format_message)(ci, e->msg);
 }
 
 int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
@@ -315,8 +493,11 @@ int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
     img_scaled_size(info, denom, &h, &w);
     if (y0 >= y1 || y1 > h)
         return fail(err, errlen, "JPEG rows", "rows out of the image");
+    if (over_memory(info, err, errlen) < 0)
+        return MIXUP_EDATASET;
     struct jpeg_decompress_struct ci;
     rows_err e = {0};
+    struct jpeg_progress_mgr progress = {.progress_monitor = rows_progress};
     ci.err = jpeg_std_error(&e.pub);
     e.pub.error_exit = rows_error_exit;
     e.pub.emit_message = rows_emit;
@@ -327,6 +508,15 @@ int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
         return fail(err, errlen, "JPEG decoding failed", e.msg);
     }
     jpeg_create_decompress(&ci);
+    ci.progress = &progress;
+    /* Past this, libjpeg fails (no backing store). Besides the coefficient
+     * buffer it holds ~20 KB and ~40 bytes per column of row buffers
+     * (measured, 4:4:4 to 4:2:0): room for those is added. */
+    uint64_t room = (1u << 20) + 128 * (uint64_t)info->w;
+    if (info->max_memory)
+        ci.mem->max_memory_to_use = info->max_memory > LONG_MAX - room
+                                        ? LONG_MAX
+                                        : (long)(info->max_memory + room);
     jpeg_mem_src(&ci, buf, (unsigned long)len);
     jpeg_read_header(&ci, TRUE);
     ci.out_color_space = info->cmyk ? JCS_CMYK : JCS_RGB;
@@ -356,6 +546,8 @@ int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
         cmyk_to_rgb(out, n, info->adobe);
     if (channels == 1)
         img_rgb_to_gray(out, n);
+    if (e.warned)
+        fail(err, errlen, "damaged JPEG data", e.msg);
     return e.warned ? 1 : 0;
 }
 

@@ -10,7 +10,10 @@
  * which store the ink inverted, are un-inverted first).
  *
  * PNG goes through libpng: palette expanded, gray below 8 bits expanded,
- * 16-bit reduced to its high byte, alpha (and tRNS) dropped.
+ * 16-bit reduced to its high byte, alpha and tRNS transparency dropped
+ * (not composited): the bytes of PIL's convert("RGB") (and "L"), what
+ * torchvision's default loader serves, except 16-bit gray, which PIL
+ * clips to 0..255.
  *
  * Channels: 3 gives RGB (gray replicated); 1 gives gray, colour converted
  * with PIL's ITU-R 601 weights, L = (19595 R + 38470 G + 7471 B + 2^15) >> 16.
@@ -24,16 +27,44 @@
 
 typedef enum img_kind { IMG_JPEG = 1, IMG_PNG = 2 } img_kind;
 
+/* Progressive scans a JPEG may have (TurboJPEG's TJFLAG_LIMITSCANS bound:
+ * each scan is a pass over the whole coefficient buffer). */
+#define IMG_MAX_SCANS 500
+
 typedef struct img_info {
     img_kind kind;   /* from the magic bytes, never the file's name */
     uint32_t h, w;   /* at scale 1 */
     uint8_t cmyk;    /* JPEG stored as CMYK or YCCK */
     uint8_t adobe;   /* JPEG with an Adobe APP14 marker (inverted CMYK) */
+    uint8_t progressive; /* JPEG: a progressive SOF */
+    uint32_t scans;  /* JPEG: start-of-scan markers in the file */
+    /* JPEG: bytes of the whole-image coefficient buffer libjpeg holds while
+     * decoding a progressive (or multi-scan) file, 128 per 8x8 block of
+     * every component; 0 for a single-scan file, which needs a few rows.
+     * A small file can announce a large one: it is not bounded by the
+     * file's size. */
+    uint64_t coef_bytes;
+    /* Set by the caller (img_probe() leaves 0, no bound): the decoders
+     * refuse a JPEG whose coefficient buffer is larger, and libjpeg's
+     * allocator is held to it plus room for its row buffers
+     * (max_memory_to_use, in img_decode_rows()). */
+    uint64_t max_memory;
 } img_info;
+
+/* What img_jpeg_walk() finds in a JPEG's markers. */
+typedef struct img_jpeg_layout {
+    int adobe;         /* an APP14 "Adobe" segment before the first scan */
+    int sof;           /* the frame's SOF marker (0xC0..0xCF), 0: none */
+    uint32_t h, w;     /* from the SOF */
+    uint32_t ncomp;    /* components (at most 4 are described below) */
+    uint8_t hs[4], vs[4]; /* their sampling factors */
+    uint32_t scans;    /* SOS markers up to EOI or the end of @buf */
+} img_jpeg_layout;
 
 /* Check @buf[0..len): a JPEG or PNG (magic bytes), its header accepted by
  * the decoder, the size > 0, and the stream complete (JPEG ends with EOI,
- * PNG with IEND) — a cheap test for a truncated file. Return 0 or
+ * PNG with IEND) — a cheap test for a truncated file; a JPEG with more than
+ * IMG_MAX_SCANS scans is refused. Fills @info (max_memory 0). Return 0 or
  * MIXUP_EDATASET with @err saying what is wrong (without the file's name:
  * the caller has it). */
 int img_probe(const uint8_t *buf, size_t len, img_info *info, char *err,
@@ -45,6 +76,17 @@ int img_probe(const uint8_t *buf, size_t len, img_info *info, char *err,
  * target. */
 int img_jpeg_markers(const uint8_t *buf, size_t len, int *adobe);
 
+/* Walk all of a JPEG's markers, through the entropy-coded data, to count
+ * its scans, and read its frame header. Return 0, or -1 as
+ * img_jpeg_markers() (and for a SOF that is cut or describes no
+ * component). Exposed for the tests and the fuzz target. */
+int img_jpeg_walk(const uint8_t *buf, size_t len, img_jpeg_layout *l);
+
+/* The coefficient buffer (img_info.coef_bytes) of a frame @l whose file
+ * needs one: libjpeg's jdcoefct.c sizes it per component as its blocks,
+ * rounded up to whole MCUs, times 64 coefficients of 2 bytes. */
+uint64_t img_jpeg_coef_bytes(const img_jpeg_layout *l);
+
 /* Size of the image decoded at 1/@denom (1, 2, 4, 8; PNG: 1). */
 void img_scaled_size(const img_info *info, uint32_t denom, uint32_t *h,
                      uint32_t *w);
@@ -54,9 +96,11 @@ void img_scaled_size(const img_info *info, uint32_t denom, uint32_t *h,
 size_t img_decode_bytes(const img_info *info);
 
 /* Decode @buf at 1/@denom into @out as h x w x @channels (1 or 3) bytes,
- * h, w from img_scaled_size(). Return 0; 1 when the decoder warned (a
- * corrupt stream it got through: @out holds what it produced); or
- * MIXUP_EDATASET with @err when it failed (@out is undefined). */
+ * h, w from img_scaled_size(). A JPEG over @info's max_memory or with more
+ * than IMG_MAX_SCANS scans is refused. Return 0; 1 when the decoder warned (a
+ * corrupt stream it got through: @out holds what it produced, @err says
+ * what the decoder said); or MIXUP_EDATASET with @err when it failed
+ * (@out is undefined). */
 int img_decode(const uint8_t *buf, size_t len, const img_info *info,
                uint32_t denom, uint32_t channels, uint8_t *out, char *err,
                size_t errlen);

@@ -407,6 +407,29 @@ def test_verify_full_decodes_every_file_at_load(folder, tmp_path):
         assert mixupd.daemon_info(d.endpoint).samples == 17
 
 
+def test_damaged_jpeg_served_with_the_decoders_message(folder, tmp_path):
+    """A JPEG cut inside its data (the end marker kept) passes the header
+    check and is served as the decoder left it: counted in
+    decode_warnings, and its log line says what the decoder found (it
+    printed an uninitialised buffer before)."""
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    victim = next(p for p in sorted((copy / "cat").iterdir())
+                  if p.suffix.lower() in (".jpg", ".jpeg"))
+    data = victim.read_bytes()
+    cut = len(data) * 6 // 10
+    victim.write_bytes(data[:cut] + b"\xff\xd9")
+    with mixupd.Daemon(settings(copy)) as d:
+        batches(d, 6)
+        assert stats(d)["pipelines"][0]["dataset"]["decode_warnings"] > 0
+        with open(d.log_path, "rb") as f:
+            log = f.read().decode("utf-8", "replace")
+    line = next(l for l in log.splitlines() if victim.name in l and
+                "served as decoded" in l)
+    assert "damaged JPEG data: Corrupt JPEG data" in line, line
+
+
 def test_mixed_batches_rebuilt_from_the_files_and_their_provenance(folder):
     """Whole mixup batches (random-resized-crop, flip, shuffled) rebuilt
     from the files alone with PIL, using each sample's provenance (the two
