@@ -745,7 +745,7 @@ static int load_encoded(ds_dataset *ds, scan *s, const ds_source *src,
 
 /* Decode @e (read again from its file) into @dst as h x w x c. */
 static int decode_into(const ds_source *src, bad_log *b, scan *s, entry *e,
-                       uint8_t *file, uint8_t *pix, float *work,
+                       uint8_t *file, uint8_t *pix, void *work,
                        uint8_t *dst, uint32_t h, uint32_t w, char *err,
                        size_t errlen)
 {
@@ -761,27 +761,7 @@ static int decode_into(const ds_source *src, bad_log *b, scan *s, entry *e,
         memcpy(dst, pix, n);
         return 0;
     }
-    rsz_axis ax = {.first = (uint32_t *)(void *)work, .count = NULL};
-    rsz_axis ay;
-    /* work: [first/count x, first/count y, weights x, weights y, rows]. */
-    uint32_t *u = (uint32_t *)(void *)work;
-    ax.first = u;
-    ax.count = u + w;
-    ay.first = u + 2 * w;
-    ay.count = u + 2 * w + h;
-    float *fw = work + 2 * (w + h);
-    ax.w = fw;
-    ay.w = fw + rsz_axis_floats(e->info.w, w);
-    float *rows = ay.w + rsz_axis_floats(e->info.h, h);
-    float *out = rows + (size_t)w * e->info.h * c;
-    rsz_axis_init(&ax, e->info.w, 0, e->info.w, w);
-    rsz_axis_init(&ay, e->info.h, 0, e->info.h, h);
-    rsz_resample_u8(out, pix, (size_t)e->info.w * c, e->info.h, c, &ax, &ay,
-                    1.0f, rows);
-    for (size_t i = 0; i < n; i++) {
-        float v = nearbyintf(out[i]);
-        dst[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-    }
+    rsz_image(dst, pix, e->info.h, e->info.w, c, h, w, work);
     return 0;
 }
 
@@ -821,12 +801,10 @@ static int load_decoded(ds_dataset *ds, scan *s, const ds_source *src,
     uint64_t per = (uint64_t)h * w * src->channels;
     uint64_t img = ALIGN64(per * n), total = img + (uint64_t)n * 4;
     uint8_t *pix = NULL;
-    float *work = NULL;
+    void *work = NULL;
     if (rc == 0 && n) {
         pix = malloc((size_t)mh * mw * 4);
-        work = malloc(4 * (2 * ((size_t)w + h) + rsz_axis_floats(mw, w) +
-                           rsz_axis_floats(mh, h) +
-                           (size_t)w * mh * src->channels + per));
+        work = malloc(rsz_image_work_bytes(mh, mw, h, w, src->channels));
         rc = pix && work ? 0 : MIXUP_ENOMEM;
     }
     if (rc == 0 && n)

@@ -521,11 +521,12 @@ static void describe_json(srv_server *srv, FILE *out)
                                  nn_get_statistic(srv->sock, NN_STAT_BROKEN_CONNECTIONS)));
     fprintf(out, "\"config_digest\": \"%016llx\", \"dataset_digest\": "
             "\"%016llx\", \"settings_digest\": \"%016llx\", "
-            "\"workers\": {\"threads\": %u, "
+            "\"workers\": {\"threads\": %u, \"scratch_bytes\": %llu, "
             "\"jobs_run\": %llu, \"busy\": %.3f}, \"errors\": {",
             (unsigned long long)srv->config_digest,
             (unsigned long long)m->plan.ds->digest,
             (unsigned long long)m->settings_digest, srv->pool.n_threads,
+            (unsigned long long)srv->pool.scratch_size * srv->pool.n_threads,
             (unsigned long long)jobs_run, worker_busy(srv, busy_ns));
     int first = 1;
     for (int i = 1; i < 32; i++)
@@ -810,7 +811,6 @@ static int start_pipe(srv_server *srv, int i, const cfg_config *cfg,
         .what = what,
         .slots = cfg->ring_slots,
         .msg_size = batch_bytes,
-        .scratch_size = p->plan.scratch_bytes,
         .mode = (unsigned)strtoul(cfg->shm_mode, NULL, 8),
     };
     if ((rc = ring_init(&p->ring, &rc_cfg, err, errlen)) < 0)
@@ -851,7 +851,14 @@ static int start_compute(srv_server *srv, const cfg_config *cfg,
         if (rc < 0)
             return rc;
     }
-    int rc = wrk_pool_start(&srv->pool, srv->loop, cfg->workers);
+    /* Working memory per worker thread, for the most demanding pipeline
+     * (the ring's slots hold only batches). */
+    size_t scratch = 0;
+    for (int i = 0; i < srv->n_pipes; i++)
+        if (srv->pipes[i].plan.scratch_bytes > scratch)
+            scratch = srv->pipes[i].plan.scratch_bytes;
+    int rc = wrk_pool_start_scratch(&srv->pool, srv->loop, cfg->workers,
+                                    scratch);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start %u worker threads", cfg->workers);
         return rc;
