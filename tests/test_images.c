@@ -50,6 +50,31 @@ static void write_png(const char *path, uint32_t w, uint32_t h, int type,
     fclose(f);
 }
 
+/* An 8-bit PNG of @type (RGB or GRAY) from @px, Adam7 when @interlace. */
+static void write_png_interlace(const char *path, uint32_t w, uint32_t h,
+                                int type, const uint8_t *px, int interlace)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL,
+                                              NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, w, h, 8, type,
+                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    size_t row = png_get_rowbytes(png, info);
+    png_bytep *rows = malloc(h * sizeof *rows);
+    for (uint32_t y = 0; y < h; y++)
+        rows[y] = (png_bytep)(px + y * row);
+    png_write_image(png, rows);
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    free(rows);
+    fclose(f);
+}
+
 static uint8_t *read_all(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -235,6 +260,134 @@ Test(images, jpeg_rows_alone_equal_the_whole_image)
     free(px);
     rows_equal_whole(pj, n);
     tjFree(pj);
+}
+
+/* A region decoded alone (img_decode_region: rows skipped, columns
+ * cropped with jpeg_crop_scanline, one row at a time) equals the same
+ * region of a whole decode. */
+typedef struct region_check {
+    const uint8_t *whole;
+    uint32_t w, c, x0, x1, next_y, rows;
+    int bad;
+} region_check;
+
+static void check_row(void *ctx, uint32_t y, const uint8_t *px, size_t avail)
+{
+    region_check *r = ctx;
+    size_t n = (size_t)(r->x1 - r->x0) * r->c;
+    if (y != r->next_y || avail < n ||
+        memcmp(px, r->whole + ((size_t)y * r->w + r->x0) * r->c, n) != 0)
+        r->bad = 1;
+    r->next_y = y + 1;
+    r->rows++;
+}
+
+static void regions_equal_whole(const uint8_t *buf, unsigned long n,
+                                int denoms_used)
+{
+    img_info in;
+    char err[256];
+    cr_assert_eq(img_probe(buf, n, &in, err, sizeof err), 0, "%s", err);
+    uint8_t *whole = malloc(img_decode_bytes(&in));
+    uint8_t *row = malloc(IMG_ROW_BYTES(in.w));
+    const uint32_t denoms[4] = {1, 2, 4, 8};
+    for (int d = 0; d < denoms_used; d++) {
+        uint32_t h, w;
+        img_scaled_size(&in, denoms[d], &h, &w);
+        for (uint32_t c = 1; c <= 3; c += 2) {
+            cr_assert_eq(img_decode(buf, n, &in, denoms[d], c, whole, err,
+                                    sizeof err), 0, "%s", err);
+            const uint32_t ys[][2] = {{0, 1}, {0, h}, {7, 9}, {9, 16},
+                                      {h / 2, h / 2 + 1}, {h - 1, h}};
+            const uint32_t xs[][2] = {{0, 1}, {0, w}, {1, w}, {7, 9},
+                                      {8, 17}, {9, 40}, {17, w - 1},
+                                      {w / 2, w / 2 + 1}, {w - 1, w},
+                                      {33, 34}, {40, w}};
+            for (size_t i = 0; i < sizeof ys / sizeof *ys; i++)
+                for (size_t j = 0; j < sizeof xs / sizeof *xs; j++) {
+                    uint32_t y0 = ys[i][0], y1 = ys[i][1];
+                    uint32_t x0 = xs[j][0], x1 = xs[j][1];
+                    if (y0 >= y1 || y1 > h || x0 >= x1 || x1 > w)
+                        continue;
+                    region_check r = {.whole = whole, .w = w, .c = c,
+                                      .x0 = x0, .x1 = x1, .next_y = y0};
+                    cr_assert_eq(img_decode_region(buf, n, &in, denoms[d], c,
+                                                   y0, y1, x0, x1, row,
+                                                   check_row, &r, err,
+                                                   sizeof err),
+                                 0, "%s", err);
+                    cr_assert(!r.bad && r.rows == y1 - y0,
+                              "region rows %u..%u cols %u..%u at 1/%u, %u "
+                              "channel(s) differ from the whole decode",
+                              y0, y1, x0, x1, denoms[d], c);
+                }
+        }
+    }
+    free(whole);
+    free(row);
+}
+
+Test(images, jpeg_regions_alone_equal_the_whole_image)
+{
+    const int subs[] = {TJSAMP_420, TJSAMP_422, TJSAMP_444, TJSAMP_440,
+                        TJSAMP_411};
+    for (int i = 0; i < 5; i++) {
+        unsigned long n;
+        uint8_t *jpeg = make_jpeg(83, 71, TJPF_RGB, subs[i], &n);
+        regions_equal_whole(jpeg, n, 4);
+        tjFree(jpeg);
+        /* wider than the margin on both sides of every crop */
+        jpeg = make_jpeg(150, 40, TJPF_RGB, subs[i], &n);
+        regions_equal_whole(jpeg, n, 4);
+        tjFree(jpeg);
+    }
+    unsigned long n;
+    uint8_t *jpeg = make_jpeg(90, 50, TJPF_GRAY, TJSAMP_GRAY, &n);
+    regions_equal_whole(jpeg, n, 4);
+    tjFree(jpeg);
+    jpeg = make_jpeg(90, 50, TJPF_CMYK, TJSAMP_444, &n);
+    regions_equal_whole(jpeg, n, 4);
+    tjFree(jpeg);
+    jpeg = make_jpeg(90, 50, TJPF_CMYK, TJSAMP_420, &n);
+    regions_equal_whole(jpeg, n, 4);
+    tjFree(jpeg);
+    const int psubs[] = {TJSAMP_420, TJSAMP_444};
+    for (int i = 0; i < 2; i++) {
+        int w = 120, h = 48;
+        uint8_t *px = malloc((size_t)w * h * 3);
+        for (int k = 0; k < w * h * 3; k++)
+            px[k] = (uint8_t)(k * 7 + (k / 97) * 13);
+        tjhandle tj = tjInitCompress();
+        uint8_t *pj = NULL;
+        cr_assert_eq(tjCompress2(tj, px, w, 0, h, TJPF_RGB, &pj, &n,
+                                 psubs[i], 85, TJFLAG_PROGRESSIVE), 0);
+        tjDestroy(tj);
+        free(px);
+        regions_equal_whole(pj, n, 4);
+        tjFree(pj);
+    }
+}
+
+Test(images, png_regions_alone_equal_the_whole_image)
+{
+    char *dir = tu_tmpdir("pngreg");
+    char p[512];
+    uint32_t w = 70, h = 45;
+    uint8_t *px = malloc((size_t)w * h * 3);
+    for (uint32_t k = 0; k < w * h * 3; k++)
+        px[k] = (uint8_t)(k * 11 + k / 7);
+    const int types[2] = {PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_GRAY};
+    for (int interlace = 0; interlace < 2; interlace++)
+        for (int t = 0; t < 2; t++) {
+            snprintf(p, sizeof p, "%s/r%d%d.png", dir, interlace, t);
+            write_png_interlace(p, w, h, types[t], px, interlace);
+            size_t n;
+            uint8_t *buf = read_all(p, &n);
+            regions_equal_whole(buf, n, 1);
+            free(buf);
+        }
+    free(px);
+    tu_rmtree(dir);
 }
 
 typedef struct got {

@@ -79,7 +79,8 @@ int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
  * only the iMCU columns around [x0, x1) widened by IMG_CROP_MARGIN pixels
  * each side (jpeg_crop_scanline: fancy upsampling treats the edges of the
  * decoded columns as the image's edges, so a margin keeps the kept pixels
- * those of a whole decode). A PNG is decoded row by row and stops after
+ * those of a whole decode; test_images finds 2 pixels enough for every
+ * subsampling and scale and fails with 1). A PNG is decoded row by row and stops after
  * row y1 - 1; an interlaced PNG is decoded whole into a buffer allocated
  * for the call (its rows are complete only after the last pass; the size
  * is bounded by dataset.max_pixels).
@@ -90,7 +91,7 @@ int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
  * image's width at scale 1 (CMYK is converted in place, and libjpeg may
  * widen the columns to whole iMCUs).
  * Return as img_decode(). */
-#define IMG_CROP_MARGIN 16
+#define IMG_CROP_MARGIN 4
 #define IMG_ROW_BYTES(w) (((size_t)(w) + 2 * IMG_CROP_MARGIN + 64) * 4 + 64)
 
 typedef void (*img_row_fn)(void *ctx, uint32_t y, const uint8_t *px,
