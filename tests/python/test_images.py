@@ -498,3 +498,52 @@ def test_a_missing_path_in_a_list_and_a_1x1_image(tmp_path):
     j = list(b.index1).index(0)               # the 1x1 image, everywhere
     assert np.allclose(b.x[j] * 255, [200, 100, 50], atol=0.01)
     assert b.x.shape == (2, 8, 8, 3)
+
+
+def _vm_size(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmSize")
+
+
+def test_scratch_is_per_worker_not_per_slot(tmp_path):
+    """One 4000x3000 PNG among small JPEGs: the decode / resample scratch
+    belongs to the worker threads, sized from the output and the longest
+    side, so it does not grow with the ring's slots and is far below the
+    big image's area (per-slot scratch sized for the largest file cost
+    48 MB of address space per slot here)."""
+    Image = PIL
+    d = tmp_path / "big" / "one"
+    d.mkdir(parents=True)
+    y, x = np.mgrid[0:3000, 0:4000]
+    big = np.stack([(x // 16) % 256, (y // 16) % 256, ((x + y) // 32) % 256],
+                   axis=-1).astype(np.uint8)
+    Image.fromarray(big).save(d / "big.png", compress_level=1)
+    photo = Image.open(PHOTOS[0]).convert("RGB")
+    for i in range(7):
+        photo.resize((120 + 10 * i, 90)).save(d / f"s{i}.jpg")
+    got = {}
+    for slots in (2, 16):
+        s = {"dataset.format": "folder", "dataset.images": str(tmp_path / "big"),
+             "output.height": 64, "output.width": 80, "batch.size": 2,
+             "server.workers": 2, "server.ring_slots": slots,
+             "server.prefetch": 2,
+             "augment.random_resized_crop": "0.5, 1"}
+        with mixupd.Daemon(s) as dmn:
+            for b in batches(dmn, 4):
+                assert b[0].shape == (2, 64, 80, 3)
+            st = stats(dmn)
+            assert st["pipelines"][0]["dataset"]["decode_errors"] == 0
+            got[slots] = (st["workers"]["scratch_bytes"],
+                          _vm_size(dmn.process.pid))
+    (s2, vm2), (s16, vm16) = got[2], got[16]
+    print("scratch and VmSize by ring slots:", got)
+    assert s2 == s16, got
+    # two workers: rows of 80 x 3 bytes for the 3000 rows, a 4000-pixel
+    # decoded row, the output, the taps
+    assert 0 < s2 <= 2 * 2 * 1024 * 1024, got
+    assert s2 < 4000 * 3000, got
+    # 14 more slots of 2 x 64 x 80 x 3 floats (plus the batch's records)
+    assert vm16 - vm2 < 200 * 1024 * 1024, got
