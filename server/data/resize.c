@@ -39,7 +39,7 @@ uint32_t rsz_ksize(double box_len, uint32_t out_total)
 
 size_t rsz_axis_bytes(uint32_t n, uint32_t ksize)
 {
-    return (size_t)n * 4 * (2 + (size_t)ksize);
+    return (size_t)n * 4 * (2 + 5 * (size_t)ksize);
 }
 
 void rsz_axis_carve(rsz_axis *a, void *mem, uint32_t n, uint32_t ksize)
@@ -49,6 +49,7 @@ void rsz_axis_carve(rsz_axis *a, void *mem, uint32_t n, uint32_t ksize)
     a->first = mem;
     a->count = a->first + n;
     a->k = (int32_t *)(void *)(a->count + n);
+    a->kt = a->k + (size_t)n * ksize;
 }
 
 static double bilinear(double x)
@@ -99,6 +100,22 @@ int rsz_axis_init(rsz_axis *a, uint32_t in_len, float in0, float in1,
             k[x] = 0;
         a->first[i] = xmax ? (uint32_t)xmin : 0;
         a->count[i] = (uint32_t)xmax;
+    }
+    /* kt: per output, per 4 taps, 16 words of kl then 16 of kh in
+     * h_avx2_rgb's order: [k0 k1 k0 k1 k0 k1 0 0 | k2 k3 k2 k3 k2 k3 0 0]. */
+    for (uint32_t i = 0; i < a->n; i++) {
+        const int32_t *k = a->k + (size_t)i * a->ksize;
+        int16_t *o = (int16_t *)(void *)(a->kt + (size_t)i * a->ksize * 4);
+        for (uint32_t g = 0; g < a->ksize / 4; g++, o += 32)
+            for (int part = 0; part < 2; part++) {
+                int16_t *w = o + 16 * part;
+                for (int lane = 0; lane < 2; lane++)
+                    for (int j = 0; j < 8; j++) {
+                        uint32_t t = 4 * g + 2 * (uint32_t)lane + (uint32_t)(j & 1);
+                        int32_t v = j < 6 ? k[t] : 0;
+                        w[8 * lane + j] = (int16_t)(part ? v >> 11 : v & 2047);
+                    }
+            }
     }
     return 0;
 }
@@ -224,6 +241,62 @@ h_avx2(uint8_t *dst, const uint8_t *src, size_t avail, uint32_t c,
         s = _mm_hadd_epi32(s, s);
         s = _mm_hadd_epi32(s, s);
         dst[x] = clip8(_mm_cvtsi128_si32(s) + HALF);
+    }
+}
+
+/* RGB, four taps per step with 16-bit multiplies: each weight split as
+ * k = kh * 2^11 + kl (both fit 16 bits), the pixels of taps t..t+3 spread
+ * to words [R_t R_t+1 G_t G_t+1 B_t B_t+1 0 0 | the same for t+2, t+3]
+ * and multiplied pairwise (madd) by the layout in kw; the sum is
+ * (sum_h << 11) + sum_l: the same integer. */
+__attribute__((target("avx2"))) static void
+h_avx2_rgb(uint8_t *dst, const uint8_t *src, size_t avail,
+           const rsz_axis *ax)
+{
+    const __m256i spread = _mm256_setr_epi8(
+        0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+        6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
+    const __m128i half = _mm_set1_epi32(HALF);
+    uint32_t x = 0;
+    for (; x < ax->n; x++) {
+        uint32_t n = ax->count[x];
+        size_t at = (size_t)ax->first[x] * 3;
+        size_t groups = (n + 3) / 4;
+        if (at + groups * 12 + 4 > avail)
+            break; /* the row's end: no over-read */
+        const uint8_t *p = src + at;
+        const __m256i *kw = (const __m256i *)(const void *)
+                                (ax->kt + (size_t)x * ax->ksize * 4);
+        __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+        for (size_t g = 0; g < groups; g++) {
+            __m256i b = _mm256_broadcastsi128_si256(
+                _mm_loadu_si128((const __m128i *)(const void *)(p + 12 * g)));
+            __m256i v = _mm256_shuffle_epi8(b, spread);
+            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(
+                v, _mm256_loadu_si256(kw + 2 * g)));
+            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(
+                v, _mm256_loadu_si256(kw + 2 * g + 1)));
+        }
+        __m128i l = _mm_add_epi32(_mm256_castsi256_si128(lo),
+                                  _mm256_extracti128_si256(lo, 1));
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(hi),
+                                  _mm256_extracti128_si256(hi, 1));
+        __m128i s = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(h, 11), l),
+                                  half);
+        s = _mm_srai_epi32(s, RSZ_PRECISION_BITS);
+        s = _mm_packus_epi16(_mm_packs_epi32(s, s), s);
+        uint32_t v = (uint32_t)_mm_cvtsi128_si32(s);
+        dst[3 * (size_t)x] = (uint8_t)v;
+        dst[3 * (size_t)x + 1] = (uint8_t)(v >> 8);
+        dst[3 * (size_t)x + 2] = (uint8_t)(v >> 16);
+    }
+    if (x < ax->n) { /* the rest, near the row's end */
+        rsz_axis rest = *ax;
+        rest.n = ax->n - x;
+        rest.first += x;
+        rest.count += x;
+        rest.k += (size_t)x * ax->ksize;
+        h_avx2(dst + (size_t)x * 3, src, avail, 3, &rest);
     }
 }
 
@@ -367,7 +440,10 @@ void rsz_h_row(uint8_t *dst, const uint8_t *src, size_t avail, uint32_t c,
 {
 #ifdef RSZ_X86
     if (choose() != RSZ_PORTABLE) {
-        h_avx2(dst, src, avail, c, ax);
+        if (c == 3)
+            h_avx2_rgb(dst, src, avail, ax);
+        else
+            h_avx2(dst, src, avail, c, ax);
         return;
     }
 #endif

@@ -41,6 +41,8 @@ typedef struct rsz_axis {
     uint32_t *first;   /* [n]: first source pixel */
     uint32_t *count;   /* [n]: taps used (<= ksize; the rest are 0) */
     int32_t *k;        /* [n * ksize]: fixed point, 22 fraction bits */
+    int32_t *kt;       /* [n * ksize * 4]: the same split into 11-bit
+                        * halves in the RGB vector kernel's layout */
 } rsz_axis;
 
 /* Coefficients per output pixel for a box of @box_len source pixels
@@ -48,7 +50,7 @@ typedef struct rsz_axis {
 uint32_t rsz_ksize(double box_len, uint32_t out_total);
 
 /* Bytes of an axis of @n outputs with @ksize coefficients each (first,
- * count and k, in that order, 4-byte aligned); rsz_axis_carve() lays
+ * count, k and kt, in that order, 4-byte aligned); rsz_axis_carve() lays
  * them out in @mem. */
 size_t rsz_axis_bytes(uint32_t n, uint32_t ksize);
 void rsz_axis_carve(rsz_axis *a, void *mem, uint32_t n, uint32_t ksize);
