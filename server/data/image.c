@@ -334,11 +334,13 @@ int img_decode(const uint8_t *buf, size_t len, const img_info *info,
     return c.warned ? 1 : 0;
 }
 
-/* ---- rows of a JPEG: libjpeg's own API (skip_scanlines) ----
- * TurboJPEG 2.1 decodes whole images only; a crop needs only the rows its
- * taps read. Same decoder, same settings as tjDecompress2's defaults
- * (accurate integer IDCT, fancy upsampling, RGB or CMYK out, 1/denom
- * scaling), so the rows are those of the whole image (a test compares). */
+/* ---- regions of a JPEG: libjpeg's own API (skip_scanlines,
+ * crop_scanline) ----
+ * TurboJPEG 2.1 decodes whole images only; a crop needs only the rows and
+ * columns its taps read. Same decoder, same settings as tjDecompress2's
+ * defaults (accurate integer IDCT, fancy upsampling, RGB or CMYK out,
+ * 1/denom scaling), so the pixels are those of the whole image (a test
+ * compares). */
 
 typedef struct rows_err {
     struct jpeg_error_mgr pub;
@@ -358,60 +360,6 @@ static void rows_emit(j_common_ptr ci, int level)
 {
     if (level < 0) /* a warning: corrupt data the decoder got through */
         ((rows_err *)(void *)ci->err)->warned = 1;
-}
-
-int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
-                    uint32_t denom, uint32_t channels, uint32_t y0,
-                    uint32_t y1, uint8_t *out, char *err, size_t errlen)
-{
-    if (info->kind != IMG_JPEG)
-        return fail(err, errlen, "JPEG rows", "not a JPEG");
-    uint32_t h, w;
-    img_scaled_size(info, denom, &h, &w);
-    if (y0 >= y1 || y1 > h)
-        return fail(err, errlen, "JPEG rows", "rows out of the image");
-    struct jpeg_decompress_struct ci;
-    rows_err e = {0};
-    ci.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = rows_error_exit;
-    e.pub.emit_message = rows_emit;
-    /* Written after setjmp and read after a longjmp: volatile. */
-    JSAMPROW volatile row = NULL;
-    if (setjmp(e.jump)) {
-        jpeg_destroy_decompress(&ci);
-        return fail(err, errlen, "JPEG decoding failed", e.msg);
-    }
-    jpeg_create_decompress(&ci);
-    jpeg_mem_src(&ci, buf, (unsigned long)len);
-    jpeg_read_header(&ci, TRUE);
-    ci.out_color_space = info->cmyk ? JCS_CMYK : JCS_RGB;
-    ci.scale_num = 1;
-    ci.scale_denom = denom;
-    ci.dct_method = JDCT_ISLOW;
-    ci.do_fancy_upsampling = TRUE;
-    jpeg_start_decompress(&ci);
-    if (ci.output_height != h || ci.output_width != w) {
-        snprintf(e.msg, sizeof e.msg, "scaled to %ux%u, expected %ux%u",
-                 ci.output_width, ci.output_height, w, h);
-        jpeg_destroy_decompress(&ci);
-        return fail(err, errlen, "JPEG decoding failed", e.msg);
-    }
-    size_t px = ci.output_components;
-    if (y0)
-        jpeg_skip_scanlines(&ci, y0);
-    for (uint32_t y = y0; y < y1; y++) {
-        row = out + (size_t)(y - y0) * w * px;
-        JSAMPROW r = row;
-        jpeg_read_scanlines(&ci, &r, 1);
-    }
-    jpeg_abort_decompress(&ci); /* the rows below are not needed */
-    jpeg_destroy_decompress(&ci);
-    size_t n = (size_t)(y1 - y0) * w;
-    if (info->cmyk)
-        cmyk_to_rgb(out, n, info->adobe);
-    if (channels == 1)
-        img_rgb_to_gray(out, n);
-    return e.warned ? 1 : 0;
 }
 
 /* ---- regions of a JPEG: a decoder per thread ---- */

@@ -61,14 +61,6 @@ int img_decode(const uint8_t *buf, size_t len, const img_info *info,
                uint32_t denom, uint32_t channels, uint8_t *out, char *err,
                size_t errlen);
 
-/* Rows [@y0, @y1) of a JPEG decoded at 1/@denom (as img_decode() would
- * decode them: the same bytes) into @out, row y0 first, full width:
- * the rows above are skipped and those below never decoded. Return as
- * img_decode(). */
-int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
-                    uint32_t denom, uint32_t channels, uint32_t y0,
-                    uint32_t y1, uint8_t *out, char *err, size_t errlen);
-
 /* Region decoding: the rows and columns a crop needs, one row at a time.
  *
  * @fn gets each row y of [@y0, @y1) of the image decoded at 1/@denom, in
