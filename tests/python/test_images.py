@@ -164,6 +164,53 @@ def test_resize_and_center_crop_match_pil(folder):
                 assert np.array_equal(x[j], served(ref)), paths[i1[j]]
 
 
+def pil_scaled_crop(path, box, denom, h, w):
+    """The DCT-scaled crop as PIL computes it: the JPEG decoded at 1/denom
+    (Image.draft), cropped to the pixels the scaled box touches, resized
+    with the scaled box (float32, in the crop's coordinates)."""
+    import math
+    y, x, bh, bw = (int(v) for v in box)
+    im = PIL.open(path)
+    W, H = im.size
+    im.draft("RGB", (W // denom, H // denom))
+    assert im.size == (-(-W // denom), -(-H // denom)), (im.size, denom)
+    im = im.convert("RGB")
+    sw, sh = im.size
+    x0, y0 = int(x / denom), int(y / denom)
+    x1 = min(math.ceil((x + bw) / denom), sw)
+    y1 = min(math.ceil((y + bh) / denom), sh)
+    fbox = (x / denom - x0, y / denom - y0, (x + bw) / denom - x0,
+            (y + bh) / denom - y0)
+    im = im.crop((x0, y0, x1, y1)).resize((w, h), PIL.BILINEAR, box=fbox)
+    return np.asarray(im)
+
+
+def test_dct_scaled_crops_match_pil_on_the_scaled_decode(folder):
+    """dct_scaling = true: a JPEG decoded at 1/2, 1/4, 1/8 then resampled
+    equals PIL's draft decode at that scale, crop, and resize with the
+    fractional box, byte for byte."""
+    paths = dataset_order(folder)
+    s = settings(folder, batch__mix="none", batch__shuffle="false",
+                 batch__drop_last="false", output__height=24,
+                 output__width=30,
+                 augment__random_resized_crop="0.3, 1")
+    scaled = 0
+    with mixupd.Daemon(s) as d:
+        for x, i1, _, _, aug in batches(d, 5):
+            for j in range(len(i1)):
+                rec = aug[j, 0]
+                denom = 1 << int(rec["src_scale"] & 15)
+                box = rec["src_box"][0]
+                if denom == 1:
+                    ref = pil_crop(paths[i1[j]], box, 24, 30)
+                else:
+                    ref = pil_scaled_crop(paths[i1[j]], box, denom, 24, 30)
+                    scaled += 1
+                assert np.array_equal(x[j], served(ref)), \
+                    (paths[i1[j]], box, denom)
+    assert scaled > 0
+
+
 def test_batches_do_not_depend_on_worker_count(folder):
     got = []
     for workers in (1, 2):
