@@ -135,14 +135,15 @@ def perf_split(perf, pid):
 
 
 def decode_limit(root, threads, seconds=3.0):
-    """images/s of bench/decode_limit on the folder."""
+    """(images/s, CPU us per image) of bench/decode_limit on the folder."""
     import subprocess
     exe = os.path.join(os.path.abspath(os.environ.get(
         "MIXUPD_BUILD_ROOT", os.path.join(ROOT, "build"))), "bench",
         "decode_limit")
     out = subprocess.run([exe, root, str(threads), str(seconds)],
                          capture_output=True, text=True, check=True).stdout
-    return float(out.split("images/s")[1])
+    return (float(out.split("images/s")[1]),
+            float(out.split("cpu_us_per_image")[1].split()[0]))
 
 
 def time_loader(dl, batches):
@@ -188,9 +189,10 @@ def make_png_folder(root, files, classes=10):
 
 def compare(label, root, a):
     """One folder: decoder limit, mixupd, torchvision, same run."""
-    lim = decode_limit(root, a.workers)
+    lim, lim_cpu = decode_limit(root, a.workers)
     print(f"[{label}] decoder limit {a.workers} threads: {lim:8.1f} images/s"
-          f" (each mixup sample decodes 2 images: {lim / 2:.1f} samples/s)")
+          f" (each mixup sample decodes 2 images: {lim / 2:.1f} samples/s);"
+          f" {lim_cpu:.0f} us CPU per whole decode")
     m = run_mixupd(root, a.workers, a.batches, a.batch)
     print(f"[{label}] mixupd      {a.workers} workers: {m:8.1f} samples/s"
           f" = {2 * m:.1f} images/s")
@@ -203,6 +205,8 @@ def compare(label, root, a):
         m2, cpu, pid = run_mixupd(root, a.workers, a.batches, a.batch, perf)
         split = perf_split(perf, pid)
         per_image = cpu / (2 * a.batches * a.batch) * 1e6
+        print(f"[{label}] daemon CPU per image / whole-decode CPU per image: "
+              f"{per_image / lim_cpu:.2f}")
         print(f"[{label}] daemon CPU {per_image:.0f} us per decoded image "
               f"({m2:.1f} samples/s in the recorded run); split: " +
               ", ".join(f"{k} {v:.1f}% ({per_image * v / 100:.0f} us)"
