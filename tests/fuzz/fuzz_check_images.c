@@ -3,7 +3,9 @@
  * list brings (target images): arbitrary bytes as a list file
  * (dsi_parse_list) and as an image file (img_jpeg_markers, img_probe and,
  * when the header passes, img_decode into a buffer of the size the probe
- * announced, at scale 1 and 1/8).
+ * announced, at scale 1 and 1/8), and a region of it decoded alone
+ * (img_decode_region), which must equal the whole decode's pixels when
+ * both decoded cleanly.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,49 @@ static int entry_ok(void *ctx, const char *path, size_t plen, int32_t label,
         snprintf(why, 256, "list entry line %u: path of %zu bytes, label %d",
                  line, plen, label);
         return -1000;
+    }
+    return 0;
+}
+
+typedef struct fz_region {
+    const uint8_t *whole;
+    uint32_t w, x0, x1, bad_y;
+    int bad;
+} fz_region;
+
+static void region_row(void *ctx, uint32_t y, const uint8_t *px, size_t avail)
+{
+    fz_region *r = ctx;
+    size_t n = (size_t)(r->x1 - r->x0) * 3;
+    if (!r->bad && (avail < n ||
+                    memcmp(px, r->whole + ((size_t)y * r->w + r->x0) * 3,
+                           n) != 0)) {
+        r->bad = 1;
+        r->bad_y = y;
+    }
+}
+
+/* The middle half of the image, alone, against @whole (3 channels). */
+static int check_region(const uint8_t *data, size_t len, const img_info *in,
+                        const uint8_t *whole, char *why, size_t whylen)
+{
+    uint32_t y0 = in->h / 4, y1 = in->h - in->h / 4;
+    uint32_t x0 = in->w / 4, x1 = in->w - in->w / 4;
+    uint8_t *row = malloc(IMG_ROW_BYTES(in->w));
+    if (!row || y0 >= y1 || x0 >= x1) {
+        free(row);
+        return 0;
+    }
+    char err[256];
+    fz_region r = {.whole = whole, .w = in->w, .x0 = x0, .x1 = x1};
+    int rc = img_decode_region(data, len, in, 1, 3, y0, y1, x0, x1, row,
+                               region_row, &r, err, sizeof err);
+    free(row);
+    if (rc == 0 && r.bad) {
+        snprintf(why, whylen, "region %u..%u x %u..%u of a %ux%u image: "
+                 "row %u differs from the whole decode", y0, y1, x0, x1,
+                 in->w, in->h, r.bad_y);
+        return -1;
     }
     return 0;
 }
@@ -50,7 +95,11 @@ int fz_check_images(const uint8_t *data, size_t len, char *why, size_t whylen)
     uint8_t *out = malloc(img_decode_bytes(&in));
     if (!out)
         return 0;
-    (void)img_decode(data, len, &in, 1, 3, out, err, sizeof err);
+    int whole = img_decode(data, len, &in, 1, 3, out, err, sizeof err);
+    if (whole == 0 && check_region(data, len, &in, out, why, whylen) < 0) {
+        free(out);
+        return -1;
+    }
     (void)img_decode(data, len, &in, 8, 1, out, err, sizeof err);
     free(out);
     return 0;
