@@ -457,28 +457,28 @@ static void load_image(const bat_plan *p, const smp_order *o, uint64_t k,
     }
     char why[256];
     size_t per = (size_t)p->h * p->w * p->c;
-    int rc = 0;
+    row_sink sink = {.ax = &im->ax, .rows = im->rows,
+                     .width = (size_t)p->w * p->c, .c = p->c};
+    int rc;
     if (rsz_axis_init(&im->ax, px.len, px.in0, px.in1, px.total, px.o0) < 0 ||
         rsz_axis_init(&im->ay, py.len, py.in0, py.in1, py.total, py.o0) < 0) {
         snprintf(why, sizeof why, "resampling %ux%u to %ux%u: more taps "
                  "than the scratch holds", px.len, py.len, p->w, p->h);
         rc = MIXUP_EDATASET;
+    } else {
+        /* The columns the taps read; the x axis made relative to them. */
+        uint32_t cx0 = im->ax.first[0];
+        uint32_t cx1 = im->ax.first[p->w - 1] + im->ax.count[p->w - 1];
+        for (uint32_t x = 0; x < p->w; x++)
+            im->ax.first[x] -= cx0;
+        uint32_t ry0 = im->ay.first[0];
+        uint32_t ry1 = ry0 + rsz_rows_needed(&im->ay);
+        sink.y_first = py.off + ry0;
+        rc = img_decode_region(ds->packed + f->offset, f->length, &info,
+                               g.denom, p->c, py.off + ry0, py.off + ry1,
+                               px.off + cx0, px.off + cx1, im->row, on_row,
+                               &sink, why, sizeof why);
     }
-    /* The columns the taps read; the x axis made relative to the first. */
-    uint32_t cx0 = im->ax.first[0];
-    uint32_t cx1 = im->ax.first[p->w - 1] + im->ax.count[p->w - 1];
-    for (uint32_t x = 0; x < p->w; x++)
-        im->ax.first[x] -= cx0;
-    uint32_t ry0 = im->ay.first[0], ry1 = ry0 + rsz_rows_needed(&im->ay);
-    row_sink sink = {.ax = &im->ax, .rows = im->rows,
-                     .width = (size_t)p->w * p->c, .y_first = py.off + ry0,
-                     .c = p->c};
-    const uint8_t *file = ds->packed + f->offset;
-    if (rc == 0)
-        rc = img_decode_region(file, f->length, &info, g.denom, p->c,
-                               py.off + ry0, py.off + ry1, px.off + cx0,
-                               px.off + cx1, im->row, on_row, &sink, why,
-                               sizeof why);
     if (rc != 0)
         note_fault(ds, index, rc, why);
     if (rc < 0) {
