@@ -33,11 +33,20 @@ SK = "/usr/lib/python3/dist-packages/sklearn/datasets/images"
 SIZES = [(500, 375), (375, 500), (500, 333), (640, 480), (480, 640)]
 
 
-def make_folder(root, files, classes=10):
+def start_folder(root, classes):
+    """The two photographs the files are cut from, and a folder per class
+    under @root."""
     photos = [Image.open(os.path.join(SK, n)).convert("RGB")
               for n in ("china.jpg", "flower.jpg")]
     for c in range(classes):
         os.makedirs(os.path.join(root, f"c{c:02d}"), exist_ok=True)
+    return photos
+
+
+def make_folder(root, files, classes=10, png_only=False):
+    """ImageNet-sized files: JPEGs with 2 % gray and 2 % PNG, or (with
+    @png_only) the same crops all as PNG."""
+    photos = start_folder(root, classes)
     for i in range(files):
         p = photos[i % 2]
         w, h = SIZES[i % len(SIZES)]
@@ -47,7 +56,9 @@ def make_folder(root, files, classes=10):
         im = p.crop((x0, y0, x0 + p.width * 3 // 4, y0 + p.height * 3 // 4))
         im = im.resize((w, h), Image.BILINEAR)
         d = os.path.join(root, f"c{i % classes:02d}")
-        if i % 50 == 7:
+        if png_only:
+            im.save(os.path.join(d, f"{i}.png"))
+        elif i % 50 == 7:
             im.convert("L").save(os.path.join(d, f"{i}.jpg"), quality=85)
         elif i % 50 == 13:
             im.save(os.path.join(d, f"{i}.png"))
@@ -171,22 +182,6 @@ def run_mixupd(root, workers, batches, B, perf=None):
          "server.ring_slots": 8, "server.prefetch": 4}, batches, B, perf)
 
 
-def make_png_folder(root, files, classes=10):
-    """ImageNet-sized PNGs only (the same crops as make_folder)."""
-    photos = [Image.open(os.path.join(SK, n)).convert("RGB")
-              for n in ("china.jpg", "flower.jpg")]
-    for c in range(classes):
-        os.makedirs(os.path.join(root, f"c{c:02d}"), exist_ok=True)
-    for i in range(files):
-        p = photos[i % 2]
-        w, h = SIZES[i % len(SIZES)]
-        x0 = (i * 7) % (p.width // 4)
-        y0 = (i * 5) % (p.height // 4)
-        im = p.crop((x0, y0, x0 + p.width * 3 // 4, y0 + p.height * 3 // 4))
-        im.resize((w, h), Image.BILINEAR).save(
-            os.path.join(root, f"c{i % classes:02d}", f"{i}.png"))
-
-
 def compare(label, root, a):
     """One folder: decoder limit, mixupd, torchvision, same run."""
     lim, lim_cpu = decode_limit(root, a.workers)
@@ -240,10 +235,7 @@ def run_torchvision(root, workers, batches, B):
 
 def make_small_folder(root, files, classes=10):
     """CIFAR-like: 32x32 PNG crops of the photographs."""
-    photos = [Image.open(os.path.join(SK, n)).convert("RGB")
-              for n in ("china.jpg", "flower.jpg")]
-    for c in range(classes):
-        os.makedirs(os.path.join(root, f"c{c:02d}"), exist_ok=True)
+    photos = start_folder(root, classes)
     for i in range(files):
         p = photos[i % 2]
         x0, y0 = (i * 37) % (p.width - 64), (i * 23) % (p.height - 64)
@@ -298,7 +290,7 @@ def main():
         compare("imagenet-like", root, a)
         if a.png_files:
             proot = os.path.join(tmp, "png")
-            make_png_folder(proot, a.png_files)
+            make_folder(proot, a.png_files, png_only=True)
             compare("png-only", proot, a)
     if a.small:
         with tempfile.TemporaryDirectory() as root:
