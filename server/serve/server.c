@@ -20,6 +20,7 @@
 #include "ipcperm.h"
 #include "log.h"
 #include "proto.h"
+#include "resize.h"
 #include "ring.h"
 #include "server_internal.h"
 #include "streams.h"
@@ -634,6 +635,13 @@ static int start_compute(srv_server *srv, const cfg_config *cfg,
         snprintf(err, errlen, "cannot start %u worker threads", cfg->workers);
         return rc;
     }
+    for (int i = 0; i < srv->n_pipes; i++)
+        if (srv->pipes[i].plan.ds->encoded) {
+            log_info("images resampled with the %s kernel, %zu bytes of "
+                     "scratch per worker", rsz_kernel_name(rsz_current()),
+                     srv->pool.scratch_size);
+            break;
+        }
     log_info("batches %s", srv->lend ? "lent to local clients"
                                      : "copied to every client");
     return 0;

@@ -594,3 +594,29 @@ def test_scratch_is_per_worker_not_per_slot(tmp_path):
     assert s2 < 4000 * 3000, got
     # 14 more slots of 2 x 64 x 80 x 3 floats (plus the batch's records)
     assert vm16 - vm2 < 200 * 1024 * 1024, got
+
+
+def test_batches_equal_on_every_resampling_kernel(folder, monkeypatch):
+    """The determinism contract across CPUs: the daemon forced to the
+    portable kernel (MIXUPD_RESAMPLE) serves the bytes the vector kernels
+    serve (random resized crops with DCT scaling, and resize + centre
+    crop, RGB and gray)."""
+    cases = [settings(folder, augment__random_resized_crop="0.08, 1",
+                      augment__flip_horizontal=0.5),
+             settings(folder, augment__resize=96,
+                      augment__center_crop="true", dataset__channels=1)]
+    for s in cases:
+        got = {}
+        for kernel in ("portable", "avx2", "avx512", None):
+            if kernel:
+                monkeypatch.setenv("MIXUPD_RESAMPLE", kernel)
+            else:
+                monkeypatch.delenv("MIXUPD_RESAMPLE", raising=False)
+            with mixupd.Daemon(s) as d:
+                got[kernel] = [x.tobytes() for x, *_ in batches(d, 4)]
+                log = d.log()
+            assert "images resampled with the " in log
+            if kernel == "portable":
+                assert "with the portable kernel" in log
+        for kernel in ("avx2", "avx512", None):
+            assert got[kernel] == got["portable"], kernel
