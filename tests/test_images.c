@@ -54,6 +54,31 @@ static void write_png(const char *path, uint32_t w, uint32_t h, int type,
     fclose(f);
 }
 
+/* An 8-bit PNG of @type (RGB or GRAY) from @px, Adam7 when @interlace. */
+static void write_png_interlace(const char *path, uint32_t w, uint32_t h,
+                                int type, const uint8_t *px, int interlace)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL,
+                                              NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, w, h, 8, type,
+                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    size_t row = png_get_rowbytes(png, info);
+    png_bytep *rows = malloc(h * sizeof *rows);
+    for (uint32_t y = 0; y < h; y++)
+        rows[y] = (png_bytep)(px + y * row);
+    png_write_image(png, rows);
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    free(rows);
+    fclose(f);
+}
+
 static uint8_t *read_all(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -209,6 +234,35 @@ Test(images, jpeg_decodes_as_libjpeg_turbo)
     free(b);
 }
 
+/* The serving path's decoder (img_decode_region) over whole rows y0..y1,
+ * gathered into @out as the rows of a (y1 - y0) x w image. */
+typedef struct rows_sink {
+    uint8_t *out;
+    size_t stride;
+    uint32_t y0;
+} rows_sink;
+
+static void sink_row(void *ctx, uint32_t y, const uint8_t *px, size_t avail)
+{
+    rows_sink *s = ctx;
+    memcpy(s->out + (size_t)(y - s->y0) * s->stride, px,
+           avail < s->stride ? avail : s->stride);
+}
+
+static int decode_rows(const uint8_t *buf, size_t n, const img_info *info,
+                       uint32_t denom, uint32_t c, uint32_t y0, uint32_t y1,
+                       uint8_t *out, char *err, size_t errlen)
+{
+    uint32_t h, w;
+    img_scaled_size(info, denom, &h, &w);
+    uint8_t *row = malloc(IMG_ROW_BYTES(info->w));
+    rows_sink sk = {.out = out, .stride = (size_t)w * c, .y0 = y0};
+    int rc = img_decode_region(buf, n, info, denom, c, y0, y1, 0, w, row,
+                               sink_row, &sk, err, errlen);
+    free(row);
+    return rc;
+}
+
 /* A JPEG damaged inside its data: the decoders warn (return 1) and say
  * what they found, in the whole-image and the rows path, and a PNG
  * whose ancillary chunk is bad says it too. */
@@ -231,7 +285,7 @@ Test(images, decoder_warnings_carry_their_message)
     cr_assert(strstr(err, "damaged JPEG data: ") &&
               strstr(err, "Corrupt JPEG data"), "%s", err);
     memset(err, 'p', sizeof err - 1);
-    cr_assert_eq(img_decode_rows(jpeg, cut + 2, &in, 1, 3, 0, 64, out, err,
+    cr_assert_eq(decode_rows(jpeg, cut + 2, &in, 1, 3, 0, 64, out, err,
                                  sizeof err), 1);
     cr_assert(strstr(err, "damaged JPEG data: ") &&
               strstr(err, "Corrupt JPEG data"), "%s", err);
@@ -266,82 +320,142 @@ Test(images, decoder_warnings_carry_their_message)
     free(dir);
 }
 
-/* Rows decoded alone (the crop's rows: skip_scanlines) are the rows of
- * the whole image, for every subsampling, progressive, gray, CMYK, every
- * DCT scale, and row ranges on and off iMCU boundaries. */
-static void rows_equal_whole(const uint8_t *jpeg, unsigned long n)
+/* A region decoded alone (img_decode_region: rows skipped, columns
+ * cropped with jpeg_crop_scanline, one row at a time) equals the same
+ * region of a whole decode. */
+typedef struct region_check {
+    const uint8_t *whole;
+    uint32_t w, c, x0, x1, next_y, rows;
+    int bad;
+} region_check;
+
+static void check_row(void *ctx, uint32_t y, const uint8_t *px, size_t avail)
+{
+    region_check *r = ctx;
+    size_t n = (size_t)(r->x1 - r->x0) * r->c;
+    if (y != r->next_y || avail < n ||
+        memcmp(px, r->whole + ((size_t)y * r->w + r->x0) * r->c, n) != 0)
+        r->bad = 1;
+    r->next_y = y + 1;
+    r->rows++;
+}
+
+static void regions_equal_whole(const uint8_t *buf, unsigned long n,
+                                int denoms_used)
 {
     img_info in;
     char err[256];
-    cr_assert_eq(img_probe(jpeg, n, &in, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(img_probe(buf, n, &in, err, sizeof err), 0, "%s", err);
     uint8_t *whole = malloc(img_decode_bytes(&in));
-    uint8_t *part = malloc(img_decode_bytes(&in));
+    uint8_t *row = malloc(IMG_ROW_BYTES(in.w));
     const uint32_t denoms[4] = {1, 2, 4, 8};
-    for (int d = 0; d < 4; d++) {
+    for (int d = 0; d < denoms_used; d++) {
         uint32_t h, w;
         img_scaled_size(&in, denoms[d], &h, &w);
         for (uint32_t c = 1; c <= 3; c += 2) {
-            cr_assert_eq(img_decode(jpeg, n, &in, denoms[d], c, whole, err,
+            cr_assert_eq(img_decode(buf, n, &in, denoms[d], c, whole, err,
                                     sizeof err), 0, "%s", err);
-            const uint32_t cuts[][2] = {{0, 1}, {0, h}, {1, h}, {7, 9},
-                                        {8, 17}, {9, 16}, {15, h},
-                                        {h / 2, h / 2 + 1}, {h - 1, h}};
-            for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
-                uint32_t y0 = cuts[k][0], y1 = cuts[k][1];
-                if (y0 >= y1 || y1 > h)
-                    continue;
-                cr_assert_eq(img_decode_rows(jpeg, n, &in, denoms[d], c, y0,
-                                             y1, part, err, sizeof err),
-                             0, "%s", err);
-                cr_assert_eq(memcmp(part, whole + (size_t)y0 * w * c,
-                                    (size_t)(y1 - y0) * w * c), 0,
-                             "rows %u..%u at 1/%u, %u channel(s) differ", y0,
-                             y1, denoms[d], c);
-            }
+            const uint32_t ys[][2] = {{0, 1}, {0, h}, {1, h}, {7, 9},
+                                      {8, 17}, {9, 16}, {15, h},
+                                      {h / 2, h / 2 + 1}, {h - 1, h}};
+            const uint32_t xs[][2] = {{0, 1}, {0, w}, {1, w}, {7, 9},
+                                      {8, 17}, {9, 40}, {17, w - 1},
+                                      {w / 2, w / 2 + 1}, {w - 1, w},
+                                      {33, 34}, {40, w}};
+            for (size_t i = 0; i < sizeof ys / sizeof *ys; i++)
+                for (size_t j = 0; j < sizeof xs / sizeof *xs; j++) {
+                    uint32_t y0 = ys[i][0], y1 = ys[i][1];
+                    uint32_t x0 = xs[j][0], x1 = xs[j][1];
+                    if (y0 >= y1 || y1 > h || x0 >= x1 || x1 > w)
+                        continue;
+                    region_check r = {.whole = whole, .w = w, .c = c,
+                                      .x0 = x0, .x1 = x1, .next_y = y0};
+                    cr_assert_eq(img_decode_region(buf, n, &in, denoms[d], c,
+                                                   y0, y1, x0, x1, row,
+                                                   check_row, &r, err,
+                                                   sizeof err),
+                                 0, "%s", err);
+                    cr_assert(!r.bad && r.rows == y1 - y0,
+                              "region rows %u..%u cols %u..%u at 1/%u, %u "
+                              "channel(s) differ from the whole decode",
+                              y0, y1, x0, x1, denoms[d], c);
+                }
         }
     }
     free(whole);
-    free(part);
+    free(row);
 }
 
-Test(images, jpeg_rows_alone_equal_the_whole_image)
+Test(images, jpeg_regions_alone_equal_the_whole_image)
 {
-    const int subs[] = {TJSAMP_420, TJSAMP_422, TJSAMP_444, TJSAMP_440};
-    for (int i = 0; i < 4; i++) {
+    const int subs[] = {TJSAMP_420, TJSAMP_422, TJSAMP_444, TJSAMP_440,
+                        TJSAMP_411};
+    for (int i = 0; i < 5; i++) {
         unsigned long n;
         uint8_t *jpeg = make_jpeg(83, 71, TJPF_RGB, subs[i], &n);
-        rows_equal_whole(jpeg, n);
+        regions_equal_whole(jpeg, n, 4);
+        tjFree(jpeg);
+        /* wider than the margin on both sides of every crop */
+        jpeg = make_jpeg(150, 40, TJPF_RGB, subs[i], &n);
+        regions_equal_whole(jpeg, n, 4);
         tjFree(jpeg);
     }
     unsigned long n;
-    uint8_t *jpeg = make_jpeg(40, 50, TJPF_GRAY, TJSAMP_GRAY, &n);
-    rows_equal_whole(jpeg, n);
+    uint8_t *jpeg = make_jpeg(90, 50, TJPF_GRAY, TJSAMP_GRAY, &n);
+    regions_equal_whole(jpeg, n, 4);
     tjFree(jpeg);
-    jpeg = make_jpeg(40, 50, TJPF_CMYK, TJSAMP_444, &n);
-    rows_equal_whole(jpeg, n);
+    jpeg = make_jpeg(90, 50, TJPF_CMYK, TJSAMP_444, &n);
+    regions_equal_whole(jpeg, n, 4);
     tjFree(jpeg);
-    /* Progressive, and a real photograph when python3-sklearn has one. */
-    const char *photo = "/usr/lib/python3/dist-packages/sklearn/datasets/"
-                        "images/china.jpg";
-    FILE *f = fopen(photo, "rb");
+    jpeg = make_jpeg(90, 50, TJPF_CMYK, TJSAMP_420, &n);
+    regions_equal_whole(jpeg, n, 4);
+    tjFree(jpeg);
+    /* A real photograph when python3-sklearn has one. */
+    FILE *f = fopen("/usr/lib/python3/dist-packages/sklearn/datasets/"
+                    "images/china.jpg", "rb");
     if (f) {
         static uint8_t buf[1 << 20];
         size_t got_n = fread(buf, 1, sizeof buf, f);
         fclose(f);
-        rows_equal_whole(buf, got_n);
+        regions_equal_whole(buf, got_n, 4);
     }
-    int ps = 3, w = 64, h = 48;
-    uint8_t *px = malloc((size_t)w * h * ps);
-    for (int i = 0; i < w * h * ps; i++)
-        px[i] = (uint8_t)(i * 7 + (i / 97) * 13);
-    tjhandle tj = tjInitCompress();
-    uint8_t *pj = NULL;
-    cr_assert_eq(tjCompress2(tj, px, w, 0, h, TJPF_RGB, &pj, &n, TJSAMP_420,
-                             85, TJFLAG_PROGRESSIVE), 0);
-    tjDestroy(tj);
+    const int psubs[] = {TJSAMP_420, TJSAMP_444};
+    for (int i = 0; i < 2; i++) {
+        int w = 120, h = 48;
+        uint8_t *px = malloc((size_t)w * h * 3);
+        for (int k = 0; k < w * h * 3; k++)
+            px[k] = (uint8_t)(k * 7 + (k / 97) * 13);
+        tjhandle tj = tjInitCompress();
+        uint8_t *pj = NULL;
+        cr_assert_eq(tjCompress2(tj, px, w, 0, h, TJPF_RGB, &pj, &n,
+                                 psubs[i], 85, TJFLAG_PROGRESSIVE), 0);
+        tjDestroy(tj);
+        free(px);
+        regions_equal_whole(pj, n, 4);
+        tjFree(pj);
+    }
+}
+
+Test(images, png_regions_alone_equal_the_whole_image)
+{
+    char *dir = tu_tmpdir("pngreg");
+    char p[512];
+    uint32_t w = 70, h = 45;
+    uint8_t *px = malloc((size_t)w * h * 3);
+    for (uint32_t k = 0; k < w * h * 3; k++)
+        px[k] = (uint8_t)(k * 11 + k / 7);
+    const int types[2] = {PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_GRAY};
+    for (int interlace = 0; interlace < 2; interlace++)
+        for (int t = 0; t < 2; t++) {
+            snprintf(p, sizeof p, "%s/r%d%d.png", dir, interlace, t);
+            write_png_interlace(p, w, h, types[t], px, interlace);
+            size_t n;
+            uint8_t *buf = read_all(p, &n);
+            regions_equal_whole(buf, n, 1);
+            free(buf);
+        }
     free(px);
-    rows_equal_whole(pj, n);
-    tjFree(pj);
+    tu_rmtree(dir);
 }
 
 typedef struct got {
@@ -879,7 +993,7 @@ Test(images, progressive_bomb_refused_by_decoders_and_at_load)
     cr_assert_eq(img_decode(bomb, n, &in, 8, 3, out, err, sizeof err),
                  MIXUP_EDATASET);
     cr_assert(strstr(err, "243432192-byte coefficient buffer"), "%s", err);
-    cr_assert_eq(img_decode_rows(bomb, n, &in, 8, 3, 0, 1, out, err,
+    cr_assert_eq(decode_rows(bomb, n, &in, 8, 3, 0, 1, out, err,
                                  sizeof err), MIXUP_EDATASET);
     cr_assert(strstr(err, "progressive"), "%s", err);
     /* At load: a bad file naming the key. */
@@ -926,13 +1040,13 @@ Test(images, progressive_within_the_bound_decodes_exactly)
     cr_assert_eq(img_decode(j, n, &in, 1, 3, a, err, sizeof err), 0, "%s",
                  err);
     cr_assert_eq(memcmp(a, ref, (size_t)w * h * 3), 0);
-    cr_assert_eq(img_decode_rows(j, n, &in, 1, 3, 100, (uint32_t)h, a, err,
+    cr_assert_eq(decode_rows(j, n, &in, 1, 3, 100, (uint32_t)h, a, err,
                                  sizeof err), 0, "%s", err);
     cr_assert_eq(memcmp(a, ref + 100 * w * 3, (size_t)w * (h - 100) * 3), 0);
     img_info lie = in;
     lie.coef_bytes = 0;
     lie.max_memory = 1;
-    cr_assert_eq(img_decode_rows(j, n, &lie, 1, 3, 0, 1, a, err, sizeof err),
+    cr_assert_eq(decode_rows(j, n, &lie, 1, 3, 0, 1, a, err, sizeof err),
                  MIXUP_EDATASET);
     cr_assert(strstr(err, "needs more memory than the bound"), "%s", err);
     free(a);
@@ -971,7 +1085,7 @@ Test(images, jpeg_scans_limited)
     cr_assert_eq(img_decode(many, len, &in, 1, 3, out, err, sizeof err),
                  MIXUP_EDATASET);
     cr_assert(strstr(err, "500 scans"), "%s", err);
-    cr_assert_eq(img_decode_rows(many, len, &in, 1, 3, 0, 32, out, err,
+    cr_assert_eq(decode_rows(many, len, &in, 1, 3, 0, 32, out, err,
                                  sizeof err), MIXUP_EDATASET);
     cr_assert(strstr(err, "more than 500 scans"), "%s", err);
     free(out);

@@ -16,7 +16,7 @@ static void make(ring *r, uint32_t slots, size_t msg, unsigned mode)
 {
     char err[256];
     ring_config cfg = {.instance = tu_unique("ring"), .slots = slots,
-                       .msg_size = msg, .scratch_size = 100, .mode = mode};
+                       .msg_size = msg, .mode = mode};
     cr_assert_eq(ring_init(r, &cfg, err, sizeof err), 0, "%s", err);
 }
 

@@ -121,13 +121,13 @@ static void h_start(uint32_t slots, uint32_t prefetch, uint32_t max_held,
     char err[256];
     cr_assert_eq(bat_plan_init(&h.plan, &h.ds, B, 0.2, 1, err, sizeof err), 0);
     ring_config rc = {.instance = tu_unique("str"), .slots = slots,
-                      .msg_size = h.plan.layout.total,
-                      .scratch_size = h.plan.scratch_bytes, .mode = 0600};
+                      .msg_size = h.plan.layout.total, .mode = 0600};
     cr_assert_eq(ring_init(&h.ring, &rc, err, sizeof err), 0, "%s", err);
     cr_assert_eq(uv_loop_init(&h.loop), 0);
     uv_timer_init(&h.loop, &h.tick);
     uv_timer_start(&h.tick, on_tick, 20, 20);
-    cr_assert_eq(wrk_pool_start(&h.pool, &h.loop, workers), 0);
+    cr_assert_eq(wrk_pool_start_scratch(&h.pool, &h.loop, workers,
+                                        h.plan.scratch_bytes), 0);
     str_limits lim = {.max_streams = 16, .prefetch = prefetch,
                       .max_held = max_held,
                       .max_copy_bytes = copy_batches * h.plan.layout.total,
@@ -742,7 +742,7 @@ Test(streams, nothing_is_allocated_per_batch_while_serving)
     n_counted = 0;
     counted[n_counted++] = pthread_self();
     for (uint32_t i = 0; i < h.pool.n_threads; i++)
-        counted[n_counted++] = h.pool.threads[i];
+        counted[n_counted++] = h.pool.threads[i].tid;
     allocations = 0;
     counting = 1;
     int failures = 0;

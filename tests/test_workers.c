@@ -127,3 +127,58 @@ Test(workers, stop_cancels_jobs_never_run)
     cr_assert_eq(cancelled_seen, 3);
     cr_assert_eq(uv_loop_close(&loop), 0);
 }
+
+/* Scratch belongs to the thread: every job a thread runs gets that
+ * thread's scratch (64-byte aligned, writable), and threads never share
+ * one. */
+typedef struct scratch_job {
+    wrk_job job;
+    pthread_t ran_on;
+    void *scratch;
+    int *remaining;
+    wrk_pool *pool;
+} scratch_job;
+
+static void scratch_run(wrk_job *j)
+{
+    scratch_job *t = (scratch_job *)j;
+    t->ran_on = pthread_self();
+    t->scratch = j->scratch;
+    memset(j->scratch, 0xa5, 1000); /* the whole scratch is ours */
+}
+
+static void scratch_done(wrk_job *j)
+{
+    scratch_job *t = (scratch_job *)j;
+    if (--*t->remaining == 0)
+        wrk_pool_stop(t->pool);
+}
+
+Test(workers, scratch_is_per_thread)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    wrk_pool pool;
+    cr_assert_eq(wrk_pool_start_scratch(&pool, &loop, 3, 1000), 0);
+    cr_assert_eq(pool.scratch_size, 1024u);
+    enum { J = 60 };
+    scratch_job jobs[J];
+    int remaining = J;
+    for (int i = 0; i < J; i++) {
+        jobs[i] = (scratch_job){.job = {.run = scratch_run,
+                                        .done = scratch_done},
+                                .remaining = &remaining, .pool = &pool};
+        wrk_submit(&pool, &jobs[i].job);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(remaining, 0);
+    for (int i = 0; i < J; i++) {
+        cr_assert(jobs[i].scratch && ((uintptr_t)jobs[i].scratch & 63) == 0);
+        for (int k = 0; k < J; k++)
+            cr_assert_eq(pthread_equal(jobs[i].ran_on, jobs[k].ran_on) != 0,
+                         jobs[i].scratch == jobs[k].scratch,
+                         "jobs %d and %d: same thread iff same scratch", i,
+                         k);
+    }
+    cr_assert_eq(uv_loop_close(&loop), 0);
+}

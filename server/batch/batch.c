@@ -108,37 +108,49 @@ static int check_augment(bat_plan *p, uint32_t c, char *err, size_t errlen)
     return rc;
 }
 
-/* Encoded images: [decoded pixels | resampled rows | x axis | y axis]. */
+/* Encoded images, per worker: [a decoded row | the rows filtered along x
+ * (8-bit, out_w wide, at most the tallest image's rows) | the output
+ * (8-bit) | x axis | y axis]. Bounded by the output size and the longest
+ * side (never an image's area): the decoder hands over one row at a time
+ * and the horizontal pass consumes it at once. */
 typedef struct bat_image_scratch {
-    uint8_t *pix;
-    float *rows;
+    uint8_t *row, *rows, *out;
     rsz_axis ax, ay;
 } bat_image_scratch;
+
+static uint32_t image_kx(const bat_plan *p)
+{
+    return rsz_ksize((double)p->ds->max_w + 1.0, p->w);
+}
+
+static uint32_t image_ky(const bat_plan *p)
+{
+    return rsz_ksize((double)p->ds->max_h + 1.0, p->h);
+}
 
 static size_t image_scratch_bytes(const bat_plan *p)
 {
     const ds_dataset *ds = p->ds;
-    return ALIGN64((size_t)ds->max_h * ds->max_w * 4) +
-           ALIGN64((size_t)p->w * ds->max_h * p->c * 4) +
-           ALIGN64((size_t)p->w * 8 + rsz_axis_floats(ds->max_w, p->w) * 4) +
-           ALIGN64((size_t)p->h * 8 + rsz_axis_floats(ds->max_h, p->h) * 4);
+    return ALIGN64(IMG_ROW_BYTES(ds->max_w)) +
+           ALIGN64((size_t)p->w * p->c * ds->max_h) +
+           ALIGN64((size_t)p->w * p->h * p->c) +
+           ALIGN64(rsz_axis_bytes(p->w, image_kx(p))) +
+           ALIGN64(rsz_axis_bytes(p->h, image_ky(p)));
 }
 
 static bat_image_scratch carve_image(const bat_plan *p, char *m)
 {
     const ds_dataset *ds = p->ds;
     bat_image_scratch s;
-    s.pix = (uint8_t *)m;
-    m += ALIGN64((size_t)ds->max_h * ds->max_w * 4);
-    s.rows = (float *)(void *)m;
-    m += ALIGN64((size_t)p->w * ds->max_h * p->c * 4);
-    s.ax.first = (uint32_t *)(void *)m;
-    s.ax.count = s.ax.first + p->w;
-    s.ax.w = (float *)(void *)(s.ax.count + p->w);
-    m += ALIGN64((size_t)p->w * 8 + rsz_axis_floats(ds->max_w, p->w) * 4);
-    s.ay.first = (uint32_t *)(void *)m;
-    s.ay.count = s.ay.first + p->h;
-    s.ay.w = (float *)(void *)(s.ay.count + p->h);
+    s.row = (uint8_t *)m;
+    m += ALIGN64(IMG_ROW_BYTES(ds->max_w));
+    s.rows = (uint8_t *)m;
+    m += ALIGN64((size_t)p->w * p->c * ds->max_h);
+    s.out = (uint8_t *)m;
+    m += ALIGN64((size_t)p->w * p->h * p->c);
+    rsz_axis_carve(&s.ax, m, p->w, image_kx(p));
+    m += ALIGN64(rsz_axis_bytes(p->w, image_kx(p)));
+    rsz_axis_carve(&s.ay, m, p->h, image_ky(p));
     return s;
 }
 
@@ -387,8 +399,55 @@ static void note_fault(const ds_dataset *ds, int64_t index, int rc,
                  rc < 0 ? "as zeros" : "as decoded");
 }
 
+/* One decoded row, filtered along x at once. */
+typedef struct row_sink {
+    const rsz_axis *ax;
+    uint8_t *rows;
+    size_t width;     /* bytes of a filtered row */
+    uint32_t y_first; /* the first row decoded */
+    uint32_t c;
+} row_sink;
+
+static void on_row(void *ctx, uint32_t y, const uint8_t *px, size_t avail)
+{
+    row_sink *s = ctx;
+    rsz_h_row(s->rows + (size_t)(y - s->y_first) * s->width, px, avail, s->c,
+              s->ax);
+}
+
+/* One axis of the resampling, in the image decoded at 1/denom: the source
+ * pixels [off, off + len) with Pillow's box [in0, in1) resized onto
+ * total pixels, of which outputs [o0, o0 + n) are kept. */
+typedef struct axis_plan {
+    uint32_t off, len, total, o0;
+    float in0, in1;
+} axis_plan;
+
+/* RandomResizedCrop: torchvision's F.resized_crop on a PIL image is
+ * img.crop(box).resize(size, BILINEAR), so the taps stop at the box's
+ * edges. With DCT scaling (1/d) the box is fractional: the image decoded
+ * at 1/d, cropped to the pixels the box touches, resized with the box
+ * (in that crop's coordinates) as Pillow's float box. */
+static axis_plan rrc_axis(uint32_t box0, uint32_t box_len, double b0,
+                          double blen, uint32_t clip0, uint32_t clip_len,
+                          uint32_t denom, uint32_t scaled, uint32_t out)
+{
+    if (denom == 1)
+        return (axis_plan){.off = box0, .len = box_len, .total = out,
+                           .in0 = 0.0f, .in1 = (float)box_len};
+    double d = denom;
+    uint32_t lo = (uint32_t)(clip0 / d);
+    uint32_t hi = (uint32_t)ceil((clip0 + clip_len) / d);
+    hi = hi > scaled ? scaled : hi;
+    return (axis_plan){.off = lo, .len = hi - lo, .total = out,
+                       .in0 = (float)(b0 / d - lo),
+                       .in1 = (float)((b0 + blen) / d - lo)};
+}
+
 /* Decode encoded sample @index, crop / resize it to h x w into @dst;
- * its geometry goes to @rec's src_box[@src] and src_scale. */
+ * its geometry goes to @rec's src_box[@src] and src_scale. Only the rows
+ * and columns the taps read are decoded, one row at a time, each filtered
+ * along x as it comes; then the columns (Pillow's two passes). */
 static void load_image(const bat_plan *p, const smp_order *o, uint64_t k,
                        uint32_t sample, int src, int64_t index, float *dst,
                        bat_image_scratch *im, mxp_aug *rec)
@@ -406,34 +465,57 @@ static void load_image(const bat_plan *p, const smp_order *o, uint64_t k,
     rec->src_box[src][3] = (uint16_t)g.w;
     rec->src_scale |= (uint8_t)(__builtin_ctz(g.denom) << (4 * src));
     uint32_t sh, sw;
-    double d = g.denom;
     img_scaled_size(&info, g.denom, &sh, &sw);
-    uint32_t y0 = (uint32_t)(g.clip_y / d), x0 = (uint32_t)(g.clip_x / d);
-    uint32_t y1 = (uint32_t)ceil((g.clip_y + g.clip_h) / d);
-    uint32_t x1 = (uint32_t)ceil((g.clip_x + g.clip_w) / d);
-    y1 = y1 > sh ? sh : y1;
-    x1 = x1 > sw ? sw : x1;
-    /* A JPEG is decoded from its first row the taps read to its last (the
-     * same bytes as a whole decode: test_images); a PNG whole. */
+    axis_plan px, py;
+    if (p->geo.rrc) {
+        px = rrc_axis(g.x, g.w, g.bx, g.bw, g.clip_x, g.clip_w, g.denom, sw,
+                      p->w);
+        py = rrc_axis(g.y, g.h, g.by, g.bh, g.clip_y, g.clip_h, g.denom, sh,
+                      p->h);
+    } else {
+        /* Resize + CenterCrop: the whole (scaled) image resized, the
+         * centre's outputs computed. */
+        uint32_t rh, rw, top, left;
+        geo_resize_dims(&p->geo, sh, sw, &rh, &rw, &top, &left);
+        px = (axis_plan){.len = sw, .total = rw, .o0 = left,
+                         .in1 = (float)sw};
+        py = (axis_plan){.len = sh, .total = rh, .o0 = top,
+                         .in1 = (float)sh};
+    }
     char why[256];
-    const uint8_t *file = ds->packed + f->offset;
-    int rows_only = f->kind == IMG_JPEG;
-    int rc = rows_only ? img_decode_rows(file, f->length, &info, g.denom,
-                                         p->c, y0, y1, im->pix, why,
-                                         sizeof why)
-                       : img_decode(file, f->length, &info, g.denom, p->c,
-                                    im->pix, why, sizeof why);
+    size_t per = (size_t)p->h * p->w * p->c;
+    row_sink sink = {.ax = &im->ax, .rows = im->rows,
+                     .width = (size_t)p->w * p->c, .c = p->c};
+    int rc;
+    if (rsz_axis_init(&im->ax, px.len, px.in0, px.in1, px.total, px.o0) < 0 ||
+        rsz_axis_init(&im->ay, py.len, py.in0, py.in1, py.total, py.o0) < 0) {
+        snprintf(why, sizeof why, "resampling %ux%u to %ux%u: more taps "
+                 "than the scratch holds", px.len, py.len, p->w, p->h);
+        rc = MIXUP_EDATASET;
+    } else {
+        /* The columns the taps read; the x axis made relative to them. */
+        uint32_t cx0 = im->ax.first[0];
+        uint32_t cx1 = im->ax.first[p->w - 1] + im->ax.count[p->w - 1];
+        for (uint32_t x = 0; x < p->w; x++)
+            im->ax.first[x] -= cx0;
+        uint32_t ry0 = im->ay.first[0];
+        uint32_t ry1 = ry0 + rsz_rows_needed(&im->ay);
+        sink.y_first = py.off + ry0;
+        rc = img_decode_region(ds->packed + f->offset, f->length, &info,
+                               g.denom, p->c, py.off + ry0, py.off + ry1,
+                               px.off + cx0, px.off + cx1, im->row, on_row,
+                               &sink, why, sizeof why);
+    }
     if (rc != 0)
         note_fault(ds, index, rc, why);
     if (rc < 0) {
-        memset(dst, 0, (size_t)p->h * p->w * p->c * sizeof *dst);
+        memset(dst, 0, per * sizeof *dst);
         return;
     }
-    size_t first = (size_t)(rows_only ? 0 : y0) * sw + x0;
-    rsz_axis_init(&im->ax, x1 - x0, g.bx / d - x0, g.bw / d, p->w);
-    rsz_axis_init(&im->ay, y1 - y0, g.by / d - y0, g.bh / d, p->h);
-    rsz_resample_u8(dst, im->pix + first * p->c, (size_t)sw * p->c, y1 - y0,
-                    p->c, &im->ax, &im->ay, p->scale, im->rows);
+    for (uint32_t y = 0; y < p->h; y++)
+        rsz_v_row(im->out + y * sink.width, im->rows, sink.width,
+                  sink.width, &im->ay, y);
+    cvt_u8_to_f32(dst, im->out, per, p->scale);
 }
 
 /* Source @src (0: index1, 1: index2) of sample @j into @dst. */

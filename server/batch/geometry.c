@@ -58,9 +58,9 @@ void geo_rrc_box(prng_stream *s, const geo_settings *g, uint32_t h,
     box[3] = cw;
 }
 
-/* torchvision Resize(int) then CenterCrop(out): one box in the source. */
-static void plan_resize(geo_plan *p, const geo_settings *g, uint32_t h,
-                        uint32_t w)
+void geo_resize_dims(const geo_settings *g, uint32_t h, uint32_t w,
+                     uint32_t *rh_out, uint32_t *rw_out, uint32_t *top_out,
+                     uint32_t *left_out)
 {
     uint32_t rh = g->out_h, rw = g->out_w;
     if (g->resize) {
@@ -72,12 +72,25 @@ static void plan_resize(geo_plan *p, const geo_settings *g, uint32_t h,
             rw = (uint32_t)((double)g->resize * w / h);
         }
     }
-    double sy = (double)h / rh, sx = (double)w / rw;
     double top = 0, left = 0;
     if (g->center_crop || g->resize) {
         top = nearbyint(((double)rh - g->out_h) / 2.0);
         left = nearbyint(((double)rw - g->out_w) / 2.0);
     }
+    *rh_out = rh;
+    *rw_out = rw;
+    *top_out = (uint32_t)top;
+    *left_out = (uint32_t)left;
+}
+
+/* torchvision Resize(int) then CenterCrop(out): one box in the source. */
+static void plan_resize(geo_plan *p, const geo_settings *g, uint32_t h,
+                        uint32_t w)
+{
+    uint32_t rh, rw, top_i, left_i;
+    geo_resize_dims(g, h, w, &rh, &rw, &top_i, &left_i);
+    double top = top_i, left = left_i;
+    double sy = (double)h / rh, sx = (double)w / rw;
     p->by = top * sy;
     p->bx = left * sx;
     p->bh = g->out_h * sy;

@@ -54,6 +54,12 @@ int geo_parse_pair(const char *s, double *lo, double *hi);
 void geo_rrc_box(prng_stream *s, const geo_settings *g, uint32_t h,
                  uint32_t w, uint32_t box[4]);
 
+/* torchvision's Resize(resize) + CenterCrop(out) on an @h x @w image: the
+ * resized size and the crop's offset in it. */
+void geo_resize_dims(const geo_settings *g, uint32_t h, uint32_t w,
+                     uint32_t *rh, uint32_t *rw, uint32_t *top,
+                     uint32_t *left);
+
 /* The plan for sample stream (seed, epoch, k, sample) of an @h x @w image;
  * @jpeg: whether DCT scaling is possible. */
 void geo_plan_sample(geo_plan *p, const geo_settings *g, uint64_t seed,

@@ -498,28 +498,10 @@ static int decode_into(const ds_source *src, bad_log *b, scan *s, entry *e,
         memcpy(dst, db->pix, n);
         return 0;
     }
-    /* work: [first/count x, first/count y, weights x, weights y, rows,
-     * out]. */
-    size_t floats = 2 * ((size_t)w + h) + rsz_axis_floats(iw, w) +
-                    rsz_axis_floats(ih, h) + (size_t)w * ih * c + n;
-    if (reserve((void **)&db->work, &db->work_cap, floats * 4))
+    if (reserve((void **)&db->work, &db->work_cap,
+                rsz_image_work_bytes(ih, iw, h, w, c)))
         return MIXUP_ENOMEM;
-    uint32_t *u = (uint32_t *)(void *)db->work;
-    rsz_axis ax = {.first = u, .count = u + w};
-    rsz_axis ay = {.first = u + 2 * w, .count = u + 2 * w + h};
-    float *fw = db->work + 2 * (w + h);
-    ax.w = fw;
-    ay.w = fw + rsz_axis_floats(iw, w);
-    float *rows = ay.w + rsz_axis_floats(ih, h);
-    float *out = rows + (size_t)w * ih * c;
-    rsz_axis_init(&ax, iw, 0, iw, w);
-    rsz_axis_init(&ay, ih, 0, ih, h);
-    rsz_resample_u8(out, db->pix, (size_t)iw * c, ih, c, &ax, &ay, 1.0f,
-                    rows);
-    for (size_t i = 0; i < n; i++) {
-        float v = nearbyintf(out[i]);
-        dst[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-    }
+    rsz_image(dst, db->pix, ih, iw, c, h, w, db->work);
     return 0;
 }
 

@@ -5,8 +5,10 @@
 
 #include <limits.h>
 #include <png.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
 /* jpeglib.h wants FILE and size_t declared first. */
@@ -269,11 +271,21 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const img_info *in,
 
 /* ------------------------------------------------------------- PNG */
 
+/* Rows [y0, y1) from column x0, one at a time (img_decode_region). */
+typedef struct png_region {
+    uint32_t y0, y1, x0;
+    img_row_fn fn;
+    void *ctx;
+    uint8_t *row;
+} png_region;
+
 typedef struct png_ctx {
     const uint8_t *buf;
     size_t len, pos;
     char msg[160];
     int warned;
+    const png_region *region; /* NULL: the whole image into out */
+    uint8_t *whole;           /* an interlaced region's buffer */
 } png_ctx;
 
 static void png_on_error(png_structp png, png_const_charp msg)
@@ -316,6 +328,41 @@ static void full_palette(png_structp png, png_infop info, int depth)
     png_set_PLTE(png, info, full, 1 << depth);
 }
 
+/* The region's rows: a plain PNG row by row, stopping after the last one
+ * needed; an interlaced one whole first (its rows are complete only after
+ * the seventh pass). */
+static void png_rows(png_ctx *c, png_structp png, uint32_t h, uint32_t w,
+                     size_t row, int passes, int to_gray, uint32_t channels)
+{
+    const png_region *rg = c->region;
+    size_t cap = IMG_ROW_BYTES(w), skip = (size_t)rg->x0 * channels;
+    if (passes > 1) {
+        c->whole = malloc((size_t)h * row);
+        if (!c->whole)
+            png_error(png, "out of memory for an interlaced PNG");
+        for (int p = 0; p < passes; p++)
+            for (uint32_t y = 0; y < h; y++)
+                png_read_row(png, c->whole + y * row, NULL);
+        for (uint32_t y = rg->y0; y < rg->y1; y++) {
+            uint8_t *r = c->whole + y * row;
+            if (to_gray)
+                img_rgb_to_gray(r, w);
+            rg->fn(rg->ctx, y, r + skip, (size_t)(h - y) * row - skip);
+        }
+        free(c->whole);
+        c->whole = NULL;
+        return;
+    }
+    for (uint32_t y = 0; y < rg->y1; y++) {
+        png_read_row(png, rg->row, NULL);
+        if (y < rg->y0)
+            continue;
+        if (to_gray)
+            img_rgb_to_gray(rg->row, w);
+        rg->fn(rg->ctx, y, rg->row + skip, cap - skip);
+    }
+}
+
 /* Read the PNG in @c; with @out NULL only its header (into @in). */
 static int png_run(png_ctx *c, img_info *in, uint32_t channels, uint8_t *out)
 {
@@ -329,6 +376,8 @@ static int png_run(png_ctx *c, img_info *in, uint32_t channels, uint8_t *out)
     }
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_read_struct(&png, &info, NULL);
+        free(c->whole);
+        c->whole = NULL;
         return -1;
     }
     png_set_read_fn(png, c, png_on_read);
@@ -369,6 +418,12 @@ static int png_run(png_ctx *c, img_info *in, uint32_t channels, uint8_t *out)
     size_t row = png_get_rowbytes(png, info);
     if (row != (size_t)w * (colour || channels == 3 ? 3 : 1))
         png_error(png, "unexpected row size after the transformations");
+    if (c->region) {
+        png_rows(c, png, h, w, row, passes, colour && channels == 1,
+                 channels);
+        png_destroy_read_struct(&png, &info, NULL);
+        return 0;
+    }
     for (int p = 0; p < passes; p++)
         for (uint32_t y = 0; y < h; y++)
             png_read_row(png, out + y * row, NULL);
@@ -440,11 +495,13 @@ int img_decode(const uint8_t *buf, size_t len, const img_info *info,
     return c.warned ? 1 : 0;
 }
 
-/* ---- rows of a JPEG: libjpeg's own API (skip_scanlines) ----
- * TurboJPEG 2.1 decodes whole images only; a crop needs only the rows its
- * taps read. Same decoder, same settings as tjDecompress2's defaults
- * (accurate integer IDCT, fancy upsampling, RGB or CMYK out, 1/denom
- * scaling), so the rows are those of the whole image (a test compares). */
+/* ---- regions of a JPEG: libjpeg's own API (skip_scanlines,
+ * crop_scanline) ----
+ * TurboJPEG 2.1 decodes whole images only; a crop needs only the rows and
+ * columns its taps read. Same decoder, same settings as tjDecompress2's
+ * defaults (accurate integer IDCT, fancy upsampling, RGB or CMYK out,
+ * 1/denom scaling), so the pixels are those of the whole image (a test
+ * compares). */
 
 typedef struct rows_err {
     struct jpeg_error_mgr pub;
@@ -483,72 +540,160 @@ static void rows_emit(j_common_ptr ci, int level)
         (*ci->err->format_message)(ci, e->msg);
 }
 
-int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
-                    uint32_t denom, uint32_t channels, uint32_t y0,
-                    uint32_t y1, uint8_t *out, char *err, size_t errlen)
+/* ---- regions of a JPEG: a decoder per thread ---- */
+
+typedef struct jpeg_worker {
+    struct jpeg_decompress_struct ci;
+    rows_err e;
+} jpeg_worker;
+
+static pthread_key_t worker_key;
+static pthread_once_t worker_once = PTHREAD_ONCE_INIT;
+static _Thread_local jpeg_worker *tls_worker;
+
+static void worker_free(void *p)
 {
-    if (info->kind != IMG_JPEG)
-        return fail(err, errlen, "JPEG rows", "not a JPEG");
+    jpeg_worker *w = p;
+    jpeg_destroy_decompress(&w->ci);
+    free(w);
+}
+
+static void worker_key_init(void)
+{
+    (void)pthread_key_create(&worker_key, worker_free);
+}
+
+static jpeg_worker *jpeg_worker_get(void)
+{
+    if (tls_worker)
+        return tls_worker;
+    pthread_once(&worker_once, worker_key_init);
+    jpeg_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->ci.err = jpeg_std_error(&w->e.pub);
+    w->e.pub.error_exit = rows_error_exit;
+    w->e.pub.emit_message = rows_emit;
+    if (setjmp(w->e.jump)) { /* out of memory creating it */
+        free(w);
+        return NULL;
+    }
+    jpeg_create_decompress(&w->ci);
+    pthread_setspecific(worker_key, w);
+    tls_worker = w;
+    return w;
+}
+
+typedef struct jpeg_region {
+    const uint8_t *buf;
+    size_t len;
+    const img_info *info;
+    uint32_t denom, channels, y0, y1, x0, x1;
+    uint8_t *row;
+    img_row_fn fn;
+    void *ctx;
+} jpeg_region;
+
+/* The decoding; an error longjmps to region_jpeg(). */
+static int region_jpeg_run(jpeg_worker *wk, const jpeg_region *r)
+{
+    struct jpeg_decompress_struct *ci = &wk->ci;
+    uint32_t h, w;
+    img_scaled_size(r->info, r->denom, &h, &w);
+    jpeg_mem_src(ci, r->buf, (unsigned long)r->len);
+    jpeg_read_header(ci, TRUE);
+    ci->out_color_space = r->info->cmyk ? JCS_CMYK : JCS_RGB;
+    ci->scale_num = 1;
+    ci->scale_denom = r->denom;
+    ci->dct_method = JDCT_ISLOW;
+    ci->do_fancy_upsampling = TRUE;
+    jpeg_start_decompress(ci);
+    if (ci->output_height != h || ci->output_width != w) {
+        snprintf(wk->e.msg, sizeof wk->e.msg,
+                 "scaled to %ux%u, expected %ux%u", ci->output_width,
+                 ci->output_height, w, h);
+        return -1;
+    }
+    JDIMENSION xoff = r->x0 > IMG_CROP_MARGIN ? r->x0 - IMG_CROP_MARGIN : 0;
+    JDIMENSION end = r->x1 + IMG_CROP_MARGIN < w ? r->x1 + IMG_CROP_MARGIN
+                                                 : w;
+    JDIMENSION cw = end - xoff;
+    if (cw < w) /* aligns xoff down to an iMCU and widens cw */
+        jpeg_crop_scanline(ci, &xoff, &cw);
+    if (r->y0)
+        jpeg_skip_scanlines(ci, r->y0);
+    size_t skip = (size_t)(r->x0 - xoff) * r->channels;
+    size_t cap = IMG_ROW_BYTES(r->info->w);
+    for (uint32_t y = r->y0; y < r->y1; y++) {
+        JSAMPROW p = r->row;
+        jpeg_read_scanlines(ci, &p, 1);
+        if (r->info->cmyk)
+            cmyk_to_rgb(r->row, cw, r->info->adobe);
+        if (r->channels == 1)
+            img_rgb_to_gray(r->row, cw);
+        r->fn(r->ctx, y, r->row + skip, cap - skip);
+    }
+    return 0;
+}
+
+static int region_jpeg(const jpeg_region *r, char *err, size_t errlen)
+{
+    jpeg_worker *wk = jpeg_worker_get();
+    if (!wk)
+        return fail(err, errlen, "JPEG", "cannot create a decompressor");
+    if (over_memory(r->info, err, errlen) < 0)
+        return MIXUP_EDATASET;
+    wk->e.warned = 0;
+    wk->e.msg[0] = 0;
+    /* A scan limit (TurboJPEG's TJFLAG_LIMITSCANS) and a memory bound:
+     * past max_memory_to_use libjpeg fails (no backing store). Besides
+     * the coefficient buffer it holds ~20 KB and ~40 bytes per column of
+     * row buffers (measured, 4:4:4 to 4:2:0): room for those is added. */
+    struct jpeg_progress_mgr progress = {.progress_monitor = rows_progress};
+    wk->ci.progress = &progress;
+    uint64_t room = (1u << 20) + 128 * (uint64_t)r->info->w;
+    wk->ci.mem->max_memory_to_use =
+        !r->info->max_memory ? 0
+        : r->info->max_memory > LONG_MAX - room ? LONG_MAX
+                                                : (long)(r->info->max_memory + room);
+    if (setjmp(wk->e.jump)) {
+        jpeg_abort_decompress(&wk->ci);
+        wk->ci.progress = NULL;
+        return fail(err, errlen, "JPEG decoding failed", wk->e.msg);
+    }
+    int rc = region_jpeg_run(wk, r);
+    jpeg_abort_decompress(&wk->ci); /* the rows below are not needed */
+    wk->ci.progress = NULL;
+    if (rc < 0)
+        return fail(err, errlen, "JPEG decoding failed", wk->e.msg);
+    if (wk->e.warned)
+        fail(err, errlen, "damaged JPEG data", wk->e.msg);
+    return wk->e.warned ? 1 : 0;
+}
+
+int img_decode_region(const uint8_t *buf, size_t len, const img_info *info,
+                      uint32_t denom, uint32_t channels, uint32_t y0,
+                      uint32_t y1, uint32_t x0, uint32_t x1, uint8_t *row,
+                      img_row_fn fn, void *ctx, char *err, size_t errlen)
+{
     uint32_t h, w;
     img_scaled_size(info, denom, &h, &w);
-    if (y0 >= y1 || y1 > h)
-        return fail(err, errlen, "JPEG rows", "rows out of the image");
-    if (over_memory(info, err, errlen) < 0)
-        return MIXUP_EDATASET;
-    struct jpeg_decompress_struct ci;
-    rows_err e = {0};
-    struct jpeg_progress_mgr progress = {.progress_monitor = rows_progress};
-    ci.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = rows_error_exit;
-    e.pub.emit_message = rows_emit;
-    /* Written after setjmp and read after a longjmp: volatile. */
-    JSAMPROW volatile row = NULL;
-    if (setjmp(e.jump)) {
-        jpeg_destroy_decompress(&ci);
-        return fail(err, errlen, "JPEG decoding failed", e.msg);
+    if (y0 >= y1 || y1 > h || x0 >= x1 || x1 > w)
+        return fail(err, errlen, "image region", "out of the image");
+    if (info->kind == IMG_JPEG) {
+        jpeg_region r = {.buf = buf, .len = len, .info = info,
+                         .denom = denom, .channels = channels, .y0 = y0,
+                         .y1 = y1, .x0 = x0, .x1 = x1, .row = row, .fn = fn,
+                         .ctx = ctx};
+        return region_jpeg(&r, err, errlen);
     }
-    jpeg_create_decompress(&ci);
-    ci.progress = &progress;
-    /* Past this, libjpeg fails (no backing store). Besides the coefficient
-     * buffer it holds ~20 KB and ~40 bytes per column of row buffers
-     * (measured, 4:4:4 to 4:2:0): room for those is added. */
-    uint64_t room = (1u << 20) + 128 * (uint64_t)info->w;
-    if (info->max_memory)
-        ci.mem->max_memory_to_use = info->max_memory > LONG_MAX - room
-                                        ? LONG_MAX
-                                        : (long)(info->max_memory + room);
-    jpeg_mem_src(&ci, buf, (unsigned long)len);
-    jpeg_read_header(&ci, TRUE);
-    ci.out_color_space = info->cmyk ? JCS_CMYK : JCS_RGB;
-    ci.scale_num = 1;
-    ci.scale_denom = denom;
-    ci.dct_method = JDCT_ISLOW;
-    ci.do_fancy_upsampling = TRUE;
-    jpeg_start_decompress(&ci);
-    if (ci.output_height != h || ci.output_width != w) {
-        snprintf(e.msg, sizeof e.msg, "scaled to %ux%u, expected %ux%u",
-                 ci.output_width, ci.output_height, w, h);
-        jpeg_destroy_decompress(&ci);
-        return fail(err, errlen, "JPEG decoding failed", e.msg);
-    }
-    size_t px = ci.output_components;
-    if (y0)
-        jpeg_skip_scanlines(&ci, y0);
-    for (uint32_t y = y0; y < y1; y++) {
-        row = out + (size_t)(y - y0) * w * px;
-        JSAMPROW r = row;
-        jpeg_read_scanlines(&ci, &r, 1);
-    }
-    jpeg_abort_decompress(&ci); /* the rows below are not needed */
-    jpeg_destroy_decompress(&ci);
-    size_t n = (size_t)(y1 - y0) * w;
-    if (info->cmyk)
-        cmyk_to_rgb(out, n, info->adobe);
-    if (channels == 1)
-        img_rgb_to_gray(out, n);
-    if (e.warned)
-        fail(err, errlen, "damaged JPEG data", e.msg);
-    return e.warned ? 1 : 0;
+    png_region rg = {.y0 = y0, .y1 = y1, .x0 = x0, .fn = fn, .ctx = ctx,
+                     .row = row};
+    png_ctx c = {.buf = buf, .len = len, .region = &rg};
+    img_info dummy;
+    if (png_run(&c, &dummy, channels, row) < 0)
+        return fail(err, errlen, "PNG decoding failed", c.msg);
+    return c.warned ? 1 : 0;
 }
 
 void img_rgb_to_gray(uint8_t *px, size_t n)

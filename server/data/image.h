@@ -105,13 +105,38 @@ int img_decode(const uint8_t *buf, size_t len, const img_info *info,
                uint32_t denom, uint32_t channels, uint8_t *out, char *err,
                size_t errlen);
 
-/* Rows [@y0, @y1) of a JPEG decoded at 1/@denom (as img_decode() would
- * decode them: the same bytes) into @out, row y0 first, full width:
- * the rows above are skipped and those below never decoded. Return as
- * img_decode(). */
-int img_decode_rows(const uint8_t *buf, size_t len, const img_info *info,
-                    uint32_t denom, uint32_t channels, uint32_t y0,
-                    uint32_t y1, uint8_t *out, char *err, size_t errlen);
+/* Region decoding: the rows and columns a crop needs, one row at a time.
+ *
+ * @fn gets each row y of [@y0, @y1) of the image decoded at 1/@denom, in
+ * order, as @channels bytes per pixel starting at column @x0 (the columns
+ * [@x0, @x1) are those of a whole decode, byte for byte); @avail bytes may
+ * be read from @px (at least (x1 - x0) * channels). A JPEG skips the rows
+ * above y0 (jpeg_skip_scanlines), never decodes those below, and decodes
+ * only the iMCU columns around [x0, x1) widened by IMG_CROP_MARGIN pixels
+ * each side (jpeg_crop_scanline: fancy upsampling treats the edges of the
+ * decoded columns as the image's edges, so a margin keeps the kept pixels
+ * those of a whole decode; test_images finds 2 pixels enough for every
+ * subsampling and scale and fails with 1). A PNG is decoded row by row and stops after
+ * row y1 - 1; an interlaced PNG is decoded whole into a buffer allocated
+ * for the call (its rows are complete only after the last pass; the size
+ * is bounded by dataset.max_pixels).
+ *
+ * The JPEG decoder is kept per thread and reused (created on a thread's
+ * first call, destroyed when the thread exits): a worker does not create
+ * and destroy libjpeg state per image. @row: IMG_ROW_BYTES(w) bytes, w the
+ * image's width at scale 1 (CMYK is converted in place, and libjpeg may
+ * widen the columns to whole iMCUs).
+ * Return as img_decode(). */
+#define IMG_CROP_MARGIN 4
+#define IMG_ROW_BYTES(w) (((size_t)(w) + 2 * IMG_CROP_MARGIN + 64) * 4 + 64)
+
+typedef void (*img_row_fn)(void *ctx, uint32_t y, const uint8_t *px,
+                           size_t avail);
+
+int img_decode_region(const uint8_t *buf, size_t len, const img_info *info,
+                      uint32_t denom, uint32_t channels, uint32_t y0,
+                      uint32_t y1, uint32_t x0, uint32_t x1, uint8_t *row,
+                      img_row_fn fn, void *ctx, char *err, size_t errlen);
 
 /* In place: @n RGB pixels to gray (PIL's weights). */
 void img_rgb_to_gray(uint8_t *px, size_t n);

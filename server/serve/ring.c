@@ -68,20 +68,12 @@ int ring_init(ring *r, const ring_config *cfg, char *err, size_t errlen)
         ring_destroy(r);
         return MIXUP_ENOMEM;
     }
-    size_t room = (cfg->scratch_size + 63) & ~(size_t)63;
     uint8_t *base = r->seg.addr;
     for (uint32_t i = 0; i < r->n; i++) {
         ring_slot *s = &r->slots[i];
         s->index = i;
         s->data = base + r->data_offset + (size_t)i * r->slot_size;
         s->next_free = i + 2 <= r->n ? i + 2 : 0;
-        s->scratch = room ? aligned_alloc(64, room) : NULL;
-        if (room && !s->scratch) {
-            snprintf(err, errlen, "out of memory for ring scratch (%zu bytes "
-                     "per slot)", room);
-            ring_destroy(r);
-            return MIXUP_ENOMEM;
-        }
     }
     int fd = shm_open(r->seg.name, O_RDWR | O_CLOEXEC, 0);
     r->probe_fd_plus1 = fd >= 0 ? fd + 1 : 0;
@@ -200,9 +192,6 @@ void ring_destroy(ring *r)
 {
     if (r->probe_fd_plus1)
         close(r->probe_fd_plus1 - 1);
-    if (r->slots)
-        for (uint32_t i = 0; i < r->n; i++)
-            free(r->slots[i].scratch);
     free(r->slots);
     shm_segment_destroy(&r->seg);
     memset(r, 0, sizeof *r);

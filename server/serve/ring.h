@@ -47,7 +47,6 @@ typedef enum ring_state {
 
 typedef struct ring_slot {
     uint8_t *data;       /* the slot's bytes in the segment */
-    void *scratch;       /* working memory of the worker filling it */
     uint32_t index;
     uint32_t generation; /* changes at every acquire; never 0 */
     ring_state state;
@@ -59,7 +58,6 @@ typedef struct ring_config {
     const char *what;     /* last part of the name; NULL: "ring" */
     uint32_t slots;
     size_t msg_size;      /* bytes of one batch reply */
-    size_t scratch_size;  /* per slot, in the daemon's heap */
     unsigned mode;        /* of the segment (0600: this user only) */
 } ring_config;
 

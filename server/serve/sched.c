@@ -75,7 +75,7 @@ static void run_slot(wrk_job *job)
 {
     sch_work *w = (sch_work *)job;
     bat_build_with(w->table->plan, w->order, w->k, w->stream_id,
-                   w->slot->data, w->slot->scratch);
+                   w->slot->data, job->scratch);
 }
 
 static void slot_done(wrk_job *job)

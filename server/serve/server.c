@@ -21,6 +21,7 @@
 #include "ipcperm.h"
 #include "log.h"
 #include "proto.h"
+#include "resize.h"
 #include "ring.h"
 #include "server_internal.h"
 #include "streams.h"
@@ -614,7 +615,6 @@ static int start_pipe(srv_server *srv, int i, const cfg_config *cfg,
         .what = what,
         .slots = cfg->ring_slots,
         .msg_size = batch_bytes,
-        .scratch_size = p->plan.scratch_bytes,
         .mode = (unsigned)strtoul(cfg->shm_mode, NULL, 8),
     };
     if ((rc = ring_init(&p->ring, &rc_cfg, err, errlen)) < 0)
@@ -656,11 +656,25 @@ static int start_compute(srv_server *srv, const cfg_config *cfg,
         if (rc < 0)
             return rc;
     }
-    int rc = wrk_pool_start(&srv->pool, srv->loop, cfg->workers);
+    /* Working memory per worker thread, for the most demanding pipeline
+     * (the ring's slots hold only batches). */
+    size_t scratch = 0;
+    for (int i = 0; i < srv->n_pipes; i++)
+        if (srv->pipes[i].plan.scratch_bytes > scratch)
+            scratch = srv->pipes[i].plan.scratch_bytes;
+    int rc = wrk_pool_start_scratch(&srv->pool, srv->loop, cfg->workers,
+                                    scratch);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start %u worker threads", cfg->workers);
         return rc;
     }
+    for (int i = 0; i < srv->n_pipes; i++)
+        if (srv->pipes[i].plan.ds->encoded) {
+            log_info("images resampled with the %s kernel, %zu bytes of "
+                     "scratch per worker", rsz_kernel_name(rsz_current()),
+                     srv->pool.scratch_size);
+            break;
+        }
     log_info("batches %s", srv->lend ? "lent to local clients"
                                      : "copied to every client");
     return 0;

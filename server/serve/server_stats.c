@@ -248,6 +248,9 @@ json_object *srv_describe_json(srv_server *srv)
     jw_add(o, "settings_digest", hex64(m->settings_digest));
     json_object *workers = json_object_new_object();
     jw_add(workers, "threads", jw_u64(srv->pool.n_threads));
+    /* decode / resample scratch, one per thread (never per ring slot) */
+    jw_add(workers, "scratch_bytes",
+           jw_u64((uint64_t)srv->pool.scratch_size * srv->pool.n_threads));
     jw_add(workers, "jobs_run", jw_u64(jobs_run));
     jw_add(workers, "busy", jw_num("%.3f", worker_busy(srv, busy_ns)));
     jw_add(o, "workers", workers);

@@ -27,7 +27,8 @@ static void push(wrk_job **head, wrk_job **tail, wrk_job *job)
 
 static void *worker_main(void *arg)
 {
-    wrk_pool *pool = arg;
+    wrk_thread *self = arg;
+    wrk_pool *pool = self->pool;
     pthread_mutex_lock(&pool->mu);
     for (;;) {
         while (!pool->todo_head && !pool->stopping)
@@ -41,6 +42,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&pool->mu);
 
         uint64_t t0 = now_ns();
+        job->scratch = self->scratch;
         job->run(job);
         uint64_t t1 = now_ns();
 
@@ -76,20 +78,45 @@ static void on_wake(uv_async_t *handle)
 
 int wrk_pool_start(wrk_pool *pool, uv_loop_t *loop, uint32_t n)
 {
+    return wrk_pool_start_scratch(pool, loop, n, 0);
+}
+
+static void free_threads(wrk_pool *pool, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        free(pool->threads[i].scratch);
+    free(pool->threads);
+    pool->threads = NULL;
+}
+
+int wrk_pool_start_scratch(wrk_pool *pool, uv_loop_t *loop, uint32_t n,
+                           size_t scratch)
+{
     *pool = (wrk_pool){.loop = loop};
     pool->threads = calloc(n, sizeof *pool->threads);
     if (!pool->threads)
         return MIXUP_ENOMEM;
+    pool->n_alloc = n;
+    size_t room = (scratch + 63) & ~(size_t)63;
+    pool->scratch_size = room;
+    for (uint32_t i = 0; i < n; i++) {
+        pool->threads[i].pool = pool;
+        if (room && !(pool->threads[i].scratch = aligned_alloc(64, room))) {
+            free_threads(pool, n);
+            return MIXUP_ENOMEM;
+        }
+    }
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->cv, NULL);
     if (uv_async_init(loop, &pool->wake, on_wake) < 0) {
-        free(pool->threads);
+        free_threads(pool, n);
         return MIXUP_ESYS;
     }
     pool->wake.data = pool;
     pool->started = 1;
     for (uint32_t i = 0; i < n; i++) {
-        if (pthread_create(&pool->threads[i], NULL, worker_main, pool) != 0) {
+        if (pthread_create(&pool->threads[i].tid, NULL, worker_main,
+                           &pool->threads[i]) != 0) {
             wrk_pool_stop(pool);
             return MIXUP_ESYS;
         }
@@ -124,9 +151,8 @@ void wrk_pool_stop(wrk_pool *pool)
     pthread_cond_broadcast(&pool->cv);
     pthread_mutex_unlock(&pool->mu);
     for (uint32_t i = 0; i < pool->n_threads; i++)
-        pthread_join(pool->threads[i], NULL);
-    free(pool->threads);
-    pool->threads = NULL;
+        pthread_join(pool->threads[i].tid, NULL);
+    free_threads(pool, pool->n_alloc);
 
     drain_done(pool);
     wrk_job *job = pool->todo_head;

@@ -20,7 +20,16 @@ struct wrk_job {
     void (*run)(wrk_job *job);  /* on a worker thread */
     void (*done)(wrk_job *job); /* on the loop thread */
     int cancelled;              /* set when the pool stopped before run() */
+    void *scratch;              /* during run(): the worker's own memory */
 };
+
+/* A worker thread and its scratch: working memory belongs to the worker
+ * (one per thread, sized once at start), never to what it fills. */
+typedef struct wrk_thread {
+    struct wrk_pool *pool;
+    pthread_t tid;
+    void *scratch;
+} wrk_thread;
 
 typedef struct wrk_pool {
     uv_loop_t *loop;
@@ -29,8 +38,10 @@ typedef struct wrk_pool {
     pthread_cond_t cv;
     wrk_job *todo_head, *todo_tail;
     wrk_job *done_head, *done_tail;
-    pthread_t *threads;
-    uint32_t n_threads;
+    wrk_thread *threads;
+    uint32_t n_threads;   /* running */
+    uint32_t n_alloc;     /* threads[] entries */
+    size_t scratch_size;  /* per thread */
     int stopping;
     int started;
     /* Statistics, under mu. */
@@ -40,6 +51,11 @@ typedef struct wrk_pool {
 
 /* Start @n threads. Return 0 or MIXUP_ESYS / MIXUP_ENOMEM. */
 int wrk_pool_start(wrk_pool *pool, uv_loop_t *loop, uint32_t n);
+
+/* The same, each thread with @scratch bytes of its own (64-byte aligned),
+ * handed to every job it runs as job->scratch. */
+int wrk_pool_start_scratch(wrk_pool *pool, uv_loop_t *loop, uint32_t n,
+                           size_t scratch);
 
 /* Queue @job (loop thread only). */
 void wrk_submit(wrk_pool *pool, wrk_job *job);

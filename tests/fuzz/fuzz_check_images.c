@@ -3,9 +3,10 @@
  * list brings (target images): arbitrary bytes as a list file
  * (dsi_parse_list) and as an image file (img_jpeg_markers, img_jpeg_walk,
  * img_probe and, when the header passes, img_decode into a buffer of the
- * size the probe announced, at scale 1 and 1/8, and for a JPEG the rows
- * path, img_decode_rows, whole and the lower half at 1/4), under a bound
- * on the decoder's memory that a file over it must not pass.
+ * size the probe announced, at scale 1 and 1/8), and a region of it
+ * decoded alone (img_decode_region), which must equal the whole decode's
+ * pixels when both decoded cleanly; all under a bound on the decoder's
+ * memory that a file over it must not pass.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,67 @@ static int entry_ok(void *ctx, const char *path, size_t plen, int32_t label,
         return -1000;
     }
     return 0;
+}
+
+typedef struct fz_region {
+    const uint8_t *whole;
+    uint32_t w, x0, x1, bad_y;
+    int bad;
+} fz_region;
+
+static void region_row(void *ctx, uint32_t y, const uint8_t *px, size_t avail)
+{
+    fz_region *r = ctx;
+    size_t n = (size_t)(r->x1 - r->x0) * 3;
+    if (!r->bad && (avail < n ||
+                    memcmp(px, r->whole + ((size_t)y * r->w + r->x0) * 3,
+                           n) != 0)) {
+        r->bad = 1;
+        r->bad_y = y;
+    }
+}
+
+/* The middle half of the image, alone, against @whole (3 channels). */
+static int check_region(const uint8_t *data, size_t len, const img_info *in,
+                        const uint8_t *whole, char *why, size_t whylen)
+{
+    uint32_t y0 = in->h / 4, y1 = in->h - in->h / 4;
+    uint32_t x0 = in->w / 4, x1 = in->w - in->w / 4;
+    uint8_t *row = malloc(IMG_ROW_BYTES(in->w));
+    if (!row || y0 >= y1 || x0 >= x1) {
+        free(row);
+        return 0;
+    }
+    char err[256];
+    fz_region r = {.whole = whole, .w = in->w, .x0 = x0, .x1 = x1};
+    int rc = img_decode_region(data, len, in, 1, 3, y0, y1, x0, x1, row,
+                               region_row, &r, err, sizeof err);
+    free(row);
+    if (rc == 0 && r.bad) {
+        snprintf(why, whylen, "region %u..%u x %u..%u of a %ux%u image: "
+                 "row %u differs from the whole decode", y0, y1, x0, x1,
+                 in->w, in->h, r.bad_y);
+        return -1;
+    }
+    return 0;
+}
+
+static void discard_row(void *ctx, uint32_t y, const uint8_t *px,
+                        size_t room)
+{
+    (void)ctx, (void)y, (void)px, (void)room;
+}
+
+static int decode_whole_region(const uint8_t *data, size_t len,
+                               const img_info *in, char *err, size_t errlen)
+{
+    uint8_t *row = malloc(IMG_ROW_BYTES(in->w));
+    if (!row)
+        return 0;
+    int rc = img_decode_region(data, len, in, 1, 3, 0, in->h, 0, in->w, row,
+                               discard_row, NULL, err, errlen);
+    free(row);
+    return rc;
 }
 
 int fz_check_images(const uint8_t *data, size_t len, char *why, size_t whylen)
@@ -65,18 +127,16 @@ int fz_check_images(const uint8_t *data, size_t len, char *why, size_t whylen)
     in.max_memory = 8u << 20;
     int over = in.coef_bytes > in.max_memory;
     int r1 = img_decode(data, len, &in, 1, 3, out, err, sizeof err);
-    int r2 = img_decode(data, len, &in, 8, 1, out, err, sizeof err);
-    int r3 = 0, r4 = 0;
-    if (in.kind == IMG_JPEG) { /* the serving path: rows */
-        uint32_t h, w;
-        r3 = img_decode_rows(data, len, &in, 1, 3, 0, in.h, out, err,
-                             sizeof err);
-        img_scaled_size(&in, 4, &h, &w);
-        r4 = img_decode_rows(data, len, &in, 4, 1, h / 2, h, out, err,
-                             sizeof err);
+    if (r1 == 0 && check_region(data, len, &in, out, why, whylen) < 0) {
+        free(out);
+        return -1;
     }
+    int r2 = img_decode(data, len, &in, 8, 1, out, err, sizeof err);
+    int r3 = -1;
+    if (in.kind == IMG_JPEG) /* the serving path: a region, the whole image */
+        r3 = decode_whole_region(data, len, &in, err, sizeof err);
     free(out);
-    if (over && (r1 >= 0 || r2 >= 0 || r3 >= 0 || r4 >= 0)) {
+    if (over && (r1 >= 0 || r2 >= 0 || r3 >= 0)) {
         snprintf(why, whylen, "a JPEG needing %llu bytes of coefficients "
                  "decoded under a bound of %llu",
                  (unsigned long long)in.coef_bytes,
