@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/pair.h>
 #include <systemd/sd-daemon.h>
@@ -44,6 +45,7 @@
 #include "dataset.h"
 #include "fdlimit.h"
 #include "log.h"
+#include "pack_file.h"
 #include "mixup.h" /* MIXUP_VERSION_* */
 #include "proto.h"
 #include "server.h"
@@ -89,7 +91,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: mixupd [--config FILE] [--set section.key=value ...]\n"
-            "              [--check] [--print-config] [--help] [--version]\n"
+            "              [--check] [--pack FILE] [--print-config] [--help]\n"
+            "              [--version]\n"
             "\n"
             "Serves mixup-mixed batches of a dataset to training processes.\n"
             "  --config FILE    read an INI configuration file (default:\n"
@@ -97,6 +100,8 @@ static void usage(FILE *out)
             "                   when it exists; else the built-in defaults)\n"
             "  --set S.K=V      override one option (repeatable; after the file)\n"
             "  --check          validate the configuration and the dataset, exit\n"
+            "  --pack FILE      load the [dataset] and write it as a pack file\n"
+            "                   (dataset.format = pack serves it), exit\n"
             "  --print-config   print the effective configuration, exit\n"
             "  --help           this text and every option with its default\n"
             "  --version        print the version\n"
@@ -109,6 +114,7 @@ typedef struct args {
     const char *sets[64];
     int n_sets;
     int check, print_config;
+    const char *pack;
 } args;
 
 static void default_config(args *a);
@@ -120,6 +126,7 @@ static int parse_args(int argc, char **argv, args *a)
         {"config", required_argument, 0, 'c'},
         {"set", required_argument, 0, 's'},
         {"check", no_argument, 0, 'k'},
+        {"pack", required_argument, 0, 'P'},
         {"print-config", no_argument, 0, 'p'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
@@ -137,6 +144,7 @@ static int parse_args(int argc, char **argv, args *a)
             a->sets[a->n_sets++] = optarg;
             break;
         case 'k': a->check = 1; break;
+        case 'P': a->pack = optarg; break;
         case 'p': a->print_config = 1; break;
         case 'h':
             usage(stdout);
@@ -224,6 +232,7 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
         .segment = segment,
         .root = cfg->root,
         .decoded = cfg->storage == 1,
+        .mapped = cfg->storage == 3,
         .channels = cfg->channels,
         .height = cfg->ds_height,
         .width = cfg->ds_width,
@@ -248,11 +257,12 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
         return -1;
     }
     log_info("dataset %s: %" PRIu64 " samples of %ux%ux%u %s, %u classes, "
-             "%" PRIu64 " bytes in shared memory (%s), loaded for pipeline %s; "
+             "%" PRIu64 " bytes in %s (%s), loaded for pipeline %s; "
              "digest %016" PRIx64 " (%.1f ms)",
              cfg->format, ds->n, ds->h, ds->w, ds->c,
              ds->dtype == DS_U8 ? "uint8" : "float32", ds->classes, ds->bytes,
-             ds->seg.name, pipeline, ds->digest, ds->digest_ms);
+             ds->origin ? ds->origin : "shared memory", ds->seg.name,
+             pipeline, ds->digest, ds->digest_ms);
     return 0;
 }
 
@@ -550,6 +560,38 @@ static int check_only(const cfg_config *cfg, const pipelines *P)
     return 0;
 }
 
+/* mixupd --pack FILE: the main pipeline's dataset, loaded as for
+ * serving, written as a pack. No instance lock: packing beside a running
+ * daemon of the same name is fine (segments carry the pid). */
+static int pack_only(const args *a, const cfg_config *cfg)
+{
+    ds_dataset ds;
+    int rc = load_one(cfg, "main", &ds);
+    if (rc != 0)
+        return rc > 0 ? 0 : 1;
+    char err[1024];
+    pk_write_opts o = {.progress = isatty(2) ? pk_progress_tty : NULL,
+                       .ctx = (void *)a->pack};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = pk_write(&ds, a->pack, &o, err, sizeof err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    uint64_t digest = ds.digest;
+    ds_unload(&ds);
+    if (early_signals("packing")) {
+        log_info("stopped: no pack written to %s", a->pack);
+        return 0;
+    }
+    if (rc < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    log_info("packed %s: digest %016" PRIx64 " (%.1f s)", a->pack, digest,
+             (double)(t1.tv_sec - t0.tv_sec) +
+                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     catch_early_signals();
@@ -576,6 +618,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     keep_heap();
     fdl_raise();
+    if (a.pack)
+        return pack_only(&a, &cfg);
     shm_lock lock = {.fd = -1};
     if (!a.check && shm_lock_instance(&lock, cfg.name, err, sizeof err) < 0) {
         log_error("%s", err);

@@ -239,7 +239,8 @@ static int plan_batch(bat_plan *p, const cfg_config *cfg, char *err,
     const ds_dataset *ds = p->ds;
     p->smp = (smp_settings){
         .n = ds->n, .batch_size = cfg->batch_size, .alpha = cfg->alpha,
-        .shuffle = cfg->shuffle, .mix = (smp_mix)cfg->mix,
+        .shuffle = cfg->shuffle, .block = cfg->shuffle_block,
+        .window = cfg->shuffle_window, .mix = (smp_mix)cfg->mix,
         .pairing = (smp_pairing)cfg->pairing,
         .cutmix_alpha = cfg->cutmix_alpha, .switch_prob = cfg->switch_prob,
         .skip_prob = 1.0 - cfg->mix_prob, .height = p->h, .width = p->w,
@@ -695,12 +696,18 @@ void bat_describe_json(const bat_plan *p, FILE *out)
     static const char *const erases[5] = {"none", "constant", "channel",
                                           "uniform", "normal"};
     char a[32], b[32], c[32], d[32], e[32];
-    fprintf(out, "{\"batch_size\": %u, \"alpha\": %s, \"shuffle\": %s, "
+    if (p->smp.shuffle == SMP_SHUFFLE_BLOCKS)
+        fprintf(out, "{\"shuffle_block\": %u, \"shuffle_window\": %u, ",
+                p->smp.block, p->smp.window);
+    else
+        fputc('{', out);
+    fprintf(out, "\"batch_size\": %u, \"alpha\": %s, \"shuffle\": %s, "
             "\"drop_last\": %s, \"mix\": \"%s\", \"pairing\": \"%s\", "
             "\"cutmix_alpha\": %s, \"switch_prob\": %s, \"mix_prob\": %s, "
             "\"label_smoothing\": %s, \"labels\": \"%s\", ",
             p->smp.batch_size, num(a, p->smp.alpha, 0),
-            p->smp.shuffle ? "true" : "false",
+            p->smp.shuffle == SMP_SHUFFLE_BLOCKS ? "\"blocks\""
+            : p->smp.shuffle ? "true" : "false",
             p->smp.keep_last ? "false" : "true", mixes[p->smp.mix],
             p->smp.pairing ? "within" : "disjoint",
             num(b, p->smp.cutmix_alpha, 0), num(c, p->smp.switch_prob, 0),

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "dataset_internal.h"
@@ -32,7 +33,8 @@ static const ds_loader *loader_for(ds_format f)
     case DS_IDX: return &ds_loader_idx;
     case DS_CIFAR: return &ds_loader_cifar;
     case DS_FOLDER:
-    case DS_LIST: return NULL;
+    case DS_LIST:
+    case DS_PACK: return NULL;
     }
     return NULL;
 }
@@ -51,6 +53,8 @@ ds_format ds_format_parse(const char *name)
         return DS_FOLDER;
     if (strcasecmp(name, "list") == 0)
         return DS_LIST;
+    if (strcasecmp(name, "pack") == 0)
+        return DS_PACK;
     return 0;
 }
 
@@ -62,6 +66,7 @@ const char *ds_format_name(ds_format f)
     case DS_CIFAR: return "cifar";
     case DS_FOLDER: return "folder";
     case DS_LIST: return "list";
+    case DS_PACK: return "pack";
     }
     return "unknown";
 }
@@ -242,22 +247,32 @@ static void fill_dataset(ds_dataset *ds, const ds_probe *p,
 }
 
 /* The dataset digest: shape, dtype, label form and class count, then the
- * segment [images | labels] (its padding is zero: a new segment reads as
- * zeros). One pass right after the read, while the tail of the data is
- * still in cache: the loaders stay free of it (each format reads and
+ * store [images | labels] from its start (its padding is zero: a new
+ * segment reads as zeros). One pass right after the read, while the tail
+ * of the data is still in cache: the loaders stay free of it (each format reads and
  * converts in its own way), and it runs at memory speed. */
-static void digest_dataset(ds_dataset *ds)
+uint64_t ds_digest_arrays(const ds_dataset *ds)
 {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t head[6] = {ds->n, ds->h, ds->w, ds->c,
                         (uint64_t)ds->dtype | (uint64_t)ds->soft_labels << 8,
                         ds->classes};
     dg_state st;
     dg_init(&st);
     dg_update(&st, head, sizeof head);
-    dg_update(&st, ds->seg.addr, (size_t)ds->bytes);
-    ds->digest = dg_final(&st);
+    dg_update(&st, ds->images, (size_t)ds->bytes);
+    return dg_final(&st);
+}
+
+uint64_t ds_compute_digest(const ds_dataset *ds)
+{
+    return ds->digest_images ? ds_digest_images(ds) : ds_digest_arrays(ds);
+}
+
+static void digest_dataset(ds_dataset *ds)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ds->digest = ds_digest_arrays(ds);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ds->digest_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -287,6 +302,7 @@ static int load_probed(ds_dataset *ds, const ds_loader *ld, void *st,
         digest_dataset(ds);
     if (rc == 0)
         rc = shm_segment_seal(&ds->seg, err, errlen);
+    ds->origin = "shared memory";
     return rc;
 }
 
@@ -296,6 +312,8 @@ int ds_load(ds_dataset *ds, const ds_source *src, const char *instance,
     memset(ds, 0, sizeof *ds);
     if (src->format == DS_FOLDER || src->format == DS_LIST)
         return ds_load_images(ds, src, instance, err, errlen);
+    if (src->format == DS_PACK)
+        return ds_load_pack(ds, src, instance, err, errlen);
     const ds_loader *ld = loader_for(src->format);
     if (!ld) {
         snprintf(err, errlen, "dataset.format %d: expected npy, idx or cifar",
@@ -324,6 +342,10 @@ int ds_load(ds_dataset *ds, const ds_source *src, const char *instance,
 void ds_unload(ds_dataset *ds)
 {
     shm_segment_destroy(&ds->seg);
+    if (ds->map)
+        munmap(ds->map, ds->map_len);
+    free(ds->heap_files);
+    free(ds->heap_labels);
     free(ds->class_names);
     free(ds->paths);
     if (ds->faults)
