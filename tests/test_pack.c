@@ -622,3 +622,44 @@ Test(pack, read_only_filesystem_serves)
     chmod(ro, 0755);
     tu_rmtree(src);
 }
+
+/* The fuzz corpus's seeds are a second, independent writing of the
+ * format (tests/fuzz/make_corpus.py): the good ones must read, each broken
+ * one must be refused for its own reason. */
+Test(pack, corpus_seeds_read_as_written)
+{
+    static const struct {
+        const char *seed, *why;
+    } cases[] = {
+        {"encoded", NULL}, {"encoded-one-gray", NULL}, {"array-u8", NULL},
+        {"array-f32-soft", NULL}, {"truncated", "runs past the end"},
+        {"header-only", "runs past the end"}, {"wrong-magic", "magic"},
+        {"version-2", "version 2"}, {"overlap", "overlaps"},
+        {"outside", "outside the data"}, {"label-range", "label 7"},
+        {"array-wrong-size", "runs past the end"},
+    };
+    const char *root = getenv("MIXUPD_SOURCE_ROOT");
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tests/fuzz/corpus/pack/seed-%s",
+                 root ? root : ".", cases[i].seed);
+        char *text = NULL;
+        FILE *f = fopen(path, "rb");
+        cr_assert(f, "%s", path);
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        text = malloc((size_t)n);
+        cr_assert_eq(fread(text, 1, (size_t)n, f), (size_t)n);
+        fclose(f);
+        pk_header h;
+        int rc = pk_check_file((const uint8_t *)text, (uint64_t)n, &h, err,
+                               sizeof err);
+        free(text);
+        if (!cases[i].why)
+            cr_assert_eq(rc, 0, "%s: %s", cases[i].seed, err);
+        else
+            cr_assert(rc == MIXUP_EDATASET && strstr(err, cases[i].why),
+                      "%s: %d %s", cases[i].seed, rc, err);
+    }
+}

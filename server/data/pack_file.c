@@ -572,10 +572,7 @@ int ds_load_pack(ds_dataset *ds, const ds_source *src, const char *instance,
     const uint8_t *base = map;
     pk_header h;
     char why[384];
-    rc = pk_decode_header(base, size, size, &h, why, sizeof why);
-    if (rc == 0)
-        rc = pk_check_names(base + h.names_off, h.names_len, h.n_class_names,
-                            why, sizeof why);
+    rc = pk_check_file(base, size, &h, why, sizeof why);
     if (rc < 0) {
         munmap(map, size);
         return fail(path, why, err, errlen);

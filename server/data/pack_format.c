@@ -319,3 +319,21 @@ int pk_check_entry(const pk_header *h, uint64_t i, const pk_entry *e,
     *end = stop;
     return 0;
 }
+
+int pk_check_file(const uint8_t *f, uint64_t size, pk_header *h, char *err,
+                  size_t errlen)
+{
+    int rc = pk_decode_header(f, (size_t)(size < PK_HEADER_BYTES ? size
+                                                             : PK_HEADER_BYTES),
+                              size, h, err, errlen);
+    if (rc == 0)
+        rc = pk_check_names(f + h->names_off, h->names_len, h->n_class_names,
+                            err, errlen);
+    uint64_t end = 0;
+    for (uint64_t i = 0; rc == 0 && h->kind == PK_ENCODED && i < h->n; i++) {
+        pk_entry e;
+        pk_decode_entry(f + h->index_off + i * PK_ENTRY_BYTES, &e);
+        rc = pk_check_entry(h, i, &e, &end, err, errlen);
+    }
+    return rc;
+}

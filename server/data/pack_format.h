@@ -100,4 +100,10 @@ void pk_decode_entry(const uint8_t *in, pk_entry *e);
 int pk_check_entry(const pk_header *h, uint64_t i, const pk_entry *e,
                    uint64_t *end, char *err, size_t errlen);
 
+/* The whole reader over a file in memory @f[0..size): header, names,
+ * then every index entry. Return 0 with *@h filled, or MIXUP_EDATASET
+ * with @err saying what is wrong. */
+int pk_check_file(const uint8_t *f, uint64_t size, pk_header *h, char *err,
+                  size_t errlen);
+
 #endif
