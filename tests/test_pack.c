@@ -24,13 +24,14 @@
 #include "mixup_errors.h"
 #include "pack_file.h"
 #include "pack_format.h"
+#include "daemon.h"
 #include "testutil.h"
 
 static char err[1024];
 
 /* ------------------------------------------------------------ sources */
 
-enum { PN = 40, PH = 6, PW = 5, PC = 3, PK = 4 };
+enum { PN = 40, PH = 6, PW = 5, PC = 3, PK = 4 }; /* N, H, ... are daemon.h's */
 
 static void write_raw(const char *path, const void *p, size_t n)
 {
@@ -662,4 +663,77 @@ Test(pack, corpus_seeds_read_as_written)
             cr_assert(rc == MIXUP_EDATASET && strstr(err, cases[i].why),
                       "%s: %d %s", cases[i].seed, rc, err);
     }
+}
+
+/* ------------------------------------------------ through the daemon */
+
+/* A mapped pack with shuffle = blocks, served by 1 and by 3 workers:
+ * every batch equals the in-process reference over the source's bytes
+ * (so the order does not depend on the worker count), and stats show the
+ * mapping's residency and read bytes. */
+Test(serve, mapped_pack_with_blocks_same_bytes_for_any_worker_count)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "pkd");
+    ref_init();
+    char pack[600], extra[1200];
+    snprintf(pack, sizeof pack, "%s/data.pack", d.dir);
+    ds_dataset src = ref_ds;
+    src.bytes = (uint64_t)N * H * W * C; /* [images | labels], as a store */
+    uint8_t *store = malloc(src.bytes + 64 + N * 4);
+    memcpy(store, images, src.bytes);
+    uint64_t lab = (src.bytes + 63) / 64 * 64;
+    memset(store + src.bytes, 0, lab - src.bytes);
+    memcpy(store + lab, labels32, N * 4);
+    src.images = store;
+    src.labels = (const int32_t *)(const void *)(store + lab);
+    src.bytes = lab + N * 4;
+    src.digest = ds_compute_digest(&src);
+    write_pack(&src, pack);
+    snprintf(extra, sizeof extra, "[dataset]\nformat = pack\nimages = %s\n"
+             "storage = mapped\nverify = full\n[batch]\nshuffle = blocks\n"
+             "shuffle_block = 16\nshuffle_window = 3\n", pack);
+    bat_plan plan = ref_plan;
+    plan.smp.shuffle = SMP_SHUFFLE_BLOCKS;
+    plan.smp.block = 16;
+    plan.smp.window = 3;
+    uint32_t workers[2] = {1, 3};
+    for (int w = 0; w < 2; w++) {
+        write_config(&d, workers[w], 8, extra);
+        d.pid = tu_spawn_daemon(d.config, d.log);
+        wait_ready(&d);
+        puller p = {.endpoint = d.ipc, .seed = 11, .batches = BPE + 3};
+        pull(&p);
+        cr_assert_eq(p.failures, 0, "%s", p.error);
+        for (int i = 0; i < p.batches; i++) {
+            uint64_t e = (uint64_t)i / BPE, k = (uint64_t)i % BPE;
+            smp_order *o = smp_order_new(&plan.smp, 11, e);
+            uint8_t *msg = malloc(plan.layout.total);
+            bat_build(&plan, o, k, 0, msg);
+            const mixup_batch *b = p.got[i];
+            const mxp_batch_layout *L = &plan.layout;
+            cr_assert_eq(b->epoch, e);
+            cr_assert_eq(b->index, k);
+            cr_assert(!memcmp(b->index1, msg + L->index1, B * 8) &&
+                      !memcmp(b->lam, msg + L->lam, B * 4) &&
+                      !memcmp(b->x, msg + L->x, (size_t)B * H * W * C * 4) &&
+                      !memcmp(b->y, msg + L->y, (size_t)B * K * 4),
+                      "workers %u: batch (%llu, %llu) differs", workers[w],
+                      (unsigned long long)e, (unsigned long long)k);
+            free(msg);
+            smp_order_unref(o);
+            mixup_batch_release(p.got[i]);
+        }
+        mixup_client *c = connect_to(d.ipc, 5000);
+        char *text = NULL;
+        cr_assert_eq(mixup_client_stats(c, 1, &text), 0);
+        cr_assert(strstr(text, "\"mapped\": {\"resident\": ") &&
+                  strstr(text, "\"read_bytes\": ") &&
+                  strstr(text, "\"shuffle\": \"blocks\""), "%s", text);
+        free(text);
+        mixup_client_close(c);
+        stop_daemon(&d);
+    }
+    free(store);
+    cleanup(&d);
 }

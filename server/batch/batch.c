@@ -3,6 +3,7 @@
  */
 #include "batch.h"
 
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "image.h"
 #include "kernels.h"
 #include "log.h"
+#include "mapped.h"
 #include "resize.h"
 
 #define ALIGN64(n) (((n) + 63) & ~(size_t)63)
@@ -617,9 +619,31 @@ static void build_labels(const bat_plan *p, uint8_t *msg, bat_scratch *s)
     }
 }
 
+/* Batches ahead whose samples a mapped dataset starts reading. */
+#define BAT_READAHEAD 2
+
+/* Mapped datasets: ask for the samples of batch k + BAT_READAHEAD (and,
+ * at the start of an epoch, of the batches before it) while this one is
+ * built, so that the disk works ahead of the workers. Only a hint: the
+ * bytes of a batch never depend on it. */
+static void read_ahead(const bat_plan *plan, const smp_order *order,
+                       uint64_t k)
+{
+    if (!plan->ds->map)
+        return;
+    uint64_t per = smp_samples_per_batch(&plan->smp);
+    uint64_t from = k == 0 ? 0 : k + BAT_READAHEAD;
+    uint64_t to = k + BAT_READAHEAD + 1;
+    uint64_t lo = from * per, hi = to * per;
+    hi = hi < order->n ? hi : order->n;
+    if (lo < hi)
+        ds_willneed(plan->ds, order->index + lo, hi - lo);
+}
+
 void bat_build_with(const bat_plan *plan, const smp_order *order, uint64_t k,
                     uint64_t stream_id, uint8_t *msg, void *scratch)
 {
+    read_ahead(plan, order, k);
     uint32_t len = smp_batch_len(&plan->smp, k);
     bat_plan part;
     if (len < plan->shape.size) {

@@ -3,6 +3,7 @@
  */
 #include "server.h"
 
+
 #include <errno.h>
 #include <malloc.h>
 #include <nanomsg/nn.h>
@@ -18,6 +19,7 @@
 #include "digest.h"
 #include "ipcperm.h"
 #include "log.h"
+#include "mapped.h"
 #include "proto.h"
 #include "ring.h"
 #include "streams.h"
@@ -409,6 +411,7 @@ static void describe_dataset_json(const ds_dataset *ds, FILE *out)
             (unsigned long long)ds->bytes, ds->seg.name,
             (unsigned long long)ds->digest);
     ds_describe_images_json(ds, out);
+    ds_describe_mapped_json(ds, out);
     fputc('}', out);
 }
 
