@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <archive.h>
+#include <archive_entry.h>
 #include <turbojpeg.h>
 #include <png.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include "batch.h"
 #include "config.h"
 #include "dataset.h"
+#include "dataset_tar.h"
 #include "mixup_errors.h"
 #include "pack_file.h"
 #include "pack_format.h"
@@ -185,6 +188,77 @@ static ds_source list_source(const char *dir)
                        .load_threads = 1};
 }
 
+static void tar_add(struct archive *a, const char *name, const void *data,
+                    size_t len)
+{
+    struct archive_entry *e = archive_entry_new();
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_size(e, (la_int64_t)len);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    cr_assert_eq(archive_write_header(a, e), ARCHIVE_OK);
+    cr_assert_eq(archive_write_data(a, data, len), (la_ssize_t)len);
+    archive_entry_free(e);
+}
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(*n ? *n : 1);
+    cr_assert_eq(fread(b, 1, *n, f), *n);
+    fclose(f);
+    return b;
+}
+
+/* The folder's samples, in the folder's order with its labels, as two
+ * WebDataset shards (the second gzip'd): KEY.jpg|png, KEY.cls, and a
+ * KEY.json that is skipped. With @broken, one sample lacks its .cls. */
+static ds_source tar_source(const char *dir, int broken)
+{
+    ds_source f = folder_source(dir);
+    const char *cls[3] = {"cat", "dog", "eel"};
+    for (int shard = 0; shard < 2; shard++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/shard-%03d.tar%s", dir, shard,
+                 shard ? ".gz" : "");
+        struct archive *a = archive_write_new();
+        archive_write_set_format_pax_restricted(a);
+        if (shard)
+            archive_write_add_filter_gzip(a);
+        cr_assert_eq(archive_write_open_filename(a, path), ARCHIVE_OK);
+        for (int c = shard ? 2 : 0; c < (shard ? 3 : 2); c++)
+            for (int i = 0; i < 6; i++) {
+                char file[700], key[64], name[80], label[8];
+                const char *ext = i % 3 == 2 ? "png" : "jpg";
+                snprintf(file, sizeof file, "%s/%s/%02d.%s", f.images, cls[c],
+                         i, ext);
+                snprintf(key, sizeof key, "s%d/%s_%02d", shard, cls[c], i);
+                size_t n;
+                uint8_t *b = slurp(file, &n);
+                snprintf(name, sizeof name, "%s.%s", key, ext);
+                tar_add(a, name, b, n);
+                free(b);
+                snprintf(name, sizeof name, "%s.json", key);
+                tar_add(a, name, "{}", 2);
+                snprintf(name, sizeof name, "%s.cls", key);
+                snprintf(label, sizeof label, " %d\n", c);
+                if (!(broken && c == 1 && i == 4))
+                    tar_add(a, name, label, strlen(label));
+            }
+        cr_assert_eq(archive_write_close(a), ARCHIVE_OK);
+        archive_write_free(a);
+    }
+    static char glob_pat[600];
+    snprintf(glob_pat, sizeof glob_pat, "%s/shard-*.tar, %s/shard-*.tar.gz",
+             dir, dir);
+    return (ds_source){.format = DS_TAR, .images = glob_pat, .channels = 3,
+                       .max_pixels = 1u << 20, .segment = "pk"};
+}
+
 /* ------------------------------------------------------------ helpers */
 
 static void load_ok(ds_dataset *ds, const ds_source *src)
@@ -336,6 +410,82 @@ Test(pack, list_served_as_the_source)
     ds_source s = list_source(dir);
     roundtrip(&s);
     tu_rmtree(dir);
+}
+
+Test(pack, tar_served_as_the_source)
+{
+    char *dir = tu_tmpdir("src");
+    ds_source s = tar_source(dir, 0);
+    roundtrip(&s);
+    tu_rmtree(dir);
+}
+
+/* Shards of the folder's files in its order, with its labels: the same
+ * dataset digest as the folder (the digest is of content, not format). */
+Test(tar, shards_hold_the_folders_samples)
+{
+    char *dir = tu_tmpdir("src");
+    ds_source t = tar_source(dir, 0), f = folder_source(dir);
+    ds_dataset a, b;
+    load_ok(&a, &t);
+    load_ok(&b, &f);
+    cr_assert_eq(a.n, 18u);
+    cr_assert_eq(a.classes, 3u);
+    cr_assert_eq(a.digest, b.digest);
+    cr_assert(strstr(ds_path(&a, 0), "shard-000.tar:s0/cat_00"), "%s",
+              ds_path(&a, 0));
+    cr_assert(strstr(ds_path(&a, 17), "shard-001.tar.gz:s1/eel_05"), "%s",
+              ds_path(&a, 17));
+    ds_unload(&a);
+    ds_unload(&b);
+    tu_rmtree(dir);
+}
+
+Test(tar, bad_sample_named_or_skipped)
+{
+    char *dir = tu_tmpdir("src");
+    ds_source t = tar_source(dir, 1);
+    ds_dataset a;
+    cr_assert_eq(ds_load(&a, &t, tu_unique("tar"), err, sizeof err),
+                 MIXUP_EDATASET);
+    cr_assert(strstr(err, "shard-000.tar: sample 's0/dog_04': no .cls entry"),
+              "%s", err);
+    t.skip_bad = 1;
+    load_ok(&a, &t);
+    cr_assert_eq(a.n, 17u);
+    ds_unload(&a);
+    t.images = "/nonexistent/shard-*.tar";
+    cr_assert_eq(ds_load(&a, &t, tu_unique("tar"), err, sizeof err),
+                 MIXUP_EDATASET);
+    cr_assert(strstr(err, "matches no file"), "%s", err);
+    char notar[600];
+    snprintf(notar, sizeof notar, "%s/x.idx", dir);
+    idx_source(dir);
+    t.images = notar;
+    cr_assert_eq(ds_load(&a, &t, tu_unique("tar"), err, sizeof err),
+                 MIXUP_EDATASET);
+    cr_assert(strstr(err, notar), "%s", err);
+    tu_rmtree(dir);
+}
+
+Test(tar, webdataset_names)
+{
+    size_t k;
+    const char *ext;
+    cr_assert_eq(dst_split_name("a/b.c/key.seg.jpg", &k, &ext), 0);
+    cr_assert_eq(k, strlen("a/b.c/key"));
+    cr_assert_str_eq(ext, "seg.jpg");
+    cr_assert_eq(dst_split_name("dir/.hidden", &k, &ext), -1);
+    cr_assert_eq(dst_split_name("noext", &k, &ext), -1);
+    cr_assert_eq(dst_split_name("x.", &k, &ext), -1);
+    int32_t l;
+    cr_assert_eq(dst_parse_cls(" 42\n", 4, &l), 0);
+    cr_assert_eq(l, 42);
+    cr_assert_eq(dst_parse_cls("2147483647", 10, &l), 0);
+    cr_assert_eq(dst_parse_cls("2147483648", 10, &l), -1);
+    cr_assert_eq(dst_parse_cls("-1", 2, &l), -1);
+    cr_assert_eq(dst_parse_cls("4 2", 3, &l), -1);
+    cr_assert_eq(dst_parse_cls("  ", 2, &l), -1);
 }
 
 Test(pack, encoded_samples_page_aligned_and_names_kept)

@@ -68,7 +68,7 @@ typedef struct cfg_option {
 const char *const cfg_log_level_names[4] = {"error", "warn", "info", "debug"};
 const char *const cfg_shm_delivery_names[2] = {"auto", "off"};
 static const char *const format_names[] = {"npy", "idx", "cifar", "folder",
-                                           "list", "pack"};
+                                           "list", "pack", "tar"};
 static const char *const storage_names[] = {"encoded", "decoded", "shm",
                                             "mapped"};
 static const char *const shuffle_more[] = {"blocks"};
@@ -178,14 +178,16 @@ static const cfg_option options[] = {
      .values = cfg_log_level_names, .n_values = 4, .runtime = 1,
      .help = "Least severe message logged."},
     {FIELD("dataset", "format", CFG_ENUM, format), SIZE(format), .def = "idx",
-     .values = format_names, .n_values = 6,
+     .values = format_names, .n_values = 7,
      .help = "File format of the dataset: npy, idx, cifar; folder (one "
              "subfolder of JPEG/PNG files per class, as ImageFolder), "
-             "list (a file of 'path label' lines) or pack (a file written "
-             "by mixupd --pack)."},
+             "list (a file of 'path label' lines), pack (a file written "
+             "by mixupd --pack) or tar (WebDataset shards: images is a "
+             "list or glob of .tar files holding KEY.jpg|png and KEY.cls)."},
     {FIELD("dataset", "images", CFG_STRING, images), SIZE(images),
      .def = FASHION "train-images-idx3-ubyte.gz",
-     .help = "Image file (or the CIFAR batch file)."},
+     .help = "Image file (or the CIFAR batch files, the tar shards, the "
+             "pack file)."},
     {FIELD("dataset", "labels", CFG_STRING, labels), SIZE(labels),
      .def = FASHION "train-labels-idx1-ubyte.gz",
      .help = "Label file (unused for cifar)."},

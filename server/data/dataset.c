@@ -34,7 +34,8 @@ static const ds_loader *loader_for(ds_format f)
     case DS_CIFAR: return &ds_loader_cifar;
     case DS_FOLDER:
     case DS_LIST:
-    case DS_PACK: return NULL;
+    case DS_PACK:
+    case DS_TAR: return NULL;
     }
     return NULL;
 }
@@ -55,6 +56,8 @@ ds_format ds_format_parse(const char *name)
         return DS_LIST;
     if (strcasecmp(name, "pack") == 0)
         return DS_PACK;
+    if (strcasecmp(name, "tar") == 0)
+        return DS_TAR;
     return 0;
 }
 
@@ -67,6 +70,7 @@ const char *ds_format_name(ds_format f)
     case DS_FOLDER: return "folder";
     case DS_LIST: return "list";
     case DS_PACK: return "pack";
+    case DS_TAR: return "tar";
     }
     return "unknown";
 }
@@ -314,6 +318,8 @@ int ds_load(ds_dataset *ds, const ds_source *src, const char *instance,
         return ds_load_images(ds, src, instance, err, errlen);
     if (src->format == DS_PACK)
         return ds_load_pack(ds, src, instance, err, errlen);
+    if (src->format == DS_TAR)
+        return ds_load_tar(ds, src, instance, err, errlen);
     const ds_loader *ld = loader_for(src->format);
     if (!ld) {
         snprintf(err, errlen, "dataset.format %d: expected npy, idx or cifar",

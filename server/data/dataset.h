@@ -26,7 +26,7 @@
 
 typedef enum ds_format {
     DS_NPY = 1, DS_IDX = 2, DS_CIFAR = 3, DS_FOLDER = 4, DS_LIST = 5,
-    DS_PACK = 6
+    DS_PACK = 6, DS_TAR = 7
 } ds_format;
 typedef enum ds_dtype { DS_U8 = 1, DS_F32 = 2 } ds_dtype;
 
@@ -153,8 +153,8 @@ static inline const char *ds_path(const ds_dataset *ds, uint64_t i)
  * the format it came from: ds->digest_images). */
 uint64_t ds_compute_digest(const ds_dataset *ds);
 
-/* Parse "npy" / "idx" / "cifar" / "folder" / "list" / "pack"; return it
- * or 0. */
+/* Parse "npy" / "idx" / "cifar" / "folder" / "list" / "pack" / "tar";
+ * return it or 0. */
 ds_format ds_format_parse(const char *name);
 const char *ds_format_name(ds_format f);
 
