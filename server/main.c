@@ -257,11 +257,12 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
         return -1;
     }
     log_info("dataset %s: %" PRIu64 " samples of %ux%ux%u %s, %u classes, "
-             "%" PRIu64 " bytes in %s (%s), loaded for pipeline %s; "
+             "%" PRIu64 " bytes %s%s%s, loaded for pipeline %s; "
              "digest %016" PRIx64 " (%.1f ms)",
              cfg->format, ds->n, ds->h, ds->w, ds->c,
              ds->dtype == DS_U8 ? "uint8" : "float32", ds->classes, ds->bytes,
-             ds->origin ? ds->origin : "shared memory", ds->seg.name,
+             ds->map ? "" : "in shared memory (",
+             ds->map ? ds->origin : ds->seg.name, ds->map ? "" : ")",
              pipeline, ds->digest, ds->digest_ms);
     return 0;
 }

@@ -448,21 +448,50 @@ static void point_at(ds_dataset *ds, const pk_header *h, const uint8_t *data)
         ds->labels = (const int32_t *)(const void *)(data + lab);
 }
 
+/* storage = shm: the data into a new segment. Encoded samples are packed
+ * tight there (the page alignment serves the mapping, not memory), so
+ * the segment is as large as the folder's would be. */
 static int copy_to_shm(ds_dataset *ds, const pk_header *h, const uint8_t *data,
                        const ds_source *src, const char *instance, char *err,
                        size_t errlen)
 {
+    uint64_t size = h->data_len;
+    if (ds->encoded) {
+        size = 0;
+        for (uint64_t i = 0; i < ds->n; i++)
+            size += ds->heap_files[i].length;
+    }
+    /* The kernel reads the file ahead while the copy runs. */
+    madvise((void *)((uintptr_t)data & ~(uintptr_t)(PK_PAGE - 1)),
+            (size_t)h->data_len + ((uintptr_t)data & (PK_PAGE - 1)),
+            MADV_SEQUENTIAL);
     int rc = shm_segment_create(&ds->seg, instance,
                                 src->segment ? src->segment : "dataset",
-                                (size_t)h->data_len, err, errlen);
-    for (uint64_t at = 0; rc == 0 && at < h->data_len; at += DS_READ_STEP) {
-        uint64_t n = h->data_len - at < DS_READ_STEP ? h->data_len - at
-                                                     : DS_READ_STEP;
-        memcpy((uint8_t *)ds->seg.addr + at, data + at, (size_t)n);
+                                (size_t)(size ? size : 1), err, errlen);
+    uint8_t *dst = rc == 0 ? ds->seg.addr : NULL;
+    if (rc == 0 && ds->encoded) {
+        uint64_t at = 0, since = 0;
+        for (uint64_t i = 0; rc == 0 && i < ds->n; i++) {
+            ds_file *f = &ds->heap_files[i];
+            memcpy(dst + at, data + f->offset, f->length);
+            f->offset = at;
+            at += f->length;
+            since += f->length;
+            if (since >= DS_READ_STEP) {
+                since = 0;
+                rc = ds_check_stop(src->images, err, errlen);
+            }
+        }
+    }
+    for (uint64_t at = 0; rc == 0 && !ds->encoded && at < size;
+         at += DS_READ_STEP) {
+        uint64_t n = size - at < DS_READ_STEP ? size - at : DS_READ_STEP;
+        memcpy(dst + at, data + at, (size_t)n);
         rc = ds_check_stop(src->images, err, errlen);
     }
     if (rc == 0)
         rc = shm_segment_seal(&ds->seg, err, errlen);
+    ds->bytes = size;
     return rc;
 }
 
