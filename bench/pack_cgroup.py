@@ -15,7 +15,9 @@ much of the file stays cached. Before each limited run the pack's pages
 are dropped from the page cache (posix_fadvise DONTNEED on the file: no
 other file is touched). Batch 64, 2 workers, 4 ring slots; throughput =
 samples/s of one client over --batches batches after 5; with it the
-daemon's read_bytes (/proc/PID/io).
+daemon's read_bytes (/proc/PID/io). shuffle = blocks uses --block and
+--window (default 256 x 4 samples: 12 MiB a run, so that the run being
+served and the one read ahead fit the limit with the ring).
 """
 import argparse
 import os
@@ -69,6 +71,8 @@ def main():
     ap.add_argument("--samples", type=int, default=40000)
     ap.add_argument("--limit-mib", type=int, default=128)
     ap.add_argument("--batches", type=int, default=150)
+    ap.add_argument("--block", type=int, default=256)
+    ap.add_argument("--window", type=int, default=4)
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="mixupd-bench-cg.", dir="/var/tmp")
     x = np.random.default_rng(0).integers(0, 256, (a.samples, 64, 64, 3),
@@ -99,7 +103,7 @@ def main():
             "server.workers": 2, "server.ring_slots": 4,
             "server.prefetch": 4, "server.summary_interval": 0}
     print(f"pack {size:.0f} MiB, memory limit {a.limit_mib} MiB "
-          f"({size / a.limit_mib:.1f}x)")
+          f"({size / a.limit_mib:.1f}x); blocks {a.block} x {a.window}")
     results = {}
     try:
         run(dict(base, **{"batch.shuffle": "true"}), 20)  # warm the cache
@@ -108,8 +112,9 @@ def main():
         for name, sh in (("limited, shuffle = true", "true"),
                          ("limited, shuffle = blocks", "blocks")):
             drop_file_cache(pack)
-            results[name] = run(dict(base, **{"batch.shuffle": sh}),
-                                a.batches, wrapper)
+            results[name] = run(dict(base, **{
+                "batch.shuffle": sh, "batch.shuffle_block": a.block,
+                "batch.shuffle_window": a.window}), a.batches, wrapper)
     finally:
         os.rmdir(cg) if os.path.isdir(cg) else None
         subprocess.run(["rm", "-rf", tmp])

@@ -621,6 +621,38 @@ static void build_labels(const bat_plan *p, uint8_t *msg, bat_scratch *s)
 
 /* Batches ahead whose samples a mapped dataset starts reading. */
 #define BAT_READAHEAD 2
+/* Widest window whose blocks are read ahead whole (beyond it, sample by
+ * sample: finding a run's distinct blocks is a scan per block). */
+#define BAT_BLOCK_WINDOW_MAX 256
+
+/* shuffle = blocks: when batch @k is the first to reach run r of the
+ * order, ask for every block of run r + 1 (at k = 0, of run 0 too), each
+ * a contiguous range of the file: large sequential reads instead of one
+ * small read per sample. */
+static void read_ahead_blocks(const bat_plan *plan, const smp_order *order,
+                              uint64_t k)
+{
+    const smp_settings *st = &plan->smp;
+    uint64_t per = smp_samples_per_batch(st);
+    uint64_t run = (uint64_t)st->block * st->window;
+    uint64_t p = k * per, r = p / run;
+    if (k != 0 && (p - per) / run == r)
+        return;
+    uint32_t seen[BAT_BLOCK_WINDOW_MAX];
+    for (uint64_t q = k == 0 ? r : r + 1; q <= r + 1; q++) {
+        uint32_t n_seen = 0;
+        uint64_t lo = q * run, hi = lo + run < order->n ? lo + run : order->n;
+        for (uint64_t i = lo; i < hi; i++) {
+            uint32_t b = order->index[i] / st->block, j = 0;
+            while (j < n_seen && seen[j] != b)
+                j++;
+            if (j < n_seen || n_seen == BAT_BLOCK_WINDOW_MAX)
+                continue;
+            seen[n_seen++] = b;
+            ds_willneed_range(plan->ds, (uint64_t)b * st->block, st->block);
+        }
+    }
+}
 
 /* Mapped datasets: ask for the samples of batch k + BAT_READAHEAD (and,
  * at the start of an epoch, of the batches before it) while this one is
@@ -631,6 +663,11 @@ static void read_ahead(const bat_plan *plan, const smp_order *order,
 {
     if (!plan->ds->map)
         return;
+    if (plan->smp.shuffle == SMP_SHUFFLE_BLOCKS &&
+        plan->smp.window <= BAT_BLOCK_WINDOW_MAX) {
+        read_ahead_blocks(plan, order, k);
+        return;
+    }
     uint64_t per = smp_samples_per_batch(&plan->smp);
     uint64_t from = k == 0 ? 0 : k + BAT_READAHEAD;
     uint64_t to = k + BAT_READAHEAD + 1;

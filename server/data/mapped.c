@@ -50,6 +50,21 @@ void ds_willneed(const ds_dataset *ds, const uint32_t *idx, uint64_t count)
     }
 }
 
+void ds_willneed_range(const ds_dataset *ds, uint64_t first, uint64_t count)
+{
+    if (!ds->map || first >= ds->n || count == 0)
+        return;
+    uint64_t last = first + count - 1 < ds->n ? first + count - 1 : ds->n - 1;
+    const uint8_t *a, *b;
+    uint64_t la, lb;
+    sample_range(ds, (uint32_t)first, &a, &la);
+    sample_range(ds, (uint32_t)last, &b, &lb);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)a & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)b + lb + page - 1) & ~(page - 1);
+    madvise((void *)lo, hi - lo, MADV_WILLNEED);
+}
+
 double ds_resident_fraction(const ds_dataset *ds, uint32_t samples)
 {
     if (!ds->map || !samples)

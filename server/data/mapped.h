@@ -16,6 +16,10 @@
  * for the disk). Nothing for a dataset in shared memory. Thread-safe. */
 void ds_willneed(const ds_dataset *ds, const uint32_t *idx, uint64_t count);
 
+/* The same for the consecutive samples [@first, @first + @count): one
+ * contiguous range of the file, read in large requests. */
+void ds_willneed_range(const ds_dataset *ds, uint64_t first, uint64_t count);
+
 /* Page-cache residency of a mapped dataset: of @samples pages spread
  * evenly over the data (mincore), how many are resident. */
 double ds_resident_fraction(const ds_dataset *ds, uint32_t samples);

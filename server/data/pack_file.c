@@ -613,6 +613,12 @@ int ds_load_pack(ds_dataset *ds, const ds_source *src, const char *instance,
     if (rc == 0 && ds->encoded)
         rc = read_index(ds, &h, base, path, err, errlen);
     if (rc == 0 && src->mapped) {
+        /* Samples are read in the epoch's order, not the file's: no
+         * read-around on a fault (with a device read-ahead of megabytes
+         * every 12 KiB sample would read that much, and a cache smaller
+         * than the file would evict it unused); the workers ask for what
+         * the next batches need instead (ds_willneed). */
+        madvise(map, size, MADV_RANDOM);
         ds->map = map;
         ds->map_len = size;
         map = NULL;
