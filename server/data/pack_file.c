@@ -321,7 +321,7 @@ int pk_write(const ds_dataset *ds, const char *path, const pk_write_opts *o,
                  : "the paths take more than 4 GiB");
         return rc;
     }
-    char dir[4096], named[4096 + 64];
+    char dir[4096], named[4096 + 64] = "";
     dir_of(path, dir, sizeof dir);
     pk_out w = {.path = path, .o = o, .total = p.h.data_off + p.h.data_len};
     w.buf = malloc(PK_STAGE);
