@@ -9,7 +9,8 @@
  *
  * With the spread option the client stripes its stream over its
  * endpoints instead: stripe.c, one member client (socket, ring) per
- * daemon, reached through the hooks below (c->stripe).
+ * daemon, attached by connect.c as a layer (c->layer) that the stream
+ * calls below hand over to.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "client_internal.h"
 #include "lend.h"
 #include "mixup.h"
@@ -66,7 +68,8 @@ struct mixup_client {
     uint64_t async_id;          /* the request cl_*_send() sent */
     uint16_t open_stride, open_offset; /* of the next OPEN (striping) */
     uint64_t dataset_digest, settings_digest; /* of the last OPEN reply */
-    cl_stripe *stripe;          /* spread: the stream is striped */
+    const cl_layer_ops *layer_ops; /* spread: the stream is striped */
+    void *layer;
     int has_token;              /* requests carry the daemon's token */
     uint8_t token[MXP_TOKEN_SIZE];
     int has_key;                /* NEXT and CLOSE carry the stream's key */
@@ -121,8 +124,8 @@ MIXUP_API int mixup_client_set_timeout(mixup_client *c, int timeout_ms)
     int rc = apply_timeout(c->sock, timeout_ms);
     if (rc == 0)
         c->timeout_ms = timeout_ms;
-    if (rc == 0 && c->stripe)
-        cl_stripe_set_timeout(c->stripe, timeout_ms);
+    if (rc == 0 && c->layer)
+        c->layer_ops->set_timeout(c->layer, timeout_ms);
     return rc;
 }
 
@@ -262,10 +265,8 @@ static uint64_t first_request_id(void)
     return (id >> 2) + 1; /* far from wrapping, never 0 */
 }
 
-MIXUP_API int mixup_client_connect(mixup_client **out,
-                                   const char *const *endpoints,
-                                   size_t n_endpoints,
-                                   const mixup_client_options *opts)
+int cl_client_connect(mixup_client **out, const char *const *endpoints,
+                      size_t n_endpoints, const mixup_client_options *opts)
 {
     if (!out || !endpoints || n_endpoints == 0)
         return MIXUP_EINVAL;
@@ -287,9 +288,6 @@ MIXUP_API int mixup_client_connect(mixup_client **out,
         rc = open_socket(c, endpoints, n_endpoints);
     if (rc == 0)
         rc = keep_endpoints(c, endpoints, n_endpoints);
-    if (rc == 0 && opts && opts->spread && n_endpoints > 1)
-        rc = cl_stripe_new(&c->stripe, endpoints, n_endpoints, opts, c->err,
-                           sizeof c->err);
     if (rc < 0) {
         memcpy(connect_error, c->err, sizeof connect_error);
         if (c->sock >= 0)
@@ -300,6 +298,18 @@ MIXUP_API int mixup_client_connect(mixup_client **out,
     }
     *out = c;
     return 0;
+}
+
+void cl_client_attach(mixup_client *c, const cl_layer_ops *ops, void *layer)
+{
+    c->layer_ops = ops;
+    c->layer = layer;
+}
+
+void cl_client_discard(mixup_client *c)
+{
+    memcpy(connect_error, c->err, sizeof connect_error);
+    mixup_client_close(c);
 }
 
 static int nn_failure(mixup_client *c, const char *what)
@@ -508,8 +518,8 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
         return MIXUP_EINVAL;
     if (c->has_stream)
         return set_error(c, MIXUP_ESTATE, "a stream is already open");
-    if (c->stripe)
-        return cl_stripe_open(c->stripe, c, opts);
+    if (c->layer)
+        return c->layer_ops->open(c->layer, c, opts);
     mixup_stream_options defaults;
     if (!opts) {
         mixup_stream_options_init(&defaults);
@@ -657,113 +667,6 @@ void cl_stream_forget(mixup_client *c)
         cl_ring_detach_all(c->ring);
 }
 
-/* nanomsg hands over a reply with its 4-byte REQ header trimmed off the
- * front, so the message is 4 mod 8 aligned: float arrays can be used in
- * place, int64 arrays cannot. An array that is not aligned to its element
- * size is copied into the batch's own allocation (for the index arrays
- * that is 16 bytes per sample; x and y stay in the message). */
-static const void *place(const uint8_t *src, size_t bytes, size_t align,
-                         uint8_t **spare)
-{
-    if (((uintptr_t)src & (align - 1)) == 0)
-        return src;
-    uint8_t *dst = *spare;
-    memcpy(dst, src, bytes);
-    *spare += (bytes + 15) & ~(size_t)15;
-    return dst;
-}
-
-/* The public ABI (the Python package mirrors it) keeps the wire's size. */
-_Static_assert(sizeof(mixup_aug) == MXP_AUG_RECORD, "mixup_aug is 96 bytes");
-
-/* The provenance records, decoded from their wire form into the public
- * struct (B or 2B records of 96 bytes: a small copy). */
-static const mixup_aug *decode_augs(const uint8_t *src, size_t n,
-                                    uint8_t **spare)
-{
-    mixup_aug *dst = (mixup_aug *)(void *)*spare;
-    for (size_t i = 0; i < n; i++) {
-        mxp_aug a;
-        mxp_aug_decode(src + i * MXP_AUG_RECORD, &a);
-        dst[i] = (mixup_aug){
-            .mix_kind = a.mix_kind,
-            .flip = a.flip,
-            .erase_fill = a.erase_fill,
-            .shift_dy = a.shift_dy,
-            .shift_dx = a.shift_dx,
-            .crop_y = a.crop_y,
-            .crop_x = a.crop_x,
-            .erase_y = a.erase_y,
-            .erase_x = a.erase_x,
-            .erase_h = a.erase_h,
-            .erase_w = a.erase_w,
-            .erase_value = {a.erase_value[0], a.erase_value[1],
-                            a.erase_value[2], a.erase_value[3]},
-            .erase_noise_seed = a.erase_noise_seed,
-            .cutmix_y0 = a.cutmix_y0,
-            .cutmix_y1 = a.cutmix_y1,
-            .cutmix_x0 = a.cutmix_x0,
-            .cutmix_x1 = a.cutmix_x1,
-            .src_scale = a.src_scale,
-        };
-        memcpy(dst[i].src_box, a.src_box, sizeof a.src_box);
-    }
-    *spare += (n * sizeof *dst + 15) & ~(size_t)15;
-    return dst;
-}
-
-static int make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
-                      mixup_batch **out)
-{
-    const mxp_batch_rep *b = &rep->u.batch;
-    const mxp_batch_layout *L = &b->layout;
-    const uint8_t *base = msg;
-    size_t B = b->shape.size;
-    size_t x_bytes = L->x_bytes;
-    size_t y_bytes = L->y ? B * b->shape.classes * 4 : 0;
-    size_t aug_bytes = L->aug_count * sizeof(mixup_aug);
-    /* Room for the worst case: every array copied. */
-    size_t head = (sizeof(cl_batch) + 15) & ~(size_t)15;
-    size_t spare_bytes = 16 * 9 + B * 28 + aug_bytes;
-    if (((uintptr_t)base & 3u) != 0)
-        spare_bytes += x_bytes + y_bytes;
-    uint8_t *mem = malloc(head + spare_bytes);
-    if (!mem)
-        return set_error(c, MIXUP_ENOMEM, "out of memory for a batch");
-    memset(mem, 0, head); /* the cl_batch around the public part */
-    mixup_batch *batch = (mixup_batch *)(void *)mem;
-    uint8_t *spare = mem + head;
-    *batch = (mixup_batch){
-        .epoch = b->epoch,
-        .index = b->index,
-        .size = b->shape.size,
-        .height = b->shape.height,
-        .width = b->shape.width,
-        .channels = b->shape.channels,
-        .classes = b->shape.classes,
-        .dtype = (mixup_dtype)b->shape.dtype,
-        .layout = (mixup_layout)b->shape.layout,
-        .index1 = place(base + L->index1, B * 8, 8, &spare),
-        .index2 = place(base + L->index2, B * 8, 8, &spare),
-        .lam = place(base + L->lam, B * 4, 4, &spare),
-        .x = b->shape.dtype == MIXUP_FLOAT32
-                 ? place(base + L->x, x_bytes, 4, &spare)
-                 : NULL,
-        .x_half = b->shape.dtype != MIXUP_FLOAT32
-                      ? place(base + L->x, x_bytes, 2, &spare)
-                      : NULL,
-        .y = L->y ? place(base + L->y, y_bytes, 4, &spare) : NULL,
-        .label1 = L->label1 ? place(base + L->label1, B * 4, 4, &spare) : NULL,
-        .label2 = L->label2 ? place(base + L->label2, B * 4, 4, &spare) : NULL,
-        .aug = L->aug ? decode_augs(base + L->aug, L->aug_count, &spare) : NULL,
-        .aug_per_sample = (uint32_t)(L->aug_count / B),
-        .message_ = msg,
-        .message_size_ = L->total,
-    };
-    *out = batch;
-    return 0;
-}
-
 static int next_once(mixup_client *c, mixup_batch **out);
 static int next_finish(mixup_client *c, void *msg, mxp_reply *rep,
                        mixup_batch **out);
@@ -852,8 +755,8 @@ MIXUP_API int mixup_next(mixup_client *c, mixup_batch **out)
     *out = NULL;
     if (!c->has_stream)
         return set_error(c, MIXUP_ESTATE, "no stream is open");
-    if (c->stripe)
-        return cl_stripe_next(c->stripe, c, out);
+    if (c->layer)
+        return c->layer_ops->next(c->layer, c, out);
     int rc = c->reopen_pending ? reopen(c) : 0;
     if (rc == 0)
         rc = next_once(c, out);
@@ -917,7 +820,7 @@ static int make_lent_batch(mixup_client *c, const mxp_reply *ref_rep,
         rc = MIXUP_EPROTO;
     }
     if (rc == 0)
-        rc = make_batch(c, (void *)slot, &rep, out);
+        rc = cl_make_batch(c, (void *)slot, &rep, out);
     if (rc < 0) {
         if (c->ring && rc != MIXUP_ESTALE)
             cl_ring_give_back(c->ring, ref->slot, ref->generation);
@@ -984,7 +887,7 @@ static int next_finish(mixup_client *c, void *msg, mxp_reply *rep_in,
     if (rep.hdr.type == MXP_BATCH_REF_REP) {
         rc = make_lent_batch(c, &rep, out);
         nn_freemsg(msg);
-    } else if ((rc = make_batch(c, msg, &rep, out)) < 0) {
+    } else if ((rc = cl_make_batch(c, msg, &rep, out)) < 0) {
         nn_freemsg(msg);
     }
     if (rc < 0)
@@ -993,41 +896,6 @@ static int next_finish(mixup_client *c, void *msg, mxp_reply *rep_in,
     c->pos_epoch = (*out)->epoch;
     c->pos_batch = (*out)->index;
     return 0;
-}
-
-MIXUP_API void mixup_batch_release(mixup_batch *batch)
-{
-    if (!batch)
-        return;
-    cl_batch *b = (cl_batch *)(void *)batch;
-    if (b->ring) {
-        cl_ring_release(b);
-        free(b->own);
-    } else {
-        nn_freemsg(batch->message_);
-    }
-    free(b);
-}
-
-MIXUP_API int mixup_batch_keep(mixup_batch *batch)
-{
-    if (!batch)
-        return MIXUP_EINVAL;
-    cl_batch *b = (cl_batch *)(void *)batch;
-    return b->ring ? cl_ring_keep(b) : 0;
-}
-
-MIXUP_API int mixup_batch_lent(const mixup_batch *batch)
-{
-    const cl_batch *b = (const cl_batch *)(const void *)batch;
-    return b && b->ring && !b->own ? 1 : 0;
-}
-
-MIXUP_API int mixup_batch_check(const mixup_batch *batch)
-{
-    if (!batch)
-        return MIXUP_EINVAL;
-    return cl_batch_check((const cl_batch *)(const void *)batch);
 }
 
 MIXUP_API const char *mixup_client_transport(const mixup_client *c)
@@ -1119,8 +987,8 @@ MIXUP_API int mixup_stream_close(mixup_client *c)
         return MIXUP_EINVAL;
     if (!c->has_stream)
         return set_error(c, MIXUP_ESTATE, "no stream is open");
-    if (c->stripe)
-        return cl_stripe_close(c->stripe, c);
+    if (c->layer)
+        return c->layer_ops->close(c->layer, c);
     uint8_t req[MXP_HEADER_SIZE + 8];
     uint64_t id = c->next_request_id++;
     int len = mxp_encode_close_req(req, sizeof req, id, c->stream_id);
@@ -1149,7 +1017,8 @@ MIXUP_API void mixup_client_close(mixup_client *c)
         apply_timeout(c->sock, t);
         mixup_stream_close(c); /* best effort: the daemon expires it anyway */
     }
-    cl_stripe_free(c->stripe);
+    if (c->layer)
+        c->layer_ops->free(c->layer);
     cl_ring_unref(c->ring);
     if (c->sock >= 0)
         nn_close(c->sock);

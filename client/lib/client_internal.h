@@ -1,6 +1,6 @@
 /*
  * client_internal.h — what client.c offers the library's other modules
- * (stripe.c) beyond mixup.h: a client's stream opened striped, and NEXT
+ * (stripe.c, connect.c) beyond mixup.h: a client's stream opened striped, and NEXT
  * split into a send and a non-blocking receive so that one caller can
  * keep a request in flight on several clients (one per daemon) at once.
  * Not installed.
@@ -11,8 +11,6 @@
 #include <stdint.h>
 
 #include "mixup.h"
-
-typedef struct cl_stripe cl_stripe;
 
 /* Open @c's stream taking every @stride-th batch from @offset of the
  * sequence @opts describes (stride 0 or 1: all of it). Then
@@ -57,19 +55,31 @@ void cl_stream_forget(mixup_client *c);
  * batches a member client fetched). */
 void cl_set_position(mixup_client *c, uint64_t epoch, uint64_t batch);
 
-/* ---- stripe.c: the hook ---- */
+/* ---- layers over a client ----
+ *
+ * A layer above this client (striping: stripe.c) that takes its stream
+ * over: while one is attached, mixup_stream_open(), mixup_next(),
+ * mixup_stream_close() and mixup_client_set_timeout() of the client go to
+ * it, and mixup_client_close() frees it. The client calls the layer only
+ * through this table, never by name. */
+typedef struct cl_layer_ops {
+    int (*open)(void *layer, mixup_client *top,
+                const mixup_stream_options *opts);
+    int (*next)(void *layer, mixup_client *top, mixup_batch **out);
+    int (*close)(void *layer, mixup_client *top);
+    void (*set_timeout)(void *layer, int timeout_ms);
+    void (*free)(void *layer);
+} cl_layer_ops;
 
-/* A client striping over @n endpoints (one socket each). */
-int cl_stripe_new(cl_stripe **out, const char *const *endpoints, size_t n,
-                  const mixup_client_options *opts, char *err, size_t errlen);
-void cl_stripe_free(cl_stripe *s);
-/* As mixup_stream_open(), mixup_next(), mixup_stream_close() of @top,
- * whose error text and position they set. */
-int cl_stripe_open(cl_stripe *s, mixup_client *top,
-                   const mixup_stream_options *opts);
-int cl_stripe_next(cl_stripe *s, mixup_client *top, mixup_batch **out);
-int cl_stripe_close(cl_stripe *s, mixup_client *top);
-void cl_stripe_set_timeout(cl_stripe *s, int timeout_ms);
+/* A client of its own over @endpoints, as mixup_client_connect() without
+ * the spread option (mixup_client_error(NULL) says why it failed). */
+int cl_client_connect(mixup_client **out, const char *const *endpoints,
+                      size_t n_endpoints, const mixup_client_options *opts);
+/* Hand @c's stream over to @layer (@ops): @c owns it from now on. */
+void cl_client_attach(mixup_client *c, const cl_layer_ops *ops, void *layer);
+/* Close @c, which failed to connect after all: its error text becomes
+ * what mixup_client_error(NULL) says. */
+void cl_client_discard(mixup_client *c);
 
 /* Used by stripe.c to report through @top. */
 int cl_set_error(mixup_client *c, int code, const char *fmt, ...)

@@ -39,6 +39,7 @@
 
 #include "client_internal.h"
 #include "proto.h"
+#include "stripe.h"
 
 #define STRIPE_MAX 16
 #define STRIPE_POLL_MS 20      /* a wait looks at connections this often */
@@ -79,6 +80,8 @@ struct cl_stripe {
     uint64_t gone_ms;   /* since when no member is up (D == 0) */
 };
 
+static void cl_stripe_free(cl_stripe *s);
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -103,7 +106,7 @@ int cl_stripe_new(cl_stripe **out, const char *const *endpoints, size_t n,
     for (size_t i = 0; i < n; i++, s->n++) {
         member *m = &s->m[i];
         snprintf(m->endpoint, sizeof m->endpoint, "%s", endpoints[i]);
-        int rc = mixup_client_connect(&m->c, &endpoints[i], 1, &one);
+        int rc = cl_client_connect(&m->c, &endpoints[i], 1, &one);
         if (rc < 0) {
             snprintf(err, errlen, "%s", mixup_client_error(NULL));
             cl_stripe_free(s);
@@ -120,7 +123,7 @@ static void drop_held(member *m)
     m->held = NULL;
 }
 
-void cl_stripe_free(cl_stripe *s)
+static void cl_stripe_free(cl_stripe *s)
 {
     if (!s)
         return;
@@ -131,7 +134,7 @@ void cl_stripe_free(cl_stripe *s)
     free(s);
 }
 
-void cl_stripe_set_timeout(cl_stripe *s, int timeout_ms)
+static void cl_stripe_set_timeout(cl_stripe *s, int timeout_ms)
 {
     s->timeout_ms = timeout_ms;
     for (size_t i = 0; i < s->n; i++)
@@ -297,7 +300,7 @@ static void wait_connected(cl_stripe *s)
     }
 }
 
-int cl_stripe_open(cl_stripe *s, mixup_client *top,
+static int cl_stripe_open(cl_stripe *s, mixup_client *top,
                    const mixup_stream_options *opts)
 {
     mixup_stream_options defaults;
@@ -336,7 +339,7 @@ int cl_stripe_open(cl_stripe *s, mixup_client *top,
     return 0;
 }
 
-int cl_stripe_close(cl_stripe *s, mixup_client *top)
+static int cl_stripe_close(cl_stripe *s, mixup_client *top)
 {
     close_all(s);
     for (size_t i = 0; i < s->n; i++)
@@ -497,7 +500,7 @@ static int deliver(cl_stripe *s, mixup_client *top, mixup_batch **out)
     return 0;
 }
 
-int cl_stripe_next(cl_stripe *s, mixup_client *top, mixup_batch **out)
+static int cl_stripe_next(cl_stripe *s, mixup_client *top, mixup_batch **out)
 {
     for (;;) {
         int changed = fill(s);
@@ -522,3 +525,39 @@ int cl_stripe_next(cl_stripe *s, mixup_client *top, mixup_batch **out)
         }
     }
 }
+
+/* ------------------------------------------------------------ the layer */
+
+static int layer_open(void *s, mixup_client *top,
+                      const mixup_stream_options *opts)
+{
+    return cl_stripe_open(s, top, opts);
+}
+
+static int layer_next(void *s, mixup_client *top, mixup_batch **out)
+{
+    return cl_stripe_next(s, top, out);
+}
+
+static int layer_close(void *s, mixup_client *top)
+{
+    return cl_stripe_close(s, top);
+}
+
+static void layer_set_timeout(void *s, int timeout_ms)
+{
+    cl_stripe_set_timeout(s, timeout_ms);
+}
+
+static void layer_free(void *s)
+{
+    cl_stripe_free(s);
+}
+
+const cl_layer_ops cl_stripe_ops = {
+    .open = layer_open,
+    .next = layer_next,
+    .close = layer_close,
+    .set_timeout = layer_set_timeout,
+    .free = layer_free,
+};

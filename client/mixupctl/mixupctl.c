@@ -41,29 +41,11 @@
 
 #include "dump.h"
 #include "json.h"
+#include "mixupctl.h"
 #include "npy_write.h"
 #include "stats_table.h"
 #include "preview.h"
 #include "progress.h"
-
-#define MAX_ENDPOINTS 16
-#define DEFAULT_TIMEOUT_MS MIXUP_DEFAULT_TIMEOUT_MS /* libmixup's and Python's */
-#define PING_TIMEOUT_MS 2000 /* unless --timeout says otherwise */
-#define PREVIEW_MAX_BATCHES 64
-#define CTL_STR_(x) #x
-#define CTL_STR(x) CTL_STR_(x)
-
-typedef struct ctl {
-    const char *endpoints[MAX_ENDPOINTS];
-    size_t n_endpoints;
-    int timeout_ms;
-    int timeout_given; /* --timeout was on the command line */
-    mixup_stream_options stream;
-    mixup_transport transport;
-    int spread;        /* --spread: stripe the stream over the endpoints */
-    const char *token_file; /* NULL: $MIXUPD_TOKEN_FILE (libmixup) */
-    mixup_client *client;
-} ctl;
 
 /* Each command's help, defaults included: `mixupctl help COMMAND` and
  * `mixupctl COMMAND --help` print it. */
@@ -169,7 +151,7 @@ static void command_usage(FILE *out, const command_help *h)
 
 /* The value of the option at argv[*i] for command @cmd, or NULL after
  * saying that it is missing. */
-static const char *opt_value(const char *cmd, int argc, char **argv, int *i)
+const char *opt_value(const char *cmd, int argc, char **argv, int *i)
 {
     if (*i + 1 >= argc) {
         fprintf(stderr, "mixupctl: %s: %s needs a value\n", cmd, argv[*i]);
@@ -178,7 +160,7 @@ static const char *opt_value(const char *cmd, int argc, char **argv, int *i)
     return argv[++*i];
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+int parse_u64(const char *s, uint64_t *out)
 {
     char *end;
     errno = 0;
@@ -314,14 +296,14 @@ static int parse_global(int argc, char **argv, ctl *c)
     return 0;
 }
 
-static int fail(ctl *c, int rc, const char *what)
+int fail(ctl *c, int rc, const char *what)
 {
     const char *msg = mixup_client_error(c->client); /* NULL: connect's */
     fprintf(stderr, "mixupctl: %s: %s\n", what, *msg ? msg : mixup_strerror(rc));
     return 1;
 }
 
-static void client_options(const ctl *c, mixup_client_options *o)
+void client_options(const ctl *c, mixup_client_options *o)
 {
     mixup_client_options_init(o);
     o->timeout_ms = c->timeout_ms;
@@ -330,7 +312,7 @@ static void client_options(const ctl *c, mixup_client_options *o)
     o->token_file = c->token_file;
 }
 
-static int connect_and_open(ctl *c, int open_stream)
+int connect_and_open(ctl *c, int open_stream)
 {
     mixup_client_options o;
     client_options(c, &o);
@@ -477,240 +459,6 @@ static int cmd_dump(ctl *c, int argc, char **argv)
     return status;
 }
 
-/* ---- bench ---- */
-
-enum { CONSUME_COPY, CONSUME_READ, CONSUME_NONE };
-
-typedef struct bench_run {
-    ctl *base;
-    int index;
-    int consume;
-    double seconds;
-    char transport[16];
-    uint64_t checksum; /* of what was read, so that reading is not elided */
-    double samples_per_s, batches_per_s, mb_per_s;
-    char error[600];
-    uint64_t batches;
-    _Atomic uint64_t done; /* timed batches so far, for the progress line */
-    atomic_int finished;
-} bench_run;
-
-/* Bytes of a batch's x and y. */
-static size_t x_bytes(const mixup_batch *b)
-{
-    size_t n = (size_t)b->size * b->height * b->width * b->channels;
-    return n * (b->dtype == MIXUP_FLOAT32 ? 4 : 2);
-}
-
-/* What a trainer does with a batch: copy x and y into memory of its own
- * (a pinned buffer, a tensor), or at least read them. Without this, a
- * zero-copy figure would measure nothing. */
-static void consume(bench_run *r, const mixup_batch *b, uint8_t *buf)
-{
-    const void *x = b->x ? (const void *)b->x : (const void *)b->x_half;
-    size_t xb = x_bytes(b), yb = b->y ? (size_t)b->size * b->classes * 4 : 0;
-    if (r->consume == CONSUME_COPY) {
-        memcpy(buf, x, xb);
-        if (yb)
-            memcpy(buf + xb, b->y, yb);
-        r->checksum += buf[xb / 2];
-    } else if (r->consume == CONSUME_READ) {
-        uint64_t sum = 0, w;
-        for (size_t i = 0; i + 8 <= xb; i += 8) {
-            memcpy(&w, (const uint8_t *)x + i, 8);
-            sum += w;
-        }
-        for (size_t i = 0; i + 8 <= yb; i += 8) {
-            memcpy(&w, (const uint8_t *)b->y + i, 8);
-            sum += w;
-        }
-        r->checksum += sum;
-    }
-}
-
-/* One client: its own connection and stream, timed after a warm-up. */
-static void *bench_one(void *arg)
-{
-    bench_run *r = arg;
-    ctl c = *r->base;
-    c.client = NULL;
-    if (r->base->stream.mode == MIXUP_MODE_INDEPENDENT)
-        c.stream.seed += (uint64_t)r->index; /* K different streams */
-    mixup_client_options o;
-    client_options(&c, &o);
-    int rc = mixup_client_connect(&c.client, c.endpoints, c.n_endpoints, &o);
-    mixup_batch *b = NULL;
-    if (rc == 0)
-        rc = mixup_stream_open(c.client, &c.stream);
-    if (rc == 0)
-        rc = mixup_next(c.client, &b); /* warm-up: not timed */
-    if (rc < 0) {
-        snprintf(r->error, sizeof r->error, "%s",
-                 c.client ? mixup_client_error(c.client) : mixup_strerror(rc));
-        mixup_client_close(c.client);
-        atomic_store(&r->finished, 1);
-        return NULL;
-    }
-    size_t bytes = b->message_size_;
-    uint8_t *buf = malloc(bytes);
-    snprintf(r->transport, sizeof r->transport, "%s",
-             mixup_client_transport(c.client));
-    if (buf)
-        consume(r, b, buf); /* touch the buffer once before timing */
-    mixup_batch_release(b);
-    uint64_t batches = 0, samples = 0;
-    double t0 = progress_now(), t = t0;
-    while (buf && t - t0 < r->seconds) {
-        if ((rc = mixup_next(c.client, &b)) < 0) {
-            snprintf(r->error, sizeof r->error, "%s", mixup_client_error(c.client));
-            break;
-        }
-        consume(r, b, buf);
-        samples += b->size;
-        batches++;
-        atomic_store_explicit(&r->done, batches, memory_order_relaxed);
-        mixup_batch_release(b);
-        t = progress_now();
-    }
-    if (!buf)
-        snprintf(r->error, sizeof r->error, "out of memory");
-    free(buf);
-    double el = t - t0;
-    r->batches = batches;
-    r->samples_per_s = (double)samples / el;
-    r->batches_per_s = (double)batches / el;
-    r->mb_per_s = (double)batches * (double)bytes / el / 1e6;
-    mixup_client_close(c.client);
-    atomic_store(&r->finished, 1);
-    return NULL;
-}
-
-/* On a terminal, show the batches of all clients until every one is done
- * (the threads are joined afterwards either way). */
-static void bench_watch(bench_run *runs, uint64_t clients, double seconds)
-{
-    progress p;
-    progress_start(&p, "bench", 0, seconds);
-    if (!p.out)
-        return;
-    const struct timespec tick = {0, 20 * 1000 * 1000};
-    for (;;) {
-        uint64_t done = 0, finished = 0;
-        for (uint64_t i = 0; i < clients; i++) {
-            done += atomic_load_explicit(&runs[i].done, memory_order_relaxed);
-            finished += (uint64_t)atomic_load(&runs[i].finished);
-        }
-        if (finished == clients)
-            break;
-        progress_update(&p, done);
-        nanosleep(&tick, NULL);
-    }
-    progress_end(&p);
-}
-
-static int cmd_bench(ctl *c, int argc, char **argv)
-{
-    double seconds = 5;
-    uint64_t clients = 1;
-    int how = CONSUME_COPY;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (!strcmp(argv[i], "--consume")) {
-            if (!(v = opt_value("bench", argc, argv, &i)))
-                return 2;
-            if (!strcmp(v, "copy"))
-                how = CONSUME_COPY;
-            else if (!strcmp(v, "read"))
-                how = CONSUME_READ;
-            else if (!strcmp(v, "none"))
-                how = CONSUME_NONE;
-            else {
-                fprintf(stderr, "mixupctl: bench --consume wants copy, read "
-                        "or none, got '%s'\n", v);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "--seconds")) {
-            char *end;
-            if (!(v = opt_value("bench", argc, argv, &i)))
-                return 2;
-            seconds = strtod(v, &end);
-            if (!*v || *end || !(seconds > 0)) {
-                fprintf(stderr, "mixupctl: bench --seconds wants a positive number\n");
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "--clients")) {
-            if (!(v = opt_value("bench", argc, argv, &i)))
-                return 2;
-            if (parse_u64(v, &clients) || clients < 1 || clients > 256) {
-                fprintf(stderr, "mixupctl: bench --clients wants 1 .. 256\n");
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "mixupctl: bench: unknown argument '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    bench_run *runs = calloc(clients, sizeof *runs);
-    pthread_t *threads = calloc(clients, sizeof *threads);
-    if (!runs || !threads) {
-        fprintf(stderr, "mixupctl: out of memory\n");
-        return 1;
-    }
-    uint64_t started = 0;
-    for (uint64_t i = 0; i < clients; i++) {
-        runs[i].base = c; /* calloc'd: the rest, counters too, is 0 */
-        runs[i].index = (int)i;
-        runs[i].seconds = seconds;
-        runs[i].consume = how;
-        int rc = pthread_create(&threads[i], NULL, bench_one, &runs[i]);
-        if (rc != 0) {
-            fprintf(stderr, "mixupctl: bench: cannot start client %llu: %s\n",
-                    (unsigned long long)i, strerror(rc));
-            break;
-        }
-        started++;
-    }
-    struct rusage ru0, ru1;
-    getrusage(RUSAGE_SELF, &ru0);
-    if (started == clients)
-        bench_watch(runs, clients, seconds);
-    double total = 0, total_b = 0, total_mb = 0;
-    uint64_t batches = 0;
-    int status = started == clients ? 0 : 1;
-    clients = started;
-    for (uint64_t i = 0; i < clients; i++) {
-        pthread_join(threads[i], NULL);
-        if (runs[i].error[0]) {
-            fprintf(stderr, "mixupctl: client %llu: %s\n",
-                    (unsigned long long)i, runs[i].error);
-            status = 1;
-        }
-        total += runs[i].samples_per_s;
-        total_b += runs[i].batches_per_s;
-        total_mb += runs[i].mb_per_s;
-        batches += runs[i].batches;
-        if (clients > 1)
-            printf("client %llu samples/s: %.1f\n", (unsigned long long)i,
-                   runs[i].samples_per_s);
-    }
-    getrusage(RUSAGE_SELF, &ru1);
-    double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
-                 (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-                 (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) * 1e-6 +
-                 (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) * 1e-6;
-    static const char *const how_names[] = {"copy", "read", "none"};
-    printf("transport: %s\n", clients ? runs[0].transport : "-");
-    printf("consume: %s\n", how_names[how]);
-    printf("samples/s: %.1f\n", total);
-    printf("batches/s: %.1f\n", total_b);
-    printf("MB/s: %.1f\n", total_mb);
-    printf("client CPU ms/batch: %.3f\n",
-           batches ? cpu * 1e3 / (double)batches : 0.0);
-    free(runs);
-    free(threads);
-    return status;
-}
-
 /* stats: the table, or (--json) the daemon's JSON as it came, checked:
  * JSON that does not parse is still printed, but the exit status says so.
  * jobs: the jobs and streams tables of the same JSON (--json: as stats
@@ -806,185 +554,6 @@ static int cmd_ping(ctl *c, int argc, char **argv)
            "%ux%ux%u, %u classes, batch %u\n", where, el, info.samples,
            info.height, info.width, info.channels, info.classes, info.batch_size);
     return 0;
-}
-
-/* ---- preview ---- */
-
-typedef struct preview_args {
-    const char *out;
-    uint64_t batches;
-    uint64_t scale, cols;
-    const char *names;
-} preview_args;
-
-static int parse_preview(int argc, char **argv, preview_args *a)
-{
-    *a = (preview_args){.batches = 1, .names = "auto"};
-    for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i];
-        uint64_t *num = !strcmp(opt, "--batches") ? &a->batches
-                      : !strcmp(opt, "--scale")   ? &a->scale
-                      : !strcmp(opt, "--cols")    ? &a->cols : NULL;
-        if (!num && strcmp(opt, "--out") && strcmp(opt, "--names")) {
-            fprintf(stderr, "mixupctl: preview: unknown argument '%s'\n", opt);
-            return -1;
-        }
-        if (!opt_value("preview", argc, argv, &i))
-            return -1;
-        i--; /* taken again below */
-        if (!strcmp(opt, "--out")) {
-            a->out = argv[++i];
-        } else if (!strcmp(opt, "--names")) {
-            a->names = argv[++i];
-        } else if (parse_u64(argv[++i], num) || *num < 1) {
-            fprintf(stderr, "mixupctl: preview %s wants a count >= 1, "
-                    "got '%s'\n", opt, argv[i]);
-            return -1;
-        }
-    }
-    if (!a->out) {
-        fprintf(stderr, "mixupctl: preview needs --out FILE.png\n");
-        return -1;
-    }
-    const struct { const char *opt; uint64_t v, max; } lim[] = {
-        {"--batches", a->batches, PREVIEW_MAX_BATCHES},
-        {"--scale", a->scale, PREVIEW_MAX_SCALE},
-        {"--cols", a->cols, 65536},
-    };
-    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++)
-        if (lim[i].v > lim[i].max) {
-            fprintf(stderr, "mixupctl: preview %s %" PRIu64 ": expected 1 .. %"
-                    PRIu64 "\n", lim[i].opt, lim[i].v, lim[i].max);
-            return -1;
-        }
-    return 0;
-}
-
-/* "Sneaker 0.873": a class and its weight in the label row. With alpha
- * well below 1 most weights are within a hair of 0 or 1: shown as such
- * rather than in scientific notation. */
-static void label_text(uint32_t cls, float weight, const char *const *names,
-                       char *out, size_t len)
-{
-    char w[16];
-    if (weight > 0 && weight < 0.0005f)
-        snprintf(w, sizeof w, "<0.001");
-    else
-        snprintf(w, sizeof w, "%.3f", (double)weight);
-    if (names)
-        snprintf(out, len, "%s %s", names[cls], w);
-    else
-        snprintf(out, len, "class %u %s", cls, w);
-}
-
-/* One line per tile: where it is, lambda, the two samples, and the two
- * heaviest entries of its label row. */
-static void print_legend(const preview_grid *g, mixup_batch **got,
-                         uint64_t nb, const char *const *names)
-{
-    printf("%4s %4s %4s %7s %9s %9s  %s\n", "tile", "row", "col", "lambda",
-           "index1", "index2", "labels (weight)");
-    uint32_t t = 0;
-    for (uint64_t i = 0; i < nb; i++) {
-        const mixup_batch *b = got[i];
-        printf("# batch %" PRIu64 ":%" PRIu64 ", tiles %u .. %u\n", b->epoch,
-               b->index, t, t + b->size - 1);
-        for (uint32_t j = 0; j < b->size; j++, t++) {
-            uint32_t top[2];
-            float w[2];
-            preview_top2(b->y + (size_t)j * b->classes, b->classes, top, w);
-            char l1[64], l2[64] = "";
-            label_text(top[0], w[0], names, l1, sizeof l1);
-            if (top[1] != UINT32_MAX && w[1] > 0)
-                label_text(top[1], w[1], names, l2, sizeof l2);
-            printf("%4u %4u %4u %7.4f %9" PRId64 " %9" PRId64 "  %s%s%s\n",
-                   t, t / g->cols, t % g->cols, (double)b->lam[j],
-                   b->index1[j], b->index2[j], l1, l2[0] ? " + " : "", l2);
-        }
-    }
-}
-
-static int preview_draw(const preview_grid *g, mixup_batch **got, uint64_t nb,
-                        const char *path)
-{
-    const float **tiles = calloc(g->tiles, sizeof *tiles);
-    if (!tiles) {
-        fprintf(stderr, "mixupctl: preview: out of memory\n");
-        return 1;
-    }
-    uint32_t t = 0;
-    for (uint64_t i = 0; i < nb; i++) {
-        size_t px = (size_t)got[i]->height * got[i]->width * got[i]->channels;
-        for (uint32_t j = 0; j < got[i]->size && t < g->tiles; j++)
-            tiles[t++] = got[i]->x + j * px;
-    }
-    uint64_t clipped = 0;
-    uint8_t *img = preview_render(g, tiles, &clipped);
-    free(tiles);
-    char err[1200];
-    int rc = img ? preview_write_png(path, g, img, err, sizeof err) : -ENOMEM;
-    free(img);
-    if (rc < 0) {
-        fprintf(stderr, "mixupctl: preview: %s\n", img ? err : "out of memory");
-        return 1;
-    }
-    if (clipped)
-        fprintf(stderr, "mixupctl: preview: %" PRIu64 " values outside [0, 1] "
-                "were clipped (the images are not scaled to [0, 1])\n", clipped);
-    return 0;
-}
-
-/* Everything that can be refused is checked from INFO before a stream is
- * opened, so a refused preview takes no batches from anybody. */
-static int cmd_preview(ctl *c, int argc, char **argv)
-{
-    preview_args a;
-    if (parse_preview(argc, argv, &a) < 0)
-        return 2;
-    if (connect_and_open(c, 0))
-        return 1;
-    mixup_info info;
-    int rc = mixup_pipeline_info(c->client, c->stream.pipeline, &info);
-    if (rc < 0)
-        return fail(c, rc, "info");
-    preview_grid g;
-    char err[512];
-    const char *const *names;
-    uint64_t tiles = a.batches * info.batch_size;
-    if (tiles > UINT32_MAX)
-        tiles = UINT32_MAX;
-    if (preview_grid_init(&g, (uint32_t)tiles, info.height, info.width,
-                          info.channels, (uint32_t)a.scale, (uint32_t)a.cols,
-                          err, sizeof err) < 0 ||
-        preview_class_names(a.names, info.height, info.width, info.channels,
-                            info.classes, &names, err, sizeof err) < 0) {
-        fprintf(stderr, "mixupctl: preview: %s\n", err);
-        return 1;
-    }
-    if ((rc = mixup_stream_open(c->client, &c->stream)) < 0)
-        return fail(c, rc, "open stream");
-    mixup_batch *got[PREVIEW_MAX_BATCHES] = {0};
-    int status = 0;
-    for (uint64_t i = 0; i < a.batches && !status; i++)
-        if ((rc = mixup_next(c->client, &got[i])) < 0)
-            status = fail(c, rc, "next batch");
-    if (!status && (!got[0]->x || got[0]->layout != MIXUP_NHWC || !got[0]->y)) {
-        fprintf(stderr, "mixupctl: preview needs float32 NHWC images and "
-                "mixed labels (the daemon's [output] dtype = float32, layout "
-                "= NHWC, [batch] labels = mixed)\n");
-        status = 1;
-    }
-    if (!status)
-        status = preview_draw(&g, got, a.batches, a.out);
-    if (!status) {
-        printf("wrote %s: %u tiles of %ux%ux%u at scale %u, %u columns x %u "
-               "rows, %ux%u pixels\n", a.out, g.tiles, g.tile_h, g.tile_w,
-               g.channels, g.scale, g.cols, g.rows, g.width, g.height);
-        print_legend(&g, got, a.batches, names);
-    }
-    for (uint64_t i = 0; i < a.batches; i++)
-        mixup_batch_release(got[i]);
-    return status;
 }
 
 int main(int argc, char **argv)

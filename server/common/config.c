@@ -1,5 +1,8 @@
 /*
- * config.c — the option table and everything driven by it.
+ * config.c — the option table, and reading it: defaults, the file, --set
+ * and [pipeline] sections. Cross-key checks are in config_check.c, the
+ * printed forms in config_print.c, reloading in config_reload.c; all of
+ * them go through config_internal.h.
  *
  * Decisions worth knowing (the contract is in config.h):
  * - Defaults are strings parsed by the same code as the file, so a default
@@ -35,35 +38,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_internal.h"
 #include "ipcperm.h"
 #include "regfile.h"
-
-typedef enum cfg_type {
-    CFG_UINT32,
-    CFG_UINT64,
-    CFG_DOUBLE,
-    CFG_BOOL,        /* stored as int 0/1 */
-    CFG_STRING,      /* char[size] */
-    CFG_ENUM,        /* int index, or the name in char[size] if size > 0 */
-    CFG_STRING_LIST, /* the endpoints: char[CFG_MAX_ENDPOINTS][size] */
-} cfg_type;
-
-typedef struct cfg_option {
-    const char *section;
-    const char *key;
-    cfg_type type;
-    size_t offset;              /* of the field in cfg_config */
-    size_t size;                /* STRING, ENUM by name, list element */
-    const char *def;            /* parsed like a value from the file */
-    uint64_t min, max;          /* integers; string length (max 0: fit) */
-    double dmin, dmax;          /* DOUBLE */
-    const char *const *values;  /* ENUM names, index = stored value */
-    int n_values;
-    int (*check)(const char *v); /* STRING, STRING_LIST: extra syntax */
-    const char *expect;         /* what check() accepts, for messages */
-    int runtime;                /* may change on reload */
-    const char *help;
-} cfg_option;
 
 const char *const cfg_log_level_names[4] = {"error", "warn", "info", "debug"};
 const char *const cfg_shm_delivery_names[2] = {"auto", "off"};
@@ -98,7 +75,7 @@ static int check_group(const char *v);
 #define FASHION "/usr/share/datasets/fashion-mnist/"
 #define PREFETCH_DEFAULT "4"
 
-static const cfg_option options[] = {
+const cfg_option options[] = {
     {FIELD("server", "endpoint", CFG_STRING_LIST, endpoints), SIZE(endpoints[0]),
      .def = "ipc:///tmp/mixupd.ipc", .check = check_endpoint,
      .expect = "ipc://PATH or tcp://HOST:PORT",
@@ -369,15 +346,16 @@ static const cfg_option options[] = {
      .help = "Encoded images: the width of every sample (needed)."},
 };
 
-#define N_OPTIONS (sizeof options / sizeof options[0])
-_Static_assert(N_OPTIONS <= CFG_MAX_OPTIONS, "raise CFG_MAX_OPTIONS");
+const size_t n_options = sizeof options / sizeof options[0];
+_Static_assert(sizeof options / sizeof options[0] <= CFG_MAX_OPTIONS,
+               "raise CFG_MAX_OPTIONS");
 
 /* inih's line buffer: "key = value\n" and the NUL must fit in it. */
 #define LINE_MAX_CHARS (INI_MAX_LINE - 2)
 
 /* ------------------------------------------------------------- helpers */
 
-static void *field_of(const cfg_option *o, const cfg_config *cfg)
+void *field_of(const cfg_option *o, const cfg_config *cfg)
 {
     return (char *)cfg + o->offset;
 }
@@ -395,10 +373,7 @@ static size_t str_max(const cfg_option *o)
     return max;
 }
 
-static void fmt(char *buf, size_t n, const char *f, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fmt(char *buf, size_t n, const char *f, ...)
+void fmt(char *buf, size_t n, const char *f, ...)
 {
     if (!buf || !n)
         return;
@@ -410,7 +385,7 @@ static void fmt(char *buf, size_t n, const char *f, ...)
 
 /* A value as messages show it: '' when empty, control bytes escaped,
  * shortened when long. */
-static const char *shown(const char *v, char buf[64])
+const char *shown(const char *v, char buf[64])
 {
     size_t len = strlen(v);
     if (len == 0)
@@ -429,7 +404,7 @@ static const char *shown(const char *v, char buf[64])
 }
 
 /* What a value must look like, for messages and --help. */
-static void range_text(const cfg_option *o, char *buf, size_t n)
+void range_text(const cfg_option *o, char *buf, size_t n)
 {
     switch (o->type) {
     case CFG_UINT32:
@@ -460,14 +435,14 @@ static void range_text(const cfg_option *o, char *buf, size_t n)
     }
 }
 
-static const char *type_name(cfg_type t)
+const char *type_name(cfg_type t)
 {
     static const char *const names[] = {"uint32", "uint64", "double", "bool",
                                         "string", "enum", "string list"};
     return names[t];
 }
 
-static const cfg_option *find_option(const char *section, const char *key)
+const cfg_option *find_option(const char *section, const char *key)
 {
     for (size_t i = 0; i < N_OPTIONS; i++)
         if (!strcmp(options[i].section, section) &&
@@ -880,17 +855,6 @@ int cfg_same_dataset(const cfg_config *a, const cfg_config *b)
            a->on_bad_file == b->on_bad_file && a->verify == b->verify;
 }
 
-static int pipelines_differ(const cfg_config *a, const cfg_config *b)
-{
-    if (a->n_pipelines != b->n_pipelines)
-        return 1;
-    for (int i = 0; i < a->n_pipelines; i++)
-        if (strcmp(a->pipelines[i].name, b->pipelines[i].name) ||
-            strcmp(a->pipelines[i].sets, b->pipelines[i].sets))
-            return 1;
-    return 0;
-}
-
 /* ------------------------------------------------------------- defaults */
 
 void cfg_defaults(cfg_config *cfg)
@@ -1090,342 +1054,4 @@ int cfg_set(cfg_config *cfg, const char *assignment, char *err, size_t errlen)
     }
     free(copy);
     return rc;
-}
-
-/* ------------------------------------------------------------- checks */
-
-static const char *where_line(const cfg_config *cfg, int line, char *buf,
-                              size_t n)
-{
-    if (line > 0)
-        fmt(buf, n, "%s:%d", cfg->origin_file, line);
-    else
-        fmt(buf, n, "%s", line < 0 ? "--set" : "default");
-    return buf;
-}
-
-const char *cfg_where(const cfg_config *cfg, const char *section,
-                      const char *key, char *buf, size_t n)
-{
-    const cfg_option *o = find_option(section, key);
-    return where_line(cfg, o ? cfg->origin_line[o - options] : 0, buf, n);
-}
-
-const char *cfg_endpoint_where(const cfg_config *cfg, int i, char *buf,
-                               size_t n)
-{
-    return where_line(cfg, i >= 0 && i < cfg->n_endpoints
-                               ? cfg->endpoint_line[i] : 0, buf, n);
-}
-
-void cfg_annotate(const cfg_config *cfg, char *msg, size_t cap)
-{
-    size_t used = strlen(msg);
-    const char *open = " (";
-    for (size_t i = 0; i < N_OPTIONS && used < cap; i++) {
-        char name[64], at[CFG_STR_MAX + 16];
-        snprintf(name, sizeof name, "%s.%s", options[i].section,
-                 options[i].key);
-        const char *hit = strstr(msg, name);
-        size_t len = strlen(name);
-        if (!hit || hit >= msg + used || isalnum((unsigned char)hit[len]) ||
-            hit[len] == '_')
-            continue;
-        cfg_where(cfg, options[i].section, options[i].key, at, sizeof at);
-        for (int e = 0; options[i].type == CFG_STRING_LIST &&
-                        e < cfg->n_endpoints; e++)
-            if (strstr(hit, cfg->endpoints[e]))
-                cfg_endpoint_where(cfg, e, at, sizeof at);
-        used += (size_t)snprintf(msg + used, cap - used, "%s%s: %s", open,
-                                 name, at);
-        open = ", ";
-    }
-    if (*open == ',' && used + 1 < cap)
-        snprintf(msg + used, cap - used, ")");
-}
-
-/* "section.key = value (FILE:LINE)" for cross-key messages. */
-#define AT(i, sec, key) cfg_where(cfg, sec, key, w[i], sizeof w[i])
-
-/* Comma-separated numbers; return how many, or -1 if one is not finite
- * or (positive) not > 0. */
-static int count_numbers(const char *s, int positive)
-{
-    int n = 0;
-    while (*s) {
-        char *end;
-        double v = strtod(s, &end);
-        if (end == s || !isfinite(v) || (positive && !(v > 0)))
-            return -1;
-        n++;
-        s = end + strspn(end, " ");
-        if (*s == ',')
-            s++;
-        else if (*s)
-            return -1;
-    }
-    return n;
-}
-
-static int validate_augment(const cfg_config *cfg, char *err, size_t errlen)
-{
-    char w[2][CFG_STR_MAX + 16];
-    if (cfg->erase_prob > 0 && !(cfg->erase_area_min > 0 &&
-                                 cfg->erase_area_min <= cfg->erase_area_max)) {
-        fmt(err, errlen, "augment.erase_area_min = %g (%s) and "
-            "augment.erase_area_max = %g (%s): expected 0 < min <= max "
-            "while augment.erase_prob > 0", cfg->erase_area_min,
-            AT(0, "augment", "erase_area_min"), cfg->erase_area_max,
-            AT(1, "augment", "erase_area_max"));
-        return MIXUP_ECONFIG;
-    }
-    if (!cfg->normalize_mean[0] && !cfg->normalize_std[0])
-        return 0;
-    int nm = count_numbers(cfg->normalize_mean, 0);
-    int ns = count_numbers(cfg->normalize_std, 1);
-    if (nm < 1 || ns < 1 || nm != ns) {
-        char mb[64], sb[64];
-        fmt(err, errlen, "augment.normalize_mean = %s (%s) and "
-            "augment.normalize_std = %s (%s): expected as many numbers in "
-            "each, comma-separated, every std > 0",
-            shown(cfg->normalize_mean, mb), AT(0, "augment", "normalize_mean"),
-            shown(cfg->normalize_std, sb), AT(1, "augment", "normalize_std"));
-        return MIXUP_ECONFIG;
-    }
-    return 0;
-}
-
-int cfg_validate(const cfg_config *cfg, char *err, size_t errlen)
-{
-    char w[2][CFG_STR_MAX + 16];
-    if (cfg->n_endpoints < 1) {
-        fmt(err, errlen, "server.endpoint: at least one endpoint is needed");
-        return MIXUP_ECONFIG;
-    }
-    if (cfg->prefetch > cfg->ring_slots) {
-        fmt(err, errlen, "server.prefetch = %u (%s) exceeds "
-            "server.ring_slots = %u (%s)", cfg->prefetch,
-            AT(0, "server", "prefetch"), cfg->ring_slots,
-            AT(1, "server", "ring_slots"));
-        return MIXUP_ECONFIG;
-    }
-    if (validate_augment(cfg, err, errlen) < 0)
-        return MIXUP_ECONFIG;
-    if (!cfg->images[0]) {
-        fmt(err, errlen, "dataset.images is empty (a file path is needed)");
-        return MIXUP_ECONFIG;
-    }
-    if (cfg->channels == 2) {
-        fmt(err, errlen, "dataset.channels = 2: expected 1 or 3");
-        return MIXUP_ECONFIG;
-    }
-    int pack = strcmp(cfg->format, "pack") == 0;
-    if ((pack && cfg->storage == 1) || (!pack && cfg->storage >= 2)) {
-        fmt(err, errlen, "dataset.storage = %s does not apply to "
-            "dataset.format = %s (folder, list: encoded or decoded; pack: "
-            "shm or mapped)", storage_names[cfg->storage], cfg->format);
-        return MIXUP_ECONFIG;
-    }
-    if (!cfg->labels[0] && (strcmp(cfg->format, "npy") == 0 ||
-                            strcmp(cfg->format, "idx") == 0)) {
-        fmt(err, errlen, "dataset.labels is empty (needed for "
-            "dataset.format = npy or idx)");
-        return MIXUP_ECONFIG;
-    }
-    if (cfg->n_pipelines == 0)
-        return 0;
-    cfg_config *p = malloc(sizeof *p);
-    if (!p) {
-        fmt(err, errlen, "out of memory");
-        return MIXUP_ENOMEM;
-    }
-    int rc = 0;
-    for (int i = 0; i < cfg->n_pipelines && rc == 0; i++) {
-        char why[512];
-        rc = cfg_pipeline_resolve(cfg, i, p, err, errlen);
-        if (rc == 0 && (rc = cfg_validate(p, why, sizeof why)) < 0)
-            fmt(err, errlen, "pipeline '%s': %s", cfg->pipelines[i].name, why);
-    }
-    free(p);
-    return rc;
-}
-
-/* ------------------------------------------------------------- output */
-
-/* Value @i of option @o (i > 0 only for the list) as the file spells it.
- * Doubles use the shortest text that reads back to the same bits. */
-static void format_value(const cfg_option *o, const cfg_config *cfg, int i,
-                         char *buf, size_t n)
-{
-    const void *f = field_of(o, cfg);
-    switch (o->type) {
-    case CFG_UINT32: fmt(buf, n, "%u", *(const uint32_t *)f); break;
-    case CFG_UINT64:
-        fmt(buf, n, "%llu", (unsigned long long)*(const uint64_t *)f);
-        break;
-    case CFG_DOUBLE: {
-        double d = *(const double *)f;
-        for (int prec = 1; prec <= 17; prec++) {
-            fmt(buf, n, "%.*g", prec, d);
-            if (strtod(buf, NULL) == d)
-                break;
-        }
-        break;
-    }
-    case CFG_BOOL: {
-        int v = *(const int *)f;
-        fmt(buf, n, "%s", v >= 2 ? o->values[v - 2] : v ? "true" : "false");
-        break;
-    }
-    case CFG_ENUM:
-        if (o->size)
-            fmt(buf, n, "%s", (const char *)f);
-        else
-            fmt(buf, n, "%s", o->values[*(const int *)f]);
-        break;
-    case CFG_STRING: fmt(buf, n, "%s", (const char *)f); break;
-    case CFG_STRING_LIST:
-        fmt(buf, n, "%s", (const char *)f + o->size * (size_t)i);
-        break;
-    }
-}
-
-static int n_values_of(const cfg_option *o, const cfg_config *cfg)
-{
-    return o->type == CFG_STRING_LIST ? cfg->n_endpoints : 1;
-}
-
-void cfg_print(const cfg_config *cfg, FILE *out)
-{
-    const char *section = NULL;
-    fprintf(out, "; mixupd configuration (mixupd --print-config)\n");
-    for (size_t k = 0; k < N_OPTIONS; k++) {
-        const cfg_option *o = &options[k];
-        if (!section || strcmp(section, o->section)) {
-            section = o->section;
-            fprintf(out, "\n[%s]\n", section);
-        }
-        for (int i = 0; i < n_values_of(o, cfg); i++) {
-            char buf[CFG_STR_MAX];
-            format_value(o, cfg, i, buf, sizeof buf);
-            fprintf(out, "%s = %s\n", o->key, buf);
-        }
-    }
-    for (int i = 0; i < cfg->n_pipelines; i++) {
-        const cfg_pipeline *p = &cfg->pipelines[i];
-        fprintf(out, "\n[pipeline %s]\n", p->name);
-        for (const char *at = p->sets; *at;) {
-            const char *end = strchr(at, '\n');
-            const char *eq = memchr(at, '=', (size_t)(end - at));
-            fprintf(out, "%.*s = %.*s\n", (int)(eq - at), at,
-                    (int)(end - eq - 1), eq + 1);
-            at = end + 1;
-        }
-    }
-}
-
-void cfg_print_help(FILE *out)
-{
-    fprintf(out, "Configuration options (INI file [section] key = value, or "
-                 "--set section.key=value):\n");
-    for (size_t k = 0; k < N_OPTIONS; k++) {
-        const cfg_option *o = &options[k];
-        char range[128];
-        range_text(o, range, sizeof range);
-        fprintf(out, "\n  %s.%s = %s\n", o->section, o->key,
-                *o->def ? o->def : "''");
-        fprintf(out, "      %s; %s; %s\n", type_name(o->type), range,
-                o->runtime ? "changes on reload" : "needs a restart");
-        fprintf(out, "      %s\n", o->help);
-    }
-    fprintf(out, "\nPipelines: the sections above form the pipeline 'main'. "
-                 "A section\n[pipeline NAME] (at most %d, NAME 1 .. %d of "
-                 "A-Z a-z 0-9 _ -) declares\nanother one: keys written as "
-                 "--set takes them (dataset.images = ...,\nbatch.mix = none), "
-                 "every other key taking main's value; on the command\n"
-                 "line: --set pipeline.NAME.batch.size=64. Clients choose one "
-                 "when they open a\nstream.\n", CFG_MAX_PIPELINES,
-            CFG_PIPELINE_NAME_MAX);
-}
-
-/* Compare option @o in @a and @b; on a difference leave the first
- * differing values in @va / @vb and return 1. */
-static int option_differs(const cfg_option *o, const cfg_config *a,
-                          const cfg_config *b, char *va, char *vb, size_t n)
-{
-    int na = n_values_of(o, a), nb = n_values_of(o, b);
-    for (int i = 0; i < na || i < nb; i++) {
-        if (i < na)
-            format_value(o, a, i, va, n);
-        else
-            fmt(va, n, "(none)");
-        if (i < nb)
-            format_value(o, b, i, vb, n);
-        else
-            fmt(vb, n, "(none)");
-        if (strcmp(va, vb))
-            return 1;
-    }
-    return 0;
-}
-
-static size_t field_size(const cfg_option *o)
-{
-    switch (o->type) {
-    case CFG_UINT32: return sizeof(uint32_t);
-    case CFG_UINT64: return sizeof(uint64_t);
-    case CFG_DOUBLE: return sizeof(double);
-    case CFG_BOOL: return sizeof(int);
-    case CFG_ENUM: return o->size ? o->size : sizeof(int);
-    case CFG_STRING: return o->size;
-    default: return 0; /* lists never change at run time */
-    }
-}
-
-int cfg_reload(cfg_config *cur, const cfg_config *next,
-               void (*note)(void *ctx, int applied, const char *msg),
-               void *ctx)
-{
-    int left = 0;
-    for (size_t k = 0; k < N_OPTIONS; k++) {
-        const cfg_option *o = &options[k];
-        char a[CFG_STR_MAX], b[CFG_STR_MAX], sa[64], sb[64], msg[256];
-        if (!option_differs(o, cur, next, a, b, sizeof a))
-            continue;
-        int applied = o->runtime && field_size(o) > 0;
-        snprintf(msg, sizeof msg, "%s.%s: %s -> %s%s", o->section, o->key,
-                 shown(a, sa), shown(b, sb),
-                 applied ? "" : " needs a restart (kept the running value)");
-        if (applied)
-            memcpy((char *)cur + o->offset, (const char *)next + o->offset,
-                   field_size(o));
-        else
-            left++;
-        note(ctx, applied, msg);
-    }
-    if (pipelines_differ(cur, next)) {
-        note(ctx, 0, "[pipeline ...] sections changed: needs a restart "
-             "(kept the running pipelines)");
-        left++;
-    }
-    return left;
-}
-
-int cfg_check_reload(const cfg_config *cur, const cfg_config *next, char *err,
-                     size_t errlen)
-{
-    for (size_t k = 0; k < N_OPTIONS; k++) {
-        const cfg_option *o = &options[k];
-        char a[CFG_STR_MAX], b[CFG_STR_MAX], sa[64], sb[64];
-        if (o->runtime || !option_differs(o, cur, next, a, b, sizeof a))
-            continue;
-        fmt(err, errlen, "%s.%s changed (%s -> %s) and needs a restart",
-            o->section, o->key, shown(a, sa), shown(b, sb));
-        return MIXUP_ECONFIG;
-    }
-    if (pipelines_differ(cur, next)) {
-        fmt(err, errlen, "[pipeline ...] sections changed and need a restart");
-        return MIXUP_ECONFIG;
-    }
-    return 0;
 }

@@ -1,6 +1,8 @@
 /*
  * dataset.c — see dataset.h; the shared store behind the loaders
- * (dataset_internal.h describes the probe / create / read steps).
+ * (dataset_internal.h describes the probe / create / read steps). The
+ * loaders use it; ds_load() in dataset_load.c sits on top of both and
+ * picks the loader, so nothing here calls a loader by name.
  *
  * Decisions beyond the header:
  * - an empty dataset (N = 0) or an image with a zero dimension is an error;
@@ -25,20 +27,6 @@
 #include "mixup_errors.h"
 
 #define DS_ALIGN 64u
-
-static const ds_loader *loader_for(ds_format f)
-{
-    switch (f) {
-    case DS_NPY: return &ds_loader_npy;
-    case DS_IDX: return &ds_loader_idx;
-    case DS_CIFAR: return &ds_loader_cifar;
-    case DS_FOLDER:
-    case DS_LIST:
-    case DS_PACK:
-    case DS_TAR: return NULL;
-    }
-    return NULL;
-}
 
 ds_format ds_format_parse(const char *name)
 {
@@ -282,10 +270,9 @@ static void digest_dataset(ds_dataset *ds)
                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 }
 
-/* Steps 2-4 once the loader has probed: create, read, validate, seal. */
-static int load_probed(ds_dataset *ds, const ds_loader *ld, void *st,
-                       const ds_probe *p, const ds_source *src,
-                       const char *instance, char *err, size_t errlen)
+int ds_load_probed(ds_dataset *ds, const ds_loader *ld, void *st,
+                   const ds_probe *p, const ds_source *src,
+                   const char *instance, char *err, size_t errlen)
 {
     ds_layout L;
     int rc = check_probe(p, src, err, errlen);
@@ -307,41 +294,6 @@ static int load_probed(ds_dataset *ds, const ds_loader *ld, void *st,
     if (rc == 0)
         rc = shm_segment_seal(&ds->seg, err, errlen);
     ds->origin = "shared memory";
-    return rc;
-}
-
-int ds_load(ds_dataset *ds, const ds_source *src, const char *instance,
-            char *err, size_t errlen)
-{
-    memset(ds, 0, sizeof *ds);
-    if (src->format == DS_FOLDER || src->format == DS_LIST)
-        return ds_load_images(ds, src, instance, err, errlen);
-    if (src->format == DS_PACK)
-        return ds_load_pack(ds, src, instance, err, errlen);
-    if (src->format == DS_TAR)
-        return ds_load_tar(ds, src, instance, err, errlen);
-    const ds_loader *ld = loader_for(src->format);
-    if (!ld) {
-        snprintf(err, errlen, "dataset.format %d: expected npy, idx or cifar",
-                 (int)src->format);
-        return MIXUP_EINVAL;
-    }
-    if (!src->images || !*src->images ||
-        (src->format != DS_CIFAR && (!src->labels || !*src->labels))) {
-        snprintf(err, errlen, "dataset: format %s needs %s",
-                 ds_format_name(src->format),
-                 src->format == DS_CIFAR ? "images" : "images and labels");
-        return MIXUP_EINVAL;
-    }
-    void *st = NULL;
-    ds_probe p = {0};
-    int rc = ld->probe(src, &st, &p, err, errlen);
-    if (rc < 0)
-        return rc;
-    rc = load_probed(ds, ld, st, &p, src, instance, err, errlen);
-    ld->close(st);
-    if (rc < 0)
-        ds_unload(ds);
     return rc;
 }
 

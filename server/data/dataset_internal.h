@@ -59,6 +59,12 @@ extern const ds_loader ds_loader_npy;
 extern const ds_loader ds_loader_idx;
 extern const ds_loader ds_loader_cifar;
 
+/* Steps 2-4 once the loader has probed: create, read, validate, seal
+ * (dataset.c). On failure the caller unloads @ds. */
+int ds_load_probed(ds_dataset *ds, const ds_loader *ld, void *st,
+                   const ds_probe *p, const ds_source *src,
+                   const char *instance, char *err, size_t errlen);
+
 /* ---- the .npy header, exposed for tests and the fuzz target ---- */
 
 #define NPY_MAX_DIMS 8

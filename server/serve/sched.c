@@ -92,7 +92,7 @@ static void slot_done(wrk_job *job)
     if (!w->owner)
         sch_release_slot(t, w->slot); /* its owner went away meanwhile */
     else
-        str_slot_ready(t, w);
+        t->slot_ready(t, w);
     sch_schedule(t);
 }
 

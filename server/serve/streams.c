@@ -200,7 +200,9 @@ static void retry_blocked(str_table *t)
             str_job_dispatch(t, &t->jobs.jobs[i]);
 }
 
-void str_slot_ready(str_table *t, sch_work *w)
+/* A slot's batch is ready (a worker finished it): the scheduler's
+ * slot_ready callback. */
+static void str_slot_ready(str_table *t, sch_work *w)
 {
     if (w->owner_kind == SCH_OWNER_REDO) {
         str_stream *s = w->owner;
@@ -249,6 +251,7 @@ int str_table_new(str_table **out, const str_limits *lim,
     t->pool = pool;
     t->ring = ring;
     t->io = *io;
+    t->slot_ready = str_slot_ready;
     t->batches_per_epoch = smp_batches_per_epoch(&plan->smp);
     /* Ids from another daemon instance should not match ours. */
     t->generation = (uint32_t)(time(NULL) ^ ((uint64_t)getpid() << 16)) &

@@ -3,7 +3,8 @@
  *
  *   sched.c             producers (batches computed ahead into ring
  *                       slots), what each slot is computed for, and who
- *                       gets the next free slot
+ *                       gets the next free slot; it tells the streams of
+ *                       a ready slot through str_table.slot_ready
  *   jobs.c              named jobs: membership, waiting members, lapsed
  *                       shared batches
  *   streams.c           streams: open, next, close, time; delivery of a
@@ -146,6 +147,10 @@ struct str_table {
     uint32_t copy_blocked; /* streams waiting for copy budget */
     str_counters ctr;
     ord_cache orders;    /* epochs' orders, drawn by workers, shared */
+    /* Called by the scheduler when a slot's batch is ready for its owner.
+     * streams.c sets it: the scheduler lies below the streams and never
+     * calls them by name. */
+    void (*slot_ready)(struct str_table *t, sch_work *w);
 };
 
 #define STR_CONTAINER(ptr, type, member) \
@@ -212,8 +217,6 @@ const char *job_mode_name(uint32_t mode);
 
 /* ---- streams.c ---- */
 
-/* A slot's batch is ready (a worker finished it). */
-void str_slot_ready(str_table *t, sch_work *w);
 /* Hand ready batches of a shared job to its waiting members. */
 void str_job_dispatch(str_table *t, str_job *job);
 

@@ -107,7 +107,7 @@ def test_mixupd_says_which_config_it_read_or_that_there_is_none(tmp_path):
 
 
 def test_one_default_timeout_everywhere():
-    header = open(os.path.join(ROOT, "client", "mixup.h")).read()
+    header = open(os.path.join(ROOT, "client", "lib", "mixup.h")).read()
     ms = int(re.search(r"#define MIXUP_DEFAULT_TIMEOUT_MS (\d+)",
                        header).group(1))
     assert mixupd._lib.DEFAULT_TIMEOUT_MS == ms
