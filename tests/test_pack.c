@@ -232,7 +232,7 @@ static ds_source tar_source(const char *dir, int broken)
         cr_assert_eq(archive_write_open_filename(a, path), ARCHIVE_OK);
         for (int c = shard ? 2 : 0; c < (shard ? 3 : 2); c++)
             for (int i = 0; i < 6; i++) {
-                char file[700], key[64], name[80], label[8];
+                char file[700], key[64], name[80], label[16];
                 const char *ext = i % 3 == 2 ? "png" : "jpg";
                 snprintf(file, sizeof file, "%s/%s/%02d.%s", f.images, cls[c],
                          i, ext);
