@@ -27,11 +27,18 @@ SK = "/usr/lib/python3/dist-packages/sklearn/datasets/images"
 SIZES = [(500, 375), (375, 500), (500, 333), (640, 480), (480, 640)]
 
 
-def make_folder(root, files, classes=10):
+def start_folder(root, classes):
+    """The two photographs the files are cut from, and a folder per class
+    under @root."""
     photos = [Image.open(os.path.join(SK, n)).convert("RGB")
               for n in ("china.jpg", "flower.jpg")]
     for c in range(classes):
         os.makedirs(os.path.join(root, f"c{c:02d}"), exist_ok=True)
+    return photos
+
+
+def make_folder(root, files, classes=10):
+    photos = start_folder(root, classes)
     for i in range(files):
         p = photos[i % 2]
         w, h = SIZES[i % len(SIZES)]
@@ -115,10 +122,7 @@ def run_torchvision(root, workers, batches, B):
 
 def make_small_folder(root, files, classes=10):
     """CIFAR-like: 32x32 PNG crops of the photographs."""
-    photos = [Image.open(os.path.join(SK, n)).convert("RGB")
-              for n in ("china.jpg", "flower.jpg")]
-    for c in range(classes):
-        os.makedirs(os.path.join(root, f"c{c:02d}"), exist_ok=True)
+    photos = start_folder(root, classes)
     for i in range(files):
         p = photos[i % 2]
         x0, y0 = (i * 37) % (p.width - 64), (i * 23) % (p.height - 64)

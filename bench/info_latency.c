@@ -7,8 +7,8 @@
  * an independent stream (a new seed every time, or always seed 1); the
  * main thread sends INFO back to back meanwhile and prints the latency
  * percentiles and the churners' OPENs per second. Used by
- * bench/info_latency.sh (issue 12: the loop thread's work per request
- * must not grow with the dataset).
+ * bench/info_latency.sh (the loop thread's work per request must not
+ * grow with the dataset).
  */
 #include <pthread.h>
 #include <stdatomic.h>

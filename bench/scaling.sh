@@ -3,11 +3,11 @@
 #
 #   1. the full CIFAR recipe (mixup + pad-crop 4 + horizontal flip +
 #      per-channel normalisation, float32 NCHW) against plain mixup, two
-#      daemons on the same data, measured in alternation (issue 3: the
+#      daemons on the same data, measured in alternation (the aim: the
 #      recipe should cost no more than 2x);
 #   2. 1, 2, 4 and 8 clients (independent streams) on one daemon: total
 #      samples/s, and the slowest client's share of the fair share
-#      (issue 4: the total should not fall, nobody below 80%).
+#      (the aim: the total should not fall, nobody below 80%).
 #
 #   bench/scaling.sh [BUILD_DIR]     environment: ROUNDS (3), SECONDS_EACH (3)
 set -euo pipefail
@@ -76,7 +76,7 @@ for k in 1 2 4 8; do
 done
 
 # 3. isolation: one client that stops reading (it holds its prefetched
-#    batches) next to one that reads, against the reader alone (issue 4:
+#    batches) next to one that reads, against the reader alone (the aim:
 #    at least half).
 helper=$build/tests/client_helper
 if [ -x "$helper" ]; then

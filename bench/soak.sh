@@ -1,5 +1,5 @@
 #!/bin/bash
-# soak.sh — the daemon under faults and hostile peers at once (issue 12).
+# soak.sh — the daemon under faults and hostile peers at once.
 # Not part of the CI suite: minutes, not seconds.
 #
 #   bench/soak.sh [BUILD_DIR] [SECONDS_OF_ATTACK] [BATCHES_PER_CLIENT]

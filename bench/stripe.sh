@@ -1,5 +1,5 @@
 #!/bin/bash
-# stripe.sh — one client striping over 1 and 2 daemons (issue 11), a
+# stripe.sh — one client striping over 1 and 2 daemons, a
 # benchmark, not a test. The pipeline is CPU-heavy: the CIFAR recipe
 # (pad-crop 4, horizontal flip, normalisation) with random erasing, NCHW
 # float16. Each daemon has one worker and is pinned to its own core

@@ -1,5 +1,5 @@
 #!/bin/bash
-# zero_copy.sh — the ring's figures (issue 9), in one run.
+# zero_copy.sh — the ring's figures (zero copy), in one run.
 #
 #   bench/zero_copy.sh [BUILD_DIR]      (default: build, at the top of the tree)
 #

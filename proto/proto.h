@@ -12,17 +12,17 @@
  *   20     4    body_len    bytes after the header; must match exactly
  *
  * A peer of another version gets MIXUP_EVERSION with a text naming both
- * versions and what to upgrade. Version 2 (issue 9, the ring owns its
- * memory) added: release pairs and flags in NEXT, the ring's name, token
+ * versions and what to upgrade. Version 2 (the ring owns its memory)
+ * added: release pairs and flags in NEXT, the ring's name, token
  * and size in the OPEN reply, the BATCH_REF reply (a slot of the ring
  * instead of the batch's bytes) and the ring segment's header; then
- * (issue 13, several pipelines per daemon) a pipeline name in OPEN and
+ * (several pipelines per daemon) a pipeline name in OPEN and
  * INFO requests and, in the INFO reply, flags, the pipeline's name and
- * the list of the daemon's pipelines; then (issue 11, striping over
- * several daemons) a stride and an offset in OPEN, and the daemon's
+ * the list of the daemon's pipelines; then (striping over several
+ * daemons) a stride and an offset in OPEN, and the daemon's
  * dataset and settings digests in the INFO and OPEN replies.
  *
- * Trailers (access control, issue 12): a header flag says that the body
+ * Trailers (access control): a header flag says that the body
  * ends with a fixed-size trailer, which any message may carry and which
  * the decoders strip before decoding the body of the message's type:
  *
@@ -179,7 +179,7 @@ typedef struct mxp_request {
  * settings_digest u64, the pipeline's name, and the names of every
  * pipeline of the daemon separated by ',' (main first).
  *
- * Digests (issue 11): two daemons serve the same batches exactly when
+ * Digests: two daemons serve the same batches exactly when
  * both agree. The dataset digest covers the loaded samples and labels
  * (their bytes and shape), the settings digest every option that shapes
  * a pipeline's batches. Both are opaque 64-bit values, compared only for

@@ -1,5 +1,5 @@
 /*
- * test_auth.c — access control (server/serve/auth.c, issue 12): the daemon's
+ * test_auth.c — access control (server/serve/auth.c): the daemon's
  * token on every request, the token file's mode, protected mode for tcp
  * endpoints beyond loopback.
  */

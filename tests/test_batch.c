@@ -160,7 +160,7 @@ Test(batch, too_small_dataset_is_a_config_error)
     cr_assert(strstr(err, "batch.size = 26"), "%s", err);
 }
 
-/* ---- the full pipeline (issue 3): rebuilt from provenance alone ---- */
+/* ---- the full pipeline: rebuilt from provenance alone ---- */
 
 #include "augment.h"
 #include "config.h"

@@ -1,7 +1,7 @@
 /*
  * test_client.c — libmixup's own checks, before any daemon answers: an
  * ipc:// socket that is missing or forbidden is reported at once, naming
- * the path and the reason (issue 13), and the shared defaults.
+ * the path and the reason, and the shared defaults.
  */
 #include <criterion/criterion.h>
 #include <errno.h>

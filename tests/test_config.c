@@ -752,8 +752,9 @@ Test(config, example_config_loads)
     assert_same(&cfg_a, &cfg_b);
 }
 
-/* Defaults that depend on each other (issue 13): `ring_slots = 2` alone is
- * valid, prefetch following it until prefetch itself is given. */
+/* Defaults that depend on each other: `ring_slots = 2` alone is valid,
+ * prefetch following it until prefetch itself is given, so that a small
+ * ring needs one line, not two. */
 Test(config, prefetch_default_follows_ring_slots)
 {
     char err[512] = "";

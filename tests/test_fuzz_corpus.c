@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 
 #include "fuzz/fuzz_check.h"
-#include "json.h"
 #include "proto.h"
 
 typedef int (*check_fn)(const uint8_t *data, size_t len, char *why,
@@ -83,36 +82,33 @@ static int replay(const char *sub, check_fn check, char *failure, size_t cap)
     return n;
 }
 
-Test(fuzz_corpus, requests_replay_consistently)
+/* Every input of corpus/@dir passes @check, and there is at least one. */
+static void replay_all(const char *dir, check_fn check)
 {
     char failure[2048] = "";
-    int n = replay("request", fz_check_request, failure, sizeof failure);
+    int n = replay(dir, check, failure, sizeof failure);
     cr_assert_str_empty(failure, "%s", failure);
-    cr_assert_gt(n, 0, "the request corpus is empty");
+    cr_assert_gt(n, 0, "the %s corpus is empty", dir);
+}
+
+Test(fuzz_corpus, requests_replay_consistently)
+{
+    replay_all("request", fz_check_request);
 }
 
 Test(fuzz_corpus, replies_replay_consistently)
 {
-    char failure[2048] = "";
-    int n = replay("reply", fz_check_reply, failure, sizeof failure);
-    cr_assert_str_empty(failure, "%s", failure);
-    cr_assert_gt(n, 0, "the reply corpus is empty");
+    replay_all("reply", fz_check_reply);
 }
 
 Test(fuzz_corpus, ring_headers_replay_consistently)
 {
-    char failure[2048] = "";
-    int n = replay("ring", fz_check_ring, failure, sizeof failure);
-    cr_assert_str_empty(failure, "%s", failure);
-    cr_assert_gt(n, 0, "the ring corpus is empty");
+    replay_all("ring", fz_check_ring);
 }
 
 Test(fuzz_corpus, npy_headers_replay_consistently)
 {
-    char failure[2048] = "";
-    int n = replay("npy", fz_check_npy, failure, sizeof failure);
-    cr_assert_str_empty(failure, "%s", failure);
-    cr_assert_gt(n, 0, "the npy corpus is empty");
+    replay_all("npy", fz_check_npy);
 }
 
 Test(fuzz_corpus, pack_headers_replay_consistently)
@@ -125,44 +121,12 @@ Test(fuzz_corpus, pack_headers_replay_consistently)
 
 Test(fuzz_corpus, image_inputs_replay_consistently)
 {
-    char failure[2048] = "";
-    int n = replay("images", fz_check_images, failure, sizeof failure);
-    cr_assert_str_empty(failure, "%s", failure);
-    cr_assert_gt(n, 0, "the images corpus is empty");
+    replay_all("images", fz_check_images);
 }
 
 Test(fuzz_corpus, json_texts_replay_consistently)
 {
-    char failure[2048] = "";
-    int n = replay("json", fz_check_json, failure, sizeof failure);
-    cr_assert_str_empty(failure, "%s", failure);
-    cr_assert_gt(n, 0, "the json corpus is empty");
-}
-
-/* Two costs in json.c found while writing fuzz_json, out of the fuzzer's
- * reach (it keeps inputs below 4 KiB; a stats reply may hold 64 MiB):
- * each string was allocated the size of the whole rest of the text (1.6 MB
- * of short strings took 1.6 GB), and each \u escape went through sscanf,
- * which measures the rest of the text at each call (400 000 escapes: 4 s,
- * growing with the square). */
-Test(fuzz_corpus, json_strings_cost_their_own_size, .timeout = 10)
-{
-    const size_t n = 1u << 20; /* \u escapes: 6 MiB */
-    char *text = malloc(6 * n + 16);
-    cr_assert_not_null(text);
-    size_t k = (size_t)sprintf(text, "[\"ab\",\"");
-    for (size_t i = 0; i < n; i++, k += 6)
-        memcpy(text + k, "\\u00e9", 6);
-    strcpy(text + k, "\"]");
-    jval v;
-    char err[128];
-    cr_assert_eq(json_parse(text, &v, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(v.n, 2);
-    cr_assert_lt(malloc_usable_size(v.items[0].s), 64,
-                 "\"ab\" took %zu bytes", malloc_usable_size(v.items[0].s));
-    cr_assert_eq(strlen(v.items[1].s), 2 * n);
-    json_free(&v);
-    free(text);
+    replay_all("json", fz_check_json);
 }
 
 /* Without a corpus at hand: the checks pass well-formed messages and

@@ -396,6 +396,32 @@ Test(mixupctl, stats_json_parses_and_counters_move, .timeout = 120)
     cleanup(&d);
 }
 
+/* A seed is any 64-bit unsigned number: above 2^63 it stays exact in the
+ * stats JSON the daemon writes and in the tables mixupctl reads from it
+ * (a JSON library with signed 64-bit integers only would refuse it). */
+Test(mixupctl, stats_keep_a_seed_above_2_63_exact, .timeout = 120)
+{
+    daemon_ctx d;
+    setup_daemon(&d, "seed");
+    start_daemon(&d, 2, 8);
+    mixup_client *c = connect_to(d.ipc, 10000);
+    mixup_stream_options o;
+    mixup_stream_options_init(&o);
+    o.seed = UINT64_MAX;
+    cr_assert_eq(mixup_stream_open(c, &o), 0, "%s", mixup_client_error(c));
+    run_result r = ctl(d.dir, "--endpoint", d.ipc, "stats", "--json", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"seed\": 18446744073709551615,"), "%s", r.out);
+    run_free(&r);
+    r = ctl(d.dir, "--endpoint", d.ipc, "jobs", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, " 18446744073709551615 "), "%s", r.out);
+    run_free(&r);
+    mixup_client_close(c);
+    stop_daemon(&d);
+    cleanup(&d);
+}
+
 /* ------------------------------------------------------------ preview */
 
 /* Decode a PNG with zlib alone (chunks, CRCs, filters) and write its

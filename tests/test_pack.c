@@ -877,7 +877,8 @@ Test(serve, mapped_pack_with_blocks_same_bytes_for_any_worker_count)
         mixup_client *c = connect_to(d.ipc, 5000);
         char *text = NULL;
         cr_assert_eq(mixup_client_stats(c, 1, &text), 0);
-        cr_assert(strstr(text, "\"mapped\": {\"resident\": ") &&
+        cr_assert(strstr(text, "\"mapped\": {\"file\": ") &&
+                  strstr(text, "data.pack\", \"resident\": ") &&
                   strstr(text, "\"read_bytes\": ") &&
                   strstr(text, "\"shuffle\": \"blocks\""), "%s", text);
         free(text);

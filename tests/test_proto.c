@@ -910,7 +910,7 @@ static size_t open_msg(uint8_t *buf, size_t cap, const char *job)
 
 #define OPEN_BODY(buf) ((buf) + MXP_HEADER_SIZE)
 
-/* Bytes 44..47 are the stride and offset (issue 11): an offset must lie
+/* Bytes 44..47 are the stride and offset (striping): an offset must lie
  * below the stride, and below 1 without striping. */
 Test(proto, rejects_open_offset_past_stride)
 {
@@ -945,7 +945,7 @@ Test(proto, open_request_stride_round_trip)
     cr_assert_eq(req.u.open.offset, 1);
 }
 
-/* Bytes 42..43 are the pipeline name's length (v2, issue 13). */
+/* Bytes 42..43 are the pipeline name's length (v2). */
 Test(proto, open_request_round_trip_with_pipeline)
 {
     mxp_open_req o = OPEN_FULL;

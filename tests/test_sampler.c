@@ -114,7 +114,7 @@ Test(sampler, lambda_draws_are_per_sample_and_reproducible)
     smp_order_unref(o);
 }
 
-/* ---- mixing modes (issue 3) ---- */
+/* ---- mixing modes ---- */
 
 static smp_settings modes(smp_mix mix, smp_pairing pairing)
 {

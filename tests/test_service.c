@@ -176,7 +176,7 @@ Test(service, sigterm_stops_within_a_second, .timeout = 60)
     cleanup(&d);
 }
 
-/* A second daemon on the same host (issue 13): each clash names the
+/* A second daemon on the same host: each clash names the
  * setting to change, and the log says which configuration file was read. */
 Test(service, second_daemon_clashes_name_the_setting, .timeout = 120)
 {

@@ -239,7 +239,7 @@ static void check_bytes(const delivery *d, uint64_t seed, uint64_t sid)
     free(want);
 }
 
-/* A striped stream (issue 11): from (@epoch, @batch), every @stride-th
+/* A striped stream: from (@epoch, @batch), every @stride-th
  * batch from @offset on. Returns the stream id; *@rep_out the reply. */
 static uint64_t h_open_striped(uint32_t mode, uint32_t rank, uint32_t world,
                                uint64_t epoch, uint64_t batch, uint16_t stride,
@@ -507,7 +507,8 @@ Test(jobs, membership_checks_settings_and_ends_with_the_last_member)
     h_stop();
 }
 
-/* Issue 12: A takes (0,0) and never acknowledges; after the lease it is
+/* A lapsed shared batch must not be lost by a member that leaves: A
+ * takes (0,0) and never acknowledges; after the lease it is
  * handed to B, which asks and then closes before receiving it; C must
  * still get (0,0). */
 Test(jobs, lapsed_batch_is_not_lost_when_its_new_taker_closes)

@@ -1,6 +1,6 @@
 /*
- * test_stripe.c — one stream striped over several real daemons (issue
- * 11, client/lib/stripe.c): the batches come in stream order with the bytes
+ * test_stripe.c — one stream striped over several real daemons
+ * (client/lib/stripe.c): the batches come in stream order with the bytes
  * one daemon gives (independent and sharded streams, ipc and tcp); a
  * daemon killed mid-stream and restarted; daemons whose data or settings
  * differ refused; every daemon gone is an error after the timeout; four

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "batch.h"
+#include "batches.h"
 #include "client_internal.h"
 #include "lend.h"
 #include "mixup.h"

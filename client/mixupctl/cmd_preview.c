@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
 #include "mixup.h"
 #include "mixupctl.h"
 #include "preview.h"
@@ -146,12 +145,9 @@ int cmd_preview(ctl *c, int argc, char **argv)
     preview_args a;
     if (parse_preview(argc, argv, &a) < 0)
         return 2;
-    if (connect_and_open(c, 0))
-        return 1;
     mixup_info info;
-    int rc = mixup_pipeline_info(c->client, c->stream.pipeline, &info);
-    if (rc < 0)
-        return fail(c, rc, "info");
+    if (connect_and_info(c, &info))
+        return 1;
     preview_grid g;
     char err[512];
     const char *const *names;
@@ -166,7 +162,8 @@ int cmd_preview(ctl *c, int argc, char **argv)
         fprintf(stderr, "mixupctl: preview: %s\n", err);
         return 1;
     }
-    if ((rc = mixup_stream_open(c->client, &c->stream)) < 0)
+    int rc = mixup_stream_open(c->client, &c->stream);
+    if (rc < 0)
         return fail(c, rc, "open stream");
     mixup_batch *got[PREVIEW_MAX_BATCHES] = {0};
     int status = 0;

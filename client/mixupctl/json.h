@@ -1,34 +1,26 @@
 /*
- * json.h — a small JSON reader, enough for the daemon's stats (mixupctl
- * draws its stats table from whatever keys are there, so a new counter or
- * column shows up without a change). Untrusted input: depth and sizes are
- * bounded, every error is a message, nothing is left allocated.
+ * json.h — the daemon's stats JSON read with json-c (mixupctl draws its
+ * stats table from whatever keys are there, so a new counter or column
+ * shows up without a change). The text is untrusted: nesting is bounded
+ * and a rejection is a message naming the byte.
  */
 #ifndef CTL_JSON_H
 #define CTL_JSON_H
 
+#include <json-c/json.h>
 #include <stddef.h>
 
-typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
+/* Deepest value accepted: the top value is at depth 0, values nest down
+ * to depth 32 (33 levels of json-c's tokener). */
+#define CTL_JSON_MAX_DEPTH 32
 
-typedef struct jval {
-    jtype t;
-    int b;             /* J_BOOL */
-    double num;        /* J_NUM */
-    char *s;           /* J_STR: the text; J_NUM: as written */
-    size_t n;          /* J_ARR, J_OBJ: members */
-    struct jval *items;
-    char **keys;       /* J_OBJ */
-} jval;
+/* Parse @text (the whole of it, one value) into *@out, to be freed with
+ * json_object_put() (NULL for the value null). Return 0, or -1 with
+ * *@out NULL and @err saying why and at which byte. */
+int ctl_json_parse(const char *text, json_object **out, char *err,
+                   size_t errlen);
 
-
-/* Parse @text into @out. Return 0, or -1 with @err saying where and why. */
-int json_parse(const char *text, jval *out, char *err, size_t errlen);
-
-/* The member @key of an object, or NULL. */
-const jval *json_get(const jval *obj, const char *key);
-
-/* Free what json_parse() allocated under @v. */
-void json_free(jval *v);
+/* The member @key of @obj, or NULL (also when @obj is not an object). */
+json_object *ctl_json_get(json_object *obj, const char *key);
 
 #endif

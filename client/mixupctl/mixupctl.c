@@ -312,6 +312,14 @@ void client_options(const ctl *c, mixup_client_options *o)
     o->token_file = c->token_file;
 }
 
+int connect_and_info(ctl *c, mixup_info *info)
+{
+    if (connect_and_open(c, 0))
+        return 1;
+    int rc = mixup_pipeline_info(c->client, c->stream.pipeline, info);
+    return rc < 0 ? fail(c, rc, "info") : 0;
+}
+
 int connect_and_open(ctl *c, int open_stream)
 {
     mixup_client_options o;
@@ -339,28 +347,35 @@ static int no_arguments(int argc, char **argv)
 static void print_class_names(ctl *c, const char *pipeline)
 {
     char *text = NULL, err[128];
-    jval root;
+    json_object *root;
     if (mixup_client_stats(c->client, 1, &text) < 0 ||
-        json_parse(text, &root, err, sizeof err) < 0) {
+        ctl_json_parse(text, &root, err, sizeof err) < 0) {
         free(text);
         return;
     }
-    const jval *ds = json_get(&root, "dataset");
-    const jval *pipes = json_get(&root, "pipelines");
-    for (size_t k = 0; pipes && pipes->t == J_ARR && k < pipes->n; k++) {
-        const jval *name = json_get(&pipes->items[k], "name");
-        if (name && name->t == J_STR && !strcmp(name->s, pipeline))
-            ds = json_get(&pipes->items[k], "dataset");
+    json_object *ds = ctl_json_get(root, "dataset");
+    json_object *pipes = ctl_json_get(root, "pipelines");
+    size_t np = json_object_is_type(pipes, json_type_array)
+                    ? json_object_array_length(pipes) : 0;
+    for (size_t k = 0; k < np; k++) {
+        json_object *p = json_object_array_get_idx(pipes, k);
+        json_object *name = ctl_json_get(p, "name");
+        if (json_object_is_type(name, json_type_string) &&
+            !strcmp(json_object_get_string(name), pipeline))
+            ds = ctl_json_get(p, "dataset");
     }
-    const jval *names = ds ? json_get(ds, "class_names") : NULL;
-    if (names && names->t == J_ARR) {
+    json_object *names = ctl_json_get(ds, "class_names");
+    if (json_object_is_type(names, json_type_array)) {
         printf("class_names:");
-        for (size_t k = 0; k < names->n; k++)
-            if (names->items[k].t == J_STR)
-                printf("%s %s", k ? "," : "", names->items[k].s);
+        size_t n = json_object_array_length(names);
+        for (size_t k = 0; k < n; k++) {
+            json_object *name = json_object_array_get_idx(names, k);
+            if (json_object_is_type(name, json_type_string))
+                printf("%s %s", k ? "," : "", json_object_get_string(name));
+        }
         putchar('\n');
     }
-    json_free(&root);
+    json_object_put(root);
     free(text);
 }
 
@@ -368,12 +383,9 @@ static int cmd_info(ctl *c, int argc, char **argv)
 {
     if (no_arguments(argc, argv) < 0)
         return 2;
-    if (connect_and_open(c, 0))
-        return 1;
     mixup_info i;
-    int rc = mixup_pipeline_info(c->client, c->stream.pipeline, &i);
-    if (rc < 0)
-        return fail(c, rc, "info");
+    if (connect_and_info(c, &i))
+        return 1;
     printf("pipeline: %s\nsamples: %" PRIu64 "\nshape: %ux%ux%u\n"
            "classes: %u\nbatch_size: %u\nbatches_per_epoch: %" PRIu64 "\n"
            "alpha: %g\nshuffle: %u\ndrop_last: %u\nprotocol: %u\n"
@@ -481,12 +493,12 @@ static int cmd_stats(ctl *c, int argc, char **argv, int jobs_only)
     if (rc < 0)
         return fail(c, rc, argv[0]);
     int status = 0;
-    jval st;
+    json_object *st = NULL;
     char why[128];
-    int ok = json_parse(text, &st, why, sizeof why) == 0;
-    if (ok && st.t != J_OBJ) {
+    int ok = ctl_json_parse(text, &st, why, sizeof why) == 0;
+    if (ok && !json_object_is_type(st, json_type_object)) {
         snprintf(why, sizeof why, "not an object");
-        json_free(&st);
+        json_object_put(st);
         ok = 0;
     }
     if (json || !ok) {
@@ -501,10 +513,10 @@ static int cmd_stats(ctl *c, int argc, char **argv, int jobs_only)
         status = 1;
     } else {
         if (!json && jobs_only)
-            stats_print_jobs(&st);
+            stats_print_jobs(stdout, st);
         else if (!json)
-            stats_print_table(&st);
-        json_free(&st);
+            stats_print_table(stdout, st);
+        json_object_put(st);
     }
     free(text);
     return status;

@@ -41,6 +41,8 @@ int fail(ctl *c, int rc, const char *what);
 void client_options(const ctl *c, mixup_client_options *o);
 /* Connect, and open the stream when @open_stream. 0, or 1 after fail(). */
 int connect_and_open(ctl *c, int open_stream);
+/* Connect and ask for the chosen pipeline's INFO. 0, or 1 after fail(). */
+int connect_and_info(ctl *c, mixup_info *info);
 
 /* The commands that have a file of their own; exit status as main's. */
 int cmd_bench(ctl *c, int argc, char **argv);

@@ -3,13 +3,12 @@
  */
 #include "stats_table.h"
 
-#include <math.h>
 #include <ctype.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 
 static int is_bytes_key(const char *k)
 {
@@ -42,48 +41,75 @@ static void human_duration(double s, char *out, size_t len)
         snprintf(out, len, "%.1f s", s);
 }
 
+static int is_number(json_object *v)
+{
+    return json_object_is_type(v, json_type_int) ||
+           json_object_is_type(v, json_type_double);
+}
+
+/* A number as the daemon wrote it (json-c keeps a double's text). */
+static const char *number_text(json_object *v)
+{
+    return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+}
+
 /* One value as a table cell: shapes as 28x28x1, positions as E:B ("-"
  * before the first batch), sizes in bytes with their unit. */
-static void format_value(const char *key, const jval *v, char *out, size_t len)
+static void format_value(const char *key, json_object *v, char *out,
+                         size_t len)
 {
     char tmp[64];
-    switch (v->t) {
-    case J_NULL: snprintf(out, len, "-"); return;
-    case J_BOOL: snprintf(out, len, "%s", v->b ? "yes" : "no"); return;
-    case J_STR: snprintf(out, len, "%s", *v->s ? v->s : "-"); return;
-    case J_NUM:
-        if (is_bytes_key(key) && v->num >= 1024) {
-            human_bytes(v->num, tmp, sizeof tmp);
-            snprintf(out, len, "%s (%s)", v->s, tmp);
+    switch (json_object_get_type(v)) {
+    case json_type_null: snprintf(out, len, "-"); return;
+    case json_type_boolean:
+        snprintf(out, len, "%s", json_object_get_boolean(v) ? "yes" : "no");
+        return;
+    case json_type_string: {
+        const char *s = json_object_get_string(v);
+        snprintf(out, len, "%s", *s ? s : "-");
+        return;
+    }
+    case json_type_int:
+    case json_type_double:
+        if (is_bytes_key(key) && json_object_get_double(v) >= 1024) {
+            human_bytes(json_object_get_double(v), tmp, sizeof tmp);
+            snprintf(out, len, "%s (%s)", number_text(v), tmp);
         } else {
-            snprintf(out, len, "%s", v->s);
+            snprintf(out, len, "%s", number_text(v));
         }
         return;
-    case J_OBJ: snprintf(out, len, "{%zu}", v->n); return;
-    case J_ARR: break;
+    case json_type_object:
+        snprintf(out, len, "{%d}", json_object_object_length(v));
+        return;
+    case json_type_array: break;
     }
+    size_t n = json_object_array_length(v);
     const char *sep = !strcmp(key, "shape") ? "x" : !strcmp(key, "position") ? ":" : ",";
-    if (!strcmp(key, "position") && v->n && v->items[0].t == J_NUM && v->items[0].num < 0) {
+    json_object *first = n ? json_object_array_get_idx(v, 0) : NULL;
+    if (!strcmp(key, "position") && is_number(first) &&
+        json_object_get_double(first) < 0) {
         snprintf(out, len, "-");
         return;
     }
     size_t at = 0;
     out[0] = 0;
-    for (size_t i = 0; i < v->n && at < len; i++) {
-        format_value("", &v->items[i], tmp, sizeof tmp);
-        int n = snprintf(out + at, len - at, "%s%s", i ? sep : "", tmp);
-        if (n < 0)
+    for (size_t i = 0; i < n && at < len; i++) {
+        format_value("", json_object_array_get_idx(v, i), tmp, sizeof tmp);
+        int w = snprintf(out + at, len - at, "%s%s", i ? sep : "", tmp);
+        if (w < 0)
             break;
-        at += (size_t)n;
+        at += (size_t)w;
     }
 }
 
-static int is_table(const jval *v)
+static int is_table(json_object *v)
 {
-    if (v->t != J_ARR)
+    if (!json_object_is_type(v, json_type_array))
         return 0;
-    for (size_t i = 0; i < v->n; i++)
-        if (v->items[i].t != J_OBJ)
+    size_t n = json_object_array_length(v);
+    for (size_t i = 0; i < n; i++)
+        if (!json_object_is_type(json_object_array_get_idx(v, i),
+                                 json_type_object))
             return 0;
     return 1;
 }
@@ -91,122 +117,132 @@ static int is_table(const jval *v)
 /* The members of @obj as "  key  value" lines, a nested object's as
  * "  key.member  value" (settings such as shift.fill are shown, not
  * counted). */
-static void print_members(const char *prefix, const jval *obj)
+static void print_members(FILE *out, const char *prefix, json_object *obj)
 {
-    for (size_t i = 0; i < obj->n; i++) {
+    json_object_object_foreach(obj, key, val) {
         char name[128], cell[512];
-        snprintf(name, sizeof name, "%s%s", prefix, obj->keys[i]);
-        if (obj->items[i].t == J_OBJ) {
+        snprintf(name, sizeof name, "%s%s", prefix, key);
+        if (json_object_is_type(val, json_type_object)) {
             char inner[130];
             snprintf(inner, sizeof inner, "%s.", name);
-            print_members(inner, &obj->items[i]);
+            print_members(out, inner, val);
             continue;
         }
-        format_value(obj->keys[i], &obj->items[i], cell, sizeof cell);
-        printf("  %-24s %s\n", name, cell);
+        format_value(key, val, cell, sizeof cell);
+        fprintf(out, "  %-24s %s\n", name, cell);
     }
 }
 
 /* An object as a section: its name, then its members. */
-static void print_section(const char *name, const jval *obj)
+static void print_section(FILE *out, const char *name, json_object *obj)
 {
-    printf("\n%s\n", name);
-    print_members("", obj);
-    const jval *slots = json_get(obj, "slots"), *held = json_get(obj, "held");
-    if (!strcmp(name, "ring") && slots && held && slots->t == J_NUM &&
-        held->t == J_NUM && slots->num > 0)
-        printf("  %-24s %.0f%%\n", "occupancy", 100.0 * held->num / slots->num);
+    fprintf(out, "\n%s\n", name);
+    print_members(out, "", obj);
+    json_object *slots = ctl_json_get(obj, "slots");
+    json_object *held = ctl_json_get(obj, "held");
+    if (!strcmp(name, "ring") && is_number(slots) && is_number(held) &&
+        json_object_get_double(slots) > 0)
+        fprintf(out, "  %-24s %.0f%%\n", "occupancy",
+                100.0 * json_object_get_double(held) /
+                    json_object_get_double(slots));
 }
 
 /* An array of objects as a table: a column per key seen in any row. */
-static void print_table(const char *name, const jval *rows)
+static void print_table(FILE *out, const char *name, json_object *rows)
 {
-    printf("\n%s: %zu\n", name, rows->n);
-    if (!rows->n)
+    size_t n = json_object_array_length(rows);
+    fprintf(out, "\n%s: %zu\n", name, n);
+    if (!n)
         return;
     const char *cols[64];
     size_t ncols = 0, width[64];
-    for (size_t r = 0; r < rows->n; r++)
-        for (size_t k = 0; k < rows->items[r].n && ncols < 64; k++) {
+    for (size_t r = 0; r < n; r++) {
+        json_object_object_foreach(json_object_array_get_idx(rows, r), key,
+                                   val) {
+            (void)val;
             size_t c = 0;
-            while (c < ncols && strcmp(cols[c], rows->items[r].keys[k]))
+            while (c < ncols && strcmp(cols[c], key))
                 c++;
-            if (c == ncols)
-                cols[ncols++] = rows->items[r].keys[k];
+            if (c == ncols && ncols < 64)
+                cols[ncols++] = key;
         }
+    }
     char cell[256];
     for (size_t c = 0; c < ncols; c++) {
         width[c] = strlen(cols[c]);
-        for (size_t r = 0; r < rows->n; r++) {
-            const jval *v = json_get(&rows->items[r], cols[c]);
-            format_value(cols[c], v ? v : &(jval){.t = J_NULL}, cell, sizeof cell);
+        for (size_t r = 0; r < n; r++) {
+            json_object *v = ctl_json_get(json_object_array_get_idx(rows, r),
+                                          cols[c]);
+            format_value(cols[c], v, cell, sizeof cell);
             if (strlen(cell) > width[c])
                 width[c] = strlen(cell);
         }
     }
-    printf(" ");
+    fprintf(out, " ");
     for (size_t c = 0; c < ncols; c++) {
-        printf(" ");
+        fprintf(out, " ");
         for (const char *p = cols[c]; *p; p++)
-            putchar(toupper((unsigned char)*p));
-        printf("%*s", (int)(width[c] - strlen(cols[c])), "");
+            fputc(toupper((unsigned char)*p), out);
+        fprintf(out, "%*s", (int)(width[c] - strlen(cols[c])), "");
     }
-    printf("\n");
-    for (size_t r = 0; r < rows->n; r++) {
-        printf(" ");
+    fprintf(out, "\n");
+    for (size_t r = 0; r < n; r++) {
+        fprintf(out, " ");
         for (size_t c = 0; c < ncols; c++) {
-            const jval *v = json_get(&rows->items[r], cols[c]);
-            format_value(cols[c], v ? v : &(jval){.t = J_NULL}, cell, sizeof cell);
-            int right = v && v->t == J_NUM;
-            if (right)
-                printf(" %*s", (int)width[c], cell);
+            json_object *v = ctl_json_get(json_object_array_get_idx(rows, r),
+                                          cols[c]);
+            format_value(cols[c], v, cell, sizeof cell);
+            if (is_number(v))
+                fprintf(out, " %*s", (int)width[c], cell);
             else
-                printf(" %-*s", c + 1 < ncols ? (int)width[c] : 0, cell);
+                fprintf(out, " %-*s", c + 1 < ncols ? (int)width[c] : 0, cell);
         }
-        printf("\n");
+        fprintf(out, "\n");
     }
 }
 
-void stats_print_table(const jval *st)
+void stats_print_table(FILE *out, json_object *st)
 {
-    const jval *up = json_get(st, "uptime_s");
-    if (up && up->t == J_NUM) {
+    if (!json_object_is_type(st, json_type_object))
+        return;
+    json_object *up = ctl_json_get(st, "uptime_s");
+    if (is_number(up)) {
         char d[64];
-        human_duration(up->num, d, sizeof d);
-        printf("%-26s %s\n", "uptime", d);
+        human_duration(json_object_get_double(up), d, sizeof d);
+        fprintf(out, "%-26s %s\n", "uptime", d);
     }
-    for (size_t i = 0; i < st->n; i++)
-        if (st->items[i].t == J_OBJ)
-            print_section(st->keys[i], &st->items[i]);
-    printf("\ncounters\n");
-    for (size_t i = 0; i < st->n; i++) {
-        const jval *v = &st->items[i];
-        if (v->t == J_OBJ || is_table(v) || !strcmp(st->keys[i], "uptime_s"))
+    json_object_object_foreach(st, key, val)
+        if (json_object_is_type(val, json_type_object))
+            print_section(out, key, val);
+    fprintf(out, "\ncounters\n");
+    json_object_object_foreach(st, k2, v) {
+        if (json_object_is_type(v, json_type_object) || is_table(v) ||
+            !strcmp(k2, "uptime_s"))
             continue;
         char cell[512];
-        format_value(st->keys[i], v, cell, sizeof cell);
-        printf("  %-24s %s\n", st->keys[i], cell);
+        format_value(k2, v, cell, sizeof cell);
+        fprintf(out, "  %-24s %s\n", k2, cell);
     }
-    const jval *pipes = json_get(st, "pipelines");
-    for (size_t i = 0; pipes && is_table(pipes) && i < pipes->n; i++) {
-        const jval *name = json_get(&pipes->items[i], "name");
+    json_object *pipes = ctl_json_get(st, "pipelines");
+    size_t np = is_table(pipes) ? json_object_array_length(pipes) : 0;
+    for (size_t i = 0; i < np; i++) {
+        json_object *p = json_object_array_get_idx(pipes, i);
+        json_object *name = ctl_json_get(p, "name");
         char title[96];
         snprintf(title, sizeof title, "pipeline %s",
-                 name && name->t == J_STR ? name->s : "?");
-        print_section(title, &pipes->items[i]);
+                 json_object_is_type(name, json_type_string)
+                     ? json_object_get_string(name) : "?");
+        print_section(out, title, p);
     }
-    stats_print_jobs(st);
+    stats_print_jobs(out, st);
 }
 
-void stats_print_jobs(const jval *st)
+void stats_print_jobs(FILE *out, json_object *st)
 {
-    for (size_t i = 0; i < st->n; i++)
-        if (st->items[i].t == J_ARR && is_table(&st->items[i]) &&
-            strcmp(st->keys[i], "pipelines"))
-            print_table(st->keys[i], &st->items[i]);
+    if (!json_object_is_type(st, json_type_object))
+        return;
+    json_object_object_foreach(st, key, val)
+        if (json_object_is_type(val, json_type_array) && is_table(val) &&
+            strcmp(key, "pipelines"))
+            print_table(out, key, val);
 }
-
-/* stats: the table, or (--json) the daemon's JSON as it came, checked:
- * JSON that does not parse is still printed, but the exit status says so.
- * jobs: the daemon's own text table of jobs and streams (--json: as
- * stats --json). */

@@ -1,5 +1,5 @@
 /*
- * augment.h — per-sample augmentations of one float32 HWC image (issue 3).
+ * augment.h — per-sample augmentations of one float32 HWC image.
  *
  * Each augmentation is split in two:
  *   draw:  settings + a prng_stream -> a small params struct. The params

@@ -750,45 +750,62 @@ static const char *crop_fill_name(aug_fill f)
     return n[f];
 }
 
-void bat_describe_json(const bat_plan *p, FILE *out)
+/* A setting as num() writes it. */
+static json_object *setting(double v, int is_float)
+{
+    char buf[32];
+    return json_object_new_double_s(v, num(buf, v, is_float));
+}
+
+json_object *bat_describe_json(const bat_plan *p)
 {
     static const char *const mixes[4] = {"mixup", "mixup_batch", "cutmix", "none"};
     static const char *const dtypes[4] = {"", "float32", "float16", "bfloat16"};
     static const char *const erases[5] = {"none", "constant", "channel",
                                           "uniform", "normal"};
-    char a[32], b[32], c[32], d[32], e[32];
-    if (p->smp.shuffle == SMP_SHUFFLE_BLOCKS)
-        fprintf(out, "{\"shuffle_block\": %u, \"shuffle_window\": %u, ",
-                p->smp.block, p->smp.window);
-    else
-        fputc('{', out);
-    fprintf(out, "\"batch_size\": %u, \"alpha\": %s, \"shuffle\": %s, "
-            "\"drop_last\": %s, \"mix\": \"%s\", \"pairing\": \"%s\", "
-            "\"cutmix_alpha\": %s, \"switch_prob\": %s, \"mix_prob\": %s, "
-            "\"label_smoothing\": %s, \"labels\": \"%s\", ",
-            p->smp.batch_size, num(a, p->smp.alpha, 0),
-            p->smp.shuffle == SMP_SHUFFLE_BLOCKS ? "\"blocks\""
-            : p->smp.shuffle ? "true" : "false",
-            p->smp.keep_last ? "false" : "true", mixes[p->smp.mix],
-            p->smp.pairing ? "within" : "disjoint",
-            num(b, p->smp.cutmix_alpha, 0), num(c, p->smp.switch_prob, 0),
-            num(d, 1.0 - p->smp.skip_prob, 0), num(e, p->smoothing, 1),
-            p->pairs ? "pairs" : "mixed");
-    fprintf(out, "\"order\": \"%s\", \"scale\": %s, \"dtype\": \"%s\", "
-            "\"layout\": \"%s\", \"flip\": {\"horizontal\": %s, "
-            "\"vertical\": %s}, ",
-            p->before_mix ? "before_mix" : "after_mix", num(a, p->scale, 1),
-            dtypes[p->dtype], p->out_layout == CVT_NCHW ? "NCHW" : "NHWC",
-            num(b, p->flip_on ? p->flip.p_horizontal : 0, 0),
-            num(c, p->flip_on ? p->flip.p_vertical : 0, 0));
-    fprintf(out, "\"shift\": {\"height\": %s, \"width\": %s, \"fill\": \"%s\", "
-            "\"cval\": %s}, \"crop\": {\"pad\": %u, \"fill\": \"%s\", "
-            "\"value\": %s}, \"erase\": {\"p\": %s, \"fill\": \"%s\"}, "
-            "\"normalize\": %s}",
-            num(a, p->shift.height_range, 0), num(b, p->shift.width_range, 0),
-            shift_fill_name(p->shift.fill), num(c, p->shift.cval, 1),
-            p->crop.pad, crop_fill_name(p->crop.fill),
-            num(d, p->crop.value, 1), num(e, p->erase_on ? p->erase.p : 0, 0),
-            erases[p->erase_on ? p->erase.fill : 0],
-            p->norm_on ? "true" : "false");
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    jw_add(o, "batch_size", jw_u64(p->smp.batch_size));
+    jw_add(o, "alpha", setting(p->smp.alpha, 0));
+    if (p->smp.shuffle == SMP_SHUFFLE_BLOCKS) {
+        jw_add(o, "shuffle", jw_str("blocks"));
+        jw_add(o, "shuffle_block", jw_u64(p->smp.block));
+        jw_add(o, "shuffle_window", jw_u64(p->smp.window));
+    } else {
+        jw_add(o, "shuffle", jw_bool(p->smp.shuffle));
+    }
+    jw_add(o, "drop_last", jw_bool(!p->smp.keep_last));
+    jw_add(o, "mix", jw_str(mixes[p->smp.mix]));
+    jw_add(o, "pairing", jw_str(p->smp.pairing ? "within" : "disjoint"));
+    jw_add(o, "cutmix_alpha", setting(p->smp.cutmix_alpha, 0));
+    jw_add(o, "switch_prob", setting(p->smp.switch_prob, 0));
+    jw_add(o, "mix_prob", setting(1.0 - p->smp.skip_prob, 0));
+    jw_add(o, "label_smoothing", setting(p->smoothing, 1));
+    jw_add(o, "labels", jw_str(p->pairs ? "pairs" : "mixed"));
+    jw_add(o, "order", jw_str(p->before_mix ? "before_mix" : "after_mix"));
+    jw_add(o, "scale", setting(p->scale, 1));
+    jw_add(o, "dtype", jw_str(dtypes[p->dtype]));
+    jw_add(o, "layout", jw_str(p->out_layout == CVT_NCHW ? "NCHW" : "NHWC"));
+    json_object *flip = json_object_new_object();
+    jw_add(flip, "horizontal", setting(p->flip_on ? p->flip.p_horizontal : 0, 0));
+    jw_add(flip, "vertical", setting(p->flip_on ? p->flip.p_vertical : 0, 0));
+    jw_add(o, "flip", flip);
+    json_object *shift = json_object_new_object();
+    jw_add(shift, "height", setting(p->shift.height_range, 0));
+    jw_add(shift, "width", setting(p->shift.width_range, 0));
+    jw_add(shift, "fill", jw_str(shift_fill_name(p->shift.fill)));
+    jw_add(shift, "cval", setting(p->shift.cval, 1));
+    jw_add(o, "shift", shift);
+    json_object *crop = json_object_new_object();
+    jw_add(crop, "pad", jw_u64(p->crop.pad));
+    jw_add(crop, "fill", jw_str(crop_fill_name(p->crop.fill)));
+    jw_add(crop, "value", setting(p->crop.value, 1));
+    jw_add(o, "crop", crop);
+    json_object *erase = json_object_new_object();
+    jw_add(erase, "p", setting(p->erase_on ? p->erase.p : 0, 0));
+    jw_add(erase, "fill", jw_str(erases[p->erase_on ? p->erase.fill : 0]));
+    jw_add(o, "erase", erase);
+    jw_add(o, "normalize", jw_bool(p->norm_on));
+    return o;
 }

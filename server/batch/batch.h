@@ -38,6 +38,7 @@
 #include "convert.h"
 #include "dataset.h"
 #include "geometry.h"
+#include "jsonw.h"
 #include "proto.h"
 #include "sampler.h"
 
@@ -89,7 +90,8 @@ void bat_build(const bat_plan *plan, const smp_order *order, uint64_t k,
                uint64_t stream_id, uint8_t *msg);
 
 /* Describe the pipeline (everything needed, besides the dataset and the
- * records, to rebuild a batch) as JSON members, for stats. */
-void bat_describe_json(const bat_plan *plan, FILE *out);
+ * records, to rebuild a batch) as a JSON object (jsonw.h), for stats;
+ * NULL when out of memory. */
+json_object *bat_describe_json(const bat_plan *plan);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * convert.h — output conversions of a batch's images (issue 3, [output]):
+ * convert.h — output conversions of a batch's images ([output]):
  * float32 to float16 / bfloat16, NHWC to NCHW, scaling. Plain loops over
  * arrays, no knowledge of sockets, threads or the PRNG.
  *

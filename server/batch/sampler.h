@@ -8,7 +8,8 @@
  * stream keyed by (seed, epoch, k, j). An epoch has floor(N / 2B)
  * batches; the last N mod 2B samples of the order are not used.
  *
- * Other modes (issue 3), never silent changes of that default:
+ * Other modes, chosen in the configuration, never silent changes of that
+ * default:
  *   mix = mixup_batch  one lambda per batch (drawn as sample 0's)
  *   mix = cutmix       a box of the partner pasted; lambda corrected to it
  *   mix = none         no partner: B samples per batch, lambda = 1

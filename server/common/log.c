@@ -195,15 +195,16 @@ void log_kind_counts(log_kind kind, uint64_t *events, uint64_t *suppressed)
     pthread_mutex_unlock(&rate_mu);
 }
 
-void log_describe_json(FILE *out)
+json_object *log_describe_json(void)
 {
-    fputc('{', out);
-    for (int i = 0; i < LOG_KIND_COUNT; i++) {
+    json_object *all = json_object_new_object();
+    for (int i = 0; i < LOG_KIND_COUNT && all; i++) {
         uint64_t ev, sup;
         log_kind_counts((log_kind)i, &ev, &sup);
-        fprintf(out, "%s\"%s\": {\"events\": %llu, \"suppressed\": %llu}",
-                i ? ", " : "", kind_names[i], (unsigned long long)ev,
-                (unsigned long long)sup);
+        json_object *kind = json_object_new_object();
+        jw_add(kind, "events", jw_u64(ev));
+        jw_add(kind, "suppressed", jw_u64(sup));
+        jw_add(all, kind_names[i], kind);
     }
-    fputc('}', out);
+    return all;
 }

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "jsonw.h"
+
 enum { LOG_ERR_ = 0, LOG_WARN_ = 1, LOG_INFO_ = 2, LOG_DEBUG_ = 3 };
 
 extern int log_level_current;
@@ -68,7 +70,8 @@ const char *log_kind_name(log_kind kind);
 /* Events of @kind since start, and how many of them were not logged. */
 void log_kind_counts(log_kind kind, uint64_t *events, uint64_t *suppressed);
 
-/* {"bad_request": {"events": N, "suppressed": M}, ...} for stats JSON. */
-void log_describe_json(FILE *out);
+/* {"bad_request": {"events": N, "suppressed": M}, ...} for stats JSON
+ * (jsonw.h); NULL when out of memory. */
+json_object *log_describe_json(void);
 
 #endif

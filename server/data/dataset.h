@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "jsonw.h"
 #include "shm.h"
 
 #define DS_MAX_CLASSES 65536u
@@ -134,10 +135,10 @@ static inline uint32_t ds_dtype_size(ds_dtype t) { return t == DS_F32 ? 4u : 1u;
 int ds_load_images(ds_dataset *ds, const ds_source *src, const char *instance,
                    char *err, size_t errlen);
 
-/* For stats: `, "class_names": [...]` when the format names its classes,
- * and for encoded datasets the storage and the decode fault counts
- * (JSON members, each after a comma). */
-void ds_describe_images_json(const ds_dataset *ds, FILE *out);
+/* For stats: adds "class_names": [...] to @obj when the format names its
+ * classes, and for encoded datasets the storage and the decode fault
+ * counts. */
+void ds_describe_images_json(const ds_dataset *ds, json_object *obj);
 
 /* For `mixupd --check`: what an image dataset holds, for people (files by
  * format, sizes, bytes, samples per class). Nothing for arrays. */

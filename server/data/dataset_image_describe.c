@@ -7,40 +7,26 @@
 
 #include "dataset.h"
 #include "image.h"
+#include "jsonw.h"
 
-static void json_string(FILE *out, const char *v)
-{
-    fputc('"', out);
-    for (; *v; v++) {
-        unsigned char ch = (unsigned char)*v;
-        if (ch == '"' || ch == '\\')
-            fprintf(out, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(out, "\\u%04x", ch);
-        else
-            fputc(ch, out);
-    }
-    fputc('"', out);
-}
-
-void ds_describe_images_json(const ds_dataset *ds, FILE *out)
+void ds_describe_images_json(const ds_dataset *ds, json_object *obj)
 {
     if (ds->class_names) {
-        fputs(", \"class_names\": [", out);
+        json_object *names = json_object_new_array();
         const char *c = ds->class_names;
-        for (uint32_t i = 0; i < ds->n_class_names; i++, c += strlen(c) + 1) {
-            fputs(i ? ", " : "", out);
-            json_string(out, c);
-        }
-        fputc(']', out);
+        for (uint32_t i = 0; i < ds->n_class_names; i++, c += strlen(c) + 1)
+            json_object_array_add(names, jw_str(c));
+        jw_add(obj, "class_names", names);
     }
-    if (ds->encoded)
-        fprintf(out, ", \"storage\": \"encoded\", \"decode_errors\": %llu, "
-                "\"decode_warnings\": %llu",
-                (unsigned long long)__atomic_load_n(&ds->faults->decode_errors,
-                                                    __ATOMIC_RELAXED),
-                (unsigned long long)__atomic_load_n(
-                    &ds->faults->decode_warnings, __ATOMIC_RELAXED));
+    if (ds->encoded) {
+        jw_add(obj, "storage", jw_str("encoded"));
+        jw_add(obj, "decode_errors",
+               jw_u64(__atomic_load_n(&ds->faults->decode_errors,
+                                      __ATOMIC_RELAXED)));
+        jw_add(obj, "decode_warnings",
+               jw_u64(__atomic_load_n(&ds->faults->decode_warnings,
+                                      __ATOMIC_RELAXED)));
+    }
 }
 
 void ds_describe_images_text(const ds_dataset *ds, FILE *out)

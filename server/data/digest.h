@@ -1,5 +1,5 @@
 /*
- * digest.h — the daemon's two digests (issue 11): what a client compares
+ * digest.h — the daemon's two digests: what a client compares
  * before it stripes a stream over several daemons or fails over between
  * them. Two daemons serve the same bytes for every (seed, epoch, batch)
  * exactly when both digests agree (the determinism contract).

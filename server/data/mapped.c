@@ -99,7 +99,7 @@ int64_t ds_read_bytes(void)
     return v;
 }
 
-void ds_describe_mapped_json(const ds_dataset *ds, FILE *out)
+void ds_describe_mapped_json(const ds_dataset *ds, json_object *obj)
 {
     static int64_t last_bytes = -1;
     static struct timespec last;
@@ -114,7 +114,11 @@ void ds_describe_mapped_json(const ds_dataset *ds, FILE *out)
                       ? (double)(bytes - last_bytes) / dt : 0;
     last_bytes = bytes;
     last = now;
-    fprintf(out, ", \"mapped\": {\"resident\": %.3f, \"read_bytes\": %lld, "
-            "\"read_bytes_per_s\": %.0f}",
-            ds_resident_fraction(ds, 1024), (long long)bytes, rate);
+    json_object *m = json_object_new_object();
+    jw_add(m, "file", jw_str(ds->origin && !strncmp(ds->origin, "mapped ", 7)
+                             ? ds->origin + 7 : ds->origin));
+    jw_add(m, "resident", jw_num("%.3f", ds_resident_fraction(ds, 1024)));
+    jw_add(m, "read_bytes", jw_u64(bytes > 0 ? (uint64_t)bytes : 0));
+    jw_add(m, "read_bytes_per_s", jw_num("%.0f", rate));
+    jw_add(obj, "mapped", m);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "dataset.h"
+#include "jsonw.h"
 
 /* Ask the kernel to start reading samples @idx[0..count) of a mapped
  * dataset (madvise MADV_WILLNEED: asynchronous, the caller does not wait
@@ -24,12 +25,12 @@ void ds_willneed_range(const ds_dataset *ds, uint64_t first, uint64_t count);
  * evenly over the data (mincore), how many are resident. */
 double ds_resident_fraction(const ds_dataset *ds, uint32_t samples);
 
-/* Stats members (each after a comma) for a mapped dataset: the file,
- * resident fraction (mincore over 1024 pages), the process's bytes read
- * from storage (/proc/self/io read_bytes) and their rate since the
- * previous call. Loop thread only (the rate's previous sample is kept
- * here). Nothing for a dataset in shared memory. */
-void ds_describe_mapped_json(const ds_dataset *ds, FILE *out);
+/* Stats of a mapped dataset, member "mapped" of @obj: resident fraction
+ * (mincore over 1024 pages), the process's bytes read from storage
+ * (/proc/self/io read_bytes) and their rate since the previous call.
+ * Loop thread only (the rate's previous sample is kept here). Nothing
+ * for a dataset in shared memory. */
+void ds_describe_mapped_json(const ds_dataset *ds, json_object *obj);
 
 /* The process's bytes read from storage so far (/proc/self/io
  * read_bytes), or -1 where the kernel does not say. */

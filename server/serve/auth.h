@@ -1,5 +1,5 @@
 /*
- * auth.h — access control (issue 12): the daemon's token and the rule
+ * auth.h — access control: the daemon's token and the rule
  * that keeps a daemon without one off the network.
  *
  * server.auth_token_file names a file holding the secret (64 hex digits;

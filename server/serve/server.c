@@ -292,9 +292,19 @@ static void handle_stats(srv_server *srv, void *control, const mxp_request *req)
                    "out of memory for stats");
         return;
     }
-    if (req->u.stats_format == MXP_STATS_JSON)
-        srv_describe_json(srv, out);
-    else
+    if (req->u.stats_format == MXP_STATS_JSON) {
+        json_object *stats = srv_describe_json(srv);
+        if (!stats) {
+            fclose(out);
+            free(text);
+            send_error(srv, control, req->hdr.request_id, MIXUP_ENOMEM,
+                       "out of memory for stats");
+            return;
+        }
+        jw_write(stats, out);
+        fputc('\n', out);
+        json_object_put(stats);
+    } else
         for (int i = 0; i < srv->n_pipes; i++) {
             fprintf(out, "pipeline %s: dataset digest %016llx, settings "
                     "digest %016llx\n", srv->pipes[i].name,

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "batch.h"
 #include "config.h"
+#include "jsonw.h"
 #include "proto.h"
 #include "ring.h"
 #include "server.h"
@@ -67,7 +68,8 @@ void srv_sum_counters(const srv_server *srv, str_counters *sum);
 size_t srv_copy_bytes_in_flight(const srv_server *srv);
 
 /* The STATS reply's JSON: the daemon, its main pipeline at the top level,
- * then every pipeline, job and stream (server_stats.c). */
-void srv_describe_json(srv_server *srv, FILE *out);
+ * then every pipeline, job and stream (server_stats.c; jsonw.h). NULL
+ * when out of memory. */
+json_object *srv_describe_json(srv_server *srv);
 
 #endif

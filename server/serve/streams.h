@@ -157,15 +157,15 @@ const ord_counters *str_get_order_counters(const str_table *t);
 uint32_t str_orders_ready(const str_table *t);
 
 /* Describe jobs, and streams (positions, batches sent, rates), as JSON
- * array elements, each naming @pipeline (*@first: no element written
- * yet, cleared when one is), or as a human table. A stream's rate is
+ * objects appended to the array @jobs or @streams (jsonw.h), each naming
+ * @pipeline, or as a human table. A stream's rate is
  * smoothed over the ticks; until a tick has seen its traffic, it is its
  * batches since the last tick (or its opening) over the time to @now_ms,
  * so traffic never shows as a zero rate. */
 void str_describe_jobs_json(const str_table *t, const char *pipeline,
-                            int *first, FILE *out);
+                            json_object *jobs);
 void str_describe_streams_json(const str_table *t, const char *pipeline,
-                               uint64_t now_ms, int *first, FILE *out);
+                               uint64_t now_ms, json_object *streams);
 void str_describe_text(const str_table *t, const char *pipeline,
                        uint64_t now_ms, FILE *out);
 

@@ -1,6 +1,9 @@
 /*
  * streams_describe.c — jobs and streams for stats (streams.h).
  */
+#include <stdio.h>
+
+#include "jsonw.h"
 #include "streams_internal.h"
 
 static uint32_t stream_prepared(const str_stream *s)
@@ -27,46 +30,56 @@ static double stream_rate(const str_table *t, const str_stream *s,
 
 /* Stream ids go to stats as they are: ids are not secrets (yet). */
 void str_describe_jobs_json(const str_table *t, const char *pipeline,
-                            int *first, FILE *out)
+                            json_object *jobs)
 {
     for (uint32_t i = 0; i < t->jobs.hi; i++) {
         const str_job *j = &t->jobs.jobs[i];
         if (!j->in_use)
             continue;
-        fprintf(out, "%s{\"name\": \"%s\", \"pipeline\": \"%s\", "
-                "\"mode\": \"%s\", \"seed\": %llu, "
-                "\"world\": %u, \"members\": %u, \"batches_sent\": %llu, "
-                "\"prepared\": %u, \"lapsed\": %u}",
-                *first ? "" : ", ", j->name, pipeline, job_mode_name(j->mode),
-                (unsigned long long)j->seed, j->world, j->members,
-                (unsigned long long)j->sent, j->prod.q_len, j->n_lapsed);
-        *first = 0;
+        json_object *o = json_object_new_object();
+        jw_add(o, "name", jw_str(j->name));
+        jw_add(o, "pipeline", jw_str(pipeline));
+        jw_add(o, "mode", jw_str(job_mode_name(j->mode)));
+        jw_add(o, "seed", jw_u64(j->seed));
+        jw_add(o, "world", jw_u64(j->world));
+        jw_add(o, "members", jw_u64(j->members));
+        jw_add(o, "batches_sent", jw_u64(j->sent));
+        jw_add(o, "prepared", jw_u64(j->prod.q_len));
+        jw_add(o, "lapsed", jw_u64(j->n_lapsed));
+        json_object_array_add(jobs, o);
     }
 }
 
 void str_describe_streams_json(const str_table *t, const char *pipeline,
-                               uint64_t now_ms, int *first, FILE *out)
+                               uint64_t now_ms, json_object *streams)
 {
     for (uint32_t i = 0; i < t->stream_hi; i++) {
         const str_stream *s = &t->streams[i];
         if (!s->open)
             continue;
-        fprintf(out, "%s{\"id\": \"%llx\", \"pipeline\": \"%s\", "
-                "\"mode\": \"%s\", \"job\": \"%s\", "
-                "\"rank\": %u, \"world\": %u, \"seed\": %llu, "
-                "\"position\": [%lld, %lld], \"batches_sent\": %llu, "
-                "\"batches_lent\": %llu, \"held\": %u, "
-                "\"batches_per_s\": %.2f, \"prepared\": %u, \"waiting\": %s}",
-                *first ? "" : ", ", (unsigned long long)s->id, pipeline,
-                job_mode_name(s->mode), s->job ? s->job->name : "",
-                s->prod.rank, s->prod.world,
-                (unsigned long long)stream_seed(s),
-                s->answered ? (long long)s->last_epoch : -1,
-                s->answered ? (long long)s->last_k : -1,
-                (unsigned long long)s->sent, (unsigned long long)s->sent_lent,
-                s->n_held, stream_rate(t, s, now_ms), stream_prepared(s),
-                s->waiting ? "true" : "false");
-        *first = 0;
+        char id[24];
+        snprintf(id, sizeof id, "%llx", (unsigned long long)s->id);
+        json_object *o = json_object_new_object();
+        jw_add(o, "id", jw_str(id));
+        jw_add(o, "pipeline", jw_str(pipeline));
+        jw_add(o, "mode", jw_str(job_mode_name(s->mode)));
+        jw_add(o, "job", jw_str(s->job ? s->job->name : ""));
+        jw_add(o, "rank", jw_u64(s->prod.rank));
+        jw_add(o, "world", jw_u64(s->prod.world));
+        jw_add(o, "seed", jw_u64(stream_seed(s)));
+        json_object *pos = json_object_new_array();
+        json_object_array_add(pos, json_object_new_int64(
+                                       s->answered ? (int64_t)s->last_epoch : -1));
+        json_object_array_add(pos, json_object_new_int64(
+                                       s->answered ? (int64_t)s->last_k : -1));
+        jw_add(o, "position", pos);
+        jw_add(o, "batches_sent", jw_u64(s->sent));
+        jw_add(o, "batches_lent", jw_u64(s->sent_lent));
+        jw_add(o, "held", jw_u64(s->n_held));
+        jw_add(o, "batches_per_s", jw_num("%.2f", stream_rate(t, s, now_ms)));
+        jw_add(o, "prepared", jw_u64(stream_prepared(s)));
+        jw_add(o, "waiting", jw_bool(s->waiting));
+        json_object_array_add(streams, o);
     }
 }
 

@@ -5,7 +5,7 @@
  *   fuzz_check.c       the wire decoders (proto/), targets request, reply,
  *                      ring (the ring segment's header);
  *   fuzz_check_npy.c   the daemon's .npy header parser, target npy;
- *   fuzz_check_json.c  mixupctl's JSON reader, target json.
+ *   fuzz_check_json.c  mixupctl's stats reading (json-c) and tables, target json.
  *
  * A check does not stop at "no crash": what a parser accepts must print
  * back to input it accepts alike, and a rejection must come with a known
@@ -65,13 +65,9 @@ int fz_check_pack(const uint8_t *data, size_t len, char *why, size_t whylen);
 int fz_check_images(const uint8_t *data, size_t len, char *why,
                     size_t whylen);
 
-/* Deepest value json_parse() accepts (client/mixupctl/json.c JSON_MAX_DEPTH: the
- * top value is at depth 0). */
-#define FZ_JSON_MAX_DEPTH 32
-
 /* Run @data (up to its first NUL, as mixupctl passes the daemon's text)
- * through json_parse() (client/mixupctl/json.c); print what it accepts and parse
- * that again. */
+ * through ctl_json_parse() (client/mixupctl/json.c, json-c); print what it
+ * accepts and parse that again, and draw the stats tables of it. */
 int fz_check_json(const uint8_t *data, size_t len, char *why, size_t whylen);
 
 #endif

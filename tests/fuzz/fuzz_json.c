@@ -1,6 +1,7 @@
 /*
- * fuzz_json.c — libFuzzer target for mixupctl's JSON reader (json_parse):
- * the stats text comes from the daemon, up to 64 MiB of it. Checks in
+ * fuzz_json.c — libFuzzer target for mixupctl's stats reading (json-c)
+ * and its tables: the stats text comes from the daemon, up to 64 MiB of
+ * it. Checks in
  * fuzz_check_json.c.
  *
  *   fuzz_json -max_total_time=120 tests/fuzz/corpus/json

@@ -56,7 +56,7 @@ def open_body(mode=0, prefetch=0, seed=0, epoch=0, batch=0, rank=0, world=0,
               job=b"", job_len=None, stride=0, offset=0, pipeline=b"",
               pipeline_len=None):
     """OPEN: the fixed 48 bytes (job_len u16, pipeline_len u16, stride u16,
-    offset u16: issue 11), the job name, the pipeline name (issue 13)."""
+    offset u16: striping), the job name, the pipeline name."""
     n = len(job) if job_len is None else job_len
     p = len(pipeline) if pipeline_len is None else pipeline_len
     return struct.pack("<IIQQQIIHHHH", mode, prefetch, seed, epoch, batch,
@@ -67,7 +67,7 @@ def info_rep_tail(flags=1, pipeline=b"val", pipelines=b"main,val",
                   pipeline_len=None, pipelines_len=None,
                   digests=(0x0123456789ABCDEF, 0xFEDCBA9876543210)):
     """The INFO reply after v1's 48 bytes: flags u32, pipeline_len u16,
-    pipelines_len u16, dataset and settings digests (issue 11), the
+    pipelines_len u16, dataset and settings digests, the
     names."""
     return struct.pack("<IHHQQ", flags,
                        len(pipeline) if pipeline_len is None else pipeline_len,
@@ -172,7 +172,7 @@ def requests():
         "version-0": msg(NEXT_REQ, 10, next_body(), version=0),
         "flags": msg(INFO_REQ, 11, flags=1),
         "flags-4": msg(INFO_REQ, 11, flags=4),
-        # trailers (issue 12): stream key (flag 2, 16 bytes), then the
+        # trailers (access control): stream key (flag 2, 16 bytes), then the
         # token (flag 1, 32 bytes), at the end of any request's body
         "info-token": msg(INFO_REQ, 25, b"T" * 32, flags=1),
         "next-key-token": msg(NEXT_REQ, 26, next_body(5) + b"K" * 16 +
@@ -577,7 +577,7 @@ def jsons():
         "trailing-text": "[1] x", "unclosed": '{"a": [1, 2',
         "empty": "", "nul-prefix": "nul", "literal-suffix": "truex",
         "embedded-nul": "[1]\0garbage",
-        # depth: the top value is at 0, json.c accepts down to 32
+        # depth: mixupctl accepts 32 levels of nesting (CTL_JSON_MAX_DEPTH)
         "depth-32": "[" * 33 + "]" * 33,
         "depth-32-object": '{"a":' * 32 + "1" + "}" * 32,
         "depth-33": "[" * 33 + "1" + "]" * 33,

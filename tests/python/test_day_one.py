@@ -1,4 +1,4 @@
-"""Issue 13, a user's first day: the installed package imports, the unit
+"""A user's first day: the installed package imports, the unit
 and the configuration agree, one default endpoint and timeout everywhere,
 Daemon.from_arrays converts and leaves nothing behind."""
 import glob

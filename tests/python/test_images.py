@@ -1,4 +1,4 @@
-"""Image folders (issue 10): a folder of JPEG and PNG files made from the
+"""Image folders: a folder of JPEG and PNG files made from the
 real photographs python3-sklearn ships, served with format = folder.
 
 - the classes are the sorted subfolders, other files are skipped, class

@@ -1,4 +1,4 @@
-"""Several pipelines in one daemon, and the evaluation mode (issue 13).
+"""Several pipelines in one daemon, and the evaluation mode.
 
 One daemon, started from a configuration file with [pipeline NAME]
 sections and --set overrides: main trains on Fashion-MNIST's training set,

@@ -1,4 +1,4 @@
-"""Issue 10's lossless round trip: Fashion-MNIST's t10k images written as
+"""A lossless round trip: Fashion-MNIST's t10k images written as
 PNG files listed in IDX order (examples/fashion_mnist_png.py) and served
 with format = list, storage = decoded give batches byte-identical to
 serving the IDX files themselves."""

@@ -1,4 +1,4 @@
-"""Striping one stream over two daemons (issue 11): Client(spread=True)
+"""Striping one stream over two daemons: Client(spread=True)
 and `mixupctl --spread dump` give the bytes one daemon gives, for
 independent and sharded streams, and report the daemons' digests."""
 import pytest

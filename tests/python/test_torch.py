@@ -171,7 +171,7 @@ def test_each_rank_of_a_torch_distributed_run_gets_its_shard(daemon,
         assert got.tobytes() == want[r::2].tobytes()
 
 
-# ---- issue 13: defaults that fit PyTorch
+# ---- defaults that fit PyTorch (what a torch user expects unasked)
 
 def test_channels_first_is_the_default(daemon):
     ds = mt.MixupDataset(daemon.endpoint, seed=21)

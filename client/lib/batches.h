@@ -1,9 +1,9 @@
 /*
- * batch.h — a BATCH reply decoded into a mixup_batch (batch.c). Internal
- * to the library.
+ * batches.h — a BATCH reply decoded into a mixup_batch (batches.c).
+ * Internal to the library.
  */
-#ifndef CL_BATCH_H
-#define CL_BATCH_H
+#ifndef CL_BATCHES_H
+#define CL_BATCHES_H
 
 #include "mixup.h"
 #include "proto.h"

@@ -1,5 +1,5 @@
 /*
- * batch.c — a BATCH reply as a mixup_batch (batch.h), and the batch's
+ * batches.c — a BATCH reply as a mixup_batch (batches.h), and the batch's
  * public lifetime: release, keep, lent, check (mixup.h). A batch lent
  * from the ring is lend.c's; one in a socket message is the message's.
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "batches.h"
 #include "client_internal.h"
 #include "lend.h"
 #include "mixup.h"
