@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/pair.h>
 #include <systemd/sd-daemon.h>
@@ -47,6 +48,7 @@
 #include "ipcperm.h"
 #include "loadwatch.h"
 #include "log.h"
+#include "pack_file.h"
 #include "mixup.h" /* MIXUP_VERSION_* */
 #include "proto.h"
 #include "ring.h"
@@ -95,7 +97,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: mixupd [--config FILE | --no-config]\n"
             "              [--set section.key=value ...]\n"
-            "              [--check] [--print-config] [--help] [--version]\n"
+            "              [--check] [--pack FILE] [--print-config] [--help]\n"
+            "              [--version]\n"
             "\n"
             "Serves mixup-mixed batches of a dataset to training processes.\n"
             "  --config FILE    read an INI configuration file (default:\n"
@@ -105,6 +108,8 @@ static void usage(FILE *out)
             "  --no-config      the built-in defaults, whatever $MIXUPD_CONFIG\n"
             "  --set S.K=V      override one option (repeatable; after the file)\n"
             "  --check          validate the configuration and the dataset, exit\n"
+            "  --pack FILE      load the [dataset] and write it as a pack file\n"
+            "                   (dataset.format = pack serves it), exit\n"
             "  --print-config   print the effective configuration, exit\n"
             "  --help           this text and every option with its default\n"
             "  --version        print the version\n"
@@ -118,6 +123,7 @@ typedef struct args {
     const char *sets[64];
     int n_sets;
     int check, print_config;
+    const char *pack;
 } args;
 
 static int default_config(args *a);
@@ -130,6 +136,7 @@ static int parse_args(int argc, char **argv, args *a)
         {"no-config", no_argument, 0, 'n'},
         {"set", required_argument, 0, 's'},
         {"check", no_argument, 0, 'k'},
+        {"pack", required_argument, 0, 'P'},
         {"print-config", no_argument, 0, 'p'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
@@ -148,6 +155,7 @@ static int parse_args(int argc, char **argv, args *a)
             a->sets[a->n_sets++] = optarg;
             break;
         case 'k': a->check = 1; break;
+        case 'P': a->pack = optarg; break;
         case 'p': a->print_config = 1; break;
         case 'h':
             usage(stdout);
@@ -259,6 +267,7 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
         .segment = segment,
         .root = cfg->root,
         .decoded = cfg->storage == 1,
+        .mapped = cfg->storage == 3,
         .channels = cfg->channels,
         .height = cfg->ds_height,
         .width = cfg->ds_width,
@@ -300,10 +309,12 @@ static int load_one(const cfg_config *cfg, const char *pipeline,
         snprintf(shape, sizeof shape, "%s %u-channel images of their own "
                  "sizes", dtype, ds->c);
     log_info("dataset %s: %" PRIu64 " samples of %s, %u classes, "
-             "%" PRIu64 " bytes in shared memory (%s), loaded for pipeline %s; "
+             "%" PRIu64 " bytes %s%s%s, loaded for pipeline %s; "
              "digest %016" PRIx64 " (%.1f ms)",
              cfg->format, ds->n, shape, ds->classes, ds->bytes,
-             ds->seg.name, pipeline, ds->digest, ds->digest_ms);
+             ds->map ? "" : "in shared memory (",
+             ds->map ? ds->origin : ds->seg.name, ds->map ? "" : ")",
+             pipeline, ds->digest, ds->digest_ms);
     return 0;
 }
 
@@ -672,6 +683,38 @@ static int check_only(const cfg_config *cfg, const pipelines *P)
     return 0;
 }
 
+/* mixupd --pack FILE: the main pipeline's dataset, loaded as for
+ * serving, written as a pack. No instance lock: packing beside a running
+ * daemon of the same name is fine (segments carry the pid). */
+static int pack_only(const args *a, const cfg_config *cfg)
+{
+    ds_dataset ds;
+    int rc = load_one(cfg, "main", &ds);
+    if (rc != 0)
+        return rc > 0 ? 0 : 1;
+    char err[1024];
+    pk_write_opts o = {.progress = isatty(2) ? pk_progress_tty : NULL,
+                       .ctx = (void *)a->pack};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = pk_write(&ds, a->pack, &o, err, sizeof err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    uint64_t digest = ds.digest;
+    ds_unload(&ds);
+    if (early_signals("packing")) {
+        log_info("stopped: no pack written to %s", a->pack);
+        return 0;
+    }
+    if (rc < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    log_info("packed %s: digest %016" PRIx64 " (%.1f s)", a->pack, digest,
+             (double)(t1.tv_sec - t0.tv_sec) +
+                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     catch_early_signals();
@@ -700,6 +743,8 @@ int main(int argc, char **argv)
     fdl_raise();
     if (shm_access(&cfg) < 0)
         return 1;
+    if (a.pack)
+        return pack_only(&a, &cfg);
     shm_lock lock = {.fd = -1};
     if (!a.check && shm_lock_instance(&lock, cfg.name, err, sizeof err) < 0) {
         log_error("%s", err);

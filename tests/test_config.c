@@ -866,3 +866,28 @@ Test(config, pipeline_errors_name_the_pipeline_and_the_key)
                  MIXUP_ECONFIG);
     assert_has(err, "[pipeline ...]");
 }
+
+/* batch.shuffle is a boolean with one more value, blocks, which prints
+ * back as itself; packs take storage shm or mapped, other formats not. */
+Test(config, shuffle_blocks_and_pack_storage)
+{
+    cfg_defaults(&cfg_a);
+    set_ok(&cfg_a, "batch.shuffle=blocks");
+    cr_assert_eq(cfg_a.shuffle, 2);
+    set_ok(&cfg_a, "batch.shuffle_window=5");
+    set_ok(&cfg_a, "dataset.format=pack");
+    set_ok(&cfg_a, "dataset.storage=mapped");
+    cr_assert_eq(cfg_a.storage, 3);
+    round_trip(&cfg_a, &cfg_b);
+    cr_assert_eq(cfg_b.shuffle, 2);
+    cr_assert_eq(cfg_b.shuffle_window, 5u);
+    cr_assert_eq(cfg_b.storage, 3);
+    set_ok(&cfg_a, "batch.shuffle=no");
+    cr_assert_eq(cfg_a.shuffle, 0);
+    expect_set_error("batch.shuffle=block", "true/false", "blocks", NULL);
+    expect_set_error("batch.shuffle_block=0", "batch.shuffle_block", NULL);
+    expect_validate_error("[dataset]\nformat = idx\nstorage = mapped\n",
+                          "dataset.storage = mapped", "format = idx", NULL);
+    expect_validate_error("[dataset]\nformat = pack\nstorage = decoded\n",
+                          "dataset.storage = decoded", "shm or mapped", NULL);
+}

@@ -111,6 +111,14 @@ Test(fuzz_corpus, npy_headers_replay_consistently)
     replay_all("npy", fz_check_npy);
 }
 
+Test(fuzz_corpus, pack_headers_replay_consistently)
+{
+    char failure[2048] = "";
+    int n = replay("pack", fz_check_pack, failure, sizeof failure);
+    cr_assert_str_empty(failure, "%s", failure);
+    cr_assert_gt(n, 0, "the pack corpus is empty");
+}
+
 Test(fuzz_corpus, image_inputs_replay_consistently)
 {
     replay_all("images", fz_check_images);

@@ -266,3 +266,65 @@ Test(sampler, keep_last_covers_every_sample_once)
     st.keep_last = 0;
     cr_assert_eq(smp_batches_per_epoch(&st), 100u);
 }
+
+/* shuffle = blocks: a permutation for every shape (N not a multiple of
+ * the block, one block, blocks of one, windows wider than the blocks). */
+Test(sampler, block_order_covers_every_sample_once)
+{
+    static const uint32_t shapes[][3] = {
+        {1, 1, 1}, {2, 1, 1}, {10, 3, 2}, {100, 7, 3}, {1000, 16, 4},
+        {1000, 1000, 1}, {1000, 5000, 9}, {1001, 1, 1}, {4097, 64, 16},
+        {999, 10, 1000},
+    };
+    for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++) {
+        uint32_t n = shapes[t][0], blk = shapes[t][1], win = shapes[t][2];
+        uint32_t *p = malloc(n * sizeof *p);
+        uint8_t *seen = calloc(n, 1);
+        for (uint64_t e = 0; e < 3; e++) {
+            memset(seen, 0, n);
+            smp_block_permutation(p, n, 42, e, blk, win);
+            for (uint32_t i = 0; i < n; i++) {
+                cr_assert_lt(p[i], n, "n %u block %u window %u", n, blk, win);
+                cr_assert_eq(seen[p[i]], 0, "n %u: %u twice", n, p[i]);
+                seen[p[i]] = 1;
+            }
+        }
+        free(p);
+        free(seen);
+    }
+}
+
+/* The working set is bounded: each run of block x window positions holds
+ * samples of at most `window` blocks, and the order is a pure function of
+ * (seed, epoch) that still changes with each. */
+Test(sampler, block_order_bounded_and_deterministic)
+{
+    enum { BN = 5000, BLK = 50, WIN = 4 };
+    static uint32_t a[BN], b[BN], c[BN];
+    smp_block_permutation(a, BN, 9, 2, BLK, WIN);
+    smp_block_permutation(b, BN, 9, 2, BLK, WIN);
+    cr_assert(memcmp(a, b, sizeof a) == 0);
+    smp_block_permutation(c, BN, 9, 3, BLK, WIN);
+    cr_assert(memcmp(a, c, sizeof a) != 0, "the epoch changes the order");
+    smp_block_permutation(c, BN, 10, 2, BLK, WIN);
+    cr_assert(memcmp(a, c, sizeof a) != 0, "the seed changes the order");
+    for (uint32_t run = 0; run < BN / (BLK * WIN); run++) {
+        uint8_t used[BN / BLK] = {0};
+        uint32_t blocks = 0;
+        for (uint32_t i = run * BLK * WIN; i < (run + 1) * BLK * WIN; i++)
+            if (!used[a[i] / BLK]++)
+                blocks++;
+        cr_assert_eq(blocks, WIN, "run %u touches %u blocks", run, blocks);
+    }
+    /* Shuffled within a run: not the blocks' own order. */
+    uint32_t in_place = 0;
+    for (uint32_t i = 1; i < BN; i++)
+        in_place += a[i] == a[i - 1] + 1;
+    cr_assert_lt(in_place, BN / 10);
+    /* smp_order_new takes it from the settings. */
+    smp_settings st = {.n = BN, .batch_size = 8, .shuffle = SMP_SHUFFLE_BLOCKS,
+                       .block = BLK, .window = WIN};
+    smp_order *o = smp_order_new(&st, 9, 2);
+    cr_assert(memcmp(o->index, a, sizeof a) == 0);
+    smp_order_unref(o);
+}

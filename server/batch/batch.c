@@ -3,6 +3,7 @@
  */
 #include "batch.h"
 
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "image.h"
 #include "kernels.h"
 #include "log.h"
+#include "mapped.h"
 #include "resize.h"
 
 #define ALIGN64(n) (((n) + 63) & ~(size_t)63)
@@ -278,7 +280,8 @@ static int plan_batch(bat_plan *p, const cfg_config *cfg, char *err,
     const ds_dataset *ds = p->ds;
     p->smp = (smp_settings){
         .n = ds->n, .batch_size = cfg->batch_size, .alpha = cfg->alpha,
-        .shuffle = cfg->shuffle, .mix = (smp_mix)cfg->mix,
+        .shuffle = cfg->shuffle, .block = cfg->shuffle_block,
+        .window = cfg->shuffle_window, .mix = (smp_mix)cfg->mix,
         .pairing = (smp_pairing)cfg->pairing,
         .cutmix_alpha = cfg->cutmix_alpha, .switch_prob = cfg->switch_prob,
         .skip_prob = 1.0 - cfg->mix_prob, .height = p->h, .width = p->w,
@@ -725,9 +728,68 @@ static void build_labels(const bat_plan *p, uint8_t *msg, bat_scratch *s)
     }
 }
 
+/* Batches ahead whose samples a mapped dataset starts reading. */
+#define BAT_READAHEAD 2
+/* Widest window whose blocks are read ahead whole (beyond it, sample by
+ * sample: finding a run's distinct blocks is a scan per block). */
+#define BAT_BLOCK_WINDOW_MAX 256
+
+/* shuffle = blocks: when batch @k is the first to reach run r of the
+ * order, ask for every block of run r + 1 (at k = 0, of run 0 too), each
+ * a contiguous range of the file: large sequential reads instead of one
+ * small read per sample. */
+static void read_ahead_blocks(const bat_plan *plan, const smp_order *order,
+                              uint64_t k)
+{
+    const smp_settings *st = &plan->smp;
+    uint64_t per = smp_samples_per_batch(st);
+    uint64_t run = (uint64_t)st->block * st->window;
+    uint64_t p = k * per, r = p / run;
+    if (k != 0 && (p - per) / run == r)
+        return;
+    uint32_t seen[BAT_BLOCK_WINDOW_MAX];
+    for (uint64_t q = k == 0 ? r : r + 1; q <= r + 1; q++) {
+        uint32_t n_seen = 0;
+        uint64_t lo = q * run, hi = lo + run < order->n ? lo + run : order->n;
+        for (uint64_t i = lo; i < hi; i++) {
+            uint32_t b = order->index[i] / st->block, j = 0;
+            while (j < n_seen && seen[j] != b)
+                j++;
+            if (j < n_seen || n_seen == BAT_BLOCK_WINDOW_MAX)
+                continue;
+            seen[n_seen++] = b;
+            ds_willneed_range(plan->ds, (uint64_t)b * st->block, st->block);
+        }
+    }
+}
+
+/* Mapped datasets: ask for the samples of batch k + BAT_READAHEAD (and,
+ * at the start of an epoch, of the batches before it) while this one is
+ * built, so that the disk works ahead of the workers. Only a hint: the
+ * bytes of a batch never depend on it. */
+static void read_ahead(const bat_plan *plan, const smp_order *order,
+                       uint64_t k)
+{
+    if (!plan->ds->map)
+        return;
+    if (plan->smp.shuffle == SMP_SHUFFLE_BLOCKS &&
+        plan->smp.window <= BAT_BLOCK_WINDOW_MAX) {
+        read_ahead_blocks(plan, order, k);
+        return;
+    }
+    uint64_t per = smp_samples_per_batch(&plan->smp);
+    uint64_t from = k == 0 ? 0 : k + BAT_READAHEAD;
+    uint64_t to = k + BAT_READAHEAD + 1;
+    uint64_t lo = from * per, hi = to * per;
+    hi = hi < order->n ? hi : order->n;
+    if (lo < hi)
+        ds_willneed(plan->ds, order->index + lo, hi - lo);
+}
+
 void bat_build_with(const bat_plan *plan, const smp_order *order, uint64_t k,
                     uint64_t stream_id, uint8_t *msg, void *scratch)
 {
+    read_ahead(plan, order, k);
     uint32_t len = smp_batch_len(&plan->smp, k);
     bat_plan part;
     if (len < plan->shape.size) {
@@ -815,7 +877,13 @@ json_object *bat_describe_json(const bat_plan *p)
         return NULL;
     jw_add(o, "batch_size", jw_u64(p->smp.batch_size));
     jw_add(o, "alpha", setting(p->smp.alpha, 0));
-    jw_add(o, "shuffle", jw_bool(p->smp.shuffle));
+    if (p->smp.shuffle == SMP_SHUFFLE_BLOCKS) {
+        jw_add(o, "shuffle", jw_str("blocks"));
+        jw_add(o, "shuffle_block", jw_u64(p->smp.block));
+        jw_add(o, "shuffle_window", jw_u64(p->smp.window));
+    } else {
+        jw_add(o, "shuffle", jw_bool(p->smp.shuffle));
+    }
     jw_add(o, "drop_last", jw_bool(!p->smp.keep_last));
     jw_add(o, "mix", jw_str(mixes[p->smp.mix]));
     jw_add(o, "pairing", jw_str(p->smp.pairing ? "within" : "disjoint"));

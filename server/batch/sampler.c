@@ -44,6 +44,59 @@ void smp_permutation(uint32_t *perm, uint64_t n, uint64_t seed,
     }
 }
 
+static void shuffle_range(uint32_t *v, uint64_t n, prng_stream *s)
+{
+    for (uint64_t i = n - 1; n > 1 && i > 0; i--) {
+        uint32_t j = prng_below(s, (uint32_t)(i + 1));
+        uint32_t t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
+
+void smp_block_permutation(uint32_t *perm, uint64_t n, uint64_t seed,
+                           uint64_t epoch, uint32_t block, uint32_t window)
+{
+    if (n == 0)
+        return;
+    block = block ? block : 1;
+    window = window ? window : 1;
+    uint64_t nb = (n + block - 1) / block;
+    /* The block order lives in the last nb entries of @perm (no memory
+     * beyond the order's own, so this cannot fail). Samples are written
+     * from the front: before block order entry b is read, at most
+     * b * block samples have been written, and b * block <= n - nb + b
+     * because n - nb >= (nb - 1) * (block - 1); so the write never
+     * reaches an entry not yet read. */
+    uint32_t *blocks = perm + (n - nb);
+    for (uint64_t b = 0; b < nb; b++)
+        blocks[b] = (uint32_t)b;
+    prng_stream s;
+    prng_stream_init(&s, seed, PRNG_PERMUTATION, epoch, 1, 0);
+    shuffle_range(blocks, nb, &s);
+    uint64_t at = 0;
+    for (uint64_t r = 0; r * window < nb; r++) {
+        uint64_t start = at;
+        for (uint64_t b = r * window; b < nb && b < (r + 1) * window; b++) {
+            uint64_t lo = (uint64_t)blocks[b] * block;
+            uint64_t hi = lo + block < n ? lo + block : n;
+            for (uint64_t i = lo; i < hi; i++)
+                perm[at++] = (uint32_t)i;
+        }
+        prng_stream_init(&s, seed, PRNG_PERMUTATION, epoch, 2, (uint32_t)r);
+        shuffle_range(perm + start, at - start, &s);
+    }
+}
+
+void smp_order_fill(uint32_t *perm, const smp_settings *st, uint64_t seed,
+                    uint64_t epoch)
+{
+    if (st->shuffle == SMP_SHUFFLE_BLOCKS)
+        smp_block_permutation(perm, st->n, seed, epoch, st->block, st->window);
+    else
+        smp_permutation(perm, st->n, seed, epoch, st->shuffle);
+}
+
 smp_order *smp_order_new(const smp_settings *st, uint64_t seed,
                          uint64_t epoch)
 {
@@ -54,7 +107,7 @@ smp_order *smp_order_new(const smp_settings *st, uint64_t seed,
     o->epoch = epoch;
     o->n = st->n;
     o->refs = 1;
-    smp_permutation(o->index, st->n, seed, epoch, st->shuffle);
+    smp_order_fill(o->index, st, seed, epoch);
     return o;
 }
 

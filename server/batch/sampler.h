@@ -50,7 +50,10 @@ typedef struct smp_settings {
     uint64_t n;          /* samples in the dataset */
     uint32_t batch_size; /* B */
     double alpha;        /* 0: no mixing, lambda = 1 */
-    int shuffle;         /* 0: the identity order every epoch */
+    int shuffle;         /* 0: the identity order every epoch; 1: a
+                            uniform permutation; SMP_SHUFFLE_BLOCKS */
+    uint32_t block, window; /* SMP_SHUFFLE_BLOCKS: samples per block,
+                               blocks per window */
     smp_mix mix;
     smp_pairing pairing;
     double cutmix_alpha; /* 0: off (mix = cutmix then uses alpha) */
@@ -95,6 +98,26 @@ uint32_t smp_batch_len(const smp_settings *st, uint64_t k);
  * prng stream (seed, PERMUTATION, epoch), or the identity if !shuffle. */
 void smp_permutation(uint32_t *perm, uint64_t n, uint64_t seed,
                      uint64_t epoch, int shuffle);
+
+/* shuffle = blocks: an order whose working set is bounded, for datasets
+ * read from a file larger than memory. The samples are cut into blocks
+ * of @block consecutive indices (the last one shorter); the blocks are
+ * visited in a permuted order (stream (seed, PERMUTATION, epoch, batch 1,
+ * sample 0)), and each run of @window consecutive blocks of that order
+ * has its samples shuffled together (stream (..., batch 2, sample r) for
+ * run r). Every sample appears once; between two positions of the order
+ * at most block x window distinct samples' neighbourhoods are touched,
+ * so a file is read in runs of `block` samples and its cache working set
+ * is one window. */
+void smp_block_permutation(uint32_t *perm, uint64_t n, uint64_t seed,
+                           uint64_t epoch, uint32_t block, uint32_t window);
+
+#define SMP_SHUFFLE_BLOCKS 2
+
+/* The order of @epoch as @st says (smp_permutation or
+ * smp_block_permutation). */
+void smp_order_fill(uint32_t *perm, const smp_settings *st, uint64_t seed,
+                    uint64_t epoch);
 
 /* Allocate an order with one reference, or NULL. */
 smp_order *smp_order_new(const smp_settings *st, uint64_t seed,

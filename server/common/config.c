@@ -45,8 +45,10 @@
 const char *const cfg_log_level_names[4] = {"error", "warn", "info", "debug"};
 const char *const cfg_shm_delivery_names[2] = {"auto", "off"};
 static const char *const format_names[] = {"npy", "idx", "cifar", "folder",
-                                           "list"};
-static const char *const storage_names[] = {"encoded", "decoded"};
+                                           "list", "pack", "tar"};
+static const char *const storage_names[] = {"encoded", "decoded", "shm",
+                                            "mapped"};
+static const char *const shuffle_more[] = {"blocks"};
 static const char *const bad_file_names[] = {"error", "skip"};
 static const char *const verify_names[] = {"header", "full"};
 const char *const cfg_mix_names[4] = {"mixup", "mixup_batch", "cutmix", "none"};
@@ -165,13 +167,16 @@ const cfg_option options[] = {
      .values = cfg_log_level_names, .n_values = 4, .runtime = 1,
      .help = "Least severe message logged."},
     {FIELD("dataset", "format", CFG_ENUM, format), SIZE(format), .def = "idx",
-     .values = format_names, .n_values = 5,
+     .values = format_names, .n_values = 7,
      .help = "File format of the dataset: npy, idx, cifar; folder (one "
-             "subfolder of JPEG/PNG files per class, as ImageFolder) or "
-             "list (a file of 'path label' lines)."},
+             "subfolder of JPEG/PNG files per class, as ImageFolder), "
+             "list (a file of 'path label' lines), pack (a file written "
+             "by mixupd --pack) or tar (WebDataset shards: images is a "
+             "list or glob of .tar files holding KEY.jpg|png and KEY.cls)."},
     {FIELD("dataset", "images", CFG_STRING, images), SIZE(images),
      .def = FASHION "train-images-idx3-ubyte.gz",
-     .help = "Image file (or the CIFAR batch file)."},
+     .help = "Image file (or the CIFAR batch files, the tar shards, the "
+             "pack file)."},
     {FIELD("dataset", "labels", CFG_STRING, labels), SIZE(labels),
      .def = FASHION "train-labels-idx1-ubyte.gz",
      .help = "Label file (unused for cifar)."},
@@ -183,10 +188,13 @@ const cfg_option options[] = {
      .help = "format = list: folder the paths are relative to; empty: the "
              "list file's folder."},
     {FIELD("dataset", "storage", CFG_ENUM, storage), .def = "encoded",
-     .values = storage_names, .n_values = 2,
+     .values = storage_names, .n_values = 4,
      .help = "folder, list: encoded keeps the files' bytes in memory and "
              "decodes per batch; decoded decodes once at load (small "
-             "images)."},
+             "images). pack: shm copies the pack into shared memory (as "
+             "encoded does, the default), mapped serves the file in place "
+             "through the page cache (shared by every daemon on the host, "
+             "evictable: datasets larger than memory)."},
     {FIELD("dataset", "channels", CFG_UINT32, channels), .def = "3",
      .min = 1, .max = 3,
      .help = "folder, list: 3 (RGB; gray replicated) or 1 (gray; colour "
@@ -225,7 +233,19 @@ const cfg_option options[] = {
      .min = 0, .max = UINT64_MAX,
      .help = "Seed for clients that do not give one."},
     {FIELD("batch", "shuffle", CFG_BOOL, shuffle), .def = "true",
-     .help = "Permute the dataset at every epoch."},
+     .values = shuffle_more, .n_values = 1,
+     .help = "Permute the dataset at every epoch; blocks: a permutation "
+             "whose working set is bounded (blocks of shuffle_block "
+             "consecutive samples in shuffled order, samples shuffled "
+             "within each run of shuffle_window blocks), for mapped packs "
+             "larger than memory."},
+    {FIELD("batch", "shuffle_block", CFG_UINT32, shuffle_block), .def = "256",
+     .min = 1, .max = 1u << 24,
+     .help = "shuffle = blocks: consecutive samples per block."},
+    {FIELD("batch", "shuffle_window", CFG_UINT32, shuffle_window),
+     .def = "16", .min = 1, .max = 1u << 20,
+     .help = "shuffle = blocks: blocks whose samples are shuffled together "
+             "(the working set is shuffle_block x shuffle_window samples)."},
     {FIELD("batch", "drop_last", CFG_BOOL, drop_last), .def = "true",
      .help = "Drop the samples that do not fill a last batch; false serves "
              "it with its real size, so that an epoch covers every sample "
@@ -411,7 +431,10 @@ void range_text(const cfg_option *o, char *buf, size_t n)
             (unsigned long long)o->max);
         break;
     case CFG_DOUBLE: fmt(buf, n, "%g .. %g", o->dmin, o->dmax); break;
-    case CFG_BOOL: fmt(buf, n, "true/false, yes/no, on/off, 1/0"); break;
+    case CFG_BOOL:
+        fmt(buf, n, "true/false, yes/no, on/off, 1/0%s%s",
+            o->n_values ? " | " : "", o->n_values ? o->values[0] : "");
+        break;
     case CFG_ENUM: {
         size_t used = 0;
         buf[0] = 0;
@@ -541,6 +564,12 @@ static int parse_bool(const cfg_option *o, const char *v, int *out,
 {
     static const char *const yes[] = {"true", "yes", "on", "1"};
     static const char *const no[] = {"false", "no", "off", "0"};
+    /* A boolean with more values (batch.shuffle = blocks): 2, 3, ... */
+    for (int i = 0; i < o->n_values; i++)
+        if (!strcmp(v, o->values[i])) {
+            *out = 2 + i;
+            return 0;
+        }
     for (int i = 0; i < 4; i++) {
         if (!strcmp(v, yes[i]) || !strcmp(v, no[i])) {
             *out = !strcmp(v, yes[i]);

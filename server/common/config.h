@@ -61,12 +61,13 @@ typedef struct cfg_config {
     char auth_token_file[CFG_STR_MAX]; /* empty: no token (auth.h) */
     int allow_unauthenticated_tcp; /* protected mode off (auth.h) */
     /* [dataset] */
-    char format[16];      /* npy | idx | cifar | folder | list */
+    char format[16];      /* npy | idx | cifar | folder | list | pack */
     char images[CFG_STR_MAX];
     char labels[CFG_STR_MAX];
     uint32_t classes;     /* 0: infer */
     char root[CFG_STR_MAX]; /* list: paths relative to it ("": the list's) */
-    int storage;          /* folder, list: 0 encoded, 1 decoded */
+    int storage;          /* folder, list: 0 encoded, 1 decoded;
+                             pack: 0 or 2 shm, 3 mapped */
     uint32_t channels;    /* folder, list: 1 or 3 */
     uint32_t ds_height, ds_width; /* decoded: resize to; 0 keep */
     uint64_t max_pixels;  /* folder, list: largest image accepted */
@@ -78,7 +79,8 @@ typedef struct cfg_config {
     uint32_t batch_size;
     double alpha;
     uint64_t seed;
-    int shuffle;
+    int shuffle;          /* 0 no, 1 yes, 2 blocks */
+    uint32_t shuffle_block, shuffle_window; /* shuffle = blocks */
     int drop_last;        /* 0: the last partial batch is served */
     int mix;              /* mixup, mixup_batch, cutmix, none */
     int pairing;          /* disjoint, within */

@@ -138,6 +138,15 @@ int cfg_validate(const cfg_config *cfg, char *err, size_t errlen)
         fmt(err, errlen, "dataset.channels = 2: expected 1 or 3");
         return MIXUP_ECONFIG;
     }
+    int pack = strcmp(cfg->format, "pack") == 0;
+    if ((pack && cfg->storage == 1) || (!pack && cfg->storage >= 2)) {
+        static const char *const storage[] = {"encoded", "decoded", "shm",
+                                              "mapped"};
+        fmt(err, errlen, "dataset.storage = %s does not apply to "
+            "dataset.format = %s (folder, list: encoded or decoded; pack: "
+            "shm or mapped)", storage[cfg->storage], cfg->format);
+        return MIXUP_ECONFIG;
+    }
     if (!cfg->labels[0] && (strcmp(cfg->format, "npy") == 0 ||
                             strcmp(cfg->format, "idx") == 0)) {
         fmt(err, errlen, "dataset.labels is empty (needed for "

@@ -29,7 +29,11 @@ void format_value(const cfg_option *o, const cfg_config *cfg, int i,
         }
         break;
     }
-    case CFG_BOOL: fmt(buf, n, "%s", *(const int *)f ? "true" : "false"); break;
+    case CFG_BOOL: {
+        int v = *(const int *)f;
+        fmt(buf, n, "%s", v >= 2 ? o->values[v - 2] : v ? "true" : "false");
+        break;
+    }
     case CFG_ENUM:
         if (o->size)
             fmt(buf, n, "%s", (const char *)f);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "dataset_internal.h"
@@ -41,6 +42,10 @@ ds_format ds_format_parse(const char *name)
         return DS_FOLDER;
     if (strcasecmp(name, "list") == 0)
         return DS_LIST;
+    if (strcasecmp(name, "pack") == 0)
+        return DS_PACK;
+    if (strcasecmp(name, "tar") == 0)
+        return DS_TAR;
     return 0;
 }
 
@@ -52,6 +57,8 @@ const char *ds_format_name(ds_format f)
     case DS_CIFAR: return "cifar";
     case DS_FOLDER: return "folder";
     case DS_LIST: return "list";
+    case DS_PACK: return "pack";
+    case DS_TAR: return "tar";
     }
     return "unknown";
 }
@@ -232,22 +239,32 @@ static void fill_dataset(ds_dataset *ds, const ds_probe *p,
 }
 
 /* The dataset digest: shape, dtype, label form and class count, then the
- * segment [images | labels] (its padding is zero: a new segment reads as
- * zeros). One pass right after the read, while the tail of the data is
- * still in cache: the loaders stay free of it (each format reads and
+ * store [images | labels] from its start (its padding is zero: a new
+ * segment reads as zeros). One pass right after the read, while the tail
+ * of the data is still in cache: the loaders stay free of it (each format reads and
  * converts in its own way), and it runs at memory speed. */
-static void digest_dataset(ds_dataset *ds)
+uint64_t ds_digest_arrays(const ds_dataset *ds)
 {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t head[6] = {ds->n, ds->h, ds->w, ds->c,
                         (uint64_t)ds->dtype | (uint64_t)ds->soft_labels << 8,
                         ds->classes};
     dg_state st;
     dg_init(&st);
     dg_update(&st, head, sizeof head);
-    dg_update(&st, ds->seg.addr, (size_t)ds->bytes);
-    ds->digest = dg_final(&st);
+    dg_update(&st, ds->images, (size_t)ds->bytes);
+    return dg_final(&st);
+}
+
+uint64_t ds_compute_digest(const ds_dataset *ds)
+{
+    return ds->digest_images ? ds_digest_images(ds) : ds_digest_arrays(ds);
+}
+
+static void digest_dataset(ds_dataset *ds)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ds->digest = ds_digest_arrays(ds);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ds->digest_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -276,12 +293,17 @@ int ds_load_probed(ds_dataset *ds, const ds_loader *ld, void *st,
         digest_dataset(ds);
     if (rc == 0)
         rc = shm_segment_seal(&ds->seg, err, errlen);
+    ds->origin = "shared memory";
     return rc;
 }
 
 void ds_unload(ds_dataset *ds)
 {
     shm_segment_destroy(&ds->seg);
+    if (ds->map)
+        munmap(ds->map, ds->map_len);
+    free(ds->heap_files);
+    free(ds->heap_labels);
     free(ds->class_names);
     free(ds->paths);
     if (ds->faults)

@@ -26,7 +26,8 @@
 #define DS_MAX_CLASSES 65536u
 
 typedef enum ds_format {
-    DS_NPY = 1, DS_IDX = 2, DS_CIFAR = 3, DS_FOLDER = 4, DS_LIST = 5
+    DS_NPY = 1, DS_IDX = 2, DS_CIFAR = 3, DS_FOLDER = 4, DS_LIST = 5,
+    DS_PACK = 6, DS_TAR = 7
 } ds_format;
 typedef enum ds_dtype { DS_U8 = 1, DS_F32 = 2 } ds_dtype;
 
@@ -52,6 +53,8 @@ typedef struct ds_source {
     int skip_bad;        /* on_bad_file = skip */
     int verify_full;     /* verify = full: decode every file at load */
     uint32_t load_threads; /* threads reading files at load (workers) */
+    int mapped;          /* pack: map the file read-only (storage = mapped)
+                            instead of copying it into shared memory */
 } ds_source;
 
 /* One file of an encoded dataset (in the segment, after the labels). */
@@ -98,6 +101,17 @@ typedef struct ds_dataset {
     uint32_t n_class_names;
     char *paths;              /* heap: the files' paths (files[i].path) */
     ds_faults *faults;        /* heap, when encoded */
+    /* A pack served in place (storage = mapped): the file's read-only
+     * mapping, which images / labels / packed point into; seg is unused. */
+    void *map;
+    size_t map_len;
+    const char *origin;       /* "shared memory" or "mapped FILE" (static
+                                 or owned by origin_buf) */
+    char origin_buf[256];
+    ds_file *heap_files;      /* packs: files and labels built from the
+                                 index on the heap (freed by ds_unload) */
+    int32_t *heap_labels;
+    int digest_images;        /* 1: digest by ds_digest_images() */
 } ds_dataset;
 
 /* Load and validate @src into a new shared-memory segment named for
@@ -138,7 +152,12 @@ static inline const char *ds_path(const ds_dataset *ds, uint64_t i)
     return ds->paths + ds->files[i].path;
 }
 
-/* Parse "npy" / "idx" / "cifar" / "folder" / "list"; return it or 0. */
+/* The dataset digest computed afresh from what @ds holds (the formula of
+ * the format it came from: ds->digest_images). */
+uint64_t ds_compute_digest(const ds_dataset *ds);
+
+/* Parse "npy" / "idx" / "cifar" / "folder" / "list" / "pack" / "tar";
+ * return it or 0. */
 ds_format ds_format_parse(const char *name);
 const char *ds_format_name(ds_format f);
 

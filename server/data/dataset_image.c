@@ -591,10 +591,8 @@ static int load_decoded(ds_dataset *ds, scan *s, const ds_source *src,
  * where its files lie (the same folder under another root on another
  * node digests the same): shape, storage and class count, the labels,
  * then every file's bytes (encoded) or the decoded pixels. */
-static void digest_images(ds_dataset *ds)
+uint64_t ds_digest_images(const ds_dataset *ds)
 {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t head[6] = {ds->n, ds->h, ds->w, ds->c,
                         (uint64_t)ds->encoded << 16 | (uint64_t)ds->dtype,
                         ds->classes};
@@ -612,7 +610,15 @@ static void digest_images(ds_dataset *ds)
     } else {
         dg_update(&st, ds->images, (size_t)ds->n * ds->h * ds->w * ds->c);
     }
-    ds->digest = dg_final(&st);
+    return dg_final(&st);
+}
+
+static void digest_images(ds_dataset *ds)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ds->digest = ds_digest_images(ds);
+    ds->digest_images = 1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ds->digest_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -658,6 +664,7 @@ int ds_load_images(ds_dataset *ds, const ds_source *src, const char *instance,
     if (rc == 0) {
         digest_images(ds);
         rc = shm_segment_seal(&ds->seg, err, errlen);
+        ds->origin = "shared memory";
     }
     if (rc == 0 && ds->encoded) {
         ds->faults = calloc(1, sizeof *ds->faults);

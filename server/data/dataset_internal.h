@@ -92,6 +92,19 @@ int npy_parse_dict(const char *s, size_t len, npy_header *h,
 
 /* ---- helpers shared by the loaders ---- */
 
+/* The digest of an array store (n, shape, dtype, label form, classes,
+ * then ds->bytes from ds->images) and of an image set (dataset_image.c). */
+uint64_t ds_digest_arrays(const ds_dataset *ds);
+uint64_t ds_digest_images(const ds_dataset *ds);
+
+/* format = pack (pack_file.c); as ds_load(), which calls it. */
+int ds_load_pack(ds_dataset *ds, const ds_source *src, const char *instance,
+                 char *err, size_t errlen);
+
+/* format = tar (dataset_tar.c); as ds_load(), which calls it. */
+int ds_load_tar(ds_dataset *ds, const ds_source *src, const char *instance,
+                char *err, size_t errlen);
+
 /* a * b with overflow check; 0 on success, -1 on overflow. */
 static inline int ds_mul(uint64_t a, uint64_t b, uint64_t *out)
 {

@@ -2,7 +2,7 @@
  * dataset_load.c — ds_load() (dataset.h): picks the loader for the
  * configured format. It sits on top of the store (dataset.c) and the
  * loaders (dataset_npy.c, dataset_idx.c, dataset_cifar.c,
- * dataset_image.c), which use the store and never call back up here.
+ * dataset_image.c, dataset_tar.c, pack_file.c), which use the store and never call back up here.
  */
 #include "dataset.h"
 
@@ -19,7 +19,9 @@ static const ds_loader *loader_for(ds_format f)
     case DS_IDX: return &ds_loader_idx;
     case DS_CIFAR: return &ds_loader_cifar;
     case DS_FOLDER:
-    case DS_LIST: return NULL;
+    case DS_LIST:
+    case DS_PACK:
+    case DS_TAR: return NULL;
     }
     return NULL;
 }
@@ -30,6 +32,10 @@ int ds_load(ds_dataset *ds, const ds_source *src, const char *instance,
     memset(ds, 0, sizeof *ds);
     if (src->format == DS_FOLDER || src->format == DS_LIST)
         return ds_load_images(ds, src, instance, err, errlen);
+    if (src->format == DS_PACK)
+        return ds_load_pack(ds, src, instance, err, errlen);
+    if (src->format == DS_TAR)
+        return ds_load_tar(ds, src, instance, err, errlen);
     const ds_loader *ld = loader_for(src->format);
     if (!ld) {
         snprintf(err, errlen, "dataset.format %d: expected npy, idx or cifar",

@@ -60,8 +60,7 @@ static void run_entry(wrk_job *job)
     } else if (o) { /* an unused order's memory, drawn over */
         o->seed = e->seed;
         o->epoch = e->epoch;
-        smp_permutation(o->index, o->n, e->seed, e->epoch,
-                        e->cache->st->shuffle);
+        smp_order_fill(o->index, e->cache->st, e->seed, e->epoch);
     } else {
         e->order = smp_order_new(e->cache->st, e->seed, e->epoch);
     }

@@ -4,6 +4,7 @@
  */
 #include "server.h"
 
+
 #include <errno.h>
 #include <malloc.h>
 #include <nanomsg/nn.h>

@@ -7,6 +7,7 @@
 
 #include "dataset.h"
 #include "log.h"
+#include "mapped.h"
 #include "mixup_errors.h"
 #include "orders.h"
 #include "jsonw.h"
@@ -118,6 +119,7 @@ static json_object *describe_dataset_json(const ds_dataset *ds)
     jw_add(o, "segment", jw_str(ds->seg.name));
     jw_add(o, "digest", hex64(ds->digest));
     ds_describe_images_json(ds, o);
+    ds_describe_mapped_json(ds, o);
     return o;
 }
 

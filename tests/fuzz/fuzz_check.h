@@ -56,6 +56,10 @@ int fz_check_ring(const uint8_t *data, size_t len, char *why, size_t whylen);
  * whole file through the loader's probe, as images and as labels. */
 int fz_check_npy(const uint8_t *data, size_t len, char *why, size_t whylen);
 
+/* Read @data as a pack file through pk_check_file() (header, names,
+ * index; server/data/pack_format.c), as the loader does before using it. */
+int fz_check_pack(const uint8_t *data, size_t len, char *why, size_t whylen);
+
 /* Read @data as a list file (dsi_parse_list) and as an image file
  * (img_jpeg_markers, img_probe, img_decode): no crash, entries sane. */
 int fz_check_images(const uint8_t *data, size_t len, char *why,

@@ -28,6 +28,7 @@ shared-memory ring, proto.h) for the ring target.
 npy/ holds .npy files as numpy writes them (format 1.0, 2.0, 3.0: magic,
 version, header length, a padded dict literal, the data) and broken ones;
 json/ holds stats texts captured from mixupd and JSON edge cases.
+pack/ holds pack files (server/data/pack_format.h), good and broken.
 """
 import os
 import struct
@@ -616,6 +617,86 @@ def jsons():
             for k, v in seeds.items()}
 
 
+PACK_MAGIC = b"MIXUPACK"
+PACK_HEADER = 128
+PACK_ENTRY = 32
+
+
+def pack_file(kind=2, n=3, h=0, w=0, c=3, dtype=1, classes=2, names=(b"a", b"b"),
+              paths=(b"x/0.jpg", b"x/1.png", b"y/2.jpg"), align=16,
+              entries=None, soft=0, digest=0x1234, digest_kind=1,
+              version=1, sample=8, magic=PACK_MAGIC):
+    """A pack (server/data/pack_format.h), written here independently:
+    header, names (class names then paths), index, data at a page."""
+    strings = b"".join(x + b"\0" for x in names)
+    path_off = []
+    for pth in (paths if kind == 2 else ()):
+        path_off.append(len(strings))
+        strings += pth + b"\0"
+    names_off = PACK_HEADER
+    index_off = (names_off + len(strings) + 7) // 8 * 8
+    index = b""
+    data = b""
+    if kind == 2:
+        if entries is None:
+            entries = []
+            at = 0
+            for i in range(n):
+                at = (at + align - 1) // align * align
+                entries.append((at, sample, i % classes, path_off[i % len(path_off)],
+                                5 + i, 7, 1 + i % 2, 0, 0))
+                at += sample
+        for e in entries:
+            index += struct.pack("<QIiIHHBBB5x", *e)
+        # data as long as the entries need, but never huge: a broken
+        # entry pointing far away stays outside the (short) data section
+        data_len = min(max([e[0] + e[1] for e in entries] + [0]), 4096)
+        data = bytes((i * 7) & 0xFF for i in range(data_len))
+    else:
+        per = h * w * c * (4 if dtype == 2 else 1)
+        img = per * n
+        lab = (img + 63) // 64 * 64
+        width = classes if soft else 1
+        data = bytes(i & 0xFF for i in range(img)) + bytes(lab - img)
+        if soft:
+            data += struct.pack("<%df" % (n * width), *([0.5] * (n * width)))
+        else:
+            data += struct.pack("<%di" % n, *[i % classes for i in range(n)])
+        data_len = len(data)
+    data_off = (index_off + len(index) + PAGE - 1) // PAGE * PAGE
+    head = magic + struct.pack(
+        "<IIIIQIIIIIIQQQQQQQIIII", version, PACK_HEADER, kind, soft, n, h, w,
+        c, dtype, classes, len(names), digest, names_off, len(strings),
+        index_off, len(index), data_off, data_len, align if kind == 2 else 0,
+        9, 9, digest_kind)
+    assert len(head) == PACK_HEADER
+    out = head + strings
+    out += bytes(index_off - len(out)) + index
+    out += bytes(data_off - len(out)) + data
+    return out
+
+
+def packs():
+    ok = pack_file()
+    arr = pack_file(kind=1, n=4, h=2, w=3, c=1, paths=(), digest_kind=0)
+    return {
+        "encoded": ok,
+        "encoded-one-gray": pack_file(n=1, c=1, names=(), classes=1),
+        "array-u8": arr,
+        "array-f32-soft": pack_file(kind=1, n=2, h=2, w=2, c=3, dtype=2,
+                                    soft=1, names=(), digest_kind=0),
+        "truncated": ok[:-1],
+        "header-only": ok[:PACK_HEADER],
+        "wrong-magic": pack_file(magic=b"MIXUPACX"),
+        "version-2": pack_file(version=2),
+        "overlap": pack_file(entries=[(0, 8, 0, 0, 5, 5, 1, 0, 0),
+                                      (4, 8, 1, 0, 5, 5, 1, 0, 0)], n=2),
+        "outside": pack_file(n=1, entries=[(1 << 40, 8, 0, 0, 5, 5, 1, 0, 0)]),
+        "label-range": pack_file(n=1, entries=[(0, 8, 7, 0, 5, 5, 1, 0, 0)]),
+        "array-wrong-size": arr[:-4],
+    }
+
+
 def fix_body_len(name, data):
     """Seeds built by slicing keep a consistent body_len where meant to."""
     if name in ("batch-truncated",):
@@ -638,6 +719,7 @@ def main():
     write(os.path.join(root, "ring"), rings())
     write(os.path.join(root, "npy"), npys())
     write(os.path.join(root, "json"), jsons())
+    write(os.path.join(root, "pack"), packs())
 
 
 if __name__ == "__main__":
