@@ -38,7 +38,8 @@ extern "C" {
     X(ESTALE, 20, "stale batch reference: the slot was reused")              \
     X(EHELD, 21, "too many batches held: release some")                      \
     X(EAUTH, 22, "not authorised")                                           \
-    X(EMISMATCH, 23, "daemons are not interchangeable")
+    X(EMISMATCH, 23, "daemons are not interchangeable")                     \
+    X(ESEQUENCE, 24, "the stream skipped batches: another client took them")
 
 /** Error codes: always negative when returned. */
 typedef enum mixup_errno {

@@ -23,12 +23,14 @@ const char *mxp_type_name(uint16_t type)
     case MXP_NEXT_REQ: return "NEXT";
     case MXP_CLOSE_REQ: return "CLOSE";
     case MXP_STATS_REQ: return "STATS";
+    case MXP_HELLO_REQ: return "HELLO";
     case MXP_INFO_REP: return "INFO reply";
     case MXP_OPEN_REP: return "OPEN reply";
     case MXP_BATCH_REP: return "BATCH reply";
     case MXP_CLOSE_REP: return "CLOSE reply";
     case MXP_STATS_REP: return "STATS reply";
     case MXP_BATCH_REF_REP: return "BATCH_REF reply";
+    case MXP_HELLO_REP: return "HELLO reply";
     case MXP_ERROR_REP: return "ERROR reply";
     default: return "unknown";
     }
@@ -58,6 +60,11 @@ void mxp_set_request_id(uint8_t *buf, uint64_t request_id)
 void mxp_set_batch_stream_id(uint8_t *buf, uint64_t stream_id)
 {
     put_u64(buf + MXP_HEADER_SIZE + 16, stream_id);
+}
+
+void mxp_set_batch_seq(uint8_t *buf, uint64_t seq)
+{
+    put_u64(buf + MXP_HEADER_SIZE + 56, seq);
 }
 
 int mxp_header_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
@@ -101,20 +108,20 @@ int mxp_header_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
 /* Strip the trailers the header's flags announce: @core gets the header
  * with the body_len of the message's own body. */
 static int strip_trailers(const uint8_t *buf, const mxp_header *hdr,
-                          mxp_header *core, const uint8_t **token,
+                          mxp_header *core, const uint8_t **auth,
                           const uint8_t **stream_key, char *err,
                           size_t errlen)
 {
     *core = *hdr;
     if (hdr->flags & MXP_FLAG_AUTH) {
-        if (core->body_len < MXP_TOKEN_SIZE)
+        if (core->body_len < MXP_AUTH_TRAILER)
             return fail(MIXUP_EPROTO, err, errlen,
-                        "%s body of %u bytes cannot hold the %u-byte token "
+                        "%s body of %u bytes cannot hold the %u-byte proof "
                         "its flags announce", mxp_type_name(hdr->type),
-                        hdr->body_len, MXP_TOKEN_SIZE);
-        core->body_len -= MXP_TOKEN_SIZE;
-        if (token)
-            *token = buf + MXP_HEADER_SIZE + core->body_len;
+                        hdr->body_len, MXP_AUTH_TRAILER);
+        core->body_len -= MXP_AUTH_TRAILER;
+        if (auth)
+            *auth = buf + MXP_HEADER_SIZE + core->body_len;
     }
     if (hdr->flags & MXP_FLAG_STREAM_KEY) {
         if (core->body_len < MXP_STREAM_KEY_SIZE)
@@ -134,7 +141,7 @@ int mxp_append_trailer(uint8_t *buf, size_t cap, size_t len, uint32_t flag,
     if (len < MXP_HEADER_SIZE || len != mxp_message_size(buf))
         return MIXUP_EINVAL;
     uint32_t flags = get_u32(buf + 8);
-    size_t n = flag == MXP_FLAG_AUTH         ? MXP_TOKEN_SIZE
+    size_t n = flag == MXP_FLAG_AUTH         ? MXP_AUTH_TRAILER
                : flag == MXP_FLAG_STREAM_KEY ? MXP_STREAM_KEY_SIZE
                                              : 0;
     if (!n || (flags & flag) ||
@@ -285,6 +292,7 @@ static int decode_open(const uint8_t *b, const mxp_header *hdr,
     o->pipeline_len = get_u16(b + 42);
     o->stride = get_u16(b + 44);
     o->offset = get_u16(b + 46);
+    memcpy(o->nonce, b + 48, MXP_NONCE_SIZE);
     if (o->offset >= (o->stride ? o->stride : 1))
         return fail(MIXUP_EPROTO, err, errlen,
                     "OPEN offset %u with stride %u (expected offset < "
@@ -332,7 +340,7 @@ int mxp_request_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
     if (rc < 0)
         return rc;
     mxp_header core;
-    if ((rc = strip_trailers(buf, &req->hdr, &core, &req->token,
+    if ((rc = strip_trailers(buf, &req->hdr, &core, &req->auth,
                              &req->stream_key, err, errlen)) < 0)
         return rc;
     const uint8_t *b = buf + MXP_HEADER_SIZE;
@@ -352,6 +360,15 @@ int mxp_request_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
         if ((rc = want_body(&core, 8, err, errlen)) < 0)
             return rc;
         req->u.stream_id = get_u64(b);
+        return 0;
+    case MXP_HELLO_REQ:
+        if ((rc = want_body(&core, MXP_NONCE_SIZE, err, errlen)) < 0)
+            return rc;
+        if (req->hdr.flags)
+            return fail(MIXUP_EPROTO, err, errlen,
+                        "HELLO with header flags 0x%x (it carries none)",
+                        req->hdr.flags);
+        req->u.hello_nonce = b;
         return 0;
     case MXP_STATS_REQ:
         if ((rc = want_body(&core, 4, err, errlen)) < 0)
@@ -395,9 +412,7 @@ static int decode_batch(const uint8_t *b, const mxp_header *hdr,
         ((r->shape.flags & MXP_BATCH_AUG2) && !(r->shape.flags & MXP_BATCH_AUG)))
         return fail(MIXUP_EPROTO, err, errlen,
                     "BATCH section flags 0x%x not understood", r->shape.flags);
-    if (get_u32(b + 56) || get_u32(b + 60))
-        return fail(MIXUP_EPROTO, err, errlen,
-                    "BATCH reserved bytes 56..63 must be zero");
+    r->seq = get_u64(b + 56); /* v3; reserved (zero) before */
     int rc = mxp_batch_layout_compute(&r->shape, &r->layout);
     if (rc < 0)
         return fail(MIXUP_EPROTO, err, errlen,
@@ -534,7 +549,7 @@ int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
         return rc;
     if (rep->hdr.flags & MXP_FLAG_AUTH)
         return fail(MIXUP_EPROTO, err, errlen,
-                    "%s carries a token (header flags 0x%x): only requests "
+                    "%s carries a proof (header flags 0x%x): only requests "
                     "do", mxp_type_name(rep->hdr.type), rep->hdr.flags);
     mxp_header core;
     if ((rc = strip_trailers(buf, &rep->hdr, &core, NULL, &rep->stream_key,
@@ -578,6 +593,16 @@ int mxp_reply_decode(const uint8_t *buf, size_t len, const mxp_limits *lim,
         return 0;
     case MXP_CLOSE_REP:
         return want_body(&core, 0, err, errlen);
+    case MXP_HELLO_REP:
+        if ((rc = want_body(&core, MXP_HELLO_REP_BODY, err, errlen)) < 0)
+            return rc;
+        if (rep->hdr.flags)
+            return fail(MIXUP_EPROTO, err, errlen,
+                        "HELLO reply with header flags 0x%x (it carries "
+                        "none)", rep->hdr.flags);
+        rep->u.hello.nonce = b;
+        rep->u.hello.proof = b + MXP_NONCE_SIZE;
+        return 0;
     case MXP_ERROR_REP:
         if (core.body_len < 8)
             return fail(MIXUP_EPROTO, err, errlen,
@@ -638,6 +663,7 @@ int mxp_encode_open_req(uint8_t *buf, size_t cap, uint64_t request_id,
     put_u16(b + 42, o->pipeline_len);
     put_u16(b + 44, o->stride);
     put_u16(b + 46, o->offset);
+    memcpy(b + 48, o->nonce, MXP_NONCE_SIZE);
     if (o->job_len)
         memcpy(b + MXP_OPEN_FIXED, o->job, o->job_len);
     if (o->pipeline_len)
@@ -654,6 +680,28 @@ int mxp_encode_stats_req(uint8_t *buf, size_t cap, uint64_t request_id,
     mxp_header_encode(buf, MXP_STATS_REQ, request_id, 4);
     put_u32(buf + MXP_HEADER_SIZE, format);
     return MXP_HEADER_SIZE + 4;
+}
+
+int mxp_encode_hello_req(uint8_t *buf, size_t cap, uint64_t request_id,
+                         const uint8_t nonce[MXP_NONCE_SIZE])
+{
+    if (cap < MXP_HEADER_SIZE + MXP_NONCE_SIZE)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, MXP_HELLO_REQ, request_id, MXP_NONCE_SIZE);
+    memcpy(buf + MXP_HEADER_SIZE, nonce, MXP_NONCE_SIZE);
+    return MXP_HEADER_SIZE + MXP_NONCE_SIZE;
+}
+
+int mxp_encode_hello_rep(uint8_t *buf, size_t cap, uint64_t request_id,
+                         const uint8_t nonce[MXP_NONCE_SIZE],
+                         const uint8_t proof[MXP_MAC_SIZE])
+{
+    if (cap < MXP_HEADER_SIZE + MXP_HELLO_REP_BODY)
+        return MIXUP_EINVAL;
+    mxp_header_encode(buf, MXP_HELLO_REP, request_id, MXP_HELLO_REP_BODY);
+    memcpy(buf + MXP_HEADER_SIZE, nonce, MXP_NONCE_SIZE);
+    memcpy(buf + MXP_HEADER_SIZE + MXP_NONCE_SIZE, proof, MXP_MAC_SIZE);
+    return MXP_HEADER_SIZE + MXP_HELLO_REP_BODY;
 }
 
 size_t mxp_next_req_size(uint32_t n_release)

@@ -22,17 +22,44 @@
  * daemons) a stride and an offset in OPEN, and the daemon's
  * dataset and settings digests in the INFO and OPEN replies.
  *
- * Trailers (access control): a header flag says that the body
- * ends with a fixed-size trailer, which any message may carry and which
- * the decoders strip before decoding the body of the message's type:
+ * Version 3: the token never travels. A client proves it knows the
+ * daemon's secret (server auth_token_file) through a challenge, and
+ * checks the daemon knows it too before it sends anything that depends
+ * on it; an OPEN carries a nonce that only its client knows (a retried
+ * OPEN must repeat it to get the stream back); a batch carries its
+ * stream's delivery count, so that a client notices batches taken by
+ * someone else. A version 2 peer gets MIXUP_EVERSION: there is no
+ * fallback that would send a token in the clear.
  *
- *   body of the type | stream key (16, MXP_FLAG_STREAM_KEY) | token (32,
+ * Trailers: a header flag says that the body ends with a fixed-size
+ * trailer, which any message may carry and which the decoders strip
+ * before decoding the body of the message's type:
+ *
+ *   body of the type | stream key (16, MXP_FLAG_STREAM_KEY) | proof (64,
  *   MXP_FLAG_AUTH)
  *
- * The token proves a client knows the daemon's secret (server
- * auth_token_file); the stream key, returned by OPEN, proves a NEXT or
- * CLOSE comes from the client that opened the stream. hdr.body_len stays
- * the whole body as received; the decoded fields point at the trailers.
+ * The stream key, returned by OPEN, proves a NEXT or CLOSE comes from the
+ * client that opened the stream. The proof (requests only) is the
+ * client's nonce, the daemon's nonce from a HELLO exchange, and an
+ * HMAC-SHA256 of every byte of the message before it (the header as
+ * sent included) under the session key both sides derive from the token
+ * and the two nonces (mxp_auth_*, below). hdr.body_len stays the whole
+ * body as received; the decoded fields point at the trailers.
+ *
+ * The exchange, before the first request a client with a token sends:
+ *
+ *   client -> HELLO (body: client nonce, 16 random bytes)
+ *   daemon -> HELLO reply (daemon nonce, 16 random bytes; daemon proof,
+ *             HMAC-SHA256(token, "mixupd-3 daemon" | client nonce |
+ *             daemon nonce))
+ *
+ * The client checks the daemon proof; only then does it send requests,
+ * each signed with HMAC-SHA256(token, "mixupd-3 session" | client nonce
+ * | daemon nonce) as key. A daemon without a token refuses HELLO
+ * (MIXUP_EAUTH): a client given a token does not talk to a daemon that
+ * cannot prove it has it. The daemon keeps no state per exchange (it
+ * checks each request's proof from the nonces it carries), so nothing
+ * before authentication costs it memory.
  *
  * Decoders check every length and count against the message size and the
  * caller's limits before anything is touched, and return a MIXUP_E* code
@@ -56,7 +83,7 @@
 #endif
 
 #define MXP_MAGIC 0x5058494du
-#define MXP_VERSION 2u
+#define MXP_VERSION 3u
 #define MXP_HEADER_SIZE 24u
 #define MXP_JOB_MAX 64u        /* bytes in a job name */
 #define MXP_PIPELINE_MAX 32u   /* = MIXUP_PIPELINE_MAX: bytes in a pipeline
@@ -67,12 +94,18 @@
 #define MXP_ALIGN 64u          /* batch arrays start on this boundary */
 
 /* Header flags: trailers at the end of the body (see above). */
-#define MXP_FLAG_AUTH 1u       /* the last MXP_TOKEN_SIZE bytes: the token */
-#define MXP_FLAG_STREAM_KEY 2u /* MXP_STREAM_KEY_SIZE bytes before the token
+#define MXP_FLAG_AUTH 1u       /* the last MXP_AUTH_TRAILER bytes: the
+                                  request's proof (requests only) */
+#define MXP_FLAG_STREAM_KEY 2u /* MXP_STREAM_KEY_SIZE bytes before the proof
                                   (or last): the stream's key */
 #define MXP_FLAGS_KNOWN 3u
 #define MXP_TOKEN_SIZE 32u
 #define MXP_STREAM_KEY_SIZE 16u
+#define MXP_NONCE_SIZE 16u  /* HELLO nonces, OPEN nonce */
+#define MXP_MAC_SIZE 32u    /* HMAC-SHA256 */
+#define MXP_AUTH_TRAILER (2u * MXP_NONCE_SIZE + MXP_MAC_SIZE) /* client
+                               nonce, daemon nonce, MAC */
+#define MXP_HELLO_REP_BODY (MXP_NONCE_SIZE + MXP_MAC_SIZE)
 
 enum mxp_type {
     MXP_INFO_REQ = 1,
@@ -80,12 +113,14 @@ enum mxp_type {
     MXP_NEXT_REQ = 3,
     MXP_CLOSE_REQ = 4,
     MXP_STATS_REQ = 5,
+    MXP_HELLO_REQ = 6,        /* v3: the client's nonce */
     MXP_INFO_REP = 0x81,
     MXP_OPEN_REP = 0x82,
     MXP_BATCH_REP = 0x83,
     MXP_CLOSE_REP = 0x84,
     MXP_STATS_REP = 0x85,
     MXP_BATCH_REF_REP = 0x86, /* v2: the batch is in a slot of the ring */
+    MXP_HELLO_REP = 0x87,     /* v3: the daemon's nonce and proof */
     MXP_ERROR_REP = 0xff,
 };
 
@@ -105,12 +140,19 @@ typedef struct mxp_limits {
 
 /* ---- requests (client → daemon) ---- */
 
-#define MXP_OPEN_FIXED 48u /* body bytes of an OPEN request before the job name */
+#define MXP_OPEN_FIXED 64u /* body bytes of an OPEN request before the job name */
 
 /* OPEN body: mode u32, prefetch u32, seed u64, start_epoch u64,
  * start_batch u64, rank u32, world u32, job_len u16, pipeline_len u16,
- * stride u16, offset u16; then the job name, then the pipeline name
- * (A-Z a-z 0-9 _ -; empty: main).
+ * stride u16, offset u16, nonce (16 bytes); then the job name, then the
+ * pipeline name (A-Z a-z 0-9 _ -; empty: main).
+ *
+ * The nonce (v3) identifies the OPEN: random, chosen by the client,
+ * repeated when it retries that OPEN (after a timeout, a signal, or REQ
+ * re-sending), and known to nobody else. The daemon answers an OPEN whose
+ * nonce is that of a stream still open with that stream (its id and
+ * key) instead of opening another; request ids, which other clients may
+ * see, play no part in it. All zero: no retry is recognised.
  *
  * Striping: the stream takes batches offset, offset + stride,
  * offset + 2 stride, ... of the sequence it would have had from its start
@@ -131,6 +173,7 @@ typedef struct mxp_open_req {
     const char *pipeline;  /* not NUL-terminated */
     uint16_t stride;       /* 0, 1: every batch */
     uint16_t offset;       /* < max(stride, 1) */
+    uint8_t nonce[MXP_NONCE_SIZE];
 } mxp_open_req;
 
 /* INFO body: the pipeline's name (0 .. MXP_PIPELINE_MAX bytes, the same
@@ -160,7 +203,7 @@ typedef struct mxp_next_req {
 
 typedef struct mxp_request {
     mxp_header hdr;
-    const uint8_t *token;      /* MXP_TOKEN_SIZE bytes (MXP_FLAG_AUTH), or
+    const uint8_t *auth;       /* MXP_AUTH_TRAILER bytes (MXP_FLAG_AUTH), or
                                   NULL; points into the message */
     const uint8_t *stream_key; /* MXP_STREAM_KEY_SIZE bytes, or NULL */
     union {
@@ -169,6 +212,7 @@ typedef struct mxp_request {
         mxp_next_req next;  /* NEXT */
         uint64_t stream_id; /* CLOSE */
         uint32_t stats_format; /* STATS: enum mxp_stats_format */
+        const uint8_t *hello_nonce; /* HELLO: MXP_NONCE_SIZE bytes */
     } u;
 } mxp_request;
 
@@ -290,9 +334,18 @@ typedef struct mxp_batch_rep {
     uint64_t epoch;
     uint64_t index;
     uint64_t stream_id;
+    uint64_t seq; /* v3: the how-manieth batch delivered to the stream
+                     (from 1; a re-sent request gets its batch again with
+                     the same number). 0 in a batch not yet delivered. */
     mxp_batch_shape shape;
     mxp_batch_layout layout;
 } mxp_batch_rep;
+
+/* HELLO reply (v3): pointers into the message. */
+typedef struct mxp_hello_rep {
+    const uint8_t *nonce; /* MXP_NONCE_SIZE bytes: the daemon's */
+    const uint8_t *proof; /* MXP_MAC_SIZE bytes */
+} mxp_hello_rep;
 
 typedef struct mxp_reply {
     mxp_header hdr;
@@ -305,6 +358,7 @@ typedef struct mxp_reply {
         mxp_batch_rep batch;
         mxp_stats_rep stats;
         mxp_batch_ref ref;
+        mxp_hello_rep hello;
     } u;
 } mxp_reply;
 
@@ -471,6 +525,8 @@ int mxp_encode_close_req(uint8_t *buf, size_t cap, uint64_t request_id,
                          uint64_t stream_id);
 int mxp_encode_stats_req(uint8_t *buf, size_t cap, uint64_t request_id,
                          uint32_t format);
+int mxp_encode_hello_req(uint8_t *buf, size_t cap, uint64_t request_id,
+                         const uint8_t nonce[MXP_NONCE_SIZE]);
 
 /* Reply encoders, same convention. */
 int mxp_encode_info_rep(uint8_t *buf, size_t cap, uint64_t request_id,
@@ -481,6 +537,9 @@ int mxp_encode_open_rep(uint8_t *buf, size_t cap, uint64_t request_id,
 int mxp_encode_batch_ref_rep(uint8_t *buf, size_t cap, uint64_t request_id,
                              const mxp_batch_ref *ref);
 int mxp_encode_close_rep(uint8_t *buf, size_t cap, uint64_t request_id);
+int mxp_encode_hello_rep(uint8_t *buf, size_t cap, uint64_t request_id,
+                         const uint8_t nonce[MXP_NONCE_SIZE],
+                         const uint8_t proof[MXP_MAC_SIZE]);
 /* A stats reply carrying @len bytes of @text (at most MXP_STATS_MAX). */
 int mxp_encode_stats_rep(uint8_t *buf, size_t cap, uint64_t request_id,
                          const char *text, uint32_t len);
@@ -514,9 +573,13 @@ void mxp_set_request_id(uint8_t *buf, uint64_t request_id);
  * are prepared before it is known which member takes them). */
 void mxp_set_batch_stream_id(uint8_t *buf, uint64_t stream_id);
 
+/* Patch the delivery count (mxp_batch_rep.seq) of an encoded batch reply. */
+void mxp_set_batch_seq(uint8_t *buf, uint64_t seq);
+
 /* Append a trailer to the encoded message of @len bytes in @buf (capacity
  * @cap): @flag is MXP_FLAG_STREAM_KEY (@bytes: MXP_STREAM_KEY_SIZE) or
- * MXP_FLAG_AUTH (MXP_TOKEN_SIZE); the header's flags and body_len follow.
+ * MXP_FLAG_AUTH (MXP_AUTH_TRAILER; mxp_auth_append() fills in its MAC);
+ * the header's flags and body_len follow.
  * Return the new size, or MIXUP_EINVAL when it does not fit, @flag is
  * unknown or already set, or a stream key would follow the token. */
 int mxp_append_trailer(uint8_t *buf, size_t cap, size_t len, uint32_t flag,
@@ -531,6 +594,40 @@ int mxp_secret_equal(const uint8_t *a, const uint8_t *b, size_t n);
  * @err saying what was found (never the secret itself). */
 int mxp_token_parse(const char *text, size_t len,
                     uint8_t out[MXP_TOKEN_SIZE], char *err, size_t errlen);
+
+/* ---- proofs (auth.c; HMAC-SHA256 from libsodium) ----
+ *
+ * Pure functions of their arguments, shared by the daemon and the client
+ * so that both compute the same bytes. */
+
+/* The daemon's proof in a HELLO reply. */
+void mxp_auth_daemon_proof(const uint8_t token[MXP_TOKEN_SIZE],
+                           const uint8_t client_nonce[MXP_NONCE_SIZE],
+                           const uint8_t daemon_nonce[MXP_NONCE_SIZE],
+                           uint8_t out[MXP_MAC_SIZE]);
+
+/* The key a client signs its requests with after that exchange. */
+void mxp_auth_session_key(const uint8_t token[MXP_TOKEN_SIZE],
+                          const uint8_t client_nonce[MXP_NONCE_SIZE],
+                          const uint8_t daemon_nonce[MXP_NONCE_SIZE],
+                          uint8_t out[MXP_MAC_SIZE]);
+
+/* Append the proof trailer (the two nonces, then the HMAC under @key of
+ * every byte before the MAC) to the encoded message of @len bytes in
+ * @buf (capacity @cap). Return the new size or MIXUP_EINVAL (as
+ * mxp_append_trailer). */
+int mxp_auth_append(uint8_t *buf, size_t cap, size_t len,
+                    const uint8_t client_nonce[MXP_NONCE_SIZE],
+                    const uint8_t daemon_nonce[MXP_NONCE_SIZE],
+                    const uint8_t key[MXP_MAC_SIZE]);
+
+/* Whether the decoded request @req (from @buf, @len bytes) carries a
+ * proof made with @token. 1: yes; 0: no proof, or not with this token. */
+int mxp_auth_check(const uint8_t *buf, size_t len, const mxp_request *req,
+                   const uint8_t token[MXP_TOKEN_SIZE]);
+
+/* Compare two MACs in constant time. Return 1 when equal. */
+int mxp_mac_equal(const uint8_t a[MXP_MAC_SIZE], const uint8_t b[MXP_MAC_SIZE]);
 
 /* Name of a message type for logs; "unknown" otherwise. */
 const char *mxp_type_name(uint16_t type);

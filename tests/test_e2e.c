@@ -126,7 +126,7 @@ Test(e2e, malformed_requests_get_error_replies_and_service_goes_on, .timeout = 1
     mxp_encode_next_req(msg, sizeof msg, 7, 12345, 0, NULL, NULL, 0);
     msg[4] = 9; /* version 9 */
     cr_assert_eq(raw_request(d.tcp, msg, sizeof msg, &rep, text, sizeof text), MIXUP_EVERSION);
-    cr_assert(strstr(text, "protocol 9, this build speaks 2: upgrade the daemon"), "%s", text);
+    cr_assert(strstr(text, "protocol 9, this build speaks 3: upgrade the daemon"), "%s", text);
     cr_assert_eq(rep.hdr.request_id, 7u);
 
     mxp_encode_next_req(msg, sizeof msg, 8, 12345, 0, NULL, NULL, 0);

@@ -164,7 +164,7 @@ static int v1_refused(const char *sub, int replies, char *failure, size_t cap)
             char err[256] = "";
             int rc = replies ? mxp_reply_decode(data, len, NULL, &rep, err, sizeof err)
                              : mxp_request_decode(data, len, NULL, &req, err, sizeof err);
-            if (rc != MIXUP_EVERSION || !strstr(err, "protocol 1, this build speaks 2"))
+            if (rc != MIXUP_EVERSION || !strstr(err, "protocol 1, this build speaks 3"))
                 snprintf(failure, cap, "corpus/%s/%s: %d \"%s\"", sub, e->d_name,
                          rc, err);
             n++;

@@ -482,8 +482,9 @@ Test(jobs, failover_to_a_daemon_with_other_settings_is_refused, .timeout = 120)
     cleanup(&b);
 }
 
-/* A retried OPEN (same request id: the client's retry after a timeout or
- * a signal) gets the stream it opened, not a second one. */
+/* A retried OPEN (the same nonce and request id: the client's retry after
+ * a timeout or a signal) gets the stream it opened, not a second one; the
+ * same request id with another nonce is another OPEN. */
 Test(jobs, a_retried_open_is_the_same_stream, .timeout = 60)
 {
     daemon_ctx d;
@@ -493,8 +494,9 @@ Test(jobs, a_retried_open_is_the_same_stream, .timeout = 60)
     uint8_t req[MXP_HEADER_SIZE + MXP_OPEN_FIXED];
     mxp_open_req o = {.mode = MIXUP_MODE_INDEPENDENT, .seed = 3};
     uint64_t ids[3];
-    const uint64_t request_ids[3] = {0x1234567890ull, 0x1234567890ull, 0x1234567891ull};
+    const uint64_t request_ids[3] = {0x1234567890ull, 0x1234567890ull, 0x1234567890ull};
     for (int i = 0; i < 3; i++) {
+        memset(o.nonce, i < 2 ? 0x5a : 0xa5, sizeof o.nonce);
         int s = nn_socket(AF_SP, NN_REQ);
         int to = 10000;
         nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVTIMEO, &to, sizeof to);

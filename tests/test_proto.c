@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "mixup.h"
@@ -116,7 +117,7 @@ Test(proto, header_bytes_are_little_endian)
 {
     static const uint8_t want[48] = {
         'M',  'I',  'X',  'P',                          /* magic */
-        0x02, 0x00,                                     /* version 2 */
+        0x03, 0x00,                                     /* version 3 */
         0x03, 0x00,                                     /* NEXT */
         0x00, 0x00, 0x00, 0x00,                         /* flags */
         0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* request id */
@@ -203,6 +204,7 @@ static const mxp_open_req OPEN_FULL = {
     .prefetch = 0xdeadbeefu,
     .stride = 0xfffe,
     .offset = 0xfffd,
+    .nonce = {0xa0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xaf},
 };
 
 static void check_open(const mxp_open_req *got, const mxp_open_req *want)
@@ -217,6 +219,7 @@ static void check_open(const mxp_open_req *got, const mxp_open_req *want)
     cr_assert_eq(got->job_len, want->job_len);
     cr_assert_eq(got->stride, want->stride);
     cr_assert_eq(got->offset, want->offset);
+    cr_assert_eq(memcmp(got->nonce, want->nonce, MXP_NONCE_SIZE), 0);
 }
 
 Test(proto, open_request_round_trip_without_job)
@@ -229,6 +232,8 @@ Test(proto, open_request_round_trip_without_job)
     check_header(&req.hdr, MXP_OPEN_REQ, 7, MXP_OPEN_FIXED);
     check_open(&req.u.open, &OPEN_FULL);
     cr_assert_eq(req.u.open.job_len, 0);
+    cr_assert_eq(buf[MXP_HEADER_SIZE + 48], 0xa0, "the nonce at body byte 48");
+    cr_assert_eq(buf[MXP_HEADER_SIZE + 63], 0xaf);
 }
 
 Test(proto, open_request_round_trip_with_job)
@@ -305,11 +310,11 @@ Test(proto, request_encoders_refuse_small_buffers_and_bad_arguments)
     cr_assert_eq(mxp_encode_close_req(buf, 31, 1, 1), MIXUP_EINVAL);
     cr_assert_eq(mxp_encode_stats_req(buf, 27, 1, 0), MIXUP_EINVAL);
     cr_assert_eq(mxp_encode_stats_req(buf, sizeof buf, 1, 2), MIXUP_EINVAL);
-    cr_assert_eq(mxp_encode_open_req(buf, 71, 1, &o), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_open_req(buf, 87, 1, &o), MIXUP_EINVAL);
     o.job = "abc";
     o.job_len = 3;
-    cr_assert_eq(mxp_encode_open_req(buf, 74, 1, &o), MIXUP_EINVAL);
-    cr_assert_eq(mxp_encode_open_req(buf, 75, 1, &o), 75);
+    cr_assert_eq(mxp_encode_open_req(buf, 90, 1, &o), MIXUP_EINVAL);
+    cr_assert_eq(mxp_encode_open_req(buf, 91, 1, &o), 91);
     o.job = NULL;
     cr_assert_eq(mxp_encode_open_req(buf, sizeof buf, 1, &o), MIXUP_EINVAL);
     char big[MXP_JOB_MAX + 1];
@@ -656,14 +661,15 @@ Test(proto, rejects_other_versions_naming_both)
     static const struct {
         uint16_t v;
         const char *said;
-    } cases[] = {{1, "protocol 1,"}, {3, "protocol 3,"}, {0, "protocol 0,"},
+    } cases[] = {{1, "protocol 1,"}, {2, "protocol 2,"}, {4, "protocol 4,"},
+                 {0, "protocol 0,"},
                  {0xffff, "protocol 65535,"}, {0x0100, "protocol 256,"}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         uint8_t buf[40];
         next0(buf, sizeof buf, 0x77, 1);
         put16(buf + 4, cases[k].v);
         req_fails(buf, 40, &LIM, MIXUP_EVERSION, cases[k].said);
-        req_fails(buf, 40, &LIM, MIXUP_EVERSION, "this build speaks 2");
+        req_fails(buf, 40, &LIM, MIXUP_EVERSION, "this build speaks 3");
         rep_fails(buf, 40, NULL, MIXUP_EVERSION, cases[k].said);
         mxp_request req;
         char err[128];
@@ -688,18 +694,18 @@ Test(proto, rejects_any_unknown_flag)
     }
 }
 
-/* A CLOSE with a stream key and a token: both stripped, the body decoded
+/* A CLOSE with a stream key and a proof: both stripped, the body decoded
  * as if they were not there. */
 Test(proto, trailers_are_stripped_from_requests)
 {
-    uint8_t buf[MXP_HEADER_SIZE + 8 + MXP_STREAM_KEY_SIZE + MXP_TOKEN_SIZE];
-    uint8_t key[MXP_STREAM_KEY_SIZE], tok[MXP_TOKEN_SIZE];
+    uint8_t buf[MXP_HEADER_SIZE + 8 + MXP_STREAM_KEY_SIZE + MXP_AUTH_TRAILER];
+    uint8_t key[MXP_STREAM_KEY_SIZE], proof[MXP_AUTH_TRAILER];
     memset(key, 0xab, sizeof key);
-    memset(tok, 0xcd, sizeof tok);
+    memset(proof, 0xcd, sizeof proof);
     int n = mxp_encode_close_req(buf, sizeof buf, 5, 0x1234);
     n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_STREAM_KEY, key);
     cr_assert_eq(n, MXP_HEADER_SIZE + 8 + MXP_STREAM_KEY_SIZE);
-    n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_AUTH, tok);
+    n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_AUTH, proof);
     cr_assert_eq(n, (int)sizeof buf);
     mxp_request req;
     char err[256];
@@ -707,43 +713,45 @@ Test(proto, trailers_are_stripped_from_requests)
                                     sizeof err), 0, "%s", err);
     cr_assert_eq(req.hdr.flags, MXP_FLAG_AUTH | MXP_FLAG_STREAM_KEY);
     cr_assert_eq(req.u.stream_id, 0x1234u);
-    cr_assert(req.token == buf + sizeof buf - MXP_TOKEN_SIZE);
+    cr_assert(req.auth == buf + sizeof buf - MXP_AUTH_TRAILER);
     cr_assert(req.stream_key == buf + MXP_HEADER_SIZE + 8);
     /* Without trailers, no pointers. */
     n = mxp_encode_close_req(buf, sizeof buf, 5, 0x1234);
     cr_assert_eq(mxp_request_decode(buf, (size_t)n, &LIM, &req, err,
                                     sizeof err), 0);
-    cr_assert_null(req.token);
+    cr_assert_null(req.auth);
     cr_assert_null(req.stream_key);
 }
 
 Test(proto, trailers_refused_when_misplaced_or_short)
 {
-    uint8_t buf[128], tok[MXP_TOKEN_SIZE] = {1};
+    uint8_t buf[256], tok[MXP_AUTH_TRAILER] = {1};
     int n = mxp_encode_info_req(buf, sizeof buf, 1, NULL);
     n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_AUTH, tok);
-    cr_assert_eq(n, MXP_HEADER_SIZE + MXP_TOKEN_SIZE);
-    /* a key after the token, the same flag twice, no room */
+    cr_assert_eq(n, MXP_HEADER_SIZE + MXP_AUTH_TRAILER);
+    /* a key after the proof, the same flag twice, no room */
     cr_assert_eq(mxp_append_trailer(buf, sizeof buf, (size_t)n,
                                     MXP_FLAG_STREAM_KEY, tok), MIXUP_EINVAL);
     cr_assert_eq(mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_AUTH,
                                     tok), MIXUP_EINVAL);
-    cr_assert_eq(mxp_append_trailer(buf, (size_t)n + 31, (size_t)n - 32,
-                                    MXP_FLAG_AUTH, tok), MIXUP_EINVAL);
+    n = mxp_encode_info_req(buf, sizeof buf, 1, NULL);
+    cr_assert_eq(mxp_append_trailer(buf, (size_t)n + MXP_AUTH_TRAILER - 1,
+                                    (size_t)n, MXP_FLAG_AUTH, tok),
+                 MIXUP_EINVAL);
     /* A flag whose trailer the body cannot hold. */
     n = mxp_encode_stats_req(buf, sizeof buf, 1, 0);
     put32(buf + 8, MXP_FLAG_AUTH);
-    req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "token");
+    req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "proof");
     put32(buf + 8, MXP_FLAG_STREAM_KEY);
     req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "stream key");
-    /* A token eaten from the body leaves a body of the wrong size. */
+    /* A key eaten from the body leaves a body of the wrong size. */
     n = mxp_encode_close_req(buf, sizeof buf, 1, 9);
     put32(buf + 8, MXP_FLAG_STREAM_KEY);
     req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "stream key");
-    /* Replies never carry a token; an OPEN reply may carry a key. */
+    /* Replies never carry a proof; an OPEN reply may carry a key. */
     n = mxp_encode_close_rep(buf, sizeof buf, 1);
     n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_AUTH, tok);
-    rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "token");
+    rep_fails(buf, (size_t)n, NULL, MIXUP_EPROTO, "proof");
     n = mxp_encode_close_rep(buf, sizeof buf, 1);
     n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_STREAM_KEY, tok);
     mxp_reply rep;
@@ -751,6 +759,111 @@ Test(proto, trailers_refused_when_misplaced_or_short)
     cr_assert_eq(mxp_reply_decode(buf, (size_t)n, NULL, &rep, err, sizeof err),
                  0, "%s", err);
     cr_assert(rep.stream_key == buf + MXP_HEADER_SIZE);
+}
+
+/* HELLO and its reply round-trip; flags, a short or long body refused. */
+Test(proto, hello_round_trip_and_refusals)
+{
+    uint8_t buf[128], nonce[MXP_NONCE_SIZE], proof[MXP_MAC_SIZE];
+    for (unsigned i = 0; i < sizeof nonce; i++)
+        nonce[i] = (uint8_t)(0x10 + i);
+    for (unsigned i = 0; i < sizeof proof; i++)
+        proof[i] = (uint8_t)(0x80 + i);
+    int n = mxp_encode_hello_req(buf, sizeof buf, 9, nonce);
+    cr_assert_eq(n, (int)(MXP_HEADER_SIZE + MXP_NONCE_SIZE));
+    mxp_request req;
+    char err[256];
+    cr_assert_eq(mxp_request_decode(buf, (size_t)n, &LIM, &req, err,
+                                    sizeof err), 0, "%s", err);
+    cr_assert_eq(req.hdr.type, MXP_HELLO_REQ);
+    cr_assert(req.u.hello_nonce == buf + MXP_HEADER_SIZE);
+    cr_assert_eq(mxp_encode_hello_req(buf, (size_t)n - 1, 9, nonce),
+                 MIXUP_EINVAL);
+    put32(buf + 20, MXP_NONCE_SIZE - 1);
+    req_fails(buf, (size_t)n - 1, &LIM, MIXUP_EPROTO, "HELLO body");
+    /* A HELLO signed with a proof makes no sense: refused. */
+    n = mxp_encode_hello_req(buf, sizeof buf, 9, nonce);
+    uint8_t t[MXP_AUTH_TRAILER] = {0};
+    n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_AUTH, t);
+    req_fails(buf, (size_t)n, &LIM, MIXUP_EPROTO, "HELLO with header flags");
+    n = mxp_encode_hello_rep(buf, sizeof buf, 9, nonce, proof);
+    cr_assert_eq(n, (int)(MXP_HEADER_SIZE + MXP_HELLO_REP_BODY));
+    mxp_reply rep;
+    cr_assert_eq(mxp_reply_decode(buf, (size_t)n, NULL, &rep, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_eq(rep.hdr.type, MXP_HELLO_REP);
+    cr_assert_eq(memcmp(rep.u.hello.nonce, nonce, sizeof nonce), 0);
+    cr_assert_eq(memcmp(rep.u.hello.proof, proof, sizeof proof), 0);
+    put32(buf + 20, MXP_HELLO_REP_BODY + 1);
+    rep_fails(buf, (size_t)n + 1, NULL, MIXUP_EPROTO, "HELLO reply body");
+}
+
+/* HMAC-SHA256 pinned against an independent computation (Python's hmac
+ * module, RFC 2104), so that the daemon and every client agree:
+ *   hmac.new(bytes(range(32)), b"mixupd-3 daemon\0" + b"\x11" * 16
+ *            + b"\x22" * 16, hashlib.sha256).hexdigest()
+ * and the same with "mixupd-3 session". */
+#define DAEMON_PROOF_HEX \
+    "f47f7b0ebd081b5cf7af84778161a975140e3f1f38ccb44599be5660bb2d5438"
+#define SESSION_KEY_HEX \
+    "f28ef3ced90eb205952d4a5fad1cdd0e039efc396d13756b58dce47945403fad"
+Test(proto, proofs_are_hmac_sha256_pinned)
+{
+    uint8_t token[MXP_TOKEN_SIZE], cn[MXP_NONCE_SIZE], dn[MXP_NONCE_SIZE];
+    for (unsigned i = 0; i < MXP_TOKEN_SIZE; i++)
+        token[i] = (uint8_t)i;
+    memset(cn, 0x11, sizeof cn);
+    memset(dn, 0x22, sizeof dn);
+    uint8_t p[MXP_MAC_SIZE], k[MXP_MAC_SIZE];
+    mxp_auth_daemon_proof(token, cn, dn, p);
+    mxp_auth_session_key(token, cn, dn, k);
+    char hex[2 * MXP_MAC_SIZE + 1];
+    for (unsigned i = 0; i < MXP_MAC_SIZE; i++)
+        snprintf(hex + 2 * i, 3, "%02x", p[i]);
+    cr_assert_str_eq(hex, DAEMON_PROOF_HEX);
+    for (unsigned i = 0; i < MXP_MAC_SIZE; i++)
+        snprintf(hex + 2 * i, 3, "%02x", k[i]);
+    cr_assert_str_eq(hex, SESSION_KEY_HEX);
+    cr_assert_eq(mxp_mac_equal(p, k), 0);
+    cr_assert_eq(mxp_mac_equal(p, p), 1);
+}
+
+/* A signed request passes mxp_auth_check() with its token only, and not
+ * once any byte before the MAC changed. */
+Test(proto, signed_requests_check_with_the_token_only)
+{
+    uint8_t token[MXP_TOKEN_SIZE] = {7}, other[MXP_TOKEN_SIZE] = {8};
+    uint8_t cn[MXP_NONCE_SIZE] = {1}, dn[MXP_NONCE_SIZE] = {2};
+    uint8_t key[MXP_MAC_SIZE], kk[MXP_STREAM_KEY_SIZE] = {3};
+    mxp_auth_session_key(token, cn, dn, key);
+    uint8_t buf[256];
+    int n = mxp_encode_close_req(buf, sizeof buf, 77, 0x55);
+    n = mxp_append_trailer(buf, sizeof buf, (size_t)n, MXP_FLAG_STREAM_KEY, kk);
+    n = mxp_auth_append(buf, sizeof buf, (size_t)n, cn, dn, key);
+    cr_assert_eq(n, (int)(MXP_HEADER_SIZE + 8 + MXP_STREAM_KEY_SIZE +
+                          MXP_AUTH_TRAILER));
+    mxp_request req;
+    char err[256];
+    cr_assert_eq(mxp_request_decode(buf, (size_t)n, &LIM, &req, err,
+                                    sizeof err), 0, "%s", err);
+    cr_assert_eq(mxp_auth_check(buf, (size_t)n, &req, token), 1);
+    cr_assert_eq(mxp_auth_check(buf, (size_t)n, &req, other), 0);
+    /* No byte of the message carries the token. */
+    for (int i = 0; i + (int)MXP_TOKEN_SIZE <= n; i++)
+        cr_assert_neq(memcmp(buf + i, token, MXP_TOKEN_SIZE), 0);
+    for (int i = 0; i < n - (int)MXP_MAC_SIZE; i++) {
+        buf[i] ^= 0x40;
+        mxp_request r2;
+        if (mxp_request_decode(buf, (size_t)n, &LIM, &r2, err, sizeof err) == 0)
+            cr_assert_eq(mxp_auth_check(buf, (size_t)n, &r2, token), 0,
+                         "byte %d changed and still accepted", i);
+        buf[i] ^= 0x40;
+    }
+    /* Unsigned: refused. */
+    n = mxp_encode_close_req(buf, sizeof buf, 77, 0x55);
+    cr_assert_eq(mxp_request_decode(buf, (size_t)n, &LIM, &req, err,
+                                    sizeof err), 0);
+    cr_assert_eq(mxp_auth_check(buf, (size_t)n, &req, token), 0);
 }
 
 Test(proto, secrets_compare_and_tokens_parse)
@@ -1268,8 +1381,17 @@ Test(proto, rejects_batch_dtype_and_layout_it_does_not_know)
     put32(buf + BATCH_DTYPE_AT + 8, MXP_BATCH_AUG2); /* AUG2 without AUG */
     rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "flags");
     put32(buf + BATCH_DTYPE_AT + 8, 0);
-    put32(buf + BATCH_DTYPE_AT + 12, 1); /* reserved */
-    rep_fails(buf, l.total, NULL, MIXUP_EPROTO, "reserved");
+    /* v3: bytes 56..63 (reserved before) are the delivery count. */
+    put32(buf + BATCH_DTYPE_AT + 12, 7);
+    put32(buf + BATCH_DTYPE_AT + 16, 1);
+    mxp_reply rep;
+    char err[128];
+    cr_assert_eq(mxp_reply_decode(buf, l.total, NULL, &rep, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_eq(rep.u.batch.seq, (1ull << 32) | 7u);
+    mxp_set_batch_seq(buf, 9);
+    cr_assert_eq(mxp_reply_decode(buf, l.total, NULL, &rep, err, sizeof err), 0);
+    cr_assert_eq(rep.u.batch.seq, 9u);
     free(buf);
 }
 
@@ -1301,17 +1423,25 @@ Test(proto_v2, version_mismatch_says_what_to_upgrade_both_ways)
     next0(buf, sizeof buf, 1, 1);
     put16(buf + 4, 1); /* an old client asks this daemon */
     req_fails(buf, 40, &LIM, MIXUP_EVERSION,
-              "peer speaks mixupd protocol 1, this build speaks 2: upgrade "
+              "peer speaks mixupd protocol 1, this build speaks 3: upgrade "
               "the client library");
-    put16(buf + 4, 3); /* a newer client */
-    req_fails(buf, 40, &LIM, MIXUP_EVERSION, "protocol 3, this build speaks 2: "
+    put16(buf + 4, 2); /* a version 2 client: it would send its token */
+    req_fails(buf, 40, &LIM, MIXUP_EVERSION,
+              "peer speaks mixupd protocol 2, this build speaks 3: upgrade "
+              "the client library");
+    put16(buf + 4, 4); /* a newer client */
+    req_fails(buf, 40, &LIM, MIXUP_EVERSION, "protocol 4, this build speaks 3: "
                                              "upgrade the daemon");
     mxp_encode_close_rep(buf, sizeof buf, 1);
     put16(buf + 4, 1); /* an old daemon answers this client */
     rep_fails(buf, 24, NULL, MIXUP_EVERSION,
-              "peer speaks mixupd protocol 1, this build speaks 2: upgrade "
+              "peer speaks mixupd protocol 1, this build speaks 3: upgrade "
               "the daemon");
-    put16(buf + 4, 3);
+    put16(buf + 4, 2); /* a version 2 daemon */
+    rep_fails(buf, 24, NULL, MIXUP_EVERSION,
+              "peer speaks mixupd protocol 2, this build speaks 3: upgrade "
+              "the daemon");
+    put16(buf + 4, 4);
     rep_fails(buf, 24, NULL, MIXUP_EVERSION, "upgrade the client library");
     mxp_header h;
     char err[160];
@@ -1755,7 +1885,7 @@ Test(proto_v2, ring_head_rejects_bad_fields)
     seg[3] = 'G';
     put32(seg + 4, 1);
     ring_fails(seg, len, MIXUP_EVERSION, "ring written by mixupd protocol 1, "
-                                         "this build speaks 2");
+                                         "this build speaks 3");
     put32(seg + 4, MXP_VERSION);
     put32(seg + 28, 1);
     ring_fails(seg, len, MIXUP_EPROTO, "reserved");

@@ -31,7 +31,7 @@ typedef struct delivery {
     uint64_t request_id;
     mxp_batch_ref ref; /* lent */
     uint8_t *bytes;    /* copied: GOT bytes; lent: the slot */
-    uint64_t epoch, k, stream_id;
+    uint64_t epoch, k, stream_id, seq;
 } delivery;
 
 typedef struct harness {
@@ -60,15 +60,17 @@ static void record(uint64_t request_id, const uint8_t *msg, delivery *d)
     char err[128];
     cr_assert_eq(mxp_reply_decode(msg, h.plan.layout.total, NULL, &rep, err,
                                   sizeof err), 0, "%s", err);
-    cr_assert_eq(rep.hdr.request_id, request_id);
+    cr_assert_eq(rep.hdr.request_id, d->lent ? 0 : request_id,
+                 "a lent slot holds no request id");
     d->request_id = request_id;
+    d->seq = rep.u.batch.seq;
     d->epoch = rep.u.batch.epoch;
     d->k = rep.u.batch.index;
     d->stream_id = rep.u.batch.stream_id;
 }
 
-static void cap_copy(void *ctx, void *control, const uint8_t *bytes,
-                     size_t size)
+static void cap_copy(void *ctx, void *control, uint64_t request_id,
+                     const uint8_t *bytes, size_t size)
 {
     (void)ctx;
     cr_assert_lt(h.n_got, GOT_MAX);
@@ -80,7 +82,9 @@ static void cap_copy(void *ctx, void *control, const uint8_t *bytes,
     mxp_header hdr;
     char err[64];
     mxp_header_decode(bytes, size, NULL, &hdr, err, sizeof err);
-    record(hdr.request_id, d->bytes, d);
+    cr_assert_eq(hdr.request_id, 0u, "a slot never holds a request id");
+    mxp_set_request_id(d->bytes, request_id);
+    record(request_id, d->bytes, d);
     h.n_got++;
     nn_freemsg(control);
 }
@@ -153,18 +157,29 @@ static void h_stop(void)
     free(h.copies);
 }
 
-static uint64_t h_open(uint32_t mode, uint64_t seed, const char *job,
-                       uint32_t rank, uint32_t world, uint64_t request_id)
+/* An OPEN whose nonce is @nonce_of (0: none) in its first 8 bytes. */
+static uint64_t h_open_nonce(uint32_t mode, uint64_t seed, const char *job,
+                             uint32_t rank, uint32_t world,
+                             uint64_t request_id, uint64_t nonce_of)
 {
     mxp_open_req req = {.mode = mode, .seed = seed, .rank = rank,
                         .world = world, .job = job,
                         .job_len = (uint16_t)(job ? strlen(job) : 0)};
+    memcpy(req.nonce, &nonce_of, sizeof nonce_of);
     mxp_open_rep rep;
     char err[256];
     cr_assert_eq(str_open(h.t, &req, request_id, h.now, &rep, err, sizeof err),
                  0, "%s", err);
     cr_assert_eq(ring_check(&h.ring), 0);
     return rep.stream_id;
+}
+
+/* An OPEN whose nonce follows from its request id (a retry repeats both). */
+static uint64_t h_open(uint32_t mode, uint64_t seed, const char *job,
+                       uint32_t rank, uint32_t world, uint64_t request_id)
+{
+    return h_open_nonce(mode, seed, job, rank, world, request_id,
+                        request_id);
 }
 
 /* A NEXT with @flags releasing @n slots of deliveries @rel. */
@@ -232,7 +247,8 @@ static void check_bytes(const delivery *d, uint64_t seed, uint64_t sid)
     smp_order *order = smp_order_new(&h.plan.smp, seed, d->epoch);
     bat_build(&h.plan, order, d->k, sid, want);
     smp_order_unref(order);
-    mxp_set_request_id(want, d->request_id);
+    mxp_set_request_id(want, d->lent ? 0 : d->request_id);
+    mxp_set_batch_seq(want, d->seq);
     cr_assert_eq(memcmp(want, d->bytes, h.plan.layout.total), 0,
                  "batch %llu:%llu differs from bat_build()",
                  (unsigned long long)d->epoch, (unsigned long long)d->k);
@@ -365,6 +381,7 @@ Test(streams, resent_request_gets_the_same_reference)
     cr_assert_eq(h.got[1].k, h.got[0].k, "the same batch again");
     cr_assert_eq(h.got[1].ref.slot, h.got[0].ref.slot);
     cr_assert_eq(h.got[1].ref.generation, h.got[0].ref.generation);
+    cr_assert_eq(h.got[1].seq, 1u, "the same delivery count");
     cr_assert_eq(ring_count(&h.ring, RING_LENT), 1);
     check_bytes(&h.got[1], 5, sid);
     h_stop();
@@ -387,6 +404,7 @@ Test(streams, resent_copy_request_leaves_earlier_loans_alone)
     h_wait(4);
     cr_assert_eq(h.got[3].k, h.got[2].k);
     cr_assert_eq(h.got[3].lent, 0);
+    cr_assert_eq(h.got[3].seq, 3u, "a re-sent request: the same count");
     cr_assert_eq(ring_count(&h.ring, RING_LENT), 2);
     for (int i = 0; i < 2; i++) {
         cr_assert_eq(mxp_ring_gen_load(h.ring.seg.addr, h.got[i].ref.slot),
@@ -852,5 +870,49 @@ Test(streams, a_retried_open_gets_its_stream_after_any_number_of_opens)
     /* A closed stream's OPEN id means nothing any more. */
     cr_assert_eq(str_close(h.t, first), 0);
     cr_assert_neq(h_open(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 777), first);
+    h_stop();
+}
+
+/* A retry is known by the OPEN's nonce, never by its request id, which
+ * other clients may come to know: the same id with another nonce (or
+ * none) opens a stream of its own and learns nothing of the first. */
+Test(streams, an_open_replayed_without_its_nonce_gets_a_stream_of_its_own)
+{
+    h_start(8, 2, 2, 8, 1);
+    uint64_t first = h_open_nonce(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 777,
+                                  0x1234);
+    uint8_t key[MXP_STREAM_KEY_SIZE], other[MXP_STREAM_KEY_SIZE];
+    cr_assert_eq(str_stream_key(h.t, first, key), 0);
+    uint64_t replay = h_open_nonce(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0,
+                                   777, 0x9999);
+    cr_assert_neq(replay, first);
+    cr_assert_eq(str_stream_key(h.t, replay, other), 0);
+    cr_assert_neq(memcmp(key, other, sizeof key), 0);
+    uint64_t none = h_open_nonce(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 777, 0);
+    uint64_t none2 = h_open_nonce(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 777, 0);
+    cr_assert(none != first && none2 != none, "no nonce: never a retry");
+    cr_assert_eq(str_count(h.t), 4u);
+    /* The nonce alone (whatever the id) is the retry. */
+    cr_assert_eq(h_open_nonce(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 5,
+                              0x1234), first);
+    h_stop();
+}
+
+/* Every delivery to a stream is numbered from 1: a client sees batches
+ * someone else took as a gap. */
+Test(streams, deliveries_are_numbered_per_stream)
+{
+    h_start(8, 2, 2, 8, 1);
+    uint64_t a = h_open(MIXUP_MODE_INDEPENDENT, 3, NULL, 0, 0, 1);
+    uint64_t b = h_open(MIXUP_MODE_INDEPENDENT, 4, NULL, 0, 0, 2);
+    for (int i = 0; i < 3; i++) {
+        h_next(a, 10 + (uint64_t)i, 0);
+        h_wait(2 * i + 1);
+        h_next(b, 20 + (uint64_t)i, i == 1 ? MXP_NEXT_REF : 0);
+        h_wait(2 * i + 2);
+    }
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(h.got[i].seq, (uint64_t)(i / 2 + 1), "delivery %d", i);
+    check_bytes(&h.got[2], 3, a);
     h_stop();
 }

@@ -117,6 +117,7 @@ int cl_make_batch(mixup_client *c, void *msg, const mxp_reply *rep,
         .message_ = msg,
         .message_size_ = L->total,
     };
+    ((cl_batch *)(void *)batch)->seq = b->seq;
     *out = batch;
     return 0;
 }

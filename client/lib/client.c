@@ -16,11 +16,14 @@
 #include <fcntl.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
+#include <pwd.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <libgen.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +56,9 @@ struct mixup_client {
     uint8_t last_open[MXP_HEADER_SIZE + MXP_OPEN_FIXED + MXP_JOB_MAX +
                       MXP_PIPELINE_MAX];
     int last_open_len;
+    uint8_t open_nonce[MXP_NONCE_SIZE]; /* of the last OPEN: its retry
+                                            repeats it (proto.h) */
+    uint64_t seq;               /* deliveries seen on this stream */
     mixup_stream_options opts; /* as opened, to reopen after a failover */
     char job[MXP_JOB_MAX + 1];
     char pipeline[MXP_PIPELINE_MAX + 1];
@@ -70,8 +76,11 @@ struct mixup_client {
     uint64_t dataset_digest, settings_digest; /* of the last OPEN reply */
     const cl_layer_ops *layer_ops; /* spread: the stream is striped */
     void *layer;
-    int has_token;              /* requests carry the daemon's token */
+    int has_token;              /* requests carry a proof of the token */
     uint8_t token[MXP_TOKEN_SIZE];
+    int has_session;            /* the daemon proved it has the token */
+    uint8_t nonce[MXP_NONCE_SIZE], daemon_nonce[MXP_NONCE_SIZE];
+    uint8_t session_key[MXP_MAC_SIZE];
     int has_key;                /* NEXT and CLOSE carry the stream's key */
     uint8_t stream_key[MXP_STREAM_KEY_SIZE];
     char err[MXP_ERRMSG_MAX + 256];
@@ -194,35 +203,99 @@ static int fail_over(mixup_client *c)
         return rc;
     c->retry_next = 0;  /* those requests were the other daemon's */
     c->retry_open = 0;
+    c->has_session = 0; /* the next daemon proves itself again */
     c->reopen_pending = 1;
     return 0;
+}
+
+/* Whether a socket file owned by @uid is the daemon's for this client:
+ * its own, root's, or that of the user $MIXUPD_DAEMON_USER names (a name
+ * or a number). */
+static int trusted_owner(uid_t uid)
+{
+    if (uid == getuid() || uid == geteuid() || uid == 0)
+        return 1;
+    const char *who = getenv("MIXUPD_DAEMON_USER");
+    if (!who || !*who)
+        return 0;
+    char buf[4096];
+    struct passwd pw, *res = NULL;
+    if (getpwnam_r(who, &pw, buf, sizeof buf, &res) == 0 && res)
+        return pw.pw_uid == uid;
+    char *end;
+    unsigned long v = strtoul(who, &end, 10);
+    return !*end && v == (unsigned long)uid;
+}
+
+/* The directory of socket @path, if nobody but its owner may create files
+ * in it and that owner is root or the socket's @owner (as systemd's
+ * RuntimeDirectory for a service's DynamicUser): then only the daemon (or
+ * root) put the socket there, whoever runs it. 1 if so, with @dir. */
+static int private_dir(const char *path, uid_t owner, char *dir, size_t cap,
+                       struct stat *st)
+{
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", path);
+    snprintf(dir, cap, "%s", dirname(copy));
+    return stat(dir, st) == 0 && S_ISDIR(st->st_mode) &&
+           !(st->st_mode & (S_IWGRP | S_IWOTH)) &&
+           (st->st_uid == 0 || st->st_uid == owner);
+}
+
+/* A socket file that someone else may have created (a fallback path in
+ * /tmp while the daemon is down) is not connected to: whoever listens
+ * there would answer in the daemon's name. */
+static int check_ipc_owner(mixup_client *c, const char *ep,
+                           const struct stat *st)
+{
+    char dir[4096];
+    struct stat dst;
+    if (trusted_owner(st->st_uid) ||
+        private_dir(ep + 6, st->st_uid, dir, sizeof dir, &dst))
+        return 0;
+    return set_error(c, MIXUP_ECONNECT, "endpoint '%s': the socket belongs "
+                     "to uid %u, not to you, root or $MIXUPD_DAEMON_USER, "
+                     "and its directory %s (mode %04o, owner uid %u) lets "
+                     "others create files there: anyone could be listening "
+                     "in mixupd's place. Give the daemon an endpoint in a "
+                     "directory of its own (as the service's /run/mixupd), "
+                     "or set MIXUPD_DAEMON_USER to the user that runs it",
+                     ep, (unsigned)st->st_uid, dir,
+                     (unsigned)(dst.st_mode & 07777), (unsigned)dst.st_uid);
 }
 
 /* nanomsg connects in the background and retries forever, so a socket
  * file that is missing or not ours to open would only show as a timeout
  * later. With one endpoint say so now; with several, the others are the
- * point (failover), so nothing is checked. */
+ * point (failover): a missing one is not an error. Every socket file
+ * there is must be the daemon's (check_ipc_owner). */
 static int check_ipc_endpoint(mixup_client *c, const char *const *eps,
                               size_t n)
 {
-    if (n != 1 || !eps[0] || strncmp(eps[0], "ipc://", 6) != 0)
-        return 0;
-    const char *path = eps[0] + 6;
-    struct stat st;
-    const char *why = NULL;
-    if (stat(path, &st) < 0 || (S_ISSOCK(st.st_mode) && access(path, W_OK) < 0))
-        why = errno == ENOENT ? "no such socket file (is mixupd running, "
-                                "and listening there?)"
-            : errno == EACCES ? "permission denied (connecting needs write "
-                                "permission on the socket and search "
-                                "permission on its directories: see the "
-                                "daemon's server.ipc_mode and ipc_group)"
-                              : strerror(errno);
-    else if (!S_ISSOCK(st.st_mode))
-        why = "it is not a socket";
-    if (why)
-        return set_error(c, MIXUP_ECONNECT, "endpoint '%s': cannot open %s: "
-                         "%s", eps[0], path, why);
+    for (size_t i = 0; i < n; i++) {
+        if (!eps[i] || strncmp(eps[i], "ipc://", 6) != 0)
+            continue;
+        const char *path = eps[i] + 6;
+        struct stat st;
+        const char *why = NULL;
+        if (stat(path, &st) < 0 ||
+            (S_ISSOCK(st.st_mode) && access(path, W_OK) < 0))
+            why = errno == ENOENT ? "no such socket file (is mixupd "
+                                    "running, and listening there?)"
+                : errno == EACCES ? "permission denied (connecting needs "
+                                    "write permission on the socket and "
+                                    "search permission on its directories: "
+                                    "see the daemon's server.ipc_mode and "
+                                    "ipc_group)"
+                                  : strerror(errno);
+        else if (!S_ISSOCK(st.st_mode))
+            why = "it is not a socket";
+        else if (check_ipc_owner(c, eps[i], &st) < 0)
+            return MIXUP_ECONNECT;
+        if (why && n == 1)
+            return set_error(c, MIXUP_ECONNECT, "endpoint '%s': cannot open "
+                             "%s: %s", eps[i], path, why);
+    }
     return 0;
 }
 
@@ -281,7 +354,9 @@ int cl_client_connect(mixup_client **out, const char *const *endpoints,
     c->transport = opts ? opts->transport : MIXUP_TRANSPORT_AUTO;
     c->next_request_id = first_request_id();
     c->sock = -1;
-    int rc = load_token(c, opts);
+    int rc = sodium_init() < 0
+                 ? set_error(c, MIXUP_ESYS, "libsodium cannot start")
+                 : load_token(c, opts);
     if (rc == 0)
         rc = check_ipc_endpoint(c, endpoints, n_endpoints);
     if (rc == 0)
@@ -325,8 +400,10 @@ static int nn_failure(mixup_client *c, const char *what)
 }
 
 /* Send @req with the trailers this client owes (proto.h): the stream's
- * key on NEXT and CLOSE, then the daemon's token. Every request leaves
- * through here. Return as nn_send (@flags: nn_send's). */
+ * key on NEXT and CLOSE, then the proof that it knows the token (signed
+ * with the session's key: the token itself never leaves). Every request
+ * but HELLO leaves through here, after ensure_session(). Return as
+ * nn_send (@flags: nn_send's). */
 static int send_request(mixup_client *c, const uint8_t *req, size_t len,
                         int flags)
 {
@@ -335,7 +412,7 @@ static int send_request(mixup_client *c, const uint8_t *req, size_t len,
     if (!key && !c->has_token)
         return nn_send(c->sock, req, len, flags);
     size_t size = len + (key ? MXP_STREAM_KEY_SIZE : 0) +
-                  (c->has_token ? MXP_TOKEN_SIZE : 0);
+                  (c->has_token ? MXP_AUTH_TRAILER : 0);
     uint8_t *msg = nn_allocmsg(size, 0);
     if (!msg)
         return -1;
@@ -345,7 +422,8 @@ static int send_request(mixup_client *c, const uint8_t *req, size_t len,
         n = mxp_append_trailer(msg, size, (size_t)n, MXP_FLAG_STREAM_KEY,
                                c->stream_key);
     if (n >= 0 && c->has_token)
-        n = mxp_append_trailer(msg, size, (size_t)n, MXP_FLAG_AUTH, c->token);
+        n = mxp_auth_append(msg, size, (size_t)n, c->nonce, c->daemon_nonce,
+                            c->session_key);
     void *p = msg;
     if (n != (int)size || nn_send(c->sock, &p, NN_MSG, flags) < 0) {
         nn_freemsg(msg);
@@ -390,19 +468,83 @@ static int recv_reply(mixup_client *c, const char *what, uint64_t request_id,
     }
 }
 
+static int expect_type(mixup_client *c, void *msg, const mxp_reply *rep,
+                       uint16_t type);
+
+/* The endpoints, for messages: REQ does not say which one answered. */
+static const char *endpoint_list(const mixup_client *c, char *buf,
+                                 size_t cap)
+{
+    buf[0] = 0;
+    for (size_t i = 0, at = 0; i < c->n_eps && at < cap; i++) {
+        int n = snprintf(buf + at, cap - at, "%s%s", i ? ", " : "",
+                         c->eps[i]);
+        at += n > 0 ? (size_t)n : 0;
+    }
+    return buf;
+}
+
+/* A client with a token first has the daemon prove it knows the token
+ * too (HELLO, proto.h); until then nothing that depends on the token
+ * leaves. The proof is over this client's fresh nonce, so an answer
+ * recorded elsewhere does not pass. */
+static int ensure_session(mixup_client *c)
+{
+    if (!c->has_token || c->has_session)
+        return 0;
+    if (getrandom(c->nonce, sizeof c->nonce, 0) != (ssize_t)sizeof c->nonce)
+        return set_error(c, MIXUP_ESYS, "no random bytes for a nonce");
+    uint8_t req[MXP_HEADER_SIZE + MXP_NONCE_SIZE];
+    uint64_t id = c->next_request_id++;
+    int len = mxp_encode_hello_req(req, sizeof req, id, c->nonce);
+    if (nn_send(c->sock, req, (size_t)len, 0) < 0)
+        return nn_failure(c, "HELLO");
+    void *msg;
+    mxp_reply rep;
+    int rc = recv_reply(c, "HELLO", id, 0, &msg, &rep);
+    if (rc < 0 || (rc = expect_type(c, msg, &rep, MXP_HELLO_REP)) < 0)
+        return rc;
+    uint8_t want[MXP_MAC_SIZE];
+    mxp_auth_daemon_proof(c->token, c->nonce, rep.u.hello.nonce, want);
+    int ok = mxp_mac_equal(want, rep.u.hello.proof);
+    if (ok) {
+        memcpy(c->daemon_nonce, rep.u.hello.nonce, MXP_NONCE_SIZE);
+        mxp_auth_session_key(c->token, c->nonce, c->daemon_nonce,
+                             c->session_key);
+        c->has_session = 1;
+    }
+    nn_freemsg(msg);
+    char eps[512];
+    if (!ok)
+        return set_error(c, MIXUP_EAUTH, "the peer at %s could not prove it "
+                         "knows this client's token: it is not the daemon "
+                         "the token belongs to (someone else listening "
+                         "there, or a daemon with another token). Nothing "
+                         "that depends on the token was sent",
+                         endpoint_list(c, eps, sizeof eps));
+    return 0;
+}
+
 /* Send @req and wait for its reply, as recv_reply(). */
 static int roundtrip(mixup_client *c, const uint8_t *req, size_t len,
                      uint64_t request_id, void **msg, mxp_reply *rep)
 {
     const char *what = mxp_type_name(req[6]);
+    int rc = ensure_session(c);
+    if (rc < 0)
+        return rc;
     if (send_request(c, req, len, 0) < 0)
         return nn_failure(c, what);
     return recv_reply(c, what, request_id, 0, msg, rep);
 }
 
-/* Send @req if the socket can take it now. */
+/* Send @req if the socket can take it now (a HELLO first waits for its
+ * reply). */
 static int send_now(mixup_client *c, const uint8_t *req, size_t len)
 {
+    int rc = ensure_session(c);
+    if (rc < 0)
+        return rc;
     if (send_request(c, req, len, NN_DONTWAIT) >= 0)
         return 0;
     if (nn_errno() == EAGAIN)
@@ -557,16 +699,25 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
                          "most %u)", o.pipeline_len, MXP_PIPELINE_MAX);
     uint8_t req[MXP_HEADER_SIZE + MXP_OPEN_FIXED + MXP_JOB_MAX +
                 MXP_PIPELINE_MAX];
-    /* A retry after a timeout or a signal reuses the id, so that the
-     * daemon answers with the stream it may have opened already. */
+    /* A retry after a timeout or a signal repeats the OPEN's nonce (and
+     * id), so that the daemon answers with the stream it may have opened
+     * already; only this client knows the nonce. */
     uint64_t id = c->retry_open ? c->retry_open_id : c->next_request_id++;
+    if (c->retry_open)
+        memcpy(o.nonce, c->open_nonce, MXP_NONCE_SIZE);
+    else if (getrandom(o.nonce, MXP_NONCE_SIZE, 0) != MXP_NONCE_SIZE)
+        return set_error(c, MIXUP_ESYS, "no random bytes for a nonce");
     int len = mxp_encode_open_req(req, sizeof req, id, &o);
     if (len < 0)
         return set_error(c, MIXUP_EINVAL, "stream options out of range");
     if (c->retry_open && (len != c->last_open_len || memcmp(req, c->last_open, (size_t)len))) {
-        id = c->next_request_id++; /* another OPEN than the one retried */
-        mxp_set_request_id(req, id);
+        /* another OPEN than the one retried */
+        id = c->next_request_id++;
+        if (getrandom(o.nonce, MXP_NONCE_SIZE, 0) != MXP_NONCE_SIZE)
+            return set_error(c, MIXUP_ESYS, "no random bytes for a nonce");
+        len = mxp_encode_open_req(req, sizeof req, id, &o);
     }
+    memcpy(c->open_nonce, o.nonce, MXP_NONCE_SIZE);
     memcpy(c->last_open, req, (size_t)len);
     c->last_open_len = len;
     void *msg;
@@ -597,6 +748,7 @@ MIXUP_API int mixup_stream_open(mixup_client *c,
     c->world = opts->mode == MIXUP_MODE_SHARDED ? opts->world : 1;
     c->has_position = 0;
     c->retry_next = 0;
+    c->seq = 0;
     c->dataset_digest = rep.u.open.dataset_digest;
     c->settings_digest = rep.u.open.settings_digest;
     use_ring(c, &rep.u.open);
@@ -866,6 +1018,29 @@ int cl_next_recv(mixup_client *c, mixup_batch **out)
     return rc != 0 ? rc : next_finish(c, msg, &rep, out);
 }
 
+/* Every batch the daemon delivers to the stream is numbered (proto.h):
+ * one that is not the next number means batches went to someone else who
+ * holds the stream's key, and this client's sequence has a hole. Say so
+ * rather than go on silently (the position is left where it was). */
+static int check_seq(mixup_client *c, const mixup_batch *b)
+{
+    const cl_batch *cb = (const cl_batch *)(const void *)b;
+    uint64_t seq = cb->seq;
+    if (seq == c->seq + 1) {
+        c->seq = seq;
+        return 0;
+    }
+    int rc = set_error(c, MIXUP_ESEQUENCE, "stream %llx: the daemon sent "
+                       "its delivery %llu, this client had %llu: %s",
+                       (unsigned long long)c->stream_id,
+                       (unsigned long long)seq, (unsigned long long)c->seq,
+                       seq > c->seq ? "batches in between went to another "
+                                      "client holding the stream's key"
+                                    : "a delivery out of order");
+    c->seq = seq > c->seq ? seq : c->seq;
+    return rc;
+}
+
 /* A NEXT's reply (@msg, decoded in @rep) into a batch. */
 static int next_finish(mixup_client *c, void *msg, mxp_reply *rep_in,
                        mixup_batch **out)
@@ -884,6 +1059,8 @@ static int next_finish(mixup_client *c, void *msg, mxp_reply *rep_in,
                          (unsigned long long)stream_id,
                          (unsigned long long)c->stream_id);
     }
+    /* A lent batch's count is read from its slot below (make_lent_batch
+     * checks the slot holds the batch the reference names). */
     if (rep.hdr.type == MXP_BATCH_REF_REP) {
         rc = make_lent_batch(c, &rep, out);
         nn_freemsg(msg);
@@ -892,6 +1069,11 @@ static int next_finish(mixup_client *c, void *msg, mxp_reply *rep_in,
     }
     if (rc < 0)
         return rc;
+    if ((rc = check_seq(c, *out)) < 0) {
+        mixup_batch_release(*out);
+        *out = NULL;
+        return rc;
+    }
     c->has_position = 1;
     c->pos_epoch = (*out)->epoch;
     c->pos_batch = (*out)->index;

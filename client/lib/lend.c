@@ -309,6 +309,13 @@ int cl_batch_check(const cl_batch *b)
         return 0;
     if (b->detached)
         return b->generation ? 0 : MIXUP_ESTALE;
+    /* The caller read the batch's bytes before this call: those reads
+     * must be done before the generation is loaded, or a read that saw
+     * the daemon's next batch could pass (a seqlock's reader, as in
+     * copy_out()). An acquire load orders only what comes after it; the
+     * fence orders the earlier reads too. On x86 both compile to plain
+     * loads; on AArch64 the fence is a dmb ishld. */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
     return mxp_ring_gen_load(b->ring->base, b->slot) == b->generation
                ? 0
                : MIXUP_ESTALE;

@@ -37,6 +37,7 @@ typedef struct cl_batch {
     uint32_t slot, generation;
     int detached;      /* copied into @own: nothing to release */
     void *own;         /* that copy */
+    uint64_t seq;      /* the stream's delivery count (mxp_batch_rep) */
     struct cl_batch *prev, *next; /* the ring's held batches */
 } cl_batch;
 

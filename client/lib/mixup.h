@@ -256,9 +256,20 @@ MIXUP_API void mixup_stream_options_init(mixup_stream_options *opts);
  * MIXUP_ETIMEDOUT at the first request, not here, except that a single
  * ipc:// endpoint whose socket file does not exist or may not be opened
  * (permissions) is MIXUP_ECONNECT at once, the message naming the path
- * and the reason (mixup_client_error(NULL)).
+ * and the reason (mixup_client_error(NULL)). Every ipc socket file there
+ * is must be the daemon's: owned by this user, root or the user
+ * $MIXUPD_DAEMON_USER names, or else in a directory only its owner (root
+ * or the socket's owner) may write; otherwise MIXUP_ECONNECT (someone
+ * else could be listening in mixupd's place).
+ *
+ * With a token, the first request is preceded by a HELLO exchange: the
+ * daemon proves it knows the token before anything that depends on it
+ * is sent, and the token itself is never sent (README, "Access
+ * control"). A peer that cannot prove it makes that request fail with
+ * MIXUP_EAUTH.
  * Return: 0, MIXUP_EINVAL (bad argument), MIXUP_ECONNECT (an address
- * nanomsg rejects, a missing or forbidden ipc socket), MIXUP_ENOMEM.
+ * nanomsg rejects, a missing, forbidden or stranger's ipc socket),
+ * MIXUP_ENOMEM.
  */
 MIXUP_API int mixup_client_connect(mixup_client **out,
                                    const char *const *endpoints,
@@ -304,7 +315,10 @@ MIXUP_API int mixup_stream_open(mixup_client *client,
  * the same batch is asked for); MIXUP_EPROTO for a reply that does not
  * decode; MIXUP_ENOSTREAM if the daemon no longer knows the stream
  * (restarted, or the stream sat idle past its timeout) and the stream
- * could not be reopened.
+ * could not be reopened; MIXUP_ESEQUENCE when the daemon's delivery count
+ * shows that batches of the stream went to another client holding its
+ * key (that batch is dropped, the position stays at the last batch
+ * returned; calling again goes on).
  *
  * A daemon that does not know the stream — it was restarted, or the
  * request went to another daemon of the endpoint list — gets the stream

@@ -4,6 +4,7 @@
 #include "ipcperm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,17 @@ void ipc_bind_end(mode_t old)
     umask(old);
 }
 
+/* chmod of the file @fd (an O_PATH descriptor) itself: fchmod() refuses
+ * O_PATH descriptors and Linux has no fchmodat(AT_SYMLINK_NOFOLLOW), but
+ * /proc/self/fd/N names the very inode the descriptor holds, never what a
+ * path now points to. */
+static int chmod_fd(int fd, mode_t m)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    return chmod(proc, m);
+}
+
 int ipc_apply(const char *path, const char *mode, const char *group,
               char *err, size_t errlen)
 {
@@ -67,17 +79,41 @@ int ipc_apply(const char *path, const char *mode, const char *group,
     }
     if (*group && ipc_group_id(group, &gid, err, errlen) < 0)
         return MIXUP_ECONFIG;
+    /* The socket file as it is, never what a link planted in its place
+     * points to: chown and chmod by path follow symbolic links, and would
+     * hand that file to the group or open it to everyone. */
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "server.ipc_mode = %s: cannot open the socket "
+                 "file %s: %s", mode, path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return MIXUP_ESYS;
+    }
+    if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+        snprintf(err, errlen, "server.ipc_mode = %s: %s is %s, not the "
+                 "socket mixupd just bound: its permissions are left alone "
+                 "(something replaced it; check who can write its "
+                 "directory)", mode, path,
+                 S_ISLNK(st.st_mode)    ? "a symbolic link"
+                 : !S_ISSOCK(st.st_mode) ? "not a socket"
+                                         : "owned by another user");
+        close(fd);
+        return MIXUP_ESYS;
+    }
+    int rc = 0;
     /* Group first: a mode that opens the file to the group is applied
      * only once the group is the right one. */
-    if (*group && chown(path, (uid_t)-1, gid) < 0) {
+    if (*group && fchownat(fd, "", (uid_t)-1, gid, AT_EMPTY_PATH) < 0) {
         snprintf(err, errlen, "server.ipc_group = %s: cannot give %s to the "
                  "group: %s", group, path, strerror(errno));
-        return MIXUP_ESYS;
-    }
-    if (chmod(path, m) < 0) {
+        rc = MIXUP_ESYS;
+    } else if (chmod_fd(fd, m) < 0) {
         snprintf(err, errlen, "server.ipc_mode = %s: chmod %s: %s", mode,
                  path, strerror(errno));
-        return MIXUP_ESYS;
+        rc = MIXUP_ESYS;
     }
-    return 0;
+    close(fd);
+    return rc;
 }

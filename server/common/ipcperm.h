@@ -25,7 +25,10 @@ mode_t ipc_bind_begin(void);
 void ipc_bind_end(mode_t old);
 
 /* Give the socket file @path mode @mode and, if @group is not empty, that
- * group. Return 0 or MIXUP_ESYS with @err naming the path and setting. */
+ * group, through a descriptor of the file itself: a symbolic link (or
+ * anything but a socket of this user) found at @path is refused, never
+ * followed. Return 0 or MIXUP_ESYS with @err naming the path and
+ * setting. */
 int ipc_apply(const char *path, const char *mode, const char *group,
               char *err, size_t errlen);
 

@@ -3,8 +3,10 @@
  */
 #include "auth.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,6 +68,10 @@ int auth_prepare(auth_state *a, const cfg_config *cfg, char *err,
                  size_t errlen)
 {
     memset(a, 0, sizeof *a);
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium cannot start (sodium_init)");
+        return MIXUP_ESYS;
+    }
     if (cfg->auth_token_file[0]) {
         int rc = load_token(cfg->auth_token_file, a->token, err, errlen);
         if (rc < 0)
@@ -88,17 +94,37 @@ int auth_prepare(auth_state *a, const cfg_config *cfg, char *err,
     return 0;
 }
 
-int auth_accepts(const auth_state *a, const uint8_t *token, const char **why)
+int auth_accepts(const auth_state *a, const uint8_t *buf, size_t len,
+                 const mxp_request *req, const char **why)
 {
     if (!a->required)
         return 1;
-    if (!token) {
+    if (!req->auth) {
         *why = "no token";
         return 0;
     }
-    if (!mxp_secret_equal(token, a->token, MXP_TOKEN_SIZE)) {
+    if (!mxp_auth_check(buf, len, req, a->token)) {
         *why = "wrong token";
         return 0;
     }
     return 1;
+}
+
+int auth_hello(const auth_state *a, const uint8_t *client_nonce,
+               uint8_t nonce[MXP_NONCE_SIZE], uint8_t proof[MXP_MAC_SIZE],
+               char *err, size_t errlen)
+{
+    if (!a->required) {
+        snprintf(err, errlen, "this daemon has no token (server."
+                 "auth_token_file is not set), so it cannot prove it is the "
+                 "daemon your token belongs to: connect without a token, "
+                 "or give the daemon its token");
+        return MIXUP_EAUTH;
+    }
+    if (getrandom(nonce, MXP_NONCE_SIZE, GRND_NONBLOCK) != MXP_NONCE_SIZE) {
+        snprintf(err, errlen, "no random bytes for a nonce yet (getrandom)");
+        return MIXUP_ESYS;
+    }
+    mxp_auth_daemon_proof(a->token, client_nonce, nonce, proof);
+    return 0;
 }

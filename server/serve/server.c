@@ -61,8 +61,8 @@ static void send_small(srv_server *srv, void *control, const uint8_t *buf,
 /* The socket path: the slot's bytes go into a message of nanomsg's own
  * (the slot is free again at once); the copy counts against
  * server.max_copy_bytes until the client's next request (streams.c). */
-static void send_copy(void *ctx, void *control, const uint8_t *bytes,
-                      size_t size)
+static void send_copy(void *ctx, void *control, uint64_t request_id,
+                      const uint8_t *bytes, size_t size)
 {
     srv_server *srv = ctx;
     uint8_t *msg = nn_allocmsg(size, 0);
@@ -72,6 +72,7 @@ static void send_copy(void *ctx, void *control, const uint8_t *bytes,
         return;
     }
     memcpy(msg, bytes, size);
+    mxp_set_request_id(msg, request_id);
     srv->stats.batches_sent++;
     send_msg(srv, control, msg, size);
 }
@@ -331,6 +332,24 @@ static void handle_stats(srv_server *srv, void *control, const mxp_request *req)
     free(text);
 }
 
+/* The first step of a client with a token: the daemon proves it has the
+ * token too (auth.h). Costs nothing to keep: the reply is all there is. */
+static void handle_hello(srv_server *srv, void *control, const mxp_request *req)
+{
+    char err[256];
+    uint8_t nonce[MXP_NONCE_SIZE], proof[MXP_MAC_SIZE];
+    int rc = auth_hello(&srv->auth, req->u.hello_nonce, nonce, proof, err,
+                        sizeof err);
+    if (rc < 0) {
+        send_error(srv, control, req->hdr.request_id, rc, err);
+        return;
+    }
+    uint8_t buf[MXP_HEADER_SIZE + MXP_HELLO_REP_BODY];
+    send_small(srv, control, buf,
+               mxp_encode_hello_rep(buf, sizeof buf, req->hdr.request_id,
+                                    nonce, proof));
+}
+
 /* Takes ownership of @control and frees @body. */
 static void handle_request(srv_server *srv, void *control, uint8_t *body,
                            size_t len)
@@ -347,15 +366,20 @@ static void handle_request(srv_server *srv, void *control, uint8_t *body,
         nn_freemsg(body);
         return;
     }
+    if (req.hdr.type == MXP_HELLO_REQ) {
+        handle_hello(srv, control, &req);
+        nn_freemsg(body);
+        return;
+    }
     const char *why;
-    if (!auth_accepts(&srv->auth, req.token, &why)) {
+    if (!auth_accepts(&srv->auth, body, len, &req, &why)) {
         srv->stats.auth_refused++;
         log_limited(LOG_KIND_AUTH_REFUSED, LOG_WARN_,
                     "%s request refused: %s", mxp_type_name(req.hdr.type),
                     why);
-        snprintf(err, sizeof err, "%s: this daemon requires the token of "
-                 "its server.auth_token_file (client: token_file option, "
-                 "$MIXUPD_TOKEN_FILE or --token-file)", why);
+        snprintf(err, sizeof err, "%s: this daemon requires proof of the "
+                 "token of its server.auth_token_file (client: token_file "
+                 "option, $MIXUPD_TOKEN_FILE or --token-file)", why);
         send_error(srv, control, req.hdr.request_id, MIXUP_EAUTH, err);
         nn_freemsg(body);
         return;

@@ -87,8 +87,16 @@ static void deliver(str_table *t, str_stream *s, ring_slot *slot, int mode)
     smp_order_unref(w->order);
     *w = (sch_work){0};
     size_t size = mxp_message_size(slot->data);
-    mxp_set_request_id(slot->data, s->wait_req);
+    /* The slot holds no request id: every client that maps the ring can
+     * read it (the reply's own header carries the id). A re-sent request
+     * gets its batch again under the same delivery count; any other
+     * delivery is the stream's next, so a client sees a batch taken by
+     * someone else as a gap. */
+    if (!(s->answered && s->wait_req == s->last_req))
+        s->seq++;
+    mxp_set_request_id(slot->data, 0);
     mxp_set_batch_stream_id(slot->data, s->id);
+    mxp_set_batch_seq(slot->data, s->seq);
     if (mode == BY_LOAN) {
         ring_lend(t->ring, slot);
         s->held[s->n_held++] = slot;
@@ -100,7 +108,8 @@ static void deliver(str_table *t, str_stream *s, ring_slot *slot, int mode)
     } else {
         s->last_lent = NULL; /* the last answer was a copy */
         ring_send(t->ring, slot);
-        t->io.send_copy(t->io.ctx, s->control, slot->data, size);
+        t->io.send_copy(t->io.ctx, s->control, s->wait_req, slot->data,
+                        size);
         ring_release(t->ring, slot);
         s->copy_bytes = size;
         t->copy_bytes += size;
@@ -483,11 +492,21 @@ static void leave_job(str_table *t, str_stream *s)
  * retry (after a timeout or a signal, or REQ re-sending) never opens a
  * second stream, however many OPENs came between. Once the stream is
  * closed its client has its reply and retries no more; once it expired,
- * a retry opens a stream that the waiting client will use. */
-static int recent_open(str_table *t, uint64_t request_id, mxp_open_rep *rep)
+ * a retry opens a stream that the waiting client will use.
+ *
+ * A retry is known by the OPEN's nonce, which only its client has seen:
+ * request ids are no secret (other clients may come to know them), and a
+ * retry answers with the stream's key. */
+static int recent_open(str_table *t, const uint8_t nonce[MXP_NONCE_SIZE],
+                       mxp_open_rep *rep)
 {
-    for (uint32_t i = 0; request_id && i < t->stream_hi; i++)
-        if (t->streams[i].open && t->streams[i].open_req == request_id) {
+    static const uint8_t none[MXP_NONCE_SIZE];
+    if (mxp_secret_equal(nonce, none, MXP_NONCE_SIZE))
+        return 0;
+    for (uint32_t i = 0; i < t->stream_hi; i++)
+        if (t->streams[i].open &&
+            mxp_secret_equal(t->streams[i].open_nonce, nonce,
+                             MXP_NONCE_SIZE)) {
             *rep = t->streams[i].open_rep;
             return 1;
         }
@@ -527,7 +546,8 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
              uint64_t now_ms, mxp_open_rep *rep, char *err, size_t errlen)
 {
     t->now_ms = now_ms;
-    if (recent_open(t, request_id, rep))
+    (void)request_id;
+    if (recent_open(t, req->nonce, rep))
         return 0;
     uint64_t per_epoch = 0;
     int rc = check_open(t, req, &per_epoch, err, errlen);
@@ -578,7 +598,7 @@ int str_open(str_table *t, const mxp_open_req *req, uint64_t request_id,
                            ? req->start_batch
                            : s->prod.rank + s->prod.prod_i * s->prod.world,
     };
-    s->open_req = request_id;
+    memcpy(s->open_nonce, req->nonce, MXP_NONCE_SIZE);
     s->open_rep = *rep;
     sch_schedule(t);
     return 0;

@@ -50,9 +50,10 @@
 /* How a ready batch leaves. Both take ownership of @control (the
  * request's routing header). */
 typedef struct str_io {
-    /* Copy @size bytes of a slot into a reply and send it. */
-    void (*send_copy)(void *ctx, void *control, const uint8_t *bytes,
-                      size_t size);
+    /* Copy @size bytes of a slot into a reply to @request_id and send
+     * it (the id goes into the copy: a slot never holds one). */
+    void (*send_copy)(void *ctx, void *control, uint64_t request_id,
+                      const uint8_t *bytes, size_t size);
     /* Send a reference to a lent slot. */
     void (*send_ref)(void *ctx, void *control, uint64_t request_id,
                      const mxp_batch_ref *ref);

@@ -72,9 +72,12 @@ typedef struct str_stream {
                                          must carry it; never in stats */
     int open;
     uint32_t mode;
-    uint64_t open_req;     /* the OPEN's request id: a retry gets open_rep */
+    uint8_t open_nonce[MXP_NONCE_SIZE]; /* the OPEN's: a retry repeating
+                              it gets open_rep (and the key); all zero:
+                              none */
     mxp_open_rep open_rep; /* (kept as long as the stream: no bound of N
                               recent OPENs that a retry can outlive) */
+    uint64_t seq;          /* batches delivered (mxp_batch_rep.seq) */
     struct str_job *job;
     int waiting; /* a request waits for its batch */
     uint64_t wait_req;

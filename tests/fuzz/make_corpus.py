@@ -14,11 +14,15 @@ body. This script writes it with struct.pack, independently of proto.c:
 the seeds are a second reading of the format. When the format changes,
 update both and re-run.
 
-Protocol version 2 (MXP_VERSION) is what this script writes. The seeds of
-version 1 were kept, renamed seed-v1-*, and are no longer written: they
-are the safety net of the version check, and tests/test_fuzz_corpus.c
-requires every version-1 message of the corpus to be refused with
-MIXUP_EVERSION. ring/ holds ring segments (the header at offset 0 of the
+Protocol version 3 (MXP_VERSION) is what this script writes: the HELLO
+exchange, the 64-byte proof trailer (client nonce, daemon nonce,
+HMAC-SHA256) instead of the token, a 16-byte nonce in OPEN and the
+delivery count in a BATCH reply's bytes 56..63. The seeds of version 1
+were kept, renamed seed-v1-*, and are no longer written: they are the
+safety net of the version check, and tests/test_fuzz_corpus.c requires
+every version-1 message of the corpus to be refused with MIXUP_EVERSION.
+The seeds once written as version 2 are rewritten as version 3 under the
+same names; "version-2" seeds stand for a version 2 peer. ring/ holds ring segments (the header at offset 0 of the
 shared-memory ring, proto.h) for the ring target.
 
 npy/ holds .npy files as numpy writes them (format 1.0, 2.0, 3.0: magic,
@@ -30,7 +34,7 @@ import struct
 import sys
 
 MAGIC = b"MIXP"
-VERSION = 2
+VERSION = 3
 HEADER = 24
 PAGE = 4096
 RING_MAGIC = b"MXRG"
@@ -40,6 +44,9 @@ BATCH_FIXED = 64
 INFO_REQ, OPEN_REQ, NEXT_REQ, CLOSE_REQ, STATS_REQ = 1, 2, 3, 4, 5
 INFO_REP, OPEN_REP, BATCH_REP, CLOSE_REP, STATS_REP = 0x81, 0x82, 0x83, 0x84, 0x85
 BATCH_REF_REP = 0x86
+HELLO_REQ, HELLO_REP = 6, 0x87
+NONCE, MAC = 16, 32
+PROOF = 2 * NONCE + MAC  # the auth trailer: client nonce, daemon nonce, MAC
 ERROR_REP = 0xFF
 
 
@@ -53,13 +60,15 @@ def msg(mtype, rid, body=b"", **kw):
 
 def open_body(mode=0, prefetch=0, seed=0, epoch=0, batch=0, rank=0, world=0,
               job=b"", job_len=None, stride=0, offset=0, pipeline=b"",
-              pipeline_len=None):
-    """OPEN: the fixed 48 bytes (job_len u16, pipeline_len u16, stride u16,
-    offset u16: striping), the job name, the pipeline name."""
+              pipeline_len=None, nonce=bytes(range(0x40, 0x50))):
+    """OPEN: the fixed 64 bytes (job_len u16, pipeline_len u16, stride u16,
+    offset u16, then the 16-byte nonce of v3), the job name, the pipeline
+    name."""
     n = len(job) if job_len is None else job_len
     p = len(pipeline) if pipeline_len is None else pipeline_len
-    return struct.pack("<IIQQQIIHHHH", mode, prefetch, seed, epoch, batch,
-                       rank, world, n, p, stride, offset) + job + pipeline
+    return (struct.pack("<IIQQQIIHHHH", mode, prefetch, seed, epoch, batch,
+                        rank, world, n, p, stride, offset) + nonce + job
+            + pipeline)
 
 
 def info_rep_tail(flags=1, pipeline=b"val", pipelines=b"main,val",
@@ -113,7 +122,7 @@ def align(v):
 
 
 def batch(rid, B, H, W, C, K, epoch=0, index=0, stream=1, dtype=1, layout=0,
-          extra=0):
+          extra=0, seq=1):
     """A BATCH reply with recognisable array contents."""
     i1 = align(HEADER + BATCH_FIXED)
     i2 = align(i1 + 8 * B)
@@ -125,6 +134,7 @@ def batch(rid, B, H, W, C, K, epoch=0, index=0, stream=1, dtype=1, layout=0,
     buf[0:HEADER] = header(BATCH_REP, rid, total - HEADER)
     buf[HEADER:HEADER + 52] = struct.pack("<QQQIIIIIII", epoch, index, stream,
                                           B, H, W, C, K, dtype, layout)
+    struct.pack_into("<Q", buf, HEADER + 56, seq)  # v3: delivery count
     for j in range(B):
         struct.pack_into("<q", buf, i1 + 8 * j, 2 * j)
         struct.pack_into("<q", buf, i2 + 8 * j, 2 * j + 1)
@@ -167,22 +177,34 @@ def requests():
         "header-23": msg(INFO_REQ, 8)[:23],
         "bad-magic": msg(INFO_REQ, 9, magic=b"MIXQ"),
         "version-1": msg(INFO_REQ, 10, version=1),
-        "version-3": msg(INFO_REQ, 10, version=3),
+        "version-2": msg(INFO_REQ, 10, version=2),
+        "version-4": msg(INFO_REQ, 10, version=4),
+        "version-2-token": msg(INFO_REQ, 10, b"T" * 32, version=2, flags=1),
         "version-0": msg(NEXT_REQ, 10, next_body(), version=0),
         "flags": msg(INFO_REQ, 11, flags=1),
         "flags-4": msg(INFO_REQ, 11, flags=4),
-        # trailers (access control): stream key (flag 2, 16 bytes), then the
-        # token (flag 1, 32 bytes), at the end of any request's body
-        "info-token": msg(INFO_REQ, 25, b"T" * 32, flags=1),
+        # trailers: stream key (flag 2, 16 bytes), then the proof (flag
+        # 1, 64 bytes: client nonce, daemon nonce, MAC), at the end of any
+        # request's body
+        "info-token": msg(INFO_REQ, 25, b"C" * 16 + b"D" * 16 + b"M" * 32,
+                          flags=1),
         "next-key-token": msg(NEXT_REQ, 26, next_body(5) + b"K" * 16 +
-                              b"T" * 32, flags=3),
+                              b"C" * 16 + b"D" * 16 + b"M" * 32, flags=3),
         "close-key": msg(CLOSE_REQ, 27, struct.pack("<Q", 5) + b"K" * 16,
                          flags=2),
-        "open-token": msg(OPEN_REQ, 28, open_body(job=b"j") + b"T" * 32,
+        "open-token": msg(OPEN_REQ, 28, open_body(job=b"j") + b"P" * PROOF,
                           flags=1),
         "close-key-short": msg(CLOSE_REQ, 29, struct.pack("<Q", 5), flags=2),
         "stats-token-short": msg(STATS_REQ, 29, struct.pack("<I", 0) +
-                                 b"T" * 28, flags=1),
+                                 b"T" * 60, flags=1),
+        "stats-v2-token": msg(STATS_REQ, 29, struct.pack("<I", 0) + b"T" * 32,
+                              flags=1),
+        # the exchange: HELLO carries the client's nonce, nothing else
+        "hello": msg(HELLO_REQ, 31, bytes(range(16))),
+        "hello-short": msg(HELLO_REQ, 31, bytes(range(15))),
+        "hello-long": msg(HELLO_REQ, 31, bytes(range(17))),
+        "hello-signed": msg(HELLO_REQ, 31, bytes(range(16)) + b"P" * PROOF,
+                            flags=1),
         "body-len-long": header(NEXT_REQ, 12, 17) + next_body(),
         "body-len-short": header(NEXT_REQ, 12, 15) + next_body(),
         "too-big": msg(NEXT_REQ, 13, b"\0" * (4096 - HEADER + 1)),
@@ -206,7 +228,8 @@ def requests():
             pairs=[(i, 0) for i in range(1025)])),
         "next-release-huge": msg(NEXT_REQ, 17, next_body(n=2**32 - 1)),
         "close-long": msg(CLOSE_REQ, 18, b"\0" * 16),
-        "open-short": msg(OPEN_REQ, 19, open_body()[:47]),
+        "open-short": msg(OPEN_REQ, 19, open_body()[:63]),
+        "open-v2-body": msg(OPEN_REQ, 19, open_body()[:48]),
         "open-pipeline-len-past-body": msg(OPEN_REQ, 20,
                                            open_body(pipeline_len=1)),
         "open-offset-past-stride": msg(OPEN_REQ, 21,
@@ -265,15 +288,21 @@ def replies():
         "batch-1x1x1x1": batch(5, 1, 1, 1, 1, 1),
         "batch-3x2x2x3": batch(6, 3, 2, 2, 3, 4, epoch=2, index=9),
         "batch-2x5x3x1": batch(7, 2, 5, 3, 1, 10),
+        "batch-seq-max": batch(7, 1, 1, 1, 1, 2, seq=2**64 - 1),
+        "hello": msg(HELLO_REP, 31, bytes(range(16)) + bytes(range(32, 64))),
+        "hello-short": msg(HELLO_REP, 31, bytes(range(47))),
+        "hello-flags": msg(HELLO_REP, 31, bytes(range(48)) + b"K" * 16,
+                           flags=2),
         # invalid
         "empty": b"",
         "truncated-header": msg(CLOSE_REP, 8)[:20],
         "bad-magic": msg(CLOSE_REP, 9, magic=b"PXIM"),
         "version-1": msg(CLOSE_REP, 10, version=1),
-        "version-3": msg(CLOSE_REP, 10, version=3),
+        "version-2": msg(CLOSE_REP, 10, version=2),
+        "version-4": msg(CLOSE_REP, 10, version=4),
         "flags": msg(CLOSE_REP, 11, flags=0x80000000),
         "open-key": msg(OPEN_REP, 16, open_rep_body() + b"K" * 16, flags=2),
-        "close-token": msg(CLOSE_REP, 16, b"T" * 32, flags=1),
+        "close-token": msg(CLOSE_REP, 16, b"P" * PROOF, flags=1),
         "close-key-short": msg(CLOSE_REP, 16, b"K" * 8, flags=2),
         "body-len-long": header(OPEN_REP, 12, 41) + b"\0" * 40,
         "request-as-reply": msg(NEXT_REQ, 13, next_body()),

@@ -183,7 +183,7 @@ def test_protocol_version_mismatch(tmp_path):
     ep = f"ipc://{tmp_path}/fake.ipc"
     th = fake_daemon(ep, lambda rid: header(99, 0x81, rid))
     with pytest.raises(mixupd.VersionError,
-                       match="peer speaks mixupd protocol 99, this build speaks 2: "
+                       match="peer speaks mixupd protocol 99, this build speaks 3: "
                        "upgrade the client library"):
         mixupd.Client(ep, connect_timeout=2)
     th.join()

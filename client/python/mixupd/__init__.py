@@ -18,8 +18,8 @@ from .client import (AUG_DTYPE, DEFAULT_TIMEOUT, Batch, Client, Info, MODES,
 from .daemon import Daemon, find_binary
 from .errors import (DaemonTimeout, EndpointError, HeldLimit,
                      InvalidArgument, Mismatch, MixupError, ModeError,
-                     NotAuthorised, PositionError, ProtocolError, StateError,
-                     StreamLost, VersionError)
+                     NotAuthorised, PositionError, ProtocolError,
+                     SequenceError, StateError, StreamLost, VersionError)
 from .generator import MixupGenerator, MixupSequence
 
 __version__ = "0.1.0"
@@ -30,7 +30,7 @@ __all__ = [
     "EndpointError", "InvalidArgument", "ModeError", "NotAuthorised",
     "PositionError",
     "ProtocolError", "StateError", "StreamLost", "VersionError",
-    "HeldLimit", "Mismatch",
+    "HeldLimit", "Mismatch", "SequenceError",
     "MixupGenerator", "MixupSequence", "library_path", "default_endpoint",
     "DEFAULT_TIMEOUT",
 ]

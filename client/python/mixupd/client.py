@@ -365,7 +365,8 @@ def _connect(eps, timeout_ms, zero_copy=True, spread=False, token_file=None):
         # names a missing or forbidden ipc socket and why.
         msg = (_lib.lib.mixup_client_error(None) or b"").decode(
             errors="replace")
-        if ": cannot open " in msg or msg.startswith("token file "):
+        if (": cannot open " in msg or msg.startswith("token file ")
+                or ": the socket belongs to uid " in msg):
             raise from_code(rc, msg)
         names = ", ".join(repr(e.decode()) for e in eps)
         raise from_code(rc, f"nanomsg rejects endpoint {names} "
@@ -469,6 +470,8 @@ class Client:
     token_file: a file holding the daemon's token (its
         server.auth_token_file); None: $MIXUPD_TOKEN_FILE when set. A
         daemon with a token refuses requests without it (NotAuthorised).
+        The token itself is never sent: the daemon proves it knows it
+        first, and a peer that cannot raises NotAuthorised.
 
     Raises TypeError/ValueError for bad arguments before anything is sent,
     and MixupError subclasses (DaemonTimeout, EndpointError, ...) carrying

@@ -80,8 +80,16 @@ class Mismatch(MixupError):
 
 class NotAuthorised(MixupError, PermissionError):
     """The daemon refused the request: it requires a token and this client
-    sent none or another (token_file= or $MIXUPD_TOKEN_FILE), or the
-    stream belongs to another client."""
+    proved none or another (token_file= or $MIXUPD_TOKEN_FILE), or the
+    stream belongs to another client. Also raised by the client itself
+    when the peer could not prove it knows the client's token (not the
+    daemon the token belongs to), or has no token at all."""
+
+
+class SequenceError(MixupError):
+    """The stream skipped batches: the daemon delivered some of them to
+    another client holding the stream's key. The batches received so far
+    are intact; the position stays at the last one received."""
 
 
 class StateError(MixupError):
@@ -101,6 +109,7 @@ _BY_NAME = {
     "MIXUP_EHELD": HeldLimit,
     "MIXUP_EMISMATCH": Mismatch,
     "MIXUP_EAUTH": NotAuthorised,
+    "MIXUP_ESEQUENCE": SequenceError,
 }
 
 CODES = _lib.error_codes()           # {code: "MIXUP_E..."}
