@@ -16,7 +16,9 @@ header that two folders both have on their path).
   client/mixupctl  itself, the public client header (mixup.h)
 
 An include is resolved by name to the folder that holds that header; a
-header no folder holds (a system or library header) is not checked.
+header no folder holds (a system or library header) is not checked. Then,
+for the pairs of files that once called each other, the lower file may
+not name a function the upper one defines.
 Prints each violation as FILE:LINE and exits 1 if there is any.
 """
 import os
@@ -77,6 +79,30 @@ for folder, allowed in ALLOWED.items():
                     print(f"{folder}/{name}:{n}: includes {inc} "
                           f"(from {', '.join(sorted(homes))}); "
                           f"{folder} may include only {', '.join(sorted(allowed))}")
+# Within a folder, files that once called each other: the lower file of
+# each pair must not name a function the upper one defines (the upper one
+# registers a table or a callback instead).
+ONE_WAY = [
+    ("client/lib/client.c", "client/lib/stripe.c"),
+    ("client/lib/client.c", "client/lib/connect.c"),
+    ("client/lib/stripe.c", "client/lib/connect.c"),
+    ("server/data/dataset.c", "server/data/dataset_image.c"),
+    ("server/data/dataset.c", "server/data/dataset_load.c"),
+    ("server/data/dataset_image.c", "server/data/dataset_load.c"),
+    ("server/serve/sched.c", "server/serve/streams.c"),
+]
+defined = re.compile(r"^(?!static\b)[A-Za-z_][\w \*]*?\b(\w+)\(", re.M)
+comment = re.compile(r"/\*.*?\*/", re.S)
+for lower, upper in ONE_WAY:
+    with open(os.path.join(root, upper), encoding="utf-8") as f:
+        names = set(defined.findall(f.read())) - {"if", "for", "while", "return", "switch", "sizeof"}
+    with open(os.path.join(root, lower), encoding="utf-8") as f:
+        text = comment.sub("", f.read())
+    for name in sorted(names):
+        if re.search(r"\b%s\b" % re.escape(name), text):
+            bad += 1
+            print(f"{lower}: names {name}() of {upper}, a layer above it")
 if bad:
     sys.exit(1)
-print("layers: every include stays within its layer")
+print("layers: every include stays within its layer, and no file calls "
+      "the layer above it by name")

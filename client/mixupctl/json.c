@@ -15,6 +15,10 @@ int ctl_json_parse(const char *text, json_object **out, char *err,
         snprintf(err, errlen, "out of memory at byte 0");
         return -1;
     }
+    /* RFC 8259 as the daemon writes it: no trailing commas, single quotes,
+     * leading zeros or exponents without digits (json-c takes them
+     * otherwise). */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     size_t len = strlen(text);
     /* The NUL goes in too: it ends a number or literal at the end. */
     json_object *v = len < (size_t)0x7fffffff
