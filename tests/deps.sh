@@ -3,7 +3,7 @@
 # Runs apt-get as root (directly, or through sudo when not root).
 set -eu
 PKGS="build-essential meson ninja-build pkg-config libuv1-dev libnanomsg-dev
-libcriterion-dev zlib1g-dev libinih-dev libpng-dev libturbojpeg0-dev libjpeg62-turbo-dev libsystemd-dev libsodium-dev clang
+libcriterion-dev zlib1g-dev libinih-dev libpng-dev libturbojpeg0-dev libjpeg62-turbo-dev libsystemd-dev libsodium-dev clang libclang-rt-14-dev
 libarchive-dev
 python3 python3-numpy python3-torch python3-pytest dataset-fashion-mnist
 valgrind python3-pil python3-sklearn python3-torchvision libxxhash-dev libjson-c-dev
