@@ -23,6 +23,7 @@
 #include "batch.h"
 #include "config.h"
 #include "dataset.h"
+#include "dataset_internal.h"
 #include "dataset_tar.h"
 #include "mixup_errors.h"
 #include "pack_file.h"
@@ -838,7 +839,8 @@ Test(serve, mapped_pack_with_blocks_same_bytes_for_any_worker_count)
     src.images = store;
     src.labels = (const int32_t *)(const void *)(store + lab);
     src.bytes = lab + N * 4;
-    src.digest = ds_compute_digest(&src);
+    src.digest = src.digest_images ? ds_digest_images(&src)
+                                   : ds_digest_arrays(&src);
     write_pack(&src, pack);
     snprintf(extra, sizeof extra, "[dataset]\nformat = pack\nimages = %s\n"
              "storage = mapped\nverify = full\n[batch]\nshuffle = blocks\n"

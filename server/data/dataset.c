@@ -255,11 +255,6 @@ uint64_t ds_digest_arrays(const ds_dataset *ds)
     return dg_final(&st);
 }
 
-uint64_t ds_compute_digest(const ds_dataset *ds)
-{
-    return ds->digest_images ? ds_digest_images(ds) : ds_digest_arrays(ds);
-}
-
 static void digest_dataset(ds_dataset *ds)
 {
     struct timespec t0, t1;

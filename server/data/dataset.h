@@ -152,10 +152,6 @@ static inline const char *ds_path(const ds_dataset *ds, uint64_t i)
     return ds->paths + ds->files[i].path;
 }
 
-/* The dataset digest computed afresh from what @ds holds (the formula of
- * the format it came from: ds->digest_images). */
-uint64_t ds_compute_digest(const ds_dataset *ds);
-
 /* Parse "npy" / "idx" / "cifar" / "folder" / "list" / "pack" / "tar";
  * return it or 0. */
 ds_format ds_format_parse(const char *name);
