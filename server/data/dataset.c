@@ -306,3 +306,18 @@ void ds_unload(ds_dataset *ds)
     free(ds->faults);
     memset(ds, 0, sizeof *ds);
 }
+
+int ds_glob(const char *pat, glob_t *g, char *err, size_t errlen)
+{
+    int r = glob(pat, GLOB_NOMAGIC, NULL, g);
+    if (r == 0)
+        return 0;
+    if (r == GLOB_NOMATCH) {
+        snprintf(err, errlen, "dataset.images: pattern '%s' matches no file",
+                 pat);
+        return MIXUP_EDATASET;
+    }
+    snprintf(err, errlen, "dataset.images: pattern '%s': %s", pat,
+             r == GLOB_NOSPACE ? "out of memory" : "read error");
+    return r == GLOB_NOSPACE ? MIXUP_ENOMEM : MIXUP_EIO;
+}

@@ -112,18 +112,9 @@ static int add_pattern(cifar_state *s, const char *pat, uint64_t *n,
                        char *err, size_t errlen)
 {
     glob_t g;
-    int r = glob(pat, GLOB_NOMAGIC, NULL, &g);
-    if (r == GLOB_NOMATCH) {
-        snprintf(err, errlen, "dataset.images: pattern '%s' matches no file",
-                 pat);
-        return MIXUP_EDATASET;
-    }
-    if (r != 0) {
-        snprintf(err, errlen, "dataset.images: pattern '%s': %s", pat,
-                 r == GLOB_NOSPACE ? "out of memory" : "read error");
-        return r == GLOB_NOSPACE ? MIXUP_ENOMEM : MIXUP_EIO;
-    }
-    int rc = 0;
+    int rc = ds_glob(pat, &g, err, errlen);
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < g.gl_pathc && rc == 0; i++)
         rc = add_file(s, g.gl_pathv[i], n, err, errlen);
     globfree(&g);

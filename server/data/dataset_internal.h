@@ -14,6 +14,7 @@
 #ifndef SRV_DATASET_INTERNAL_H
 #define SRV_DATASET_INTERNAL_H
 
+#include <glob.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -95,6 +96,13 @@ int npy_parse_dict(const char *s, size_t len, npy_header *h,
 /* The digest of an array store (n, shape, dtype, label form, classes,
  * then ds->bytes from ds->images) and of an image set (dataset_image.c). */
 uint64_t ds_digest_arrays(const ds_dataset *ds);
+
+/* glob(3) of a dataset.images pattern into @g, sorted (so the sample order
+ * is deterministic); GLOB_NOMAGIC: a plain path comes back as is, and a
+ * missing one is then reported by whoever opens it. A pattern matching
+ * nothing is MIXUP_EDATASET, naming it. The caller globfree()s @g after a
+ * success. */
+int ds_glob(const char *pat, glob_t *g, char *err, size_t errlen);
 uint64_t ds_digest_images(const ds_dataset *ds);
 
 /* format = pack (pack_file.c); as ds_load(), which calls it. */
