@@ -183,7 +183,13 @@ static int check_output_keys(const cfg_config *cfg, int encoded,
 
 int bat_check_config(const cfg_config *cfg, char *err, size_t errlen)
 {
-    int images = !strcmp(cfg->format, "folder") || !strcmp(cfg->format, "list");
+    /* A pack holds arrays or encoded images: its header says which, so
+     * the rule is checked after the load (bat_plan_from_config). */
+    if (!strcmp(cfg->format, "pack"))
+        return 0;
+    int tar = !strcmp(cfg->format, "tar"); /* always encoded */
+    int images = tar || !strcmp(cfg->format, "folder") ||
+                 !strcmp(cfg->format, "list");
     char what[96];
     if (images)
         snprintf(what, sizeof what, "decoded at load (dataset.storage = "
@@ -191,8 +197,8 @@ int bat_check_config(const cfg_config *cfg, char *err, size_t errlen)
     else
         snprintf(what, sizeof what, "arrays (dataset.format = %s)",
                  cfg->format);
-    return check_output_keys(cfg, images && cfg->storage == 0, what, err,
-                             errlen);
+    return check_output_keys(cfg, images && (tar || cfg->storage == 0), what,
+                             err, errlen);
 }
 
 /* [output] height/width and the geometry, for an encoded dataset. */

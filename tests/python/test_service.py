@@ -298,3 +298,37 @@ def test_load_progress_on_a_terminal_and_to_systemd(tmp_path):
     text = tty.decode(errors="replace")
     assert re.search(r"\rloading pipeline main \(.*x\.npy\): [\d.]+ / "
                      r"[\d.]+ MB \(100%\)", text), text
+
+
+def test_an_image_pack_serves_with_its_output_size(tmp_path):
+    """The [output] keys are checked before the load from the format; a
+    pack's kind (arrays or encoded images) is known only from its header,
+    so a packed image folder started by the real daemon with an output
+    size serves the folder's batches, byte for byte, shm and mapped."""
+    folder = make_png_folder(tmp_path / "imgs")
+    pack = tmp_path / "imgs.pack"
+    common = {"output.height": 12, "output.width": 16, "batch.size": 2,
+              "server.ring_slots": 4, "server.prefetch": 2}
+    argv = [MIXUPD, "--no-config", "--set", "dataset.format=folder",
+            "--set", f"dataset.images={folder}", "--pack", str(pack)]
+    r = run(argv, env=env_without_config())
+    assert r.returncode == 0, r.stderr
+    ref = dict(common, **{"dataset.format": "folder",
+                          "dataset.images": str(folder)})
+
+    def batches(settings):
+        with mixupd.Daemon(settings) as d:
+            with mixupd.Client(d.endpoint, seed=3) as c:
+                out = []
+                for _ in range(4):
+                    b = next(c)
+                    out.append((np.array(b.x).tobytes(),
+                                np.array(b.y).tobytes()))
+                return out
+
+    want = batches(ref)
+    for storage in ("shm", "mapped"):
+        got = batches(dict(common, **{"dataset.format": "pack",
+                                      "dataset.images": str(pack),
+                                      "dataset.storage": storage}))
+        assert got == want, storage
