@@ -321,3 +321,36 @@ int ds_glob(const char *pat, glob_t *g, char *err, size_t errlen)
              r == GLOB_NOSPACE ? "out of memory" : "read error");
     return r == GLOB_NOSPACE ? MIXUP_ENOMEM : MIXUP_EIO;
 }
+
+int ds_encoded_create(ds_dataset *ds, const ds_source *src,
+                      const char *instance, uint64_t n, uint64_t bytes,
+                      ds_encoded_layout *L, char *err, size_t errlen)
+{
+    uint64_t lab = (n * 4 + 63) & ~(uint64_t)63;
+    uint64_t idx = (n * sizeof(ds_file) + 63) & ~(uint64_t)63;
+    L->total = lab + idx + bytes;
+    int rc = shm_segment_create(&ds->seg, instance,
+                                src->segment ? src->segment : "dataset",
+                                (size_t)(L->total ? L->total : 1), err,
+                                errlen);
+    if (rc < 0)
+        return rc;
+    uint8_t *base = ds->seg.addr;
+    L->labels = (int32_t *)(void *)base;
+    L->files = (ds_file *)(void *)(base + lab);
+    L->packed = base + lab + idx;
+    return 0;
+}
+
+void ds_encoded_finish(ds_dataset *ds, const ds_source *src,
+                       const ds_encoded_layout *L, uint64_t n)
+{
+    ds->n = n;
+    ds->encoded = 1;
+    ds->c = src->channels;
+    ds->dtype = DS_U8;
+    ds->labels = L->labels;
+    ds->files = L->files;
+    ds->packed = L->packed;
+    ds->bytes = L->total;
+}

@@ -388,18 +388,14 @@ static int load_encoded(ds_dataset *ds, scan *s, const ds_source *src,
                         const char *instance, bad_log *b, uint64_t bytes,
                         char *err, size_t errlen)
 {
-    uint64_t lab = ALIGN64((uint64_t)s->n * 4);
-    uint64_t idx = ALIGN64((uint64_t)s->n * sizeof(ds_file));
-    uint64_t total = lab + idx + bytes;
-    int rc = shm_segment_create(&ds->seg, instance,
-                                src->segment ? src->segment : "dataset",
-                                (size_t)(total ? total : 1), err, errlen);
+    ds_encoded_layout L;
+    int rc = ds_encoded_create(ds, src, instance, s->n, bytes, &L, err,
+                               errlen);
     if (rc < 0)
         return rc;
-    uint8_t *base = ds->seg.addr;
-    int32_t *labels = (int32_t *)(void *)base;
-    ds_file *files = (ds_file *)(void *)(base + lab);
-    uint8_t *packed = base + lab + idx;
+    int32_t *labels = L.labels;
+    ds_file *files = L.files;
+    uint8_t *packed = L.packed;
     uint64_t *off = calloc(s->n ? s->n : 1, sizeof *off);
     char **why = calloc(s->n ? s->n : 1, sizeof *why);
     if (!off || !why) {
@@ -447,14 +443,7 @@ static int load_encoded(ds_dataset *ds, scan *s, const ds_source *src,
     free(off);
     if (rc < 0)
         return rc;
-    ds->n = n;
-    ds->encoded = 1;
-    ds->c = src->channels;
-    ds->dtype = DS_U8;
-    ds->labels = labels;
-    ds->files = files;
-    ds->packed = packed;
-    ds->bytes = total;
+    ds_encoded_finish(ds, src, &L, n);
     return 0;
 }
 

@@ -103,6 +103,24 @@ uint64_t ds_digest_arrays(const ds_dataset *ds);
  * nothing is MIXUP_EDATASET, naming it. The caller globfree()s @g after a
  * success. */
 int ds_glob(const char *pat, glob_t *g, char *err, size_t errlen);
+
+/* The segment of an encoded image dataset (folders, lists, tar shards):
+ * [labels | file table | the files' bytes], each part 64-byte aligned.
+ * ds_encoded_create() makes it for @n files of @bytes bytes in all and
+ * points @L into it; ds_encoded_finish() describes the filled store in
+ * @ds (@n files kept, @classes classes). */
+typedef struct ds_encoded_layout {
+    int32_t *labels;
+    ds_file *files;
+    uint8_t *packed;
+    uint64_t total;
+} ds_encoded_layout;
+
+int ds_encoded_create(ds_dataset *ds, const ds_source *src,
+                      const char *instance, uint64_t n, uint64_t bytes,
+                      ds_encoded_layout *L, char *err, size_t errlen);
+void ds_encoded_finish(ds_dataset *ds, const ds_source *src,
+                       const ds_encoded_layout *L, uint64_t n);
 uint64_t ds_digest_images(const ds_dataset *ds);
 
 /* format = pack (pack_file.c); as ds_load(), which calls it. */

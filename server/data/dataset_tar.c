@@ -318,19 +318,15 @@ static int read_pattern(tar_scan *t, const char *pat, int *shards, char *err,
 static int store(ds_dataset *ds, tar_scan *t, const char *instance,
                  char *err, size_t errlen)
 {
-    uint64_t lab = ALIGN64((uint64_t)t->n * 4);
-    uint64_t idx = ALIGN64((uint64_t)t->n * sizeof(ds_file));
-    uint64_t total = lab + idx + t->bytes_len;
     const ds_source *src = t->src;
-    int rc = shm_segment_create(&ds->seg, instance,
-                                src->segment ? src->segment : "dataset",
-                                (size_t)total, err, errlen);
+    ds_encoded_layout L;
+    int rc = ds_encoded_create(ds, src, instance, t->n, t->bytes_len, &L,
+                               err, errlen);
     if (rc < 0)
         return rc;
-    uint8_t *base = ds->seg.addr;
-    int32_t *labels = (int32_t *)(void *)base;
-    ds_file *files = (ds_file *)(void *)(base + lab);
-    uint8_t *packed = base + lab + idx;
+    int32_t *labels = L.labels;
+    ds_file *files = L.files;
+    uint8_t *packed = L.packed;
     memcpy(packed, t->bytes, (size_t)t->bytes_len);
     int32_t max = -1;
     for (uint64_t i = 0; i < t->n; i++) {
@@ -356,15 +352,8 @@ static int store(ds_dataset *ds, tar_scan *t, const char *instance,
                  src->images, max, DS_MAX_CLASSES);
         return MIXUP_EDATASET;
     }
-    ds->n = t->n;
     ds->classes = src->classes ? src->classes : (uint32_t)max + 1;
-    ds->encoded = 1;
-    ds->c = src->channels;
-    ds->dtype = DS_U8;
-    ds->labels = labels;
-    ds->files = files;
-    ds->packed = packed;
-    ds->bytes = total;
+    ds_encoded_finish(ds, src, &L, t->n);
     return 0;
 }
 
